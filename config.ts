@@ -1,0 +1,54 @@
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(1).max(65535);
+const durationMs = z.coerce.number().int().min(1);
+
+/** Every setting comes from the environment and is checked once at boot. */
+export const configSchema = z.object({
+  PORT: port.default(3000),
+  HOST: z.string().default('127.0.0.1'),
+  DATA_DIR: z.string().default('.data'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ADMIN_API_KEY: z.string().min(16, 'ADMIN_API_KEY must be at least 16 characters').optional(),
+  /** When set, an existing Temporal cluster is used and no dev server is started. */
+  TEMPORAL_ADDRESS: z.string().optional(),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().default('payments'),
+  TEMPORAL_PORT: port.default(7233),
+  TEMPORAL_UI_PORT: port.default(8233),
+  /** When set, this PostgreSQL is used and no embedded one is started. */
+  DATABASE_URL: z.string().url().optional(),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  /** How long POST /v1/payments waits for the first provider round trip before answering 202. */
+  SYNC_WAIT_MS: durationMs.default(10_000),
+  /** An authorization not captured within this time is voided (card default: 7 days). */
+  AUTHORIZATION_TTL_MS: durationMs.default(7 * 24 * 3600 * 1000),
+  /** How long a customer has to finish a wallet, transfer or 3-D Secure step. */
+  ACTION_TTL_MS: durationMs.default(15 * 60 * 1000),
+  /** How long a captured payment stays open for refunds. */
+  REFUND_WINDOW_MS: durationMs.default(180 * 24 * 3600 * 1000),
+  /** Where the sandbox processor sends its signed notifications. Default: this API. */
+  SANDBOX_NOTIFY_URL: z.string().url().optional(),
+  SANDBOX_WEBHOOK_SECRET: z.string().min(16).default('sandbox-notification-signing-secret'),
+  /** How long the sandbox's simulated customer takes to pay a wallet or transfer (tok_ok). */
+  SANDBOX_CUSTOMER_DELAY_MS: z.coerce.number().int().min(0).default(2000),
+  /** Latency the sandbox adds to every call (0 for benchmarks). */
+  SANDBOX_LATENCY_MS: z.coerce.number().int().min(0).default(0),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = configSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+export function sandboxNotifyUrl(config: Config): string {
+  return config.SANDBOX_NOTIFY_URL ?? `http://${config.HOST}:${config.PORT}/webhooks/sandbox`;
+}

@@ -1,0 +1,49 @@
+/** The error shape of API.md: `{ error: { type, code, message, param? } }`. */
+export type ApiErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'not_found'
+  | 'idempotency_error'
+  | 'invalid_state'
+  | 'payment_error'
+  | 'rate_limit_error'
+  | 'provider_error'
+  | 'api_error';
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly type: ApiErrorType,
+    readonly code: string,
+    message: string,
+    readonly param?: string,
+    readonly extra?: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+
+  toBody(): { error: Record<string, unknown> } {
+    return {
+      error: {
+        type: this.type,
+        code: this.code,
+        message: this.message,
+        ...(this.param !== undefined ? { param: this.param } : {}),
+        ...this.extra,
+      },
+    };
+  }
+}
+
+export const invalidRequest = (message: string, param?: string, code = 'parameter_invalid') =>
+  new ApiError(400, 'invalid_request_error', code, message, param);
+export const notFound = (what: string, id: string) =>
+  new ApiError(404, 'not_found', 'resource_missing', `No such ${what}: '${id}'`);
+export const invalidState = (message: string, code = 'invalid_state') => new ApiError(409, 'invalid_state', code, message);
+export const unavailable = (message: string) => new ApiError(503, 'api_error', 'service_unavailable', message);
+
+/** Failure types thrown from workflow update handlers; the API maps them to HTTP errors. */
+export const FailureTypes = {
+  invalidState: 'InvalidState',
+  invalidAmount: 'InvalidAmount',
+} as const;

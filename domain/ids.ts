@@ -1,0 +1,17 @@
+import { randomBytes } from 'node:crypto';
+
+const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+export type IdPrefix = 'pay' | 're' | 'mer' | 'evt' | 'sk' | 'ch' | 'sbx';
+
+/** Opaque prefixed id (`pay_3xY...`), 24 random base62 characters. */
+export function newId(prefix: IdPrefix): string {
+  const bytes = randomBytes(24);
+  let out = '';
+  for (const b of bytes) out += ALPHABET[b % 62];
+  return `${prefix}_${out}`;
+}
+
+export function hasPrefix(id: string, prefix: IdPrefix): boolean {
+  return new RegExp(`^${prefix}_[0-9A-Za-z]{1,64}$`).test(id);
+}

@@ -1,0 +1,34 @@
+import currencyCodes from 'currency-codes';
+
+/** Largest amount the API accepts, in minor units (API.md). */
+export const MAX_AMOUNT = 99_999_999_999;
+
+/**
+ * ISO 4217 codes that are not money a merchant can be paid in: testing, "no currency",
+ * precious metals and SDR/bond units.
+ */
+const NOT_SETTLEABLE = new Set(['XXX', 'XTS', 'XAU', 'XAG', 'XPD', 'XPT', 'XBA', 'XBB', 'XBC', 'XBD', 'XDR', 'XSU', 'XUA']);
+
+/** Minor-unit exponent from ISO 4217 data (not Intl, which disagrees for HUF, IDR, ...). */
+export function currencyExponent(code: string): number | undefined {
+  const upper = code.toUpperCase();
+  if (NOT_SETTLEABLE.has(upper)) return undefined;
+  return currencyCodes.code(upper)?.digits;
+}
+
+export function isKnownCurrency(code: string): boolean {
+  return currencyExponent(code) !== undefined;
+}
+
+export function isValidAmount(amount: unknown): amount is number {
+  return typeof amount === 'number' && Number.isSafeInteger(amount) && amount > 0 && amount <= MAX_AMOUNT;
+}
+
+/** "12.34" for 1234 USD; exact string arithmetic, never floats. */
+export function toMajorUnitString(amountMinor: number, currency: string): string {
+  const exponent = currencyExponent(currency);
+  if (exponent === undefined) throw new Error(`unknown currency ${currency}`);
+  if (exponent === 0) return String(amountMinor);
+  const digits = String(amountMinor).padStart(exponent + 1, '0');
+  return `${digits.slice(0, -exponent)}.${digits.slice(-exponent)}`;
+}

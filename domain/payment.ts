@@ -1,0 +1,98 @@
+/**
+ * The payment as API.md describes it. Pure types and rules: imported by the workflow sandbox,
+ * so nothing here may touch Node, the network or the clock.
+ */
+export const PAYMENT_STATUSES = [
+  'pending',
+  'requires_action',
+  'authorized',
+  'captured',
+  'partially_refunded',
+  'refunded',
+  'canceled',
+  'failed',
+] as const;
+export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
+
+export const PAYMENT_METHOD_TYPES = ['card', 'alipay', 'wechat_pay', 'bank_transfer'] as const;
+export type PaymentMethodType = (typeof PAYMENT_METHOD_TYPES)[number];
+
+export const CAPTURE_METHODS = ['automatic', 'manual'] as const;
+export type CaptureMethod = (typeof CAPTURE_METHODS)[number];
+
+export const CHANNELS = ['web', 'app', 'pos', 'qr', 'phone', 'subscription'] as const;
+export type Channel = (typeof CHANNELS)[number];
+
+export const PROVIDERS = ['sandbox', 'stripe', 'alipay', 'wechat_pay'] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+
+export type NextAction = {
+  type: 'redirect_to_url' | 'display_qr_code' | 'bank_transfer_instructions';
+  url?: string;
+  qr_code?: string;
+  reference?: string;
+  expires_at: string;
+};
+
+export type Failure = { code: string; message: string };
+
+export type Payment = {
+  id: string;
+  object: 'payment';
+  merchant_id: string;
+  status: PaymentStatus;
+  amount: number;
+  currency: string;
+  amount_capturable: number;
+  amount_captured: number;
+  amount_refunded: number;
+  capture_method: CaptureMethod;
+  payment_method: { type: PaymentMethodType };
+  provider: ProviderName;
+  provider_reference: string | null;
+  channel: Channel;
+  next_action: NextAction | null;
+  failure: Failure | null;
+  customer_id: string | null;
+  description: string | null;
+  metadata: Record<string, string>;
+  return_url: string | null;
+  created_at: string;
+  updated_at: string;
+  /** Monotonic per payment: the read model never goes back to an older snapshot. */
+  version: number;
+};
+
+export const REFUND_STATUSES = ['pending', 'succeeded', 'failed'] as const;
+export type RefundStatus = (typeof REFUND_STATUSES)[number];
+
+export type Refund = {
+  id: string;
+  object: 'refund';
+  merchant_id: string;
+  payment_id: string;
+  amount: number;
+  currency: string;
+  status: RefundStatus;
+  reason: string | null;
+  failure: Failure | null;
+  created_at: string;
+  updated_at: string;
+};
+
+/** Everything that can still move: terminal statuses never change again. */
+export const TERMINAL_STATUSES: readonly PaymentStatus[] = ['refunded', 'canceled', 'failed'];
+
+export const CANCELABLE_STATUSES: readonly PaymentStatus[] = ['pending', 'requires_action', 'authorized'];
+export const REFUNDABLE_STATUSES: readonly PaymentStatus[] = ['captured', 'partially_refunded'];
+
+/** Captured money not yet promised to a refund; pending refunds count as promised. */
+export function refundableAmount(payment: Pick<Payment, 'amount_captured'>, refunds: readonly Pick<Refund, 'amount' | 'status'>[]): number {
+  const promised = refunds.filter((r) => r.status !== 'failed').reduce((sum, r) => sum + r.amount, 0);
+  return payment.amount_captured - promised;
+}
+
+/** Wallets and transfers need the customer to act at the provider before money moves. */
+export function isAsynchronousMethod(type: PaymentMethodType): boolean {
+  return type !== 'card';
+}

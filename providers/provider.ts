@@ -1,0 +1,89 @@
+import type { CaptureMethod, Channel, NextAction, PaymentMethodType, ProviderName } from '../domain/payment';
+
+/**
+ * What every payment provider (sandbox, Stripe, Alipay, ...) implements. Every call that moves
+ * money carries an idempotency key derived from the payment and the operation, so a retry after
+ * a crash or a timeout converges on one effect at the provider.
+ *
+ * A decline is a result (`status: 'declined'`), never an exception. Exceptions are faults:
+ * `ProviderFault` with a `retryable` flag.
+ */
+export interface PaymentProvider {
+  readonly name: ProviderName;
+  authorize(req: AuthorizeRequest): Promise<AuthorizeResult>;
+  capture(req: CaptureRequest): Promise<OperationResult>;
+  cancel(req: CancelRequest): Promise<OperationResult>;
+  refund(req: RefundRequest): Promise<OperationResult>;
+  /** Where the provider stands on this payment: used for polling and to settle unknown outcomes. */
+  getStatus(req: StatusRequest): Promise<ProviderPaymentState>;
+  /** Verifies a provider callback on its raw body; returns null when the signature is not valid. */
+  parseCallback(rawBody: Buffer, headers: Record<string, string | string[] | undefined>): ProviderNotification | null;
+}
+
+export type AuthorizeRequest = {
+  paymentId: string;
+  merchantId: string;
+  amount: number;
+  currency: string;
+  method: { type: PaymentMethodType; token?: string };
+  captureMethod: CaptureMethod;
+  channel: Channel;
+  returnUrl: string | null;
+  /** When the customer's chance to act (QR, redirect) ends. */
+  actionExpiresAt: string;
+  idempotencyKey: string;
+};
+
+export type AuthorizeResult =
+  | { status: 'authorized'; reference: string }
+  | { status: 'requires_action'; reference: string; nextAction: NextAction }
+  | { status: 'declined'; reference: string | null; code: string; message: string };
+
+export type CaptureRequest = { paymentId: string; reference: string; amount: number; currency: string; idempotencyKey: string };
+export type CancelRequest = { paymentId: string; reference: string; idempotencyKey: string };
+export type RefundRequest = {
+  paymentId: string;
+  refundId: string;
+  reference: string;
+  amount: number;
+  currency: string;
+  idempotencyKey: string;
+};
+export type StatusRequest = { paymentId: string; reference: string | null };
+
+export type OperationResult = { status: 'succeeded' } | { status: 'declined'; code: string; message: string };
+
+/** Provider-side truth, in our vocabulary. `unknown` means the provider has no record. */
+export type ProviderPaymentState =
+  | { status: 'unknown' }
+  | { status: 'requires_action'; reference: string }
+  | { status: 'authorized'; reference: string }
+  | { status: 'captured'; reference: string; amountCaptured: number }
+  | { status: 'canceled'; reference: string }
+  | { status: 'failed'; reference: string; code: string; message: string };
+
+export type ProviderNotification = {
+  provider: ProviderName;
+  /** The provider's event id: callbacks are deduplicated by it. */
+  eventId: string;
+  paymentId: string;
+  outcome: 'action_succeeded' | 'action_failed';
+  failure?: { code: string; message: string };
+};
+
+/**
+ * A provider fault. `retryable` decides whether Temporal retries the activity; `outcomeUnknown`
+ * says the provider may have acted (a timeout after sending), so the workflow must ask before
+ * acting again. `retryAfterMs` honours the provider's Retry-After.
+ */
+export class ProviderFault extends Error {
+  readonly type = 'ProviderFault';
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    readonly outcomeUnknown = false,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,69 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { EphemeralServerExecutable } from '@temporalio/testing';
+
+/** The Temporal CLI we build and test against. Later tags carry `replace` directives that break `go install`. */
+export const TEMPORAL_CLI_VERSION = 'v1.5.1';
+export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal';
+export const TOOLS_DIR = path.resolve(__dirname, '..', '.tools');
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function onPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (dir && isExecutable(path.join(dir, name))) return path.join(dir, name);
+  }
+  return undefined;
+}
+
+/** Builds the pinned CLI into the git-ignored tools folder. Returns its path, or undefined without Go. */
+export function goInstallTemporal(log: (msg: string) => void = console.log): string | undefined {
+  const go = onPath('go');
+  if (!go) return undefined;
+  mkdirSync(TOOLS_DIR, { recursive: true });
+  log(`Building the Temporal CLI ${TEMPORAL_CLI_VERSION} with Go into ${TOOLS_DIR} (a few minutes, once)...`);
+  const result = spawnSync(go, ['install', `${TEMPORAL_CLI_MODULE}@${TEMPORAL_CLI_VERSION}`], {
+    env: { ...process.env, GOBIN: TOOLS_DIR },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const built = path.join(TOOLS_DIR, 'temporal');
+  return result.status === 0 && isExecutable(built) ? built : undefined;
+}
+
+/**
+ * Finds the Temporal CLI (dev server + Web UI): `TEMPORAL_CLI`, then `PATH`, then `.tools/`,
+ * then `go install` of the pinned version, then the SDK's cached download (needs internet).
+ */
+export function resolveTemporalExecutable(opts: { install?: boolean; log?: (msg: string) => void } = {}): EphemeralServerExecutable {
+  const fromEnv = process.env.TEMPORAL_CLI;
+  if (fromEnv) {
+    if (!isExecutable(fromEnv)) throw new Error(`TEMPORAL_CLI=${fromEnv} is not an executable file`);
+    return { type: 'existing-path', path: fromEnv };
+  }
+  const found = onPath('temporal') ?? [path.join(TOOLS_DIR, 'temporal')].find(isExecutable);
+  if (found) return { type: 'existing-path', path: found };
+  if (opts.install !== false) {
+    const built = goInstallTemporal(opts.log);
+    if (built) return { type: 'existing-path', path: built };
+  }
+  return { type: 'cached-download' };
+}
+
+export function describeExecutable(exe: EphemeralServerExecutable): string {
+  if (exe.type === 'existing-path') {
+    try {
+      return `${exe.path} (${execFileSync(exe.path, ['--version'], { encoding: 'utf8' }).trim()})`;
+    } catch {
+      return exe.path;
+    }
+  }
+  return 'the Temporal SDK cached download';
+}
