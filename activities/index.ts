@@ -1,0 +1,78 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import type { Pool } from 'pg';
+import type { Posting } from '../db/ledger';
+import { recordPosting } from '../db/ledger';
+import { upsertPayment, upsertRefund } from '../db/payments';
+import { inTransaction } from '../db/pool';
+import type { Payment, ProviderName, Refund } from '../domain/payment';
+import type {
+  AuthorizeRequest, AuthorizeResult, CancelRequest, CaptureRequest, OperationResult, PaymentProvider,
+  ProviderPaymentState, RefundRequest, StatusRequest,
+} from '../providers/provider';
+import { ProviderFault } from '../providers/provider';
+
+/** Failure types the workflow reacts to (strings, not class names, which a bundler may rename). */
+export const ActivityFailureTypes = {
+  providerFault: 'ProviderFault',
+  outcomeUnknown: 'ProviderOutcomeUnknown',
+} as const;
+
+export type ActivityDeps = { pool: Pool; providers: Partial<Record<ProviderName, PaymentProvider>> };
+
+export type Snapshot = { payment: Payment; refunds?: Refund[]; postings?: Posting[] };
+
+/** One converter from provider faults to Temporal failures: the retry decision is the fault's own flag. */
+async function callProvider<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof ProviderFault) {
+      throw ApplicationFailure.create({
+        type: err.outcomeUnknown ? ActivityFailureTypes.outcomeUnknown : ActivityFailureTypes.providerFault,
+        message: err.message,
+        nonRetryable: !err.retryable || err.outcomeUnknown,
+        ...(err.retryAfterMs !== undefined ? { nextRetryDelay: err.retryAfterMs } : {}),
+      });
+    }
+    throw err;
+  }
+}
+
+export function createActivities({ pool, providers }: ActivityDeps) {
+  const provider = (name: ProviderName): PaymentProvider => {
+    const p = providers[name];
+    if (!p) throw ApplicationFailure.nonRetryable(`provider ${name} is not configured`, ActivityFailureTypes.providerFault);
+    return p;
+  };
+
+  return {
+    async authorizeAtProvider(name: ProviderName, req: AuthorizeRequest): Promise<AuthorizeResult> {
+      return callProvider(() => provider(name).authorize(req));
+    },
+    async captureAtProvider(name: ProviderName, req: CaptureRequest): Promise<OperationResult> {
+      return callProvider(() => provider(name).capture(req));
+    },
+    async cancelAtProvider(name: ProviderName, req: CancelRequest): Promise<OperationResult> {
+      return callProvider(() => provider(name).cancel(req));
+    },
+    async refundAtProvider(name: ProviderName, req: RefundRequest): Promise<OperationResult> {
+      return callProvider(() => provider(name).refund(req));
+    },
+    async askProviderForStatus(name: ProviderName, req: StatusRequest): Promise<ProviderPaymentState> {
+      return callProvider(() => provider(name).getStatus(req));
+    },
+    /**
+     * Read model and ledger move together in one transaction. Snapshots are versioned and
+     * postings keyed by payment + operation, so a late or repeated run changes nothing.
+     */
+    async recordPayment(snapshot: Snapshot): Promise<void> {
+      await inTransaction(pool, async (client) => {
+        await upsertPayment(client, snapshot.payment);
+        for (const r of snapshot.refunds ?? []) await upsertRefund(client, r);
+        for (const p of snapshot.postings ?? []) await recordPosting(client, p);
+      });
+    },
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,119 @@
+import type { Pool, PoolClient } from 'pg';
+import type { Payment, Refund } from '../domain/payment';
+import { iso } from './pool';
+
+const PAYMENT_COLUMNS = `id, merchant_id, status, amount, currency, amount_capturable, amount_captured, amount_refunded,
+  capture_method, payment_method, provider, provider_reference, channel, next_action, failure, customer_id,
+  description, metadata, return_url, created_at, updated_at, version`;
+
+type Timestamps = { created_at: Date; updated_at: Date };
+const toPayment = (r: Omit<Payment, 'object' | 'created_at' | 'updated_at'> & Timestamps): Payment => ({
+  ...r,
+  object: 'payment',
+  created_at: iso(r.created_at),
+  updated_at: iso(r.updated_at),
+});
+const toRefund = (r: Omit<Refund, 'object' | 'created_at' | 'updated_at'> & Timestamps): Refund => ({
+  ...r,
+  object: 'refund',
+  created_at: iso(r.created_at),
+  updated_at: iso(r.updated_at),
+});
+
+/** Writes a payment snapshot unless a newer one is already stored (activities may run late or twice). */
+export async function upsertPayment(client: PoolClient, p: Payment): Promise<void> {
+  await client.query(
+    `INSERT INTO payments (${PAYMENT_COLUMNS})
+     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)
+     ON CONFLICT (id) DO UPDATE SET
+       status = EXCLUDED.status, amount_capturable = EXCLUDED.amount_capturable,
+       amount_captured = EXCLUDED.amount_captured, amount_refunded = EXCLUDED.amount_refunded,
+       provider_reference = EXCLUDED.provider_reference, next_action = EXCLUDED.next_action,
+       failure = EXCLUDED.failure, updated_at = EXCLUDED.updated_at, version = EXCLUDED.version
+     WHERE payments.version < EXCLUDED.version`,
+    [
+      p.id, p.merchant_id, p.status, p.amount, p.currency, p.amount_capturable, p.amount_captured, p.amount_refunded,
+      p.capture_method, JSON.stringify(p.payment_method), p.provider, p.provider_reference, p.channel,
+      p.next_action && JSON.stringify(p.next_action), p.failure && JSON.stringify(p.failure), p.customer_id,
+      p.description, JSON.stringify(p.metadata), p.return_url, p.created_at, p.updated_at, p.version,
+    ],
+  );
+}
+
+/** Refund rows only move forward: pending -> succeeded | failed. */
+export async function upsertRefund(client: PoolClient, r: Refund): Promise<void> {
+  await client.query(
+    `INSERT INTO refunds (id, merchant_id, payment_id, amount, currency, status, reason, failure, created_at, updated_at)
+     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
+     ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, failure = EXCLUDED.failure, updated_at = EXCLUDED.updated_at
+     WHERE refunds.status = 'pending'`,
+    [r.id, r.merchant_id, r.payment_id, r.amount, r.currency, r.status, r.reason, r.failure && JSON.stringify(r.failure), r.created_at, r.updated_at],
+  );
+}
+
+export async function findPayment(pool: Pool, merchantId: string, id: string): Promise<Payment | undefined> {
+  const { rows } = await pool.query(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id = $1 AND merchant_id = $2`, [id, merchantId]);
+  return rows[0] && toPayment(rows[0]);
+}
+
+export async function findRefund(pool: Pool, merchantId: string, id: string): Promise<Refund | undefined> {
+  const { rows } = await pool.query('SELECT * FROM refunds WHERE id = $1 AND merchant_id = $2', [id, merchantId]);
+  return rows[0] && toRefund(rows[0]);
+}
+
+export type Page<T> = { object: 'list'; data: T[]; has_more: boolean };
+export type PageRequest = { limit: number; startingAfter?: string };
+
+/**
+ * Newest first, keyset-paginated on (created_at, id). An unknown or foreign cursor yields
+ * `undefined` so the caller can answer 400 without revealing anything.
+ */
+async function listPage<T>(
+  pool: Pool,
+  sql: { table: 'payments' | 'refunds'; columns: string; filters: [string, unknown][] },
+  merchantId: string,
+  page: PageRequest,
+  map: (row: never) => T,
+): Promise<Page<T> | undefined> {
+  const params: unknown[] = [merchantId];
+  const where = ['merchant_id = $1'];
+  for (const [column, value] of sql.filters) {
+    params.push(value);
+    where.push(`${column} = $${params.length}`);
+  }
+  if (page.startingAfter) {
+    const cursor = await pool.query(`SELECT created_at, id FROM ${sql.table} WHERE id = $1 AND merchant_id = $2`, [page.startingAfter, merchantId]);
+    if (cursor.rowCount === 0) return undefined;
+    params.push(cursor.rows[0].created_at, cursor.rows[0].id);
+    where.push(`(created_at, id) < ($${params.length - 1}, $${params.length})`);
+  }
+  params.push(page.limit + 1);
+  const { rows } = await pool.query(
+    `SELECT ${sql.columns} FROM ${sql.table} WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
+    params,
+  );
+  return { object: 'list', data: rows.slice(0, page.limit).map((r) => map(r as never)), has_more: rows.length > page.limit };
+}
+
+export function listPayments(pool: Pool, merchantId: string, f: { status?: string; customerId?: string }, page: PageRequest) {
+  const filters: [string, unknown][] = [];
+  if (f.status) filters.push(['status', f.status]);
+  if (f.customerId) filters.push(['customer_id', f.customerId]);
+  return listPage(pool, { table: 'payments', columns: PAYMENT_COLUMNS, filters }, merchantId, page, toPayment);
+}
+
+export function listRefunds(pool: Pool, merchantId: string, f: { paymentId?: string }, page: PageRequest) {
+  const filters: [string, unknown][] = f.paymentId ? [['payment_id', f.paymentId]] : [];
+  return listPage(pool, { table: 'refunds', columns: '*', filters }, merchantId, page, toRefund);
+}
+
+/** Hides what is internal to the orchestrator from the API object. */
+export function publicPayment(p: Payment): Omit<Payment, 'merchant_id' | 'version' | 'return_url'> & { return_url?: string } {
+  const { merchant_id: _m, version: _v, return_url, ...rest } = p;
+  return { ...rest, ...(return_url ? { return_url } : {}) };
+}
+
+export function publicRefund(r: Refund): Omit<Refund, 'merchant_id' | 'updated_at'> {
+  const { merchant_id: _m, updated_at: _u, ...rest } = r;
+  return rest;
+}

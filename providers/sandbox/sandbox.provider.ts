@@ -1,0 +1,234 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Pool } from 'pg';
+import { newId } from '../../domain/ids';
+import type { NextAction } from '../../domain/payment';
+import type {
+  AuthorizeRequest, AuthorizeResult, CancelRequest, CaptureRequest, OperationResult, PaymentProvider,
+  ProviderNotification, ProviderPaymentState, RefundRequest, StatusRequest,
+} from '../provider';
+import { ProviderFault } from '../provider';
+import { signPayload, verifySignature } from '../signature';
+import type { SandboxPayment } from './sandbox.store';
+import { SandboxStore } from './sandbox.store';
+
+export const SANDBOX_SIGNATURE_HEADER = 'sandbox-signature';
+
+export type SandboxOptions = {
+  /** Our own callback endpoint, where the simulated processor posts its notifications. */
+  notifyUrl: string;
+  webhookSecret: string;
+  /** How long the simulated customer takes to pay a wallet or transfer with `tok_ok`. */
+  customerDelayMs: number;
+  /** Latency added to every call. */
+  latencyMs: number;
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+};
+
+/** The scenarios of API.md's token table. Unknown tokens behave like `tok_ok`. */
+const DECLINES: Record<string, { code: string; message: string }> = {
+  tok_decline: { code: 'card_declined', message: 'Your card was declined.' },
+  tok_insufficient_funds: { code: 'insufficient_funds', message: 'Your card has insufficient funds.' },
+};
+const SLOW_MS = 2000;
+
+/**
+ * The built-in simulated processor. It keeps its own books in PostgreSQL (so `/sandbox/charges`
+ * shows what it really did, across restarts), applies each money movement once per idempotency
+ * key, notifies asynchronously with signed callbacks, and injects the faults the tokens ask for.
+ */
+export class SandboxProvider implements PaymentProvider {
+  readonly name = 'sandbox' as const;
+  readonly store: SandboxStore;
+
+  constructor(pool: Pool, private readonly opts: SandboxOptions) {
+    this.store = new SandboxStore(pool);
+  }
+
+  async authorize(req: AuthorizeRequest): Promise<AuthorizeResult> {
+    const token = req.method.token ?? 'tok_ok';
+    const attempt = await this.enter(token, req.idempotencyKey);
+    const existing = await this.store.findByPayment(req.paymentId);
+    if (existing) return authorizeResultOf(existing, this.nextAction(existing, req));
+
+    const needsCustomer = req.method.type !== 'card' || token === 'tok_requires_action';
+    const decline = DECLINES[token];
+    const record = await this.store.open({
+      reference: newId('sbx'),
+      payment_id: req.paymentId,
+      merchant_id: req.merchantId,
+      method_type: req.method.type,
+      token,
+      status: decline ? 'failed' : needsCustomer ? 'requires_action' : 'authorized',
+      amount: req.amount,
+      currency: req.currency,
+      customer_completes_at: needsCustomer && token !== 'tok_requires_action' ? new Date(Date.now() + this.opts.customerDelayMs) : null,
+      action_expires_at: needsCustomer ? new Date(req.actionExpiresAt) : null,
+      failure_code: decline?.code ?? null,
+    });
+    if (record.status === 'authorized') {
+      await this.store.apply(record.reference, {
+        operation: 'authorize', amount: req.amount, idempotencyKey: req.idempotencyKey, from: ['authorized'], set: 'status = status',
+      });
+      // The processor charged, but the answer never reached us: the caller must ask before acting again.
+      if (token === 'tok_timeout' && attempt === 1) throw new ProviderFault('sandbox: request timed out', true, true);
+    }
+    if (record.customer_completes_at) this.simulateCustomer(record);
+    return authorizeResultOf(record, this.nextAction(record, req));
+  }
+
+  async capture(req: CaptureRequest): Promise<OperationResult> {
+    const p = await this.load(req.paymentId, req.idempotencyKey);
+    if (await this.store.chargeExists(req.idempotencyKey)) return { status: 'succeeded' };
+    if (p.status === 'captured') return { status: 'succeeded' }; // already captured counts as success
+    if (req.amount > p.amount) return { status: 'declined', code: 'amount_too_large', message: 'Capture exceeds the authorized amount.' };
+    const applied = await this.store.apply(p.reference, {
+      operation: 'capture', amount: req.amount, idempotencyKey: req.idempotencyKey, from: ['authorized'],
+      set: `status = 'captured', amount_captured = $4`, params: [req.amount],
+    });
+    if (applied || (await this.store.chargeExists(req.idempotencyKey))) return { status: 'succeeded' };
+    return { status: 'declined', code: 'invalid_state', message: `Cannot capture a payment that is ${p.status}.` };
+  }
+
+  async cancel(req: CancelRequest): Promise<OperationResult> {
+    const p = await this.load(req.paymentId, req.idempotencyKey);
+    if (p.status === 'canceled') return { status: 'succeeded' };
+    if (p.status === 'requires_action' && (await this.store.setStatus(p.reference, ['requires_action'], 'canceled'))) return { status: 'succeeded' };
+    const voided = await this.store.apply(p.reference, {
+      operation: 'void', amount: p.amount, idempotencyKey: req.idempotencyKey, from: ['authorized'], set: `status = 'canceled'`,
+    });
+    if (voided || (await this.store.chargeExists(req.idempotencyKey))) return { status: 'succeeded' };
+    const now = (await this.store.findByPayment(req.paymentId))!;
+    return now.status === 'canceled'
+      ? { status: 'succeeded' }
+      : { status: 'declined', code: 'invalid_state', message: `Cannot cancel a payment that is ${now.status}.` };
+  }
+
+  async refund(req: RefundRequest): Promise<OperationResult> {
+    const p = await this.load(req.paymentId, req.idempotencyKey);
+    if (await this.store.chargeExists(req.idempotencyKey)) return { status: 'succeeded' };
+    if (p.token === 'tok_refund_fails') return { status: 'declined', code: 'refund_failed', message: 'The processor could not refund this payment.' };
+    const applied = await this.store.apply(p.reference, {
+      operation: 'refund', amount: req.amount, idempotencyKey: req.idempotencyKey, from: ['captured'],
+      set: 'amount_refunded = amount_refunded + $4', params: [req.amount],
+    });
+    if (applied || (await this.store.chargeExists(req.idempotencyKey))) return { status: 'succeeded' };
+    return { status: 'declined', code: 'amount_too_large', message: 'Refund exceeds what remains captured.' };
+  }
+
+  async getStatus(req: StatusRequest): Promise<ProviderPaymentState> {
+    await sleep(this.opts.latencyMs);
+    let p = await this.store.findByPayment(req.paymentId);
+    if (!p) return { status: 'unknown' };
+    // The simulated customer paid even if its notification was lost.
+    if (p.status === 'requires_action' && p.customer_completes_at && p.customer_completes_at.getTime() <= Date.now()) {
+      await this.completeAction(req.paymentId, 'succeeded', false);
+      p = (await this.store.findByPayment(req.paymentId))!;
+    }
+    switch (p.status) {
+      case 'captured':
+        return { status: 'captured', reference: p.reference, amountCaptured: Number(p.amount_captured) };
+      case 'failed':
+        return { status: 'failed', reference: p.reference, code: p.failure_code ?? 'processing_error', message: DECLINES[p.token]?.message ?? 'The customer did not complete the payment.' };
+      default:
+        return { status: p.status, reference: p.reference };
+    }
+  }
+
+  parseCallback(rawBody: Buffer, headers: Record<string, string | string[] | undefined>): ProviderNotification | null {
+    const header = headers[SANDBOX_SIGNATURE_HEADER];
+    if (!verifySignature(this.opts.webhookSecret, rawBody, Array.isArray(header) ? header[0] : header)) return null;
+    const body = JSON.parse(rawBody.toString('utf8')) as { id: string; type: string; payment_id: string; failure?: { code: string; message: string } };
+    return {
+      provider: 'sandbox',
+      eventId: body.id,
+      paymentId: body.payment_id,
+      outcome: body.type === 'payment.action_succeeded' ? 'action_succeeded' : 'action_failed',
+      ...(body.failure ? { failure: body.failure } : {}),
+    };
+  }
+
+  /**
+   * The customer finishes (or abandons) the wallet/transfer/3-D Secure step. Authorizes at the
+   * processor exactly once, then notifies us. Returns false when the payment was no longer waiting.
+   */
+  async completeAction(paymentId: string, outcome: 'succeeded' | 'failed', notify = true): Promise<boolean> {
+    const p = await this.store.findByPayment(paymentId);
+    if (!p || p.status !== 'requires_action') return false;
+    if (p.action_expires_at && p.action_expires_at.getTime() <= Date.now()) return false;
+    const moved =
+      outcome === 'succeeded'
+        ? await this.store.apply(p.reference, {
+            operation: 'authorize', amount: Number(p.amount), idempotencyKey: `${paymentId}:authorize`, from: ['requires_action'], set: `status = 'authorized'`,
+          })
+        : await this.store.setStatus(p.reference, ['requires_action'], 'failed', 'payment_method_action_failed');
+    if (moved && notify) await this.notify(paymentId, outcome).catch((err) => this.opts.log?.('sandbox notification not delivered', { paymentId, err: String(err) }));
+    return moved;
+  }
+
+  /** Posts a signed notification to our callback endpoint, as a real processor would. */
+  async notify(paymentId: string, outcome: 'succeeded' | 'failed'): Promise<void> {
+    const body = JSON.stringify({
+      id: newId('evt'),
+      type: outcome === 'succeeded' ? 'payment.action_succeeded' : 'payment.action_failed',
+      payment_id: paymentId,
+      ...(outcome === 'failed' ? { failure: { code: 'payment_method_action_failed', message: 'The customer did not complete the payment.' } } : {}),
+    });
+    const res = await fetch(this.opts.notifyUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', [SANDBOX_SIGNATURE_HEADER]: signPayload(this.opts.webhookSecret, body) },
+      body,
+      signal: AbortSignal.timeout(5000),
+    });
+    if (!res.ok) throw new Error(`callback answered ${res.status}`);
+  }
+
+  /** Latency, and the scripted faults of `tok_slow` and `tok_flaky`. Returns this call's attempt number. */
+  private async enter(token: string, idempotencyKey: string): Promise<number> {
+    await sleep(token === 'tok_slow' ? SLOW_MS : this.opts.latencyMs);
+    const attempt = await this.store.countAttempt(idempotencyKey);
+    if (token === 'tok_flaky' && attempt <= 2) throw new ProviderFault('sandbox: 503 Service Unavailable', true, false);
+    return attempt;
+  }
+
+  private async load(paymentId: string, idempotencyKey: string): Promise<SandboxPayment> {
+    const p = await this.store.findByPayment(paymentId);
+    if (!p) throw new ProviderFault(`sandbox: no such payment ${paymentId}`, false);
+    await this.enter(p.token, idempotencyKey);
+    return p;
+  }
+
+  private simulateCustomer(p: SandboxPayment): void {
+    const delay = Math.max(0, p.customer_completes_at!.getTime() - Date.now());
+    setTimeout(() => {
+      this.completeAction(p.payment_id, 'succeeded').catch((err) => this.opts.log?.('sandbox customer simulation failed', { err: String(err) }));
+    }, delay).unref();
+  }
+
+  private nextAction(p: SandboxPayment, req: AuthorizeRequest): NextAction | undefined {
+    if (p.status !== 'requires_action') return undefined;
+    const expires_at = (p.action_expires_at ?? new Date(req.actionExpiresAt)).toISOString();
+    const payUrl = `sandbox://pay/${p.reference}`;
+    switch (p.method_type) {
+      case 'bank_transfer':
+        return { type: 'bank_transfer_instructions', reference: p.reference, expires_at };
+      case 'alipay':
+      case 'wechat_pay':
+        return req.channel === 'web' && p.method_type === 'alipay' && req.returnUrl
+          ? { type: 'redirect_to_url', url: payUrl, expires_at }
+          : { type: 'display_qr_code', qr_code: payUrl, expires_at };
+      default:
+        return { type: 'redirect_to_url', url: `${payUrl}/3ds`, expires_at };
+    }
+  }
+}
+
+function authorizeResultOf(p: SandboxPayment, nextAction: NextAction | undefined): AuthorizeResult {
+  switch (p.status) {
+    case 'failed':
+      return { status: 'declined', reference: p.reference, code: p.failure_code ?? 'card_declined', message: DECLINES[p.token]?.message ?? 'Declined.' };
+    case 'requires_action':
+      return { status: 'requires_action', reference: p.reference, nextAction: nextAction! };
+    default:
+      return { status: 'authorized', reference: p.reference };
+  }
+}

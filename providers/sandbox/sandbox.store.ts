@@ -1,0 +1,111 @@
+import type { Pool } from 'pg';
+import { newId } from '../../domain/ids';
+import { inTransaction, iso } from '../../db/pool';
+
+/** The simulated processor's side of a payment, as its own database holds it. */
+export type SandboxPayment = {
+  reference: string;
+  payment_id: string;
+  merchant_id: string;
+  method_type: string;
+  token: string;
+  status: 'requires_action' | 'authorized' | 'captured' | 'canceled' | 'failed';
+  amount: number;
+  currency: string;
+  amount_captured: number;
+  amount_refunded: number;
+  customer_completes_at: Date | null;
+  action_expires_at: Date | null;
+  failure_code: string | null;
+};
+
+export type SandboxCharge = {
+  id: string;
+  object: 'sandbox_charge';
+  payment_id: string;
+  operation: 'authorize' | 'capture' | 'void' | 'refund';
+  amount: number;
+  currency: string;
+  idempotency_key: string;
+  created_at: string;
+};
+
+export class SandboxStore {
+  constructor(private readonly pool: Pool) {}
+
+  /** Counts calls per idempotency key (to script "503 twice, then succeed"); returns this call's number. */
+  async countAttempt(idempotencyKey: string): Promise<number> {
+    const { rows } = await this.pool.query<{ attempts: number }>(
+      `INSERT INTO sandbox_attempts (idempotency_key, attempts) VALUES ($1, 1)
+       ON CONFLICT (idempotency_key) DO UPDATE SET attempts = sandbox_attempts.attempts + 1 RETURNING attempts`,
+      [idempotencyKey],
+    );
+    return rows[0]!.attempts;
+  }
+
+  async findByPayment(paymentId: string): Promise<SandboxPayment | undefined> {
+    const { rows } = await this.pool.query<SandboxPayment>('SELECT * FROM sandbox_payments WHERE payment_id = $1', [paymentId]);
+    return rows[0];
+  }
+
+  async chargeExists(idempotencyKey: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query('SELECT 1 FROM sandbox_charges WHERE idempotency_key = $1', [idempotencyKey]);
+    return rowCount === 1;
+  }
+
+  /** Creates the processor's record once per payment; a repeat returns the first one. */
+  async open(p: Omit<SandboxPayment, 'amount_captured' | 'amount_refunded'>): Promise<SandboxPayment> {
+    await this.pool.query(
+      `INSERT INTO sandbox_payments (reference, payment_id, merchant_id, method_type, token, status, amount, currency,
+         customer_completes_at, action_expires_at, failure_code)
+       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT (payment_id) DO NOTHING`,
+      [p.reference, p.payment_id, p.merchant_id, p.method_type, p.token, p.status, p.amount, p.currency,
+        p.customer_completes_at, p.action_expires_at, p.failure_code],
+    );
+    return (await this.findByPayment(p.payment_id))!;
+  }
+
+  /**
+   * Applies a money movement exactly once: the charge row (unique idempotency key) and the state
+   * change commit together, and only if the payment is still in one of `from`.
+   * Returns false when the key was already used or the state did not allow it.
+   */
+  async apply(
+    reference: string,
+    change: { operation: SandboxCharge['operation']; amount: number; idempotencyKey: string; from: SandboxPayment['status'][]; set: string; params?: unknown[] },
+  ): Promise<boolean> {
+    return inTransaction(this.pool, async (client) => {
+      const moved = await client.query(
+        `UPDATE sandbox_payments SET ${change.set} WHERE reference = $1 AND status = ANY($2::text[])
+           AND NOT EXISTS (SELECT 1 FROM sandbox_charges WHERE idempotency_key = $3) RETURNING payment_id, currency`,
+        [reference, change.from, change.idempotencyKey, ...(change.params ?? [])],
+      );
+      if (moved.rowCount === 0) return false;
+      const { payment_id, currency } = moved.rows[0];
+      await client.query(
+        `INSERT INTO sandbox_charges (id, reference, payment_id, operation, amount, currency, idempotency_key)
+         VALUES ($1,$2,$3,$4,$5,$6,$7)`,
+        [newId('ch'), reference, payment_id, change.operation, change.amount, currency, change.idempotencyKey],
+      );
+      return true;
+    });
+  }
+
+  /** A state change that moves no money (a decline, closing an unpaid QR trade). */
+  async setStatus(reference: string, from: SandboxPayment['status'][], to: SandboxPayment['status'], failureCode: string | null = null): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      'UPDATE sandbox_payments SET status = $3, failure_code = $4 WHERE reference = $1 AND status = ANY($2::text[])',
+      [reference, from, to, failureCode],
+    );
+    return rowCount === 1;
+  }
+
+  async charges(paymentIds: string[]): Promise<SandboxCharge[]> {
+    const { rows } = await this.pool.query(
+      `SELECT id, payment_id, operation, amount, currency, idempotency_key, created_at FROM sandbox_charges
+       WHERE payment_id = ANY($1::text[]) ORDER BY created_at, id`,
+      [paymentIds],
+    );
+    return rows.map((r) => ({ ...r, object: 'sandbox_charge', created_at: iso(r.created_at) }));
+  }
+}

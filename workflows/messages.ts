@@ -1,0 +1,28 @@
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import type { Payment, Refund } from '../domain/payment';
+import type { ProviderNotification } from '../providers/provider';
+
+/** Messages shared by the API and the PaymentWorkflow; defined once, here. */
+
+/** Sent with update-with-start: answers after the first provider round trip. */
+export const createPaymentUpdate = defineUpdate<Payment>('createPayment');
+export const capturePaymentUpdate = defineUpdate<Payment, [{ amount?: number }]>('capturePayment');
+export const cancelPaymentUpdate = defineUpdate<Payment>('cancelPayment');
+export const refundPaymentUpdate = defineUpdate<Refund, [RefundRequest]>('refundPayment');
+/** A verified provider callback (customer paid / failed at the provider). */
+export const providerNotificationUpdate = defineUpdate<Payment, [ProviderNotification]>('providerNotification');
+export const paymentQuery = defineQuery<Payment>('payment');
+
+export type RefundRequest = { refundId: string; amount?: number; reason: string | null; createdAt: string };
+
+export type PaymentWorkflowInput = {
+  /** The payment as created (status `pending`, version 0). */
+  payment: Payment;
+  /** The payment method token: handed to the provider, never stored in the read model. */
+  token?: string;
+  authorizationTtlMs: number;
+  actionTtlMs: number;
+  refundWindowMs: number;
+};
+
+export const paymentWorkflowId = (paymentId: string) => `payment:${paymentId}`;

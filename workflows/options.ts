@@ -1,0 +1,27 @@
+import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
+
+/** Named timeout/retry presets: no inline timeouts in workflow code. */
+
+/** Authorization: worth retrying for a while, then the payment fails cleanly (nothing captured yet). */
+export const authorizeOptions: ActivityOptions = {
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 8 },
+};
+
+/** Moving authorized or captured money: retried until it happens, with an idempotency key. */
+export const moneyMovementOptions: ActivityOptions = {
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '60s' },
+};
+
+/** Status checks: cheap, short. */
+export const statusCheckOptions: ActivityOptions = {
+  startToCloseTimeout: '15s',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10 },
+};
+
+/** Read model + ledger writes: local (no extra round trip), idempotent, retried until the database is back. */
+export const recordOptions: LocalActivityOptions = {
+  startToCloseTimeout: '10s',
+  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '30s' },
+};

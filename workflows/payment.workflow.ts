@@ -1,0 +1,304 @@
+import {
+  ActivityFailure, ApplicationFailure, allHandlersFinished, condition, proxyActivities, proxyLocalActivities,
+  setHandler, upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { Posting } from '../db/ledger';
+import { FailureTypes } from '../domain/errors';
+import type { Failure, Payment, PaymentStatus, Refund } from '../domain/payment';
+import { CANCELABLE_STATUSES, REFUNDABLE_STATUSES, refundableAmount } from '../domain/payment';
+import type { AuthorizeResult, ProviderNotification } from '../providers/provider';
+import {
+  cancelPaymentUpdate, capturePaymentUpdate, createPaymentUpdate, paymentQuery, providerNotificationUpdate, refundPaymentUpdate,
+} from './messages';
+import type { PaymentWorkflowInput, RefundRequest } from './messages';
+import { authorizeOptions, moneyMovementOptions, recordOptions, statusCheckOptions } from './options';
+import { PaymentStatusKey } from './search-attributes';
+
+const { authorizeAtProvider } = proxyActivities<Activities>(authorizeOptions);
+const { captureAtProvider, cancelAtProvider, refundAtProvider } = proxyActivities<Activities>(moneyMovementOptions);
+const { askProviderForStatus } = proxyActivities<Activities>(statusCheckOptions);
+const { recordPayment } = proxyLocalActivities<Activities>(recordOptions);
+
+const OUTCOME_UNKNOWN = 'ProviderOutcomeUnknown';
+const FIRST_POLL_MS = 1000;
+const MAX_POLL_MS = 60_000;
+
+const invalidState = (message: string) => ApplicationFailure.create({ type: FailureTypes.invalidState, message, nonRetryable: true });
+const invalidAmount = (message: string) => ApplicationFailure.create({ type: FailureTypes.invalidAmount, message, nonRetryable: true });
+
+/**
+ * One payment, from creation to its last refund. Decisions live here; every side effect is an
+ * activity whose provider call carries a key derived from this payment and the operation.
+ */
+export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Payment> {
+  const payment: Payment = { ...input.payment };
+  const refunds: Refund[] = [];
+  const keyFor = (operation: string) => `${payment.id}:${operation}`;
+  /** True while the process is working, false while it waits for the outside world. */
+  let processing = true;
+  let captureRequest: { amount: number } | undefined;
+  let cancelRequested = false;
+  let notification: ProviderNotification | undefined;
+
+  // ---- what the outside world may ask ------------------------------------------------------
+
+  setHandler(paymentQuery, () => payment);
+
+  setHandler(createPaymentUpdate, async () => {
+    await condition(() => !processing);
+    return payment;
+  });
+
+  setHandler(
+    capturePaymentUpdate,
+    async ({ amount }) => {
+      captureRequest = { amount: amount ?? payment.amount_capturable };
+      await condition(() => payment.status !== 'authorized' && !processing);
+      if (payment.status !== 'captured' && payment.status !== 'partially_refunded' && payment.status !== 'refunded') {
+        throw invalidState(`The payment could not be captured: it is ${payment.status}.`);
+      }
+      return payment;
+    },
+    {
+      validator: ({ amount }) => {
+        if (payment.status !== 'authorized' || captureRequest || cancelRequested) {
+          throw invalidState(`Only an authorized payment can be captured; this one is ${payment.status}.`);
+        }
+        if (amount !== undefined && (amount < 1 || amount > payment.amount_capturable)) {
+          throw invalidAmount(`Capture amount must be between 1 and ${payment.amount_capturable}.`);
+        }
+      },
+    },
+  );
+
+  setHandler(
+    cancelPaymentUpdate,
+    async () => {
+      cancelRequested = true;
+      await condition(() => !CANCELABLE_STATUSES.includes(payment.status) && !processing);
+      if (payment.status !== 'canceled') throw invalidState(`The payment could not be canceled: it is ${payment.status}.`);
+      return payment;
+    },
+    {
+      validator: () => {
+        if (!CANCELABLE_STATUSES.includes(payment.status) || captureRequest) {
+          throw invalidState(`A payment that is ${payment.status} cannot be canceled.`);
+        }
+      },
+    },
+  );
+
+  setHandler(
+    providerNotificationUpdate,
+    async (n) => {
+      if (payment.status === 'requires_action' || payment.status === 'pending') {
+        notification ??= n;
+        await condition(() => !['pending', 'requires_action'].includes(payment.status) && !processing);
+      }
+      return payment; // duplicates and late callbacks change nothing
+    },
+  );
+
+  setHandler(
+    refundPaymentUpdate,
+    async (req) => refund(req),
+    { validator: (req) => void checkRefundable(req) },
+  );
+
+  function checkRefundable(req: RefundRequest): number {
+    const already = refunds.find((r) => r.id === req.refundId);
+    if (already) return already.amount;
+    if (!REFUNDABLE_STATUSES.includes(payment.status)) {
+      throw invalidState(`Only a captured payment can be refunded; this one is ${payment.status}.`);
+    }
+    const refundable = refundableAmount(payment, refunds);
+    const amount = req.amount ?? refundable;
+    if (amount > refundable || amount < 1) {
+      throw invalidState(`Refund of ${amount} exceeds the ${refundable} ${payment.currency} that remain refundable.`);
+    }
+    return amount;
+  }
+
+  // ---- the process --------------------------------------------------------------------------
+
+  await record();
+
+  const authorization = await authorize();
+  if (authorization.status === 'declined') {
+    await fail({ code: authorization.code, message: authorization.message }, authorization.reference);
+    return finish();
+  }
+  payment.provider_reference = authorization.reference;
+
+  if (authorization.status === 'requires_action') {
+    await record({ status: 'requires_action', next_action: authorization.nextAction });
+    const outcome = await waitForCustomer(Date.parse(authorization.nextAction.expires_at));
+    if (outcome !== 'succeeded') return finish();
+  } else if (cancelRequested) {
+    await voidAuthorization();
+    return finish();
+  }
+
+  if (payment.capture_method === 'automatic') {
+    await capture(payment.amount);
+  } else {
+    await record({ status: 'authorized', next_action: null });
+    processing = false;
+    const asked = await condition(() => captureRequest !== undefined || cancelRequested, input.authorizationTtlMs);
+    processing = true;
+    if (!asked) await voidAuthorization({ code: 'authorization_expired', message: 'The authorization expired before it was captured.' });
+    else if (captureRequest) await capture(captureRequest.amount);
+    else await voidAuthorization();
+  }
+
+  if (payment.status === 'captured') {
+    processing = false;
+    await condition(() => payment.status === 'refunded', input.refundWindowMs);
+  }
+  return finish();
+
+  // ---- steps ------------------------------------------------------------------------------
+
+  /** Authorizes once; after a timeout of unknown outcome, asks the provider before trying again. */
+  async function authorize(): Promise<AuthorizeResult> {
+    const request = {
+      paymentId: payment.id,
+      merchantId: payment.merchant_id,
+      amount: payment.amount,
+      currency: payment.currency,
+      method: { type: payment.payment_method.type, ...(input.token ? { token: input.token } : {}) },
+      captureMethod: payment.capture_method,
+      channel: payment.channel,
+      returnUrl: payment.return_url,
+      actionExpiresAt: new Date(Date.now() + input.actionTtlMs).toISOString(),
+      idempotencyKey: keyFor('authorize'),
+    };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await authorizeAtProvider(payment.provider, request);
+      } catch (err) {
+        const known = await askProviderForStatus(payment.provider, { paymentId: payment.id, reference: null }).catch(() => undefined);
+        if (known?.status === 'authorized' || known?.status === 'captured') return { status: 'authorized', reference: known.reference };
+        if (failureType(err) === OUTCOME_UNKNOWN && attempt < 5) continue; // nothing happened at the provider: same key again
+        return { status: 'declined', reference: null, code: 'provider_unavailable', message: 'The payment provider could not be reached.' };
+      }
+    }
+  }
+
+  /** Waits for the customer's wallet/transfer/3-D Secure step, polling the provider as a fallback. */
+  async function waitForCustomer(expiresAt: number): Promise<'succeeded' | 'failed' | 'canceled'> {
+    for (let pollMs = FIRST_POLL_MS; ; pollMs = Math.min(pollMs * 2, MAX_POLL_MS)) {
+      const remaining = expiresAt - Date.now();
+      if (remaining <= 0) {
+        await closeAtProvider({ code: 'expired', message: 'The customer did not complete the payment in time.' });
+        return 'canceled';
+      }
+      processing = false;
+      await condition(() => notification !== undefined || cancelRequested, Math.min(pollMs, remaining));
+      processing = true;
+      if (cancelRequested) {
+        await closeAtProvider();
+        return 'canceled';
+      }
+      const state = notification
+        ? notification.outcome === 'action_succeeded' ? 'authorized' : 'failed'
+        : (await askProviderForStatus(payment.provider, { paymentId: payment.id, reference: payment.provider_reference })).status;
+      if (state === 'authorized' || state === 'captured') return 'succeeded';
+      if (state === 'failed') {
+        await fail(notification?.failure ?? { code: 'payment_method_action_failed', message: 'The customer did not complete the payment.' });
+        return 'failed';
+      }
+      notification = undefined;
+    }
+  }
+
+  async function capture(amount: number): Promise<void> {
+    const result = await captureAtProvider(payment.provider, {
+      paymentId: payment.id, reference: payment.provider_reference!, amount, currency: payment.currency, idempotencyKey: keyFor('capture'),
+    });
+    if (result.status === 'declined') return fail({ code: result.code, message: result.message });
+    const posting: Posting = {
+      id: keyFor('capture'), merchantId: payment.merchant_id, paymentId: payment.id, kind: 'capture', currency: payment.currency, amount,
+    };
+    await record({ status: 'captured', amount_captured: amount, amount_capturable: 0, next_action: null }, { postings: [posting] });
+  }
+
+  async function voidAuthorization(failure: Failure | null = null): Promise<void> {
+    const result = await cancelAtProvider(payment.provider, { paymentId: payment.id, reference: payment.provider_reference!, idempotencyKey: keyFor('void') });
+    if (result.status === 'declined') {
+      // The provider says it can no longer be voided (e.g. already captured): trust the provider.
+      const known = await askProviderForStatus(payment.provider, { paymentId: payment.id, reference: payment.provider_reference });
+      if (known.status === 'captured') {
+        const posting: Posting = { id: keyFor('capture'), merchantId: payment.merchant_id, paymentId: payment.id, kind: 'capture', currency: payment.currency, amount: known.amountCaptured };
+        return record({ status: 'captured', amount_captured: known.amountCaptured, amount_capturable: 0 }, { postings: [posting] });
+      }
+    }
+    await record({ status: 'canceled', amount_capturable: 0, next_action: null, failure });
+  }
+
+  async function closeAtProvider(failure: Failure | null = null): Promise<void> {
+    await cancelAtProvider(payment.provider, { paymentId: payment.id, reference: payment.provider_reference!, idempotencyKey: keyFor('close') });
+    await record({ status: 'canceled', amount_capturable: 0, next_action: null, failure });
+  }
+
+  async function fail(failure: Failure, reference: string | null = payment.provider_reference): Promise<void> {
+    await record({ status: 'failed', amount_capturable: 0, next_action: null, failure, provider_reference: reference });
+  }
+
+  async function refund(req: RefundRequest): Promise<Refund> {
+    const existing = refunds.find((r) => r.id === req.refundId);
+    if (existing) {
+      await condition(() => existing.status !== 'pending');
+      return existing;
+    }
+    const amount = checkRefundable(req); // again: another refund may have been reserved since validation
+    const r: Refund = {
+      id: req.refundId, object: 'refund', merchant_id: payment.merchant_id, payment_id: payment.id, amount,
+      currency: payment.currency, status: 'pending', reason: req.reason, failure: null, created_at: req.createdAt, updated_at: req.createdAt,
+    };
+    refunds.push(r);
+    await recordPayment({ payment: { ...payment }, refunds: [{ ...r }] });
+    let outcome: { status: 'succeeded' } | { status: 'declined'; code: string; message: string };
+    try {
+      outcome = await refundAtProvider(payment.provider, {
+        paymentId: payment.id, refundId: r.id, reference: payment.provider_reference!, amount, currency: payment.currency, idempotencyKey: keyFor(`refund:${r.id}`),
+      });
+    } catch (err) {
+      outcome = { status: 'declined', code: 'provider_error', message: err instanceof Error ? err.message : 'The refund failed at the provider.' };
+    }
+    r.updated_at = new Date().toISOString();
+    if (outcome.status === 'declined') {
+      Object.assign(r, { status: 'failed', failure: { code: outcome.code, message: outcome.message } });
+      await recordPayment({ payment: { ...payment }, refunds: [{ ...r }] });
+      return r;
+    }
+    r.status = 'succeeded';
+    const refunded = payment.amount_refunded + amount;
+    const posting: Posting = { id: keyFor(`refund:${r.id}`), merchantId: payment.merchant_id, paymentId: payment.id, refundId: r.id, kind: 'refund', currency: payment.currency, amount };
+    await record(
+      { amount_refunded: refunded, status: refunded === payment.amount_captured ? 'refunded' : 'partially_refunded' },
+      { refunds: [{ ...r }], postings: [posting] },
+    );
+    return r;
+  }
+
+  /** Applies a transition, makes it searchable, and writes the read model and ledger in one go. */
+  async function record(changes: Partial<Payment> = {}, extra: { refunds?: Refund[]; postings?: Posting[] } = {}): Promise<void> {
+    const before: PaymentStatus = payment.status;
+    Object.assign(payment, changes, { version: payment.version + 1 });
+    if (payment.version > 1) payment.updated_at = new Date().toISOString();
+    if (payment.status !== before || payment.version === 1) upsertSearchAttributes([{ key: PaymentStatusKey, value: payment.status }]);
+    await recordPayment({ payment: { ...payment }, ...extra });
+  }
+
+  async function finish(): Promise<Payment> {
+    processing = false;
+    await condition(allHandlersFinished);
+    return payment;
+  }
+}
+
+function failureType(err: unknown): string | undefined {
+  return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause.type ?? undefined : undefined;
+}

@@ -1,0 +1,15 @@
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+/**
+ * Search attributes operators filter payments by in the Temporal UI. Stored in plain text by
+ * the server: never put personal data here. Registered by `npm start` on the dev server; on a
+ * cluster, see the README for the `temporal operator search-attribute create` commands.
+ */
+export const PaymentStatusKey = defineSearchAttributeKey('PaymentStatus', SearchAttributeType.KEYWORD);
+export const MerchantIdKey = defineSearchAttributeKey('MerchantId', SearchAttributeType.KEYWORD);
+export const ProviderKey = defineSearchAttributeKey('Provider', SearchAttributeType.KEYWORD);
+export const PaymentMethodKey = defineSearchAttributeKey('PaymentMethod', SearchAttributeType.KEYWORD);
+export const CurrencyKey = defineSearchAttributeKey('Currency', SearchAttributeType.KEYWORD);
+export const AmountMinorKey = defineSearchAttributeKey('AmountMinor', SearchAttributeType.INT);
+
+export const PAYMENT_SEARCH_ATTRIBUTES = [PaymentStatusKey, MerchantIdKey, ProviderKey, PaymentMethodKey, CurrencyKey, AmountMinorKey];
