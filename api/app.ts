@@ -1,0 +1,51 @@
+import express from 'express';
+import type { ApiContext } from './context';
+import { adminAuth, merchantAuth, optionalMerchantAuth } from './middleware/auth';
+import { errorHandler, notFoundRoute } from './middleware/errors';
+import { openApiDocument } from './openapi';
+import { balanceRouter, merchantsRouter } from './routes/merchants';
+import { paymentsRouter } from './routes/payments';
+import { refundsRouter } from './routes/refunds';
+import { providerWebhooksRouter, sandboxRouter } from './routes/sandbox';
+
+export const BODY_LIMIT = '64kb';
+
+/** Checks both dependencies, each bounded in time: a dead one makes /readyz answer 503, never hang. */
+export async function readiness(ctx: ApiContext): Promise<{ postgres: boolean; temporal: boolean }> {
+  const bounded = <T>(p: Promise<T>) => Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000).unref())]);
+  const [postgres, temporal] = await Promise.all([
+    bounded(ctx.pool.query('SELECT 1')).then(() => true, () => false),
+    bounded(ctx.temporal.connection.withDeadline(Date.now() + 2000, () => ctx.temporal.connection.workflowService.getSystemInfo({}))).then(() => true, () => false),
+  ]);
+  return { postgres, temporal };
+}
+
+/** The HTTP API of shared/API.md, without listening: tests drive it in-process or over a port. */
+export function createApp(ctx: ApiContext): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+
+  app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
+  app.get('/readyz', async (_req, res) => {
+    const checks = await readiness(ctx);
+    res.status(checks.postgres && checks.temporal ? 200 : 503).json({ status: checks.postgres && checks.temporal ? 'ready' : 'unavailable', checks });
+  });
+  app.get('/openapi.json', (_req, res) => void res.json(openApiDocument()));
+
+  // Provider callbacks need the raw body for signature checks: mounted before the JSON parser.
+  app.use('/webhooks', providerWebhooksRouter(ctx));
+
+  app.use(express.json({ limit: BODY_LIMIT, strict: true, type: () => true }));
+  app.use('/v1/merchants', adminAuth(ctx.config.ADMIN_API_KEY), merchantsRouter(ctx));
+  app.use('/v1', merchantAuth(ctx.pool));
+  app.use('/v1/payments', paymentsRouter(ctx));
+  app.use('/v1/refunds', refundsRouter(ctx));
+  app.use('/v1/balance', balanceRouter(ctx));
+  app.use('/sandbox/charges', merchantAuth(ctx.pool));
+  app.use('/sandbox', optionalMerchantAuth(ctx.pool), sandboxRouter(ctx));
+
+  app.use(notFoundRoute);
+  app.use(errorHandler(ctx.log));
+  return app;
+}

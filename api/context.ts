@@ -1,0 +1,14 @@
+import type { Client } from '@temporalio/client';
+import type { Pool } from 'pg';
+import type { Config } from '../config';
+import type { Logger } from '../runtime/logger';
+import type { Providers } from '../runtime/providers';
+
+/** What the HTTP layer needs; built once by the server (or a test) and passed to `createApp`. */
+export type ApiContext = {
+  config: Config;
+  pool: Pool;
+  temporal: Client;
+  providers: Providers;
+  log: Logger;
+};

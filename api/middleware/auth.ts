@@ -1,0 +1,58 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Request, RequestHandler } from 'express';
+import type { Pool } from 'pg';
+import type { Merchant } from '../../db/merchants';
+import { findMerchantByApiKey } from '../../db/merchants';
+import { ApiError } from '../../domain/errors';
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    merchant?: Merchant;
+  }
+}
+
+const unauthenticated = () =>
+  new ApiError(401, 'authentication_error', 'invalid_api_key', 'Missing or invalid API key. Send `Authorization: Bearer <api_key>`.');
+
+export function bearerKey(req: Request): string | undefined {
+  const header = req.header('authorization');
+  const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
+  return match?.[1];
+}
+
+/** Resolves the merchant that owns the key; every query after this is scoped to it. */
+export function merchantAuth(pool: Pool): RequestHandler {
+  return async (req, _res, next) => {
+    try {
+      const key = bearerKey(req);
+      const merchant = key ? await findMerchantByApiKey(pool, key) : undefined;
+      if (!merchant) throw unauthenticated();
+      req.merchant = merchant;
+      next();
+    } catch (err) {
+      next(err);
+    }
+  };
+}
+
+/** Optional variant for the sandbox routes: a key, if given, must be valid. */
+export function optionalMerchantAuth(pool: Pool): RequestHandler {
+  const strict = merchantAuth(pool);
+  return (req, res, next) => (bearerKey(req) ? strict(req, res, next) : next());
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+export function adminAuth(adminKey: string | undefined): RequestHandler {
+  return (req, _res, next) => {
+    const key = bearerKey(req);
+    // Compare digests: constant time whatever the lengths.
+    if (!adminKey || !key || !timingSafeEqual(digest(key), digest(adminKey))) return next(unauthenticated());
+    next();
+  };
+}
+
+export function requireMerchant(req: Request): Merchant {
+  if (!req.merchant) throw unauthenticated();
+  return req.merchant;
+}

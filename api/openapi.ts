@@ -1,0 +1,68 @@
+import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
+import type { z } from 'zod';
+import { ErrorBody } from './schemas/common';
+import { BalanceObject, CreateMerchantBody, MerchantObject, SandboxChargeList } from './schemas/merchants';
+import {
+  CaptureBody, CreatePaymentBody, CreateRefundBody, PaymentList, PaymentListQuery, PaymentObject, RefundList, RefundListQuery, RefundObject,
+} from './schemas/payments';
+
+type Method = 'get' | 'post';
+type Route = { method: Method; path: string; summary: string; body?: z.ZodTypeAny; query?: z.ZodObject; ok: [number, z.ZodTypeAny]; errors: number[]; admin?: boolean; public?: boolean };
+
+const IdParam = (name: string) => ({ name, in: 'path' as const, required: true, schema: { type: 'string' as const } });
+
+/** Every route of API.md, described from the same zod schemas the handlers validate with. */
+const ROUTES: Route[] = [
+  { method: 'post', path: '/v1/merchants', summary: 'Create a merchant (admin key)', body: CreateMerchantBody, ok: [201, MerchantObject], errors: [400, 401, 409], admin: true },
+  { method: 'post', path: '/v1/payments', summary: 'Create a payment and authorize it synchronously', body: CreatePaymentBody, ok: [201, PaymentObject], errors: [400, 401, 402, 409, 413, 502, 503] },
+  { method: 'get', path: '/v1/payments', summary: 'List payments, newest first', query: PaymentListQuery, ok: [200, PaymentList], errors: [400, 401] },
+  { method: 'get', path: '/v1/payments/{id}', summary: 'Retrieve a payment', ok: [200, PaymentObject], errors: [401, 404] },
+  { method: 'post', path: '/v1/payments/{id}/capture', summary: 'Capture an authorized payment (full or partial)', body: CaptureBody, ok: [200, PaymentObject], errors: [400, 401, 404, 409] },
+  { method: 'post', path: '/v1/payments/{id}/cancel', summary: 'Cancel (void) a payment', ok: [200, PaymentObject], errors: [401, 404, 409] },
+  { method: 'post', path: '/v1/refunds', summary: 'Refund a captured payment (partial or whole remainder)', body: CreateRefundBody, ok: [201, RefundObject], errors: [400, 401, 404, 409] },
+  { method: 'get', path: '/v1/refunds', summary: 'List refunds', query: RefundListQuery, ok: [200, RefundList], errors: [400, 401] },
+  { method: 'get', path: '/v1/refunds/{id}', summary: 'Retrieve a refund', ok: [200, RefundObject], errors: [401, 404] },
+  { method: 'get', path: '/v1/balance', summary: 'What the merchant is owed, per currency, from the ledger', ok: [200, BalanceObject], errors: [401] },
+  { method: 'get', path: '/sandbox/charges', summary: 'Effects the sandbox processor really applied', ok: [200, SandboxChargeList], errors: [401] },
+  { method: 'post', path: '/sandbox/payments/{id}/complete', summary: 'Sandbox: the customer completes the required action', ok: [200, PaymentObject], errors: [404, 409], public: true },
+  { method: 'post', path: '/sandbox/payments/{id}/fail', summary: 'Sandbox: the customer fails the required action', ok: [200, PaymentObject], errors: [404, 409], public: true },
+];
+
+let cached: object | undefined;
+
+export function openApiDocument(): object {
+  if (cached) return cached;
+  const registry = new OpenAPIRegistry();
+  registry.register('Error', ErrorBody);
+  const bearer = registry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer' });
+  for (const r of ROUTES) {
+    const pathParams = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => IdParam(m[1]!));
+    registry.registerPath({
+      method: r.method,
+      path: r.path,
+      summary: r.summary,
+      ...(r.public ? {} : { security: [{ [bearer.name]: [] }] }),
+      parameters: [
+        ...pathParams,
+        ...(r.method === 'post' ? [{ name: 'Idempotency-Key', in: 'header' as const, required: false, schema: { type: 'string' as const, maxLength: 255 } }] : []),
+      ],
+      request: {
+        ...(r.query ? { query: r.query } : {}),
+        ...(r.body ? { body: { content: { 'application/json': { schema: r.body } }, required: true } } : {}),
+      },
+      responses: {
+        [r.ok[0]]: { description: 'OK', content: { 'application/json': { schema: r.ok[1] } } },
+        ...Object.fromEntries(r.errors.map((code) => [code, { description: 'Error', content: { 'application/json': { schema: ErrorBody } } }])),
+      },
+    });
+  }
+  for (const [path, summary] of [['/healthz', 'Process is up'], ['/readyz', 'Temporal and PostgreSQL reachable']] as const) {
+    registry.registerPath({ method: 'get', path, summary, responses: { 200: { description: 'OK' }, 503: { description: 'Not ready' } } });
+  }
+  cached = new OpenApiGeneratorV31(registry.definitions).generateDocument({
+    openapi: '3.1.0',
+    info: { title: 'Payment orchestrator API', version: '0.1.0', description: 'Durable payments on Temporal. Contract: shared/API.md.' },
+    servers: [{ url: '/' }],
+  });
+  return cached;
+}

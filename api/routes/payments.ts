@@ -1,0 +1,146 @@
+import { WithStartWorkflowOperation } from '@temporalio/client';
+import { Router } from 'express';
+import { findPayment, listPayments, publicPayment } from '../../db/payments';
+import { ApiError, invalidRequest, notFound } from '../../domain/errors';
+import { hasPrefix, newId } from '../../domain/ids';
+import type { Payment } from '../../domain/payment';
+import { cancelPaymentUpdate, capturePaymentUpdate, createPaymentUpdate, paymentWorkflowId } from '../../workflows/messages';
+import type { PaymentWorkflowInput } from '../../workflows/messages';
+import { paymentWorkflow } from '../../workflows/payment.workflow';
+import { AmountMinorKey, CurrencyKey, MerchantIdKey, PaymentMethodKey, PaymentStatusKey, ProviderKey } from '../../workflows/search-attributes';
+import { routeProvider } from '../../runtime/providers';
+import type { ApiContext } from '../context';
+import { requireMerchant } from '../middleware/auth';
+import { parse } from '../middleware/errors';
+import type { Outcome } from '../middleware/idempotency';
+import { idempotent } from '../middleware/idempotency';
+import { within } from '../sync';
+import { CancelBody, CaptureBody, CreatePaymentBody, PaymentListQuery } from '../schemas/payments';
+
+/** The answer to a create: 201 after the first round trip, 402 on decline, 502 if the provider was unreachable. */
+export function createOutcome(payment: Payment, status = 201): Outcome {
+  if (payment.status === 'failed' && payment.failure) {
+    const providerDown = payment.failure.code === 'provider_unavailable';
+    const error = new ApiError(providerDown ? 502 : 402, providerDown ? 'provider_error' : 'payment_error', payment.failure.code, payment.failure.message, undefined, {
+      payment: publicPayment(payment),
+    });
+    return { status: error.status, body: error.toBody() };
+  }
+  return { status, body: publicPayment(payment) };
+}
+
+export function paymentsRouter(ctx: ApiContext): Router {
+  const router = Router();
+  const { pool, temporal, config } = ctx;
+
+  const loadPayment = async (merchantId: string, id: string): Promise<Payment> => {
+    const payment = hasPrefix(id, 'pay') ? await findPayment(pool, merchantId, id) : undefined;
+    if (!payment) throw notFound('payment', id);
+    return payment;
+  };
+
+  router.post('/', async (req, res) => {
+    const merchant = requireMerchant(req);
+    const body = parse(CreatePaymentBody, req.body);
+    const provider = routeProvider(ctx.providers, body.provider);
+    if (!provider) throw invalidRequest(`Provider ${body.provider} is not configured.`, 'provider', 'provider_unavailable');
+    if (body.settlement_currency && body.settlement_currency !== body.currency) {
+      throw invalidRequest('Cross-border settlement is not available yet: settlement_currency must equal currency.', 'settlement_currency', 'fx_unavailable');
+    }
+    if (body.fx_quote_id) throw invalidRequest('FX quotes are not available yet.', 'fx_quote_id', 'fx_unavailable');
+
+    const outcome = await idempotent(pool, req, {
+      scope: merchant.id,
+      resourceType: 'payment',
+      allocate: () => newId('pay'),
+      convergent: true,
+      replay: async (id, status) => createOutcome(await loadPayment(merchant.id, id), status === 202 ? 201 : status),
+      run: async (id) => {
+        const now = new Date().toISOString();
+        const payment: Payment = {
+          id, object: 'payment', merchant_id: merchant.id, status: 'pending', amount: body.amount, currency: body.currency,
+          amount_capturable: body.amount, amount_captured: 0, amount_refunded: 0, capture_method: body.capture_method,
+          payment_method: { type: body.payment_method.type }, provider, provider_reference: null, channel: body.channel,
+          next_action: null, failure: null, customer_id: body.customer_id ?? null, description: body.description ?? null,
+          metadata: body.metadata ?? {}, return_url: body.return_url ?? null, created_at: now, updated_at: now, version: 0,
+        };
+        const input: PaymentWorkflowInput = {
+          payment,
+          ...(body.payment_method.token ? { token: body.payment_method.token } : {}),
+          authorizationTtlMs: config.AUTHORIZATION_TTL_MS,
+          actionTtlMs: config.ACTION_TTL_MS,
+          refundWindowMs: config.REFUND_WINDOW_MS,
+        };
+        const start = new WithStartWorkflowOperation(paymentWorkflow, {
+          workflowId: paymentWorkflowId(id),
+          taskQueue: config.TEMPORAL_TASK_QUEUE,
+          args: [input],
+          // A retry of the same request attaches to the payment already running.
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          typedSearchAttributes: [
+            { key: PaymentStatusKey, value: 'pending' },
+            { key: MerchantIdKey, value: merchant.id },
+            { key: ProviderKey, value: provider },
+            { key: PaymentMethodKey, value: body.payment_method.type },
+            { key: CurrencyKey, value: body.currency },
+            { key: AmountMinorKey, value: body.amount },
+          ],
+          memo: { amount: body.amount, currency: body.currency, merchant: merchant.name },
+        });
+        const settled = await within(
+          config.SYNC_WAIT_MS,
+          temporal.workflow.executeUpdateWithStart(createPaymentUpdate, { updateId: 'create', startWorkflowOperation: start }),
+        );
+        if (settled) return createOutcome(settled);
+        // Still working: answer 202 only if the payment's workflow surely exists.
+        const stored = await findPayment(pool, merchant.id, id);
+        if (stored) return { status: 202, body: publicPayment(stored) };
+        await temporal.connection.withDeadline(Date.now() + 3000, () => temporal.workflow.getHandle(paymentWorkflowId(id)).describe());
+        return { status: 202, body: publicPayment(payment) };
+      },
+    });
+    res.status(outcome.status).json(outcome.body);
+  });
+
+  router.get('/', async (req, res) => {
+    const merchant = requireMerchant(req);
+    const q = parse(PaymentListQuery, req.query);
+    const page = await listPayments(pool, merchant.id, { status: q.status, customerId: q.customer_id }, { limit: q.limit, startingAfter: q.starting_after });
+    if (!page) throw invalidRequest('starting_after does not name a payment of this merchant.', 'starting_after');
+    res.json({ ...page, data: page.data.map(publicPayment) });
+  });
+
+  router.get('/:id', async (req, res) => {
+    const merchant = requireMerchant(req);
+    res.json(publicPayment(await loadPayment(merchant.id, String(req.params.id))));
+  });
+
+  /** Capture and cancel are workflow updates; the update id makes a retried request converge. */
+  const act = (update: typeof capturePaymentUpdate | typeof cancelPaymentUpdate, schema: typeof CaptureBody | typeof CancelBody) =>
+    async (req: import('express').Request, res: import('express').Response) => {
+      const merchant = requireMerchant(req);
+      const body = parse(schema, req.body ?? {});
+      const payment = await loadPayment(merchant.id, String(req.params.id));
+      const outcome = await idempotent(pool, req, {
+        scope: merchant.id,
+        resourceType: 'payment',
+        allocate: () => payment.id,
+        convergent: true,
+        replay: async (id) => ({ status: 200, body: publicPayment(await loadPayment(merchant.id, id)) }),
+        run: async (id, opKey) => {
+          const handle = temporal.workflow.getHandle(paymentWorkflowId(id));
+          const args = update === capturePaymentUpdate ? [body as { amount?: number }] : [];
+          const updated = await within(
+            config.SYNC_WAIT_MS,
+            handle.executeUpdate(update as typeof capturePaymentUpdate, { args: args as [{ amount?: number }], updateId: `${update.name}:${opKey}` }),
+          );
+          return { status: updated ? 200 : 202, body: publicPayment(updated ?? (await loadPayment(merchant.id, id))) };
+        },
+      });
+      res.status(outcome.status).json(outcome.body);
+    };
+
+  router.post('/:id/capture', act(capturePaymentUpdate, CaptureBody));
+  router.post('/:id/cancel', act(cancelPaymentUpdate, CancelBody));
+  return router;
+}

@@ -1,0 +1,63 @@
+import { Router } from 'express';
+import { findPayment, findRefund, listRefunds, publicRefund } from '../../db/payments';
+import { notFound, invalidRequest } from '../../domain/errors';
+import { hasPrefix, newId } from '../../domain/ids';
+import { paymentWorkflowId, refundPaymentUpdate } from '../../workflows/messages';
+import type { ApiContext } from '../context';
+import { requireMerchant } from '../middleware/auth';
+import { parse } from '../middleware/errors';
+import { idempotent } from '../middleware/idempotency';
+import { CreateRefundBody, RefundListQuery } from '../schemas/payments';
+import { within } from '../sync';
+
+export function refundsRouter(ctx: ApiContext): Router {
+  const router = Router();
+  const { pool, temporal, config } = ctx;
+
+  const loadRefund = async (merchantId: string, id: string) => {
+    const refund = hasPrefix(id, 're') ? await findRefund(pool, merchantId, id) : undefined;
+    if (!refund) throw notFound('refund', id);
+    return refund;
+  };
+
+  router.post('/', async (req, res) => {
+    const merchant = requireMerchant(req);
+    const body = parse(CreateRefundBody, req.body);
+    const payment = hasPrefix(body.payment_id, 'pay') ? await findPayment(pool, merchant.id, body.payment_id) : undefined;
+    if (!payment) throw Object.assign(notFound('payment', body.payment_id), { param: 'payment_id' });
+    const outcome = await idempotent(pool, req, {
+      scope: merchant.id,
+      resourceType: 'refund',
+      allocate: () => newId('re'),
+      convergent: true,
+      replay: async (id, status) => ({ status, body: publicRefund(await loadRefund(merchant.id, id)) }),
+      run: async (refundId) => {
+        // The update id is the refund id: a retried request attaches to the same refund.
+        const refund = await within(
+          config.SYNC_WAIT_MS,
+          temporal.workflow.getHandle(paymentWorkflowId(payment.id)).executeUpdate(refundPaymentUpdate, {
+            args: [{ refundId, amount: body.amount, reason: body.reason ?? null, createdAt: new Date().toISOString() }],
+            updateId: refundId,
+          }),
+        );
+        if (refund) return { status: 201, body: publicRefund(refund) };
+        return { status: 202, body: publicRefund(await loadRefund(merchant.id, refundId)) };
+      },
+    });
+    res.status(outcome.status).json(outcome.body);
+  });
+
+  router.get('/', async (req, res) => {
+    const merchant = requireMerchant(req);
+    const q = parse(RefundListQuery, req.query);
+    const page = await listRefunds(pool, merchant.id, { paymentId: q.payment_id }, { limit: q.limit, startingAfter: q.starting_after });
+    if (!page) throw invalidRequest('starting_after does not name a refund of this merchant.', 'starting_after');
+    res.json({ ...page, data: page.data.map(publicRefund) });
+  });
+
+  router.get('/:id', async (req, res) => {
+    const merchant = requireMerchant(req);
+    res.json(publicRefund(await loadRefund(merchant.id, String(req.params.id))));
+  });
+  return router;
+}

@@ -1,0 +1,37 @@
+import { Currency, Timestamp, z } from './common';
+
+export const CreateMerchantBody = z
+  .strictObject({ name: z.string().min(1).max(200), settlement_currency: Currency.optional() })
+  .openapi('CreateMerchant');
+
+export const MerchantObject = z
+  .object({
+    id: z.string(),
+    object: z.literal('merchant'),
+    name: z.string(),
+    settlement_currency: z.string().nullable(),
+    api_key: z.string().optional().openapi({ description: 'Shown once, at creation; only its hash is stored.' }),
+    created_at: Timestamp,
+  })
+  .openapi('Merchant');
+
+export const BalanceObject = z
+  .object({ object: z.literal('balance'), balances: z.array(z.object({ currency: z.string(), amount: z.number().int() })) })
+  .openapi('Balance');
+
+export const SandboxChargeList = z
+  .object({
+    object: z.literal('list'),
+    data: z.array(
+      z.object({
+        id: z.string(),
+        payment_id: z.string(),
+        operation: z.enum(['authorize', 'capture', 'void', 'refund']),
+        amount: z.number().int(),
+        currency: z.string(),
+        idempotency_key: z.string(),
+        created_at: Timestamp,
+      }),
+    ),
+  })
+  .openapi('SandboxChargeList');

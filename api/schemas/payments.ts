@@ -1,0 +1,92 @@
+import { CAPTURE_METHODS, CHANNELS, PAYMENT_METHOD_TYPES, PAYMENT_STATUSES, PROVIDERS, REFUND_STATUSES } from '../../domain/payment';
+import { Amount, Currency, listOf, ListQuery, Metadata, Timestamp, z } from './common';
+
+export const CreatePaymentBody = z
+  .strictObject({
+    amount: Amount,
+    currency: Currency,
+    payment_method: z.strictObject({
+      type: z.enum(PAYMENT_METHOD_TYPES),
+      token: z.string().min(1).max(255).optional(),
+    }),
+    capture_method: z.enum(CAPTURE_METHODS).default('automatic'),
+    settlement_currency: Currency.optional(),
+    fx_quote_id: z.string().max(100).optional(),
+    provider: z.enum(PROVIDERS).optional(),
+    customer_id: z.string().min(1).max(255).optional(),
+    description: z.string().max(1000).optional(),
+    metadata: Metadata.optional(),
+    return_url: z.url().max(2048).optional(),
+    channel: z.enum(CHANNELS).default('web'),
+  })
+  .openapi('CreatePayment');
+
+export const CaptureBody = z.strictObject({ amount: Amount.optional() }).openapi('CapturePayment');
+export const CancelBody = z.strictObject({}).openapi('CancelPayment');
+
+export const CreateRefundBody = z
+  .strictObject({
+    payment_id: z.string().min(1).max(100),
+    amount: Amount.optional(),
+    reason: z.string().max(500).optional(),
+  })
+  .openapi('CreateRefund');
+
+export const PaymentListQuery = ListQuery.extend({
+  status: z.enum(PAYMENT_STATUSES).optional(),
+  customer_id: z.string().max(255).optional(),
+});
+export const RefundListQuery = ListQuery.extend({ payment_id: z.string().max(100).optional() });
+
+const Failure = z.object({ code: z.string(), message: z.string() });
+
+export const PaymentObject = z
+  .object({
+    id: z.string().openapi({ example: 'pay_3xY9...' }),
+    object: z.literal('payment'),
+    status: z.enum(PAYMENT_STATUSES),
+    amount: z.number().int(),
+    currency: z.string(),
+    amount_capturable: z.number().int(),
+    amount_captured: z.number().int(),
+    amount_refunded: z.number().int(),
+    capture_method: z.enum(CAPTURE_METHODS),
+    payment_method: z.object({ type: z.enum(PAYMENT_METHOD_TYPES) }),
+    provider: z.enum(PROVIDERS),
+    provider_reference: z.string().nullable(),
+    channel: z.enum(CHANNELS),
+    next_action: z
+      .object({
+        type: z.enum(['redirect_to_url', 'display_qr_code', 'bank_transfer_instructions']),
+        url: z.string().optional(),
+        qr_code: z.string().optional(),
+        reference: z.string().optional(),
+        expires_at: Timestamp,
+      })
+      .nullable(),
+    failure: Failure.nullable(),
+    customer_id: z.string().nullable(),
+    description: z.string().nullable(),
+    metadata: z.record(z.string(), z.string()),
+    return_url: z.string().optional(),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  })
+  .openapi('Payment');
+
+export const RefundObject = z
+  .object({
+    id: z.string(),
+    object: z.literal('refund'),
+    payment_id: z.string(),
+    amount: z.number().int(),
+    currency: z.string(),
+    status: z.enum(REFUND_STATUSES),
+    reason: z.string().nullable(),
+    failure: Failure.nullable(),
+    created_at: Timestamp,
+  })
+  .openapi('Refund');
+
+export const PaymentList = listOf(PaymentObject, 'PaymentList');
+export const RefundList = listOf(RefundObject, 'RefundList');

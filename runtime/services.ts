@@ -1,0 +1,72 @@
+import type http from 'node:http';
+import type { Worker, WorkerOptions } from '@temporalio/worker';
+import type { Pool } from 'pg';
+import { createApp } from '../api/app';
+import type { ApiContext } from '../api/context';
+import type { Config } from '../config';
+import { createPool } from '../db/pool';
+import { createPaymentWorker } from '../workers/worker';
+import type { Logger } from './logger';
+import { createProviders } from './providers';
+import { connectClient, connectWorker } from './temporal';
+
+export type Endpoints = { databaseUrl: string; temporalAddress: string };
+
+export type RunningServices = { url: string; pool: Pool; context: ApiContext; worker?: Worker; stop: () => Promise<void> };
+
+/**
+ * The orchestrator's own processes against given PostgreSQL and Temporal: the API (listening
+ * on PORT, 0 for any) and, unless disabled, a worker in the same process.
+ */
+export async function startServices(
+  config: Config,
+  endpoints: Endpoints,
+  log: Logger,
+  opts: { api?: boolean; worker?: boolean; workflowBundle?: WorkerOptions['workflowBundle'] } = {},
+): Promise<RunningServices> {
+  const pool = createPool(endpoints.databaseUrl, config.DATABASE_POOL_SIZE);
+  pool.on('error', (err) => log.warn({ err: err.message }, 'idle PostgreSQL client error'));
+  const target = { address: endpoints.temporalAddress, namespace: config.TEMPORAL_NAMESPACE };
+  const temporal = await connectClient(target);
+  const providers = createProviders(pool, config, log);
+  const context: ApiContext = { config, pool, temporal, providers, log };
+  const stops: (() => Promise<void>)[] = [];
+
+  let worker: Worker | undefined;
+  if (opts.worker !== false) {
+    const connection = await connectWorker(target);
+    worker = await createPaymentWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, pool, providers, workflowBundle: opts.workflowBundle });
+    const running = worker.run();
+    stops.push(async () => {
+      if (worker!.getState() === 'RUNNING') worker!.shutdown();
+      await running.catch((err) => log.error({ err }, 'worker stopped with an error'));
+      await connection.close();
+    });
+  }
+
+  let url = '';
+  if (opts.api !== false) {
+    const app = createApp(context);
+    const server = await new Promise<http.Server>((resolve) => {
+      const s = app.listen(config.PORT, config.HOST, () => resolve(s));
+    });
+    const address = server.address();
+    url = `http://${config.HOST}:${typeof address === 'object' && address ? address.port : config.PORT}`;
+    stops.unshift(() => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }));
+  }
+
+  return {
+    url,
+    pool,
+    context,
+    worker,
+    stop: async () => {
+      for (const stop of stops) await stop();
+      await temporal.connection.close();
+      await pool.end();
+    },
+  };
+}

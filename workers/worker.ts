@@ -1,0 +1,25 @@
+import type { NativeConnection, WorkerOptions } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
+import type { Pool } from 'pg';
+import { createActivities } from '../activities';
+import type { Providers } from '../runtime/providers';
+
+export type PaymentWorkerOptions = {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  pool: Pool;
+  providers: Providers;
+  /** A prebuilt workflow bundle (tests, production images); otherwise bundled at start. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+};
+
+export async function createPaymentWorker(opts: PaymentWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: opts.taskQueue,
+    activities: createActivities({ pool: opts.pool, providers: opts.providers }),
+    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
+  });
+}
