@@ -16,7 +16,10 @@ export default tseslint.config(
     rules: {
       // Workflow code is replayed: anything nondeterministic must come from the SDK.
       'no-restricted-globals': ['error', 'setTimeout', 'setInterval'],
-      'no-restricted-imports': ['error', { patterns: ['../activities/*', '../db/*', '../providers/*', 'pg', 'express'] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['../activities', '../activities/*', '../db/*', '../providers/*', '../runtime/*'], allowTypeImports: true }], paths: ['pg', 'express'] },
+      ],
     },
   },
 );

@@ -1,5 +1,6 @@
 import { WithStartWorkflowOperation } from '@temporalio/client';
 import { Router } from 'express';
+import type { Request, Response } from 'express';
 import { findPayment, listPayments, publicPayment } from '../../db/payments';
 import { ApiError, invalidRequest, notFound } from '../../domain/errors';
 import { hasPrefix, newId } from '../../domain/ids';
@@ -117,7 +118,7 @@ export function paymentsRouter(ctx: ApiContext): Router {
 
   /** Capture and cancel are workflow updates; the update id makes a retried request converge. */
   const act = (update: typeof capturePaymentUpdate | typeof cancelPaymentUpdate, schema: typeof CaptureBody | typeof CancelBody) =>
-    async (req: import('express').Request, res: import('express').Response) => {
+    async (req: Request, res: Response) => {
       const merchant = requireMerchant(req);
       const body = parse(schema, req.body ?? {});
       const payment = await loadPayment(merchant.id, String(req.params.id));

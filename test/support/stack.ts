@@ -37,6 +37,7 @@ export async function startTestStack(overrides: Record<string, string> = {}, opt
   return { ...services, config };
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read arbitrary JSON answers
 export type Answer = { status: number; body: any; headers: Headers };
 
 /** A tiny HTTP client over a real socket, the way integrators call the API. */

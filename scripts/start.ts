@@ -1,0 +1,110 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Runtime } from '@temporalio/worker';
+import { newApiKey } from '../api/routes/merchants';
+import { ConfigError, loadConfig } from '../config';
+import { migrate } from '../db/migrate';
+import { findMerchantByApiKey, insertMerchant } from '../db/merchants';
+import { newId } from '../domain/ids';
+import { createLogger } from '../runtime/logger';
+import { startServices } from '../runtime/services';
+import { startDevTemporal } from './dev-temporal';
+import { startEmbeddedPostgres } from './embedded-postgres';
+
+type DevSecrets = { adminApiKey: string; demoMerchantKey?: string };
+
+/**
+ * Local-only keys of the embedded stack, kept under DATA_DIR (mode 0600) so every start prints
+ * the same ones. A real deployment passes ADMIN_API_KEY and never uses this file.
+ */
+function loadDevSecrets(dataDir: string): DevSecrets & { save: () => void } {
+  const file = path.join(dataDir, 'dev-secrets.json');
+  const secrets: DevSecrets = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : { adminApiKey: `adm_${randomBytes(24).toString('base64url')}` };
+  const save = () => {
+    writeFileSync(file, JSON.stringify({ adminApiKey: secrets.adminApiKey, demoMerchantKey: secrets.demoMerchantKey }, null, 2));
+    chmodSync(file, 0o600);
+  };
+  return Object.assign(secrets, { save });
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  // We stop things in order ourselves (API, worker, then Temporal and PostgreSQL).
+  Runtime.install({ shutdownSignals: [] });
+  const log = createLogger(config.LOG_LEVEL);
+  const dataDir = path.resolve(config.DATA_DIR);
+  mkdirSync(dataDir, { recursive: true });
+  const secrets = loadDevSecrets(dataDir);
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch((err) => log.error({ err }, 'stop failed'));
+  };
+
+  let stopping = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      console.log(`\n${signal}: stopping the API, the worker, Temporal and PostgreSQL...`);
+      stopAll().then(() => process.exit(0));
+    });
+  }
+
+  try {
+    let databaseUrl = config.DATABASE_URL;
+    if (!databaseUrl) {
+      const db = await startEmbeddedPostgres(path.join(dataDir, 'postgres'), (m) => log.debug({ component: 'postgres' }, m));
+      stops.push(db.stop);
+      databaseUrl = db.url;
+    }
+    await migrate(databaseUrl);
+
+    let temporalAddress = config.TEMPORAL_ADDRESS;
+    let uiUrl = 'your Temporal cluster UI';
+    if (!temporalAddress) {
+      const temporal = await startDevTemporal({
+        dataDir, port: config.TEMPORAL_PORT, uiPort: config.TEMPORAL_UI_PORT, namespace: config.TEMPORAL_NAMESPACE,
+        log: (m) => console.log(m),
+      });
+      stops.push(temporal.stop);
+      temporalAddress = temporal.address;
+      uiUrl = temporal.uiUrl;
+    }
+
+    const adminApiKey = config.ADMIN_API_KEY ?? secrets.adminApiKey;
+    const services = await startServices({ ...config, ADMIN_API_KEY: adminApiKey }, { databaseUrl, temporalAddress }, log);
+    stops.push(services.stop);
+
+    if (!secrets.demoMerchantKey || !(await findMerchantByApiKey(services.pool, secrets.demoMerchantKey))) {
+      secrets.demoMerchantKey = newApiKey();
+      await insertMerchant(services.pool, { id: newId('mer'), name: 'Demo shop', settlementCurrency: null, apiKey: secrets.demoMerchantKey });
+    }
+    secrets.save();
+
+    console.log(`
+Payment orchestrator is running.
+
+  API            ${services.url}
+  Temporal UI    ${uiUrl}
+  Temporal       ${temporalAddress} (namespace ${config.TEMPORAL_NAMESPACE})
+  Data           ${dataDir}
+  Admin key      ${adminApiKey}
+  Demo merchant  ${secrets.demoMerchantKey}
+
+  Try it:
+    curl -s ${services.url}/v1/payments -H "Authorization: Bearer ${secrets.demoMerchantKey}" \\
+      -H "Content-Type: application/json" -d '{"amount":1999,"currency":"USD","payment_method":{"type":"card","token":"tok_ok"}}'
+
+Ctrl-C stops everything; in-flight payments resume at the next start.
+`);
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+main().catch((err) => {
+  console.error(err instanceof ConfigError ? err.message : `Could not start: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+  process.exit(1);
+});
