@@ -3,8 +3,9 @@ import { NativeConnection } from '@temporalio/worker';
 
 export type TemporalTarget = { address: string; namespace: string };
 
+/** Lazy: the API boots while Temporal is down and says so on /readyz instead of crashing. */
 export async function connectClient(target: TemporalTarget): Promise<Client> {
-  const connection = await Connection.connect({ address: target.address, connectTimeout: '10s' });
+  const connection = Connection.lazy({ address: target.address, connectTimeout: '5s' });
   return new Client({ connection, namespace: target.namespace });
 }
 
