@@ -1,0 +1,34 @@
+# One image for the API, the worker and the migration job (the command picks the role):
+#   npm run api | npm run worker | npm run migrate
+# tsx runs the TypeScript sources directly, so there is no build stage.
+ARG NODE_VERSION=20.19.0
+FROM node:${NODE_VERSION}-bookworm-slim
+
+ENV NODE_ENV=production \
+    NPM_CONFIG_UPDATE_NOTIFIER=false \
+    NPM_CONFIG_FUND=false \
+    NPM_CONFIG_AUDIT=false
+
+WORKDIR /app
+
+# Dependencies first, so source edits don't invalidate this layer.
+# (npm 10 ignores package.json's `allowScripts`, which only npm 11 reads.)
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev && npm cache clean --force
+
+COPY . .
+
+# DATA_DIR is only used by the embedded dev stack (`npm start`); give it a writable home anyway.
+RUN mkdir -p /app/.data && chown node:node /app/.data
+
+# Listen on all interfaces inside the container (the app's default is 127.0.0.1).
+ENV HOST=0.0.0.0 \
+    PORT=3000 \
+    DATA_DIR=/app/.data
+
+USER node
+EXPOSE 3000
+
+# No HEALTHCHECK here: the same image runs the worker and the migration job;
+# docker-compose.yml defines a health check per role.
+CMD ["npm", "run", "api"]

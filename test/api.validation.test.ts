@@ -1,0 +1,151 @@
+import { execFileSync } from 'node:child_process';
+import type { TestStack } from './support/stack';
+import { ADMIN_KEY, card, client, newMerchant, startTestStack } from './support/stack';
+
+let stack: TestStack;
+let m: Awaited<ReturnType<typeof newMerchant>>;
+beforeAll(async () => {
+  stack = await startTestStack();
+  m = await newMerchant(stack);
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const valid = { amount: 1000, currency: 'USD', payment_method: card() };
+
+/** Nothing may be written and no workflow started for a refused request. */
+async function expectNothingWritten() {
+  const payments = await stack.pool.query('SELECT count(*)::int AS n FROM payments WHERE merchant_id = $1', [m.id]);
+  expect(payments.rows[0].n).toBe(0);
+  const keys = await stack.pool.query('SELECT count(*)::int AS n FROM idempotency_keys WHERE scope = $1', [m.id]);
+  expect(keys.rows[0].n).toBe(0);
+  const runs = stack.context.temporal.workflow.list({ query: `MerchantId = '${m.id}'` });
+  for await (const run of runs) throw new Error(`unexpected workflow ${run.workflowId}`);
+}
+
+describe('bad payment input answers 400 naming the param, and writes nothing', () => {
+  test.each<[string, Record<string, unknown>, string]>([
+    ['float amount', { ...valid, amount: 10.5 }, 'amount'],
+    ['string amount', { ...valid, amount: '1000' }, 'amount'],
+    ['negative amount', { ...valid, amount: -1 }, 'amount'],
+    ['zero amount', { ...valid, amount: 0 }, 'amount'],
+    ['huge amount', { ...valid, amount: 100_000_000_000 }, 'amount'],
+    ['1e300 amount', { ...valid, amount: 1e300 }, 'amount'],
+    ['missing amount', { currency: 'USD', payment_method: card() }, 'amount'],
+    ['unknown currency', { ...valid, currency: 'ABC' }, 'currency'],
+    ['testing currency XTS', { ...valid, currency: 'XTS' }, 'currency'],
+    ['numeric currency', { ...valid, currency: 840 }, 'currency'],
+    ['unknown method type', { ...valid, payment_method: { type: 'cash' } }, 'payment_method.type'],
+    ['missing payment_method', { amount: 1000, currency: 'USD' }, 'payment_method'],
+    ['unknown top-level field', { ...valid, amount_cents: 5 }, 'amount_cents'],
+    ['unknown nested field', { ...valid, payment_method: { type: 'card', number: '4242424242424242' } }, 'payment_method.number'],
+    ['bad capture_method', { ...valid, capture_method: 'later' }, 'capture_method'],
+    ['bad channel', { ...valid, channel: 'fax' }, 'channel'],
+    ['metadata with a number value', { ...valid, metadata: { order: 42 } }, 'metadata.order'],
+    ['metadata with 21 keys', { ...valid, metadata: Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`k${i}`, 'v'])) }, 'metadata'],
+    ['metadata key over 40 chars', { ...valid, metadata: { ['k'.repeat(41)]: 'v' } }, `metadata.${'k'.repeat(41)}`],
+    ['unconfigured provider', { ...valid, provider: 'stripe' }, 'provider'],
+  ])('%s', async (_name, body, param) => {
+    const res = await m.api.post('/v1/payments', body, { 'Idempotency-Key': `bad-${param}` });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ type: 'invalid_request_error', param });
+    expect(typeof res.body.error.code).toBe('string');
+    expect(typeof res.body.error.message).toBe('string');
+    expect(JSON.stringify(res.body)).not.toMatch(/at .*\.ts:\d+/); // never a stack trace
+    await expectNothingWritten();
+  });
+
+  test('malformed JSON', async () => {
+    const res = await m.api.raw('POST', '/v1/payments', '{"amount": 10,', { 'content-type': 'application/json' });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_json' });
+    await expectNothingWritten();
+  });
+
+  test('a body over 64 KiB answers 413', async () => {
+    const res = await m.api.post('/v1/payments', { ...valid, description: 'x'.repeat(70 * 1024) });
+    expect(res.status).toBe(413);
+    expect(res.body.error.type).toBe('invalid_request_error');
+    await expectNothingWritten();
+  });
+
+  test('currency codes are accepted in any case and returned upper-case; KWD has 3 decimals', async () => {
+    const other = await newMerchant(stack);
+    const res = await other.api.post('/v1/payments', { ...valid, amount: 1234, currency: 'kwd' });
+    expect(res.status).toBe(201);
+    expect(res.body.currency).toBe('KWD');
+  });
+});
+
+describe('authentication and tenancy', () => {
+  test('missing or unknown key answers 401', async () => {
+    for (const api of [client(stack.url), client(stack.url, 'sk_nope')]) {
+      const res = await api.get('/v1/payments');
+      expect(res.status).toBe(401);
+      expect(res.body.error.type).toBe('authentication_error');
+    }
+  });
+
+  test('merchant creation needs the admin key; the key is shown once', async () => {
+    expect((await client(stack.url, m.key).post('/v1/merchants', { name: 'x' })).status).toBe(401);
+    const created = await client(stack.url, ADMIN_KEY).post('/v1/merchants', { name: 'Shop', settlement_currency: 'eur' });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ object: 'merchant', name: 'Shop', settlement_currency: 'EUR' });
+    expect(created.body.api_key).toMatch(/^sk_/);
+    const stored = await stack.pool.query('SELECT api_key_hash FROM merchants WHERE id = $1', [created.body.id]);
+    expect(stored.rows[0].api_key_hash).not.toContain(created.body.api_key);
+    expect((await client(stack.url, ADMIN_KEY).post('/v1/merchants', {})).body.error.param).toBe('name');
+  });
+
+  test("another merchant's payment and refund answer 404, exactly like unknown ids", async () => {
+    const owner = await newMerchant(stack);
+    const p = await owner.api.post('/v1/payments', { ...valid, capture_method: 'manual' });
+    const intruder = await newMerchant(stack);
+    for (const res of [
+      await intruder.api.get(`/v1/payments/${p.body.id}`),
+      await intruder.api.post(`/v1/payments/${p.body.id}/capture`, {}),
+      await intruder.api.post(`/v1/payments/${p.body.id}/cancel`),
+      await intruder.api.get('/v1/payments/pay_doesnotexist'),
+      await intruder.api.get('/v1/payments/not-an-id'),
+    ]) {
+      expect(res.status).toBe(404);
+      expect(res.body.error.type).toBe('not_found');
+    }
+    expect((await intruder.api.get('/v1/payments')).body.data).toEqual([]);
+    expect((await intruder.api.get(`/sandbox/charges?payment_id=${p.body.id}`)).body.data).toEqual([]);
+    expect((await intruder.api.get(`/v1/payments?starting_after=${p.body.id}`)).status).toBe(400);
+    expect((await owner.api.get(`/v1/payments/${p.body.id}`)).body.status).toBe('authorized');
+  });
+});
+
+describe('operations', () => {
+  test('/healthz and /readyz', async () => {
+    expect((await client(stack.url).get('/healthz')).status).toBe(200);
+    const ready = await client(stack.url).get('/readyz');
+    expect(ready.body).toEqual({ status: 'ready', checks: { postgres: true, temporal: true } });
+  });
+
+  test('/openapi.json is a valid OpenAPI 3.1 document covering the contract', async () => {
+    const doc = (await client(stack.url).get('/openapi.json')).body;
+    // The validator is an ES module; jest runs CommonJS, so it checks the document in a child node.
+    const script = `import { Validator } from '@seriousme/openapi-schema-validator';
+      let input = ''; for await (const chunk of process.stdin) input += chunk;
+      const result = await new Validator().validate(JSON.parse(input));
+      console.log(JSON.stringify(result));`;
+    const result = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { input: JSON.stringify(doc), cwd: __dirname, encoding: 'utf8' }));
+    expect(result.errors ?? []).toEqual([]);
+    expect(result.valid).toBe(true);
+    expect(doc.openapi).toBe('3.1.0');
+    for (const path of ['/v1/payments', '/v1/payments/{id}/capture', '/v1/refunds', '/v1/balance', '/v1/merchants', '/sandbox/charges']) {
+      expect(doc.paths[path]).toBeDefined();
+    }
+    expect(doc.components.schemas.CreatePayment.properties.amount.type).toBe('integer');
+  });
+
+  test('unknown routes answer 404 in the error shape', async () => {
+    const res = await m.api.get('/v1/nothing');
+    expect(res.status).toBe(404);
+    expect(res.body.error.type).toBe('not_found');
+  });
+});

@@ -1,0 +1,97 @@
+import type { TestStack } from './support/stack';
+import { card, newMerchant, startTestStack } from './support/stack';
+
+let stack: TestStack;
+beforeAll(async () => {
+  stack = await startTestStack();
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const body = { amount: 2599, currency: 'USD', payment_method: card() };
+
+test('same Idempotency-Key and body: same payment, charged once', async () => {
+  const m = await newMerchant(stack);
+  const first = await m.api.post('/v1/payments', body, { 'Idempotency-Key': 'order-1' });
+  const second = await m.api.post('/v1/payments', body, { 'Idempotency-Key': 'order-1' });
+  expect(first.status).toBe(201);
+  expect(second.status).toBe(201);
+  expect(second.body.id).toBe(first.body.id);
+  expect(second.body.status).toBe('captured');
+  expect((await m.api.get('/v1/payments')).body.data).toHaveLength(1);
+  const charges = (await m.api.get(`/sandbox/charges?payment_id=${first.body.id}`)).body.data;
+  expect(charges.map((c: { operation: string }) => c.operation)).toEqual(['authorize', 'capture']);
+});
+
+test('same key with a different body answers 409 idempotency_key_reused', async () => {
+  const m = await newMerchant(stack);
+  await m.api.post('/v1/payments', body, { 'Idempotency-Key': 'order-2' });
+  const reused = await m.api.post('/v1/payments', { ...body, amount: 2600 }, { 'Idempotency-Key': 'order-2' });
+  expect(reused.status).toBe(409);
+  expect(reused.body.error).toMatchObject({ type: 'idempotency_error', code: 'idempotency_key_reused' });
+  expect((await m.api.get('/v1/payments')).body.data).toHaveLength(1);
+});
+
+test('concurrent requests with the same key create one payment', async () => {
+  const m = await newMerchant(stack);
+  const answers = await Promise.all(Array.from({ length: 8 }, () => m.api.post('/v1/payments', body, { 'Idempotency-Key': 'order-3' })));
+  const ok = answers.filter((a) => a.status === 201);
+  expect(ok.length).toBeGreaterThanOrEqual(1);
+  expect(answers.every((a) => a.status === 201 || (a.status === 409 && a.body.error.type === 'idempotency_error'))).toBe(true);
+  expect(new Set(ok.map((a) => a.body.id)).size).toBe(1);
+  const list = (await m.api.get('/v1/payments')).body.data;
+  expect(list).toHaveLength(1);
+  const charges = (await m.api.get(`/sandbox/charges?payment_id=${list[0].id}`)).body.data;
+  expect(charges.map((c: { operation: string }) => c.operation)).toEqual(['authorize', 'capture']);
+});
+
+test('keys are per merchant: the same key at two merchants makes two payments', async () => {
+  const a = await newMerchant(stack);
+  const b = await newMerchant(stack);
+  const pa = await a.api.post('/v1/payments', body, { 'Idempotency-Key': 'shared-key' });
+  const pb = await b.api.post('/v1/payments', body, { 'Idempotency-Key': 'shared-key' });
+  expect(pa.body.id).not.toBe(pb.body.id);
+});
+
+test('a declined payment replays as the same 402', async () => {
+  const m = await newMerchant(stack);
+  const declined = { ...body, payment_method: card('tok_decline') };
+  const first = await m.api.post('/v1/payments', declined, { 'Idempotency-Key': 'order-4' });
+  const second = await m.api.post('/v1/payments', declined, { 'Idempotency-Key': 'order-4' });
+  expect(first.status).toBe(402);
+  expect(second.status).toBe(402);
+  expect(second.body.error.payment.id).toBe(first.body.error.payment.id);
+});
+
+test('refunds with the same key refund once', async () => {
+  const m = await newMerchant(stack);
+  const p = await m.api.post('/v1/payments', body);
+  const r1 = await m.api.post('/v1/refunds', { payment_id: p.body.id, amount: 100 }, { 'Idempotency-Key': 'refund-1' });
+  const r2 = await m.api.post('/v1/refunds', { payment_id: p.body.id, amount: 100 }, { 'Idempotency-Key': 'refund-1' });
+  expect(r2.body.id).toBe(r1.body.id);
+  expect((await m.api.get(`/v1/payments/${p.body.id}`)).body.amount_refunded).toBe(100);
+  const concurrent = await Promise.all(Array.from({ length: 5 }, () => m.api.post('/v1/refunds', { payment_id: p.body.id, amount: 50 }, { 'Idempotency-Key': 'refund-2' })));
+  expect(new Set(concurrent.filter((a) => a.status === 201).map((a) => a.body.id)).size).toBe(1);
+  expect((await m.api.get(`/v1/payments/${p.body.id}`)).body.amount_refunded).toBe(150);
+});
+
+test('capture with the same key twice captures once and answers the same payment', async () => {
+  const m = await newMerchant(stack);
+  const p = await m.api.post('/v1/payments', { ...body, capture_method: 'manual' });
+  const c1 = await m.api.post(`/v1/payments/${p.body.id}/capture`, { amount: 1000 }, { 'Idempotency-Key': 'cap-1' });
+  const c2 = await m.api.post(`/v1/payments/${p.body.id}/capture`, { amount: 1000 }, { 'Idempotency-Key': 'cap-1' });
+  expect(c1.status).toBe(200);
+  expect(c2.status).toBe(200);
+  expect(c2.body).toMatchObject({ status: 'captured', amount_captured: 1000 });
+  const charges = (await m.api.get(`/sandbox/charges?payment_id=${p.body.id}`)).body.data;
+  expect(charges.map((c: { operation: string }) => c.operation)).toEqual(['authorize', 'capture']);
+});
+
+test('an Idempotency-Key over 255 characters is refused', async () => {
+  const m = await newMerchant(stack);
+  const res = await m.api.post('/v1/payments', body, { 'Idempotency-Key': 'k'.repeat(256) });
+  expect(res.status).toBe(400);
+  expect(res.body.error.param).toBe('Idempotency-Key');
+  expect((await m.api.get('/v1/payments')).body.data).toHaveLength(0);
+});

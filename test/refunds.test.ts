@@ -1,0 +1,83 @@
+import { expectLedgerConsistent } from './support/ledger';
+import type { TestStack } from './support/stack';
+import { card, newMerchant, startTestStack } from './support/stack';
+
+let stack: TestStack;
+beforeAll(async () => {
+  stack = await startTestStack();
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const capturedPayment = async (amount: number, currency = 'USD') => {
+  const m = await newMerchant(stack);
+  const res = await m.api.post('/v1/payments', { amount, currency, payment_method: card() });
+  expect(res.body.status).toBe('captured');
+  return { m, payment: res.body };
+};
+
+test('partial refunds, then the remainder by default; the payment ends refunded', async () => {
+  const { m, payment } = await capturedPayment(10_000);
+  const first = await m.api.post('/v1/refunds', { payment_id: payment.id, amount: 2500, reason: 'requested_by_customer' });
+  expect(first.status).toBe(201);
+  expect(first.body).toMatchObject({ object: 'refund', payment_id: payment.id, amount: 2500, currency: 'USD', status: 'succeeded', reason: 'requested_by_customer' });
+  expect(first.body.id).toMatch(/^re_/);
+  expect((await m.api.get(`/v1/payments/${payment.id}`)).body).toMatchObject({ status: 'partially_refunded', amount_refunded: 2500 });
+
+  const rest = await m.api.post('/v1/refunds', { payment_id: payment.id });
+  expect(rest.body).toMatchObject({ amount: 7500, status: 'succeeded' });
+  expect((await m.api.get(`/v1/payments/${payment.id}`)).body).toMatchObject({ status: 'refunded', amount_refunded: 10_000 });
+  expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'USD', amount: 0 }]);
+
+  const list = await m.api.get(`/v1/refunds?payment_id=${payment.id}`);
+  expect(list.body.data.map((r: { id: string }) => r.id)).toEqual([rest.body.id, first.body.id]);
+  expect((await m.api.get(`/v1/refunds/${first.body.id}`)).body).toEqual(first.body);
+  const charges = (await m.api.get(`/sandbox/charges?payment_id=${payment.id}`)).body.data;
+  expect(charges.filter((c: { operation: string }) => c.operation === 'refund').map((c: { amount: number }) => c.amount).sort()).toEqual([2500, 7500]);
+  await expectLedgerConsistent(stack.pool, m.id);
+});
+
+test('over-refund answers 409 and changes nothing', async () => {
+  const { m, payment } = await capturedPayment(1000);
+  const over = await m.api.post('/v1/refunds', { payment_id: payment.id, amount: 1001 });
+  expect(over.status).toBe(409);
+  expect(over.body.error.type).toBe('invalid_state');
+  await m.api.post('/v1/refunds', { payment_id: payment.id, amount: 600 });
+  const again = await m.api.post('/v1/refunds', { payment_id: payment.id, amount: 401 });
+  expect(again.status).toBe(409);
+  expect((await m.api.get(`/v1/refunds?payment_id=${payment.id}`)).body.data).toHaveLength(1);
+  expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'USD', amount: 400 }]);
+});
+
+test('refund of an uncaptured payment is invalid', async () => {
+  const m = await newMerchant(stack);
+  const res = await m.api.post('/v1/payments', { amount: 1000, currency: 'USD', payment_method: card(), capture_method: 'manual' });
+  const refund = await m.api.post('/v1/refunds', { payment_id: res.body.id });
+  expect(refund.status).toBe(409);
+  expect(refund.body.error.type).toBe('invalid_state');
+});
+
+test('25 concurrent refunds racing on one payment never exceed the captured amount', async () => {
+  const { m, payment } = await capturedPayment(10_000);
+  const answers = await Promise.all(Array.from({ length: 25 }, () => m.api.post('/v1/refunds', { payment_id: payment.id, amount: 700 })));
+  const accepted = answers.filter((a) => a.status === 201);
+  const refused = answers.filter((a) => a.status === 409);
+  expect(accepted).toHaveLength(14); // 14 × 700 = 9800 ≤ 10 000 < 15 × 700
+  expect(refused).toHaveLength(11);
+  expect(accepted.every((a) => a.body.status === 'succeeded')).toBe(true);
+  const after = (await m.api.get(`/v1/payments/${payment.id}`)).body;
+  expect(after).toMatchObject({ status: 'partially_refunded', amount_refunded: 9800 });
+  const charges = (await m.api.get(`/sandbox/charges?payment_id=${payment.id}`)).body.data;
+  expect(charges.filter((c: { operation: string }) => c.operation === 'refund')).toHaveLength(14);
+  expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'USD', amount: 200 }]);
+  await expectLedgerConsistent(stack.pool, m.id);
+});
+
+test('refunds of another merchant’s payment answer 404', async () => {
+  const { payment } = await capturedPayment(1000);
+  const other = await newMerchant(stack, 'Other shop');
+  const res = await other.api.post('/v1/refunds', { payment_id: payment.id });
+  expect(res.status).toBe(404);
+  expect(res.body.error.type).toBe('not_found');
+});
