@@ -1,11 +1,13 @@
 import { z } from 'zod';
 
 const port = z.coerce.number().int().min(1).max(65535);
+/** 0 lets the OS pick (tests). */
+const listenPort = z.coerce.number().int().min(0).max(65535);
 const durationMs = z.coerce.number().int().min(1);
 
 /** Every setting comes from the environment and is checked once at boot. */
 export const configSchema = z.object({
-  PORT: port.default(3000),
+  PORT: listenPort.default(3000),
   HOST: z.string().default('127.0.0.1'),
   DATA_DIR: z.string().default('.data'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

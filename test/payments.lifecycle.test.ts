@@ -180,7 +180,7 @@ describe('wallets and transfers', () => {
       body: JSON.stringify({ id: 'evt_forged', type: 'payment.action_succeeded', payment_id: 'pay_x' }),
     });
     expect(res.status).toBe(400);
-    expect((await res.json()).error.code).toBe('invalid_signature');
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('invalid_signature');
   });
 });
 

@@ -27,12 +27,13 @@ const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPI
 
 /** True for "a dependency is down" errors: PostgreSQL or Temporal unreachable. */
 function isUnavailable(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const code = (err as { code?: unknown }).code;
+  // Duck-typed: errors from Node's core may come from another realm, where instanceof fails.
+  if (typeof err !== 'object' || err === null) return false;
+  const { code, message = '', name } = err as { code?: unknown; message?: string; name?: string };
   if (typeof code === 'string' && TRANSIENT_CODES.has(code)) return true;
   if (typeof code === 'number' && (code === 14 || code === 4)) return true; // gRPC UNAVAILABLE, DEADLINE_EXCEEDED
-  if (/timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|Query read timeout|ServiceError|UNAVAILABLE|DEADLINE_EXCEEDED/i.test(err.message)) return true;
-  return err.name === 'ServiceError' || err.name === 'WorkflowUpdateRPCTimeoutOrCancelledError';
+  if (/timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|Query read timeout|UNAVAILABLE|DEADLINE_EXCEEDED/i.test(message)) return true;
+  return name === 'ServiceError' || name === 'WorkflowUpdateRPCTimeoutOrCancelledError';
 }
 
 /** Failures thrown by workflow update validators/handlers become the contract's 4xx. */

@@ -15,7 +15,7 @@ import { requireMerchant } from '../middleware/auth';
 import { parse } from '../middleware/errors';
 import type { Outcome } from '../middleware/idempotency';
 import { idempotent } from '../middleware/idempotency';
-import { within } from '../sync';
+import { settleWithin } from '../sync';
 import { CancelBody, CaptureBody, CreatePaymentBody, PaymentListQuery } from '../schemas/payments';
 
 /** The answer to a create: 201 after the first round trip, 402 on decline, 502 if the provider was unreachable. */
@@ -88,8 +88,7 @@ export function paymentsRouter(ctx: ApiContext): Router {
           ],
           memo: { amount: body.amount, currency: body.currency, merchant: merchant.name },
         });
-        const settled = await within(
-          config.SYNC_WAIT_MS,
+        const settled = await settleWithin(temporal, config.SYNC_WAIT_MS, () =>
           temporal.workflow.executeUpdateWithStart(createPaymentUpdate, { updateId: 'create', startWorkflowOperation: start }),
         );
         if (settled) return createOutcome(settled);
@@ -131,8 +130,7 @@ export function paymentsRouter(ctx: ApiContext): Router {
         run: async (id, opKey) => {
           const handle = temporal.workflow.getHandle(paymentWorkflowId(id));
           const args = update === capturePaymentUpdate ? [body as { amount?: number }] : [];
-          const updated = await within(
-            config.SYNC_WAIT_MS,
+          const updated = await settleWithin(temporal, config.SYNC_WAIT_MS, () =>
             handle.executeUpdate(update as typeof capturePaymentUpdate, { args: args as [{ amount?: number }], updateId: `${update.name}:${opKey}` }),
           );
           return { status: updated ? 200 : 202, body: publicPayment(updated ?? (await loadPayment(merchant.id, id))) };

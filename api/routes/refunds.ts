@@ -8,7 +8,7 @@ import { requireMerchant } from '../middleware/auth';
 import { parse } from '../middleware/errors';
 import { idempotent } from '../middleware/idempotency';
 import { CreateRefundBody, RefundListQuery } from '../schemas/payments';
-import { within } from '../sync';
+import { settleWithin } from '../sync';
 
 export function refundsRouter(ctx: ApiContext): Router {
   const router = Router();
@@ -33,8 +33,7 @@ export function refundsRouter(ctx: ApiContext): Router {
       replay: async (id, status) => ({ status, body: publicRefund(await loadRefund(merchant.id, id)) }),
       run: async (refundId) => {
         // The update id is the refund id: a retried request attaches to the same refund.
-        const refund = await within(
-          config.SYNC_WAIT_MS,
+        const refund = await settleWithin(temporal, config.SYNC_WAIT_MS, () =>
           temporal.workflow.getHandle(paymentWorkflowId(payment.id)).executeUpdate(refundPaymentUpdate, {
             args: [{ refundId, amount: body.amount, reason: body.reason ?? null, createdAt: new Date().toISOString() }],
             updateId: refundId,

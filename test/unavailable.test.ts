@@ -1,0 +1,56 @@
+import { randomUUID } from 'node:crypto';
+import { configSchema } from '../config';
+import { createLogger } from '../runtime/logger';
+import type { RunningServices } from '../runtime/services';
+import { startServices } from '../runtime/services';
+import { freePort } from '../scripts/ports';
+import { readInfra } from './support/infra';
+import { ADMIN_KEY, card, client } from './support/stack';
+
+/** An API whose PostgreSQL and/or Temporal are unreachable (ports where nothing listens). */
+async function apiWith(endpoints: { databaseUrl?: string; temporalAddress?: string }): Promise<RunningServices> {
+  const infra = readInfra();
+  const config = configSchema.parse({ PORT: '0', ADMIN_API_KEY: ADMIN_KEY, LOG_LEVEL: 'silent', TEMPORAL_TASK_QUEUE: `none-${randomUUID()}`, SYNC_WAIT_MS: '3000' });
+  return startServices(
+    config,
+    { databaseUrl: endpoints.databaseUrl ?? infra.databaseUrl, temporalAddress: endpoints.temporalAddress ?? infra.temporalAddress },
+    createLogger('silent'),
+    { worker: false },
+  );
+}
+
+test('PostgreSQL down: /readyz says so and requests answer 503 in the error shape, not 500 or a hang', async () => {
+  const api = await apiWith({ databaseUrl: `postgresql://x:y@127.0.0.1:${await freePort()}/payments` });
+  try {
+    const ready = await client(api.url).get('/readyz');
+    expect(ready.status).toBe(503);
+    expect(ready.body.checks).toEqual({ postgres: false, temporal: true });
+    const res = await client(api.url, 'sk_any').post('/v1/payments', { amount: 100, currency: 'USD', payment_method: card() });
+    expect(res.body.error).toMatchObject({ type: 'api_error', code: 'service_unavailable' });
+    expect(res.status).toBe(503);
+    expect((await client(api.url).get('/healthz')).status).toBe(200);
+  } finally {
+    await api.stop();
+  }
+});
+
+test('Temporal down: /readyz says so, a payment create answers 503 and nothing is lost', async () => {
+  const api = await apiWith({ temporalAddress: `127.0.0.1:${await freePort()}` });
+  try {
+    const ready = await client(api.url).get('/readyz');
+    expect(ready.status).toBe(503);
+    expect(ready.body.checks).toEqual({ postgres: true, temporal: false });
+    const merchant = await client(api.url, ADMIN_KEY).post('/v1/merchants', { name: 'Down shop' });
+    const shop = client(api.url, merchant.body.api_key);
+    const res = await shop.post('/v1/payments', { amount: 100, currency: 'USD', payment_method: card() }, { 'Idempotency-Key': 'down-1' });
+    expect(res.status).toBe(503);
+    expect(res.body.error.type).toBe('api_error');
+    // The key stays reserved for this request: the client's retry converges on the same payment id.
+    const kept = await api.pool.query('SELECT resource_id, response_status FROM idempotency_keys WHERE scope = $1', [merchant.body.id]);
+    expect(kept.rows).toHaveLength(1);
+    expect(kept.rows[0].response_status).toBeNull();
+    expect((await shop.get('/v1/payments')).body.data).toEqual([]);
+  } finally {
+    await api.stop();
+  }
+});
