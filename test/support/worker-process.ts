@@ -7,7 +7,8 @@ const ROOT = path.resolve(__dirname, '..', '..');
 
 /** `npm run worker` as a separate OS process, so a test can kill -9 it like a crashed machine. */
 export async function startWorkerProcess(stack: TestStack): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), path.join(ROOT, 'workers', 'main.ts')], {
+  // `node --import tsx`, not the tsx CLI: the CLI runs the script in a grandchild that SIGKILL would miss.
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'workers', 'main.ts')], {
     cwd: ROOT,
     env: {
       ...process.env,
