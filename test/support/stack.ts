@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { configSchema } from '../../config';
 import type { Config } from '../../config';
 import { createLogger } from '../../runtime/logger';
@@ -8,6 +9,13 @@ import { freePort } from '../../scripts/ports';
 import { readInfra } from './infra';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789';
+
+// Expected provider faults (tok_flaky, tok_timeout) would flood the output at WARN.
+try {
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+} catch {
+  /* already installed in this module registry */
+}
 
 export type TestStack = RunningServices & { config: Config };
 

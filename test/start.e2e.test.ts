@@ -1,0 +1,93 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { newTestDir } from './support/infra';
+import { client } from './support/stack';
+import { freePort } from '../scripts/ports';
+
+const ROOT = path.resolve(__dirname, '..');
+
+type Instance = { proc: ChildProcess; api: string; ui: string; temporal: string; adminKey: string; demoKey: string; output: () => string };
+
+/** `npm start` exactly as a user runs it (node --import tsx scripts/start.ts), with its own ports and DATA_DIR. */
+async function npmStart(env: Record<string, string>): Promise<Instance> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setInterval(() => out.includes('Ctrl-C stops everything') && (clearInterval(timer), resolve()), 100);
+    proc.once('exit', (code) => (clearInterval(timer), reject(new Error(`npm start exited with ${code}:\n${out}`))));
+  });
+  const field = (label: string) => out.match(new RegExp(`^\\s+${label} {2,}(\\S+)`, 'm'))![1]!;
+  return { proc, api: field('API'), ui: field('Temporal UI'), temporal: field('Temporal'), adminKey: field('Admin key'), demoKey: field('Demo merchant'), output: () => out };
+}
+
+async function stop(instance: Instance): Promise<number | null> {
+  const exited = new Promise<number | null>((resolve) => instance.proc.once('exit', (code) => resolve(code)));
+  instance.proc.kill('SIGTERM');
+  return exited;
+}
+
+const running: Instance[] = [];
+afterAll(async () => {
+  for (const i of running) if (i.proc.exitCode === null && i.proc.signalCode === null) await stop(i);
+});
+
+async function ports() {
+  return { PORT: String(await freePort()), TEMPORAL_PORT: String(await freePort()), TEMPORAL_UI_PORT: String(await freePort()) };
+}
+
+test('npm start: two instances side by side, the UI shows payments, a restart resumes in-flight payments', async () => {
+  const envA = { DATA_DIR: path.join(newTestDir(), 'a'), ...(await ports()) };
+  const envB = { DATA_DIR: path.join(newTestDir(), 'b'), ...(await ports()) };
+  const [a, b] = await Promise.all([npmStart(envA), npmStart(envB)]);
+  running.push(a, b);
+  expect(a.api).toBe(`http://127.0.0.1:${envA.PORT}`);
+  expect(b.ui).toBe(`http://127.0.0.1:${envB.TEMPORAL_UI_PORT}`);
+
+  // Instance A: a manual-capture payment left in flight.
+  const shopA = client(a.api, a.demoKey);
+  const pending = await shopA.post('/v1/payments', { amount: 1234, currency: 'EUR', payment_method: { type: 'card', token: 'tok_ok' }, capture_method: 'manual' });
+  expect(pending.body.status).toBe('authorized');
+  // Instance B is independent: its own merchants, its own payments.
+  const shopB = client(b.api, b.demoKey);
+  expect((await shopB.get(`/v1/payments/${pending.body.id}`)).status).toBe(404);
+  expect((await shopB.post('/v1/payments', { amount: 500, currency: 'USD', payment_method: { type: 'card' } })).body.status).toBe('captured');
+  expect((await client(b.api, b.adminKey).post('/v1/merchants', { name: 'B2' })).status).toBe(201);
+
+  // The payment is a workflow in A's Temporal, with its status searchable, and A's UI is up.
+  const temporal = new Client({ connection: await Connection.connect({ address: a.temporal }) });
+  const described = await temporal.workflow.getHandle(`payment:${pending.body.id}`).describe();
+  expect(described.status.name).toBe('RUNNING');
+  expect(described.searchAttributes.PaymentStatus).toEqual(['authorized']);
+  await temporal.connection.close();
+  const ui = await fetch(a.ui);
+  expect(ui.status).toBe(200);
+  expect(await ui.text()).toContain('<html');
+
+  expect(await stop(a)).toBe(0);
+  expect(await stop(b)).toBe(0);
+
+  // Same DATA_DIR: same keys, and the authorized payment can still be captured.
+  const again = await npmStart(envA);
+  running.push(again);
+  expect(again.demoKey).toBe(a.demoKey);
+  expect(again.adminKey).toBe(a.adminKey);
+  const captured = await client(again.api, again.demoKey).post(`/v1/payments/${pending.body.id}/capture`, {});
+  expect(captured.body).toMatchObject({ status: 'captured', amount_captured: 1234 });
+  expect(await stop(again)).toBe(0);
+}, 180_000);
+
+test('npm start refuses bad configuration with a clear message', async () => {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], { cwd: ROOT, env: { ...process.env, PORT: 'eighty', LOG_LEVEL: 'loud' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const code = await new Promise((resolve) => proc.once('exit', resolve));
+  expect(code).toBe(1);
+  expect(out).toContain('Invalid configuration');
+  expect(out).toMatch(/PORT/);
+  expect(out).toMatch(/LOG_LEVEL/);
+  expect(out).not.toMatch(/\n\s+at /); // no stack trace
+});
