@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import { isUnavailable } from './middleware/errors';
 
 /** Resolves within `ms` with the promise's value, or with undefined (the promise keeps running). */
 export async function within<T>(ms: number, promise: Promise<T>): Promise<T | undefined> {
@@ -12,9 +13,31 @@ export async function within<T>(ms: number, promise: Promise<T>): Promise<T | un
 }
 
 /**
+ * The server rejected the update before any handler ran because the worker's task completed
+ * without it (seen under bursts of concurrent updates): nothing happened, so it can be re-sent.
+ */
+function isUnprocessedUpdate(err: unknown): boolean {
+  const e = err as { name?: string; message?: string; cause?: { name?: string; message?: string } } | null;
+  return e?.name === 'WorkflowUpdateFailedError' && /wasn't processed by worker/i.test(`${e.message} ${e.cause?.message ?? ''}`);
+}
+
+/**
  * Waits up to `ms` for a Temporal call; the call itself is cut at a deadline shortly after, so
- * nothing keeps retrying in the background once the request has been answered.
+ * nothing keeps retrying in the background once the request has been answered. Calls here carry
+ * a stable update id, so retrying one the server aborted (it does under bursts of concurrent
+ * updates on one workflow) attaches to the same update instead of acting twice.
  */
 export function settleWithin<T>(temporal: Client, ms: number, call: () => Promise<T>): Promise<T | undefined> {
-  return within(ms, temporal.connection.withDeadline(Date.now() + ms + 1000, call));
+  const deadline = Date.now() + ms + 1000;
+  const attempt = async (): Promise<T> => {
+    for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+      try {
+        return await call();
+      } catch (err) {
+        if (!(isUnavailable(err) || isUnprocessedUpdate(err)) || Date.now() + delay >= deadline) throw err;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  };
+  return within(ms, temporal.connection.withDeadline(deadline, attempt));
 }

@@ -29,6 +29,9 @@ test('partial refunds, then the remainder by default; the payment ends refunded'
   expect(rest.body).toMatchObject({ amount: 7500, status: 'succeeded' });
   expect((await m.api.get(`/v1/payments/${payment.id}`)).body).toMatchObject({ status: 'refunded', amount_refunded: 10_000 });
   expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'USD', amount: 0 }]);
+  const more = await m.api.post('/v1/refunds', { payment_id: payment.id, amount: 1 });
+  expect(more.status).toBe(409);
+  expect(more.body.error.type).toBe('invalid_state');
 
   const list = await m.api.get(`/v1/refunds?payment_id=${payment.id}`);
   expect(list.body.data.map((r: { id: string }) => r.id)).toEqual([rest.body.id, first.body.id]);

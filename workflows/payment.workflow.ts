@@ -203,7 +203,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
       }
       const state = notification
         ? notification.outcome === 'action_succeeded' ? 'authorized' : 'failed'
-        : (await askProviderForStatus(payment.provider, { paymentId: payment.id, reference: payment.provider_reference })).status;
+        : (await askProviderForStatus(payment.provider, { paymentId: payment.id, reference: payment.provider_reference }).catch(() => ({ status: 'unknown' as const }))).status;
       if (state === 'authorized' || state === 'captured') return 'succeeded';
       if (state === 'failed') {
         await fail(notification?.failure ?? { code: 'payment_method_action_failed', message: 'The customer did not complete the payment.' });

@@ -26,7 +26,7 @@ export function parse<T extends z.ZodTypeAny>(schema: T, data: unknown, prefix?:
 const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08001', '08003']);
 
 /** True for "a dependency is down" errors: PostgreSQL or Temporal unreachable. */
-function isUnavailable(err: unknown): boolean {
+export function isUnavailable(err: unknown): boolean {
   // Duck-typed: errors from Node's core may come from another realm, where instanceof fails.
   if (typeof err !== 'object' || err === null) return false;
   const { code, message = '', name } = err as { code?: unknown; message?: string; name?: string };
@@ -44,6 +44,8 @@ export function toApiError(err: unknown): ApiError | undefined {
     if (err.cause.type === FailureTypes.invalidAmount) return invalidRequest(err.cause.message, 'amount', 'invalid_amount');
   }
   if (err instanceof WorkflowNotFoundError) return invalidState('This payment can no longer change.');
+  // Any other update failure is the server's, not the request's: safe to retry with the same key.
+  if (err instanceof WorkflowUpdateFailedError) return unavailable('The payment could not be reached; retry with the same Idempotency-Key.');
   if (isUnavailable(err)) return unavailable('A backing service is unavailable; retry with the same Idempotency-Key.');
   const body = err as { type?: string; status?: number };
   if (body?.type === 'entity.too.large') return new ApiError(413, 'invalid_request_error', 'body_too_large', 'Request body exceeds 64 KiB.');
