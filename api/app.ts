@@ -2,6 +2,7 @@ import express from 'express';
 import type { ApiContext } from './context';
 import { adminAuth, merchantAuth, optionalMerchantAuth } from './middleware/auth';
 import { errorHandler, notFoundRoute } from './middleware/errors';
+import { perKeyRateLimit } from './middleware/rate-limit';
 import { openApiDocument } from './openapi';
 import { balanceRouter, merchantsRouter } from './routes/merchants';
 import { paymentsRouter } from './routes/payments';
@@ -36,6 +37,7 @@ export function createApp(ctx: ApiContext): express.Express {
   // Provider callbacks need the raw body for signature checks: mounted before the JSON parser.
   app.use('/webhooks', providerWebhooksRouter(ctx));
 
+  app.use(['/v1', '/sandbox'], perKeyRateLimit(ctx.config.RATE_LIMIT_PER_MINUTE));
   app.use(express.json({ limit: BODY_LIMIT, strict: true, type: () => true }));
   app.use('/v1/merchants', adminAuth(ctx.config.ADMIN_API_KEY), merchantsRouter(ctx));
   app.use('/v1', merchantAuth(ctx.pool));

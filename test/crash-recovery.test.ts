@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { expectLedgerConsistent } from './support/ledger';
+import { expectAllLedgersConsistent, expectLedgerConsistent } from './support/ledger';
 import type { TestStack } from './support/stack';
 import { card, eventually, newMerchant, startTestStack } from './support/stack';
 import { kill9, startWorkerProcess } from './support/worker-process';
@@ -11,6 +11,7 @@ beforeAll(async () => {
   stack = await startTestStack({ SYNC_WAIT_MS: '300' }, { worker: false });
 });
 afterAll(async () => {
+  if (stack) await expectAllLedgersConsistent(stack.pool);
   for (const w of workers) await kill9(w);
   await stack?.stop();
 });

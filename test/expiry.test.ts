@@ -1,3 +1,4 @@
+import { expectAllLedgersConsistent } from './support/ledger';
 import type { TestStack } from './support/stack';
 import { card, eventually, newMerchant, startTestStack } from './support/stack';
 
@@ -7,6 +8,7 @@ beforeAll(async () => {
   stack = await startTestStack({ AUTHORIZATION_TTL_MS: '1500', ACTION_TTL_MS: '1500', SYNC_WAIT_MS: '1000' });
 });
 afterAll(async () => {
+  if (stack) await expectAllLedgersConsistent(stack.pool);
   await stack?.stop();
 });
 

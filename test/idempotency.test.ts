@@ -1,3 +1,4 @@
+import { expectAllLedgersConsistent } from './support/ledger';
 import type { TestStack } from './support/stack';
 import { card, newMerchant, startTestStack } from './support/stack';
 
@@ -6,6 +7,7 @@ beforeAll(async () => {
   stack = await startTestStack();
 });
 afterAll(async () => {
+  if (stack) await expectAllLedgersConsistent(stack.pool);
   await stack?.stop();
 });
 

@@ -1,12 +1,13 @@
 import type { TestStack } from './support/stack';
 import { card, eventually, newMerchant, startTestStack } from './support/stack';
-import { expectLedgerConsistent } from './support/ledger';
+import { expectAllLedgersConsistent, expectLedgerConsistent } from './support/ledger';
 
 let stack: TestStack;
 beforeAll(async () => {
   stack = await startTestStack();
 });
 afterAll(async () => {
+  if (stack) await expectAllLedgersConsistent(stack.pool);
   await stack?.stop();
 });
 

@@ -1,4 +1,4 @@
-import { expectLedgerConsistent } from './support/ledger';
+import { expectAllLedgersConsistent, expectLedgerConsistent } from './support/ledger';
 import type { TestStack } from './support/stack';
 import { card, newMerchant, startTestStack } from './support/stack';
 
@@ -7,6 +7,7 @@ beforeAll(async () => {
   stack = await startTestStack();
 });
 afterAll(async () => {
+  if (stack) await expectAllLedgersConsistent(stack.pool);
   await stack?.stop();
 });
 

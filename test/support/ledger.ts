@@ -21,3 +21,9 @@ export async function expectLedgerConsistent(pool: Pool, merchantId: string): Pr
   );
   expect(ledger.rows).toEqual(readModel.rows);
 }
+
+/** The same invariants for every merchant in the database: run after each suite's scenarios. */
+export async function expectAllLedgersConsistent(pool: Pool): Promise<void> {
+  const merchants = await pool.query<{ id: string }>('SELECT id FROM merchants');
+  for (const { id } of merchants.rows) await expectLedgerConsistent(pool, id);
+}
