@@ -1,26 +1,21 @@
 import { execFileSync } from 'node:child_process';
-import type { TestStack } from './support/stack';
-import { ADMIN_KEY, card, client, newMerchant, startTestStack } from './support/stack';
+import { ADMIN_KEY, card, client, newMerchant, useTestStack } from './support/stack';
 
-let stack: TestStack;
+const stack = useTestStack();
 let m: Awaited<ReturnType<typeof newMerchant>>;
 beforeAll(async () => {
-  stack = await startTestStack();
-  m = await newMerchant(stack);
-});
-afterAll(async () => {
-  await stack?.stop();
+  m = await newMerchant(stack());
 });
 
 const valid = { amount: 1000, currency: 'USD', payment_method: card() };
 
 /** Nothing may be written and no workflow started for a refused request. */
 async function expectNothingWritten() {
-  const payments = await stack.pool.query('SELECT count(*)::int AS n FROM payments WHERE merchant_id = $1', [m.id]);
+  const payments = await stack().pool.query('SELECT count(*)::int AS n FROM payments WHERE merchant_id = $1', [m.id]);
   expect(payments.rows[0].n).toBe(0);
-  const keys = await stack.pool.query('SELECT count(*)::int AS n FROM idempotency_keys WHERE scope = $1', [m.id]);
+  const keys = await stack().pool.query('SELECT count(*)::int AS n FROM idempotency_keys WHERE scope = $1', [m.id]);
   expect(keys.rows[0].n).toBe(0);
-  const runs = stack.context.temporal.workflow.list({ query: `MerchantId = '${m.id}'` });
+  const runs = stack().context.temporal.workflow.list({ query: `MerchantId = '${m.id}'` });
   for await (const run of runs) throw new Error(`unexpected workflow ${run.workflowId}`);
 }
 
@@ -71,7 +66,7 @@ describe('bad payment input answers 400 naming the param, and writes nothing', (
   });
 
   test('currency codes are accepted in any case and returned upper-case; KWD has 3 decimals', async () => {
-    const other = await newMerchant(stack);
+    const other = await newMerchant(stack());
     const res = await other.api.post('/v1/payments', { ...valid, amount: 1234, currency: 'kwd' });
     expect(res.status).toBe(201);
     expect(res.body.currency).toBe('KWD');
@@ -80,7 +75,7 @@ describe('bad payment input answers 400 naming the param, and writes nothing', (
 
 describe('authentication and tenancy', () => {
   test('missing or unknown key answers 401', async () => {
-    for (const api of [client(stack.url), client(stack.url, 'sk_nope')]) {
+    for (const api of [client(stack().url), client(stack().url, 'sk_nope')]) {
       const res = await api.get('/v1/payments');
       expect(res.status).toBe(401);
       expect(res.body.error.type).toBe('authentication_error');
@@ -88,20 +83,20 @@ describe('authentication and tenancy', () => {
   });
 
   test('merchant creation needs the admin key; the key is shown once', async () => {
-    expect((await client(stack.url, m.key).post('/v1/merchants', { name: 'x' })).status).toBe(401);
-    const created = await client(stack.url, ADMIN_KEY).post('/v1/merchants', { name: 'Shop', settlement_currency: 'eur' });
+    expect((await client(stack().url, m.key).post('/v1/merchants', { name: 'x' })).status).toBe(401);
+    const created = await client(stack().url, ADMIN_KEY).post('/v1/merchants', { name: 'Shop', settlement_currency: 'eur' });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ object: 'merchant', name: 'Shop', settlement_currency: 'EUR' });
     expect(created.body.api_key).toMatch(/^sk_/);
-    const stored = await stack.pool.query('SELECT api_key_hash FROM merchants WHERE id = $1', [created.body.id]);
+    const stored = await stack().pool.query('SELECT api_key_hash FROM merchants WHERE id = $1', [created.body.id]);
     expect(stored.rows[0].api_key_hash).not.toContain(created.body.api_key);
-    expect((await client(stack.url, ADMIN_KEY).post('/v1/merchants', {})).body.error.param).toBe('name');
+    expect((await client(stack().url, ADMIN_KEY).post('/v1/merchants', {})).body.error.param).toBe('name');
   });
 
   test("another merchant's payment and refund answer 404, exactly like unknown ids", async () => {
-    const owner = await newMerchant(stack);
+    const owner = await newMerchant(stack());
     const p = await owner.api.post('/v1/payments', { ...valid, capture_method: 'manual' });
-    const intruder = await newMerchant(stack);
+    const intruder = await newMerchant(stack());
     for (const res of [
       await intruder.api.get(`/v1/payments/${p.body.id}`),
       await intruder.api.post(`/v1/payments/${p.body.id}/capture`, {}),
@@ -121,13 +116,13 @@ describe('authentication and tenancy', () => {
 
 describe('operations', () => {
   test('/healthz and /readyz', async () => {
-    expect((await client(stack.url).get('/healthz')).status).toBe(200);
-    const ready = await client(stack.url).get('/readyz');
+    expect((await client(stack().url).get('/healthz')).status).toBe(200);
+    const ready = await client(stack().url).get('/readyz');
     expect(ready.body).toEqual({ status: 'ready', checks: { postgres: true, temporal: true } });
   });
 
   test('/openapi.json is a valid OpenAPI 3.1 document covering the contract', async () => {
-    const doc = (await client(stack.url).get('/openapi.json')).body;
+    const doc = (await client(stack().url).get('/openapi.json')).body;
     // The validator is an ES module; jest runs CommonJS, so it checks the document in a child node.
     const script = `import { Validator } from '@seriousme/openapi-schema-validator';
       let input = ''; for await (const chunk of process.stdin) input += chunk;

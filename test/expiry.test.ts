@@ -1,19 +1,10 @@
-import { expectAllLedgersConsistent } from './support/ledger';
-import type { TestStack } from './support/stack';
-import { card, eventually, newMerchant, startTestStack } from './support/stack';
+import { card, eventually, newMerchant, useTestStack } from './support/stack';
 
 // Short TTLs so expiry happens within the test; the workflow's durable timers do the rest.
-let stack: TestStack;
-beforeAll(async () => {
-  stack = await startTestStack({ AUTHORIZATION_TTL_MS: '1500', ACTION_TTL_MS: '1500', SYNC_WAIT_MS: '1000' });
-});
-afterAll(async () => {
-  if (stack) await expectAllLedgersConsistent(stack.pool);
-  await stack?.stop();
-});
+const stack = useTestStack({ AUTHORIZATION_TTL_MS: '1500', ACTION_TTL_MS: '1500', SYNC_WAIT_MS: '1000' });
 
 test('an authorization not captured in time is voided automatically', async () => {
-  const m = await newMerchant(stack);
+  const m = await newMerchant(stack());
   const res = await m.api.post('/v1/payments', { amount: 3000, currency: 'USD', payment_method: card(), capture_method: 'manual' });
   expect(res.body.status).toBe('authorized');
   const voided = await eventually(async () => (await m.api.get(`/v1/payments/${res.body.id}`)).body, (p) => p.status !== 'authorized');
@@ -24,7 +15,7 @@ test('an authorization not captured in time is voided automatically', async () =
 });
 
 test('a customer action not completed by expires_at closes the payment as canceled/expired', async () => {
-  const m = await newMerchant(stack);
+  const m = await newMerchant(stack());
   const res = await m.api.post('/v1/payments', { amount: 3000, currency: 'USD', payment_method: card('tok_requires_action') });
   expect(res.body.status).toBe('requires_action');
   const closed = await eventually(async () => (await m.api.get(`/v1/payments/${res.body.id}`)).body, (p) => p.status !== 'requires_action');
@@ -34,7 +25,7 @@ test('a customer action not completed by expires_at closes the payment as cancel
 });
 
 test('a create slower than SYNC_WAIT_MS answers 202 with the payment as it stands, and goes on by itself', async () => {
-  const m = await newMerchant(stack);
+  const m = await newMerchant(stack());
   const res = await m.api.post('/v1/payments', { amount: 1100, currency: 'USD', payment_method: card('tok_slow') }, { 'Idempotency-Key': 'slow-1' });
   expect(res.status).toBe(202);
   expect(res.body.status).toBe('pending');

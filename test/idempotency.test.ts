@@ -1,20 +1,11 @@
-import { expectAllLedgersConsistent } from './support/ledger';
-import type { TestStack } from './support/stack';
-import { card, newMerchant, startTestStack } from './support/stack';
+import { card, newMerchant, useTestStack } from './support/stack';
 
-let stack: TestStack;
-beforeAll(async () => {
-  stack = await startTestStack();
-});
-afterAll(async () => {
-  if (stack) await expectAllLedgersConsistent(stack.pool);
-  await stack?.stop();
-});
+const stack = useTestStack();
 
 const body = { amount: 2599, currency: 'USD', payment_method: card() };
 
 test('same Idempotency-Key and body: same payment, charged once', async () => {
-  const m = await newMerchant(stack);
+  const m = await newMerchant(stack());
   const first = await m.api.post('/v1/payments', body, { 'Idempotency-Key': 'order-1' });
   const second = await m.api.post('/v1/payments', body, { 'Idempotency-Key': 'order-1' });
   expect(first.status).toBe(201);
@@ -27,7 +18,7 @@ test('same Idempotency-Key and body: same payment, charged once', async () => {
 });
 
 test('same key with a different body answers 409 idempotency_key_reused', async () => {
-  const m = await newMerchant(stack);
+  const m = await newMerchant(stack());
   await m.api.post('/v1/payments', body, { 'Idempotency-Key': 'order-2' });
   const reused = await m.api.post('/v1/payments', { ...body, amount: 2600 }, { 'Idempotency-Key': 'order-2' });
   expect(reused.status).toBe(409);
@@ -36,7 +27,7 @@ test('same key with a different body answers 409 idempotency_key_reused', async 
 });
 
 test('concurrent requests with the same key create one payment', async () => {
-  const m = await newMerchant(stack);
+  const m = await newMerchant(stack());
   const answers = await Promise.all(Array.from({ length: 8 }, () => m.api.post('/v1/payments', body, { 'Idempotency-Key': 'order-3' })));
   const ok = answers.filter((a) => a.status === 201);
   expect(ok.length).toBeGreaterThanOrEqual(1);
@@ -49,15 +40,15 @@ test('concurrent requests with the same key create one payment', async () => {
 });
 
 test('keys are per merchant: the same key at two merchants makes two payments', async () => {
-  const a = await newMerchant(stack);
-  const b = await newMerchant(stack);
+  const a = await newMerchant(stack());
+  const b = await newMerchant(stack());
   const pa = await a.api.post('/v1/payments', body, { 'Idempotency-Key': 'shared-key' });
   const pb = await b.api.post('/v1/payments', body, { 'Idempotency-Key': 'shared-key' });
   expect(pa.body.id).not.toBe(pb.body.id);
 });
 
 test('a declined payment replays as the same 402', async () => {
-  const m = await newMerchant(stack);
+  const m = await newMerchant(stack());
   const declined = { ...body, payment_method: card('tok_decline') };
   const first = await m.api.post('/v1/payments', declined, { 'Idempotency-Key': 'order-4' });
   const second = await m.api.post('/v1/payments', declined, { 'Idempotency-Key': 'order-4' });
@@ -67,7 +58,7 @@ test('a declined payment replays as the same 402', async () => {
 });
 
 test('refunds with the same key refund once', async () => {
-  const m = await newMerchant(stack);
+  const m = await newMerchant(stack());
   const p = await m.api.post('/v1/payments', body);
   const r1 = await m.api.post('/v1/refunds', { payment_id: p.body.id, amount: 100 }, { 'Idempotency-Key': 'refund-1' });
   const r2 = await m.api.post('/v1/refunds', { payment_id: p.body.id, amount: 100 }, { 'Idempotency-Key': 'refund-1' });
@@ -79,7 +70,7 @@ test('refunds with the same key refund once', async () => {
 });
 
 test('capture with the same key twice captures once and answers the same payment', async () => {
-  const m = await newMerchant(stack);
+  const m = await newMerchant(stack());
   const p = await m.api.post('/v1/payments', { ...body, capture_method: 'manual' });
   const c1 = await m.api.post(`/v1/payments/${p.body.id}/capture`, { amount: 1000 }, { 'Idempotency-Key': 'cap-1' });
   const c2 = await m.api.post(`/v1/payments/${p.body.id}/capture`, { amount: 1000 }, { 'Idempotency-Key': 'cap-1' });
@@ -91,7 +82,7 @@ test('capture with the same key twice captures once and answers the same payment
 });
 
 test('an Idempotency-Key over 255 characters is refused', async () => {
-  const m = await newMerchant(stack);
+  const m = await newMerchant(stack());
   const res = await m.api.post('/v1/payments', body, { 'Idempotency-Key': 'k'.repeat(256) });
   expect(res.status).toBe(400);
   expect(res.body.error.param).toBe('Idempotency-Key');

@@ -1,15 +1,7 @@
-import type { TestStack } from './support/stack';
-import { card, eventually, newMerchant, startTestStack } from './support/stack';
-import { expectAllLedgersConsistent, expectLedgerConsistent } from './support/ledger';
+import { card, eventually, newMerchant, useTestStack } from './support/stack';
+import { expectLedgerConsistent } from './support/ledger';
 
-let stack: TestStack;
-beforeAll(async () => {
-  stack = await startTestStack();
-});
-afterAll(async () => {
-  if (stack) await expectAllLedgersConsistent(stack.pool);
-  await stack?.stop();
-});
+const stack = useTestStack();
 
 type Merchant = Awaited<ReturnType<typeof newMerchant>>;
 const operations = async (m: Merchant, paymentId: string) =>
@@ -18,7 +10,7 @@ const getPayment = (m: Merchant, id: string) => async () => (await m.api.get(`/v
 
 describe('cards', () => {
   test('tok_ok with automatic capture is captured synchronously, charged once, and owed to the merchant', async () => {
-    const m = await newMerchant(stack);
+    const m = await newMerchant(stack());
     const res = await m.api.post('/v1/payments', { amount: 1999, currency: 'usd', payment_method: card() });
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({ object: 'payment', status: 'captured', amount: 1999, currency: 'USD', amount_captured: 1999, amount_capturable: 0, provider: 'sandbox' });
@@ -26,11 +18,11 @@ describe('cards', () => {
     expect(res.body.payment_method).toEqual({ type: 'card' });
     expect(await operations(m, res.body.id)).toEqual(['authorize:1999', 'capture:1999']);
     expect((await m.api.get('/v1/balance')).body).toEqual({ object: 'balance', balances: [{ currency: 'USD', amount: 1999 }] });
-    await expectLedgerConsistent(stack.pool, m.id);
+    await expectLedgerConsistent(stack().pool, m.id);
   });
 
   test('manual capture: authorized, then captured in full', async () => {
-    const m = await newMerchant(stack);
+    const m = await newMerchant(stack());
     const created = await m.api.post('/v1/payments', { amount: 5000, currency: 'EUR', payment_method: card(), capture_method: 'manual' });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ status: 'authorized', amount_capturable: 5000, amount_captured: 0 });
@@ -40,11 +32,11 @@ describe('cards', () => {
     expect(captured.body).toMatchObject({ status: 'captured', amount_captured: 5000, amount_capturable: 0 });
     expect(await operations(m, created.body.id)).toEqual(['authorize:5000', 'capture:5000']);
     expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'EUR', amount: 5000 }]);
-    await expectLedgerConsistent(stack.pool, m.id);
+    await expectLedgerConsistent(stack().pool, m.id);
   });
 
   test('manual capture: a partial capture releases the rest; capturing again is invalid', async () => {
-    const m = await newMerchant(stack);
+    const m = await newMerchant(stack());
     const created = await m.api.post('/v1/payments', { amount: 1000, currency: 'JPY', payment_method: card(), capture_method: 'manual' });
     const tooMuch = await m.api.post(`/v1/payments/${created.body.id}/capture`, { amount: 1001 });
     expect(tooMuch.status).toBe(400);
@@ -59,7 +51,7 @@ describe('cards', () => {
   });
 
   test('cancel voids an authorization; it can then be neither captured nor refunded', async () => {
-    const m = await newMerchant(stack);
+    const m = await newMerchant(stack());
     const created = await m.api.post('/v1/payments', { amount: 700, currency: 'USD', payment_method: card(), capture_method: 'manual' });
     const canceled = await m.api.post(`/v1/payments/${created.body.id}/cancel`);
     expect(canceled.status).toBe(200);
@@ -75,7 +67,7 @@ describe('cards', () => {
     ['tok_decline', 'card_declined'],
     ['tok_insufficient_funds', 'insufficient_funds'],
   ])('%s fails with 402 and failure.code %s, and nothing is charged', async (token, code) => {
-    const m = await newMerchant(stack);
+    const m = await newMerchant(stack());
     const res = await m.api.post('/v1/payments', { amount: 1200, currency: 'USD', payment_method: card(token) });
     expect(res.status).toBe(402);
     expect(res.body.error).toMatchObject({ type: 'payment_error', code });
@@ -89,7 +81,7 @@ describe('cards', () => {
   });
 
   test('tok_flaky: the provider answers 503 twice, the payment still succeeds, charged once', async () => {
-    const m = await newMerchant(stack);
+    const m = await newMerchant(stack());
     const res = await m.api.post('/v1/payments', { amount: 3100, currency: 'USD', payment_method: card('tok_flaky') });
     expect(res.status).toBe(201);
     expect(res.body.status).toBe('captured');
@@ -97,16 +89,16 @@ describe('cards', () => {
   });
 
   test('tok_timeout: the first call times out after the provider charged; charged exactly once', async () => {
-    const m = await newMerchant(stack);
+    const m = await newMerchant(stack());
     const res = await m.api.post('/v1/payments', { amount: 4200, currency: 'USD', payment_method: card('tok_timeout') });
     expect(res.status).toBe(201);
     expect(res.body.status).toBe('captured');
     expect(await operations(m, res.body.id)).toEqual(['authorize:4200', 'capture:4200']);
-    await expectLedgerConsistent(stack.pool, m.id);
+    await expectLedgerConsistent(stack().pool, m.id);
   });
 
   test('tok_slow: every provider call takes 2 s, and the answer still comes synchronously', async () => {
-    const m = await newMerchant(stack);
+    const m = await newMerchant(stack());
     const res = await m.api.post('/v1/payments', { amount: 999, currency: 'GBP', payment_method: card('tok_slow') });
     expect(res.status).toBe(201);
     expect(res.body.status).toBe('captured');
@@ -114,7 +106,7 @@ describe('cards', () => {
   });
 
   test('tok_requires_action: 3-D Secure waits for the customer, then completes', async () => {
-    const m = await newMerchant(stack);
+    const m = await newMerchant(stack());
     const res = await m.api.post('/v1/payments', { amount: 2500, currency: 'USD', payment_method: card('tok_requires_action') });
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({ status: 'requires_action', next_action: { type: 'redirect_to_url' } });
@@ -128,7 +120,7 @@ describe('cards', () => {
   });
 
   test('tok_requires_action then /fail: the payment fails, nothing charged', async () => {
-    const m = await newMerchant(stack);
+    const m = await newMerchant(stack());
     const res = await m.api.post('/v1/payments', { amount: 2500, currency: 'USD', payment_method: card('tok_requires_action') });
     const failed = await m.api.post(`/sandbox/payments/${res.body.id}/fail`);
     expect(failed.body).toMatchObject({ status: 'failed', failure: { code: 'payment_method_action_failed' } });
@@ -136,7 +128,7 @@ describe('cards', () => {
   });
 
   test('a payment waiting for the customer can be canceled', async () => {
-    const m = await newMerchant(stack);
+    const m = await newMerchant(stack());
     const res = await m.api.post('/v1/payments', { amount: 800, currency: 'USD', payment_method: card('tok_requires_action') });
     const canceled = await m.api.post(`/v1/payments/${res.body.id}/cancel`);
     expect(canceled.body).toMatchObject({ status: 'canceled', next_action: null });
@@ -145,7 +137,7 @@ describe('cards', () => {
   });
 
   test('tok_refund_fails: captured, but the refund fails at the provider and nothing moves', async () => {
-    const m = await newMerchant(stack);
+    const m = await newMerchant(stack());
     const res = await m.api.post('/v1/payments', { amount: 1500, currency: 'USD', payment_method: card('tok_refund_fails') });
     expect(res.body.status).toBe('captured');
     const refund = await m.api.post('/v1/refunds', { payment_id: res.body.id, amount: 500 });
@@ -164,18 +156,18 @@ describe('wallets and transfers', () => {
     ['wechat_pay', 'display_qr_code'],
     ['bank_transfer', 'bank_transfer_instructions'],
   ])('%s with tok_ok: requires_action (%s), then captured when the simulated customer pays', async (type, action) => {
-    const m = await newMerchant(stack);
+    const m = await newMerchant(stack());
     const res = await m.api.post('/v1/payments', { amount: 8800, currency: 'CNY', payment_method: { type, token: 'tok_ok' }, channel: 'qr' });
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({ status: 'requires_action', next_action: { type: action } });
     const done = await eventually(getPayment(m, res.body.id), (p) => p.status === 'captured');
     expect(done).toMatchObject({ amount_captured: 8800, next_action: null });
     expect(await operations(m, res.body.id)).toEqual(['authorize:8800', 'capture:8800']);
-    await expectLedgerConsistent(stack.pool, m.id);
+    await expectLedgerConsistent(stack().pool, m.id);
   });
 
   test('the sandbox notification is signed: a forged callback is refused with 400', async () => {
-    const res = await fetch(`${stack.url}/webhooks/sandbox`, {
+    const res = await fetch(`${stack().url}/webhooks/sandbox`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'sandbox-signature': `t=${Math.floor(Date.now() / 1000)},v1=${'0'.repeat(64)}` },
       body: JSON.stringify({ id: 'evt_forged', type: 'payment.action_succeeded', payment_id: 'pay_x' }),
@@ -187,7 +179,7 @@ describe('wallets and transfers', () => {
 
 describe('lists', () => {
   test('payments list newest first with limit, starting_after and filters', async () => {
-    const m = await newMerchant(stack);
+    const m = await newMerchant(stack());
     const ids: string[] = [];
     for (const [i, token] of ['tok_ok', 'tok_decline', 'tok_ok'].entries()) {
       const res = await m.api.post('/v1/payments', { amount: 100 + i, currency: 'USD', payment_method: card(token), customer_id: i === 2 ? 'cus_42' : undefined });

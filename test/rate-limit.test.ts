@@ -1,17 +1,10 @@
-import type { TestStack } from './support/stack';
-import { newMerchant, startTestStack } from './support/stack';
+import { newMerchant, useTestStack } from './support/stack';
 
-let stack: TestStack;
-beforeAll(async () => {
-  stack = await startTestStack({ RATE_LIMIT_PER_MINUTE: '5' }, { worker: false });
-});
-afterAll(async () => {
-  await stack?.stop();
-});
+const stack = useTestStack({ RATE_LIMIT_PER_MINUTE: '5' }, { worker: false });
 
 test('past the per-key limit a key gets 429 rate_limit_error; other keys are unaffected', async () => {
-  const a = await newMerchant(stack);
-  const b = await newMerchant(stack);
+  const a = await newMerchant(stack());
+  const b = await newMerchant(stack());
   const answers = [];
   for (let i = 0; i < 7; i++) answers.push(await a.api.get('/v1/balance'));
   expect(answers.slice(0, 5).every((r) => r.status === 200)).toBe(true);

@@ -1,18 +1,10 @@
-import { expectAllLedgersConsistent, expectLedgerConsistent } from './support/ledger';
-import type { TestStack } from './support/stack';
-import { card, newMerchant, startTestStack } from './support/stack';
+import { expectLedgerConsistent } from './support/ledger';
+import { card, newMerchant, useTestStack } from './support/stack';
 
-let stack: TestStack;
-beforeAll(async () => {
-  stack = await startTestStack();
-});
-afterAll(async () => {
-  if (stack) await expectAllLedgersConsistent(stack.pool);
-  await stack?.stop();
-});
+const stack = useTestStack();
 
 const capturedPayment = async (amount: number, currency = 'USD') => {
-  const m = await newMerchant(stack);
+  const m = await newMerchant(stack());
   const res = await m.api.post('/v1/payments', { amount, currency, payment_method: card() });
   expect(res.body.status).toBe('captured');
   return { m, payment: res.body };
@@ -39,7 +31,7 @@ test('partial refunds, then the remainder by default; the payment ends refunded'
   expect((await m.api.get(`/v1/refunds/${first.body.id}`)).body).toEqual(first.body);
   const charges = (await m.api.get(`/sandbox/charges?payment_id=${payment.id}`)).body.data;
   expect(charges.filter((c: { operation: string }) => c.operation === 'refund').map((c: { amount: number }) => c.amount).sort()).toEqual([2500, 7500]);
-  await expectLedgerConsistent(stack.pool, m.id);
+  await expectLedgerConsistent(stack().pool, m.id);
 });
 
 test('over-refund answers 409 and changes nothing', async () => {
@@ -55,7 +47,7 @@ test('over-refund answers 409 and changes nothing', async () => {
 });
 
 test('refund of an uncaptured payment is invalid', async () => {
-  const m = await newMerchant(stack);
+  const m = await newMerchant(stack());
   const res = await m.api.post('/v1/payments', { amount: 1000, currency: 'USD', payment_method: card(), capture_method: 'manual' });
   const refund = await m.api.post('/v1/refunds', { payment_id: res.body.id });
   expect(refund.status).toBe(409);
@@ -75,12 +67,12 @@ test('25 concurrent refunds racing on one payment never exceed the captured amou
   const charges = (await m.api.get(`/sandbox/charges?payment_id=${payment.id}`)).body.data;
   expect(charges.filter((c: { operation: string }) => c.operation === 'refund')).toHaveLength(14);
   expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'USD', amount: 200 }]);
-  await expectLedgerConsistent(stack.pool, m.id);
+  await expectLedgerConsistent(stack().pool, m.id);
 });
 
 test('refunds of another merchant’s payment answer 404', async () => {
   const { payment } = await capturedPayment(1000);
-  const other = await newMerchant(stack, 'Other shop');
+  const other = await newMerchant(stack(), 'Other shop');
   const res = await other.api.post('/v1/refunds', { payment_id: payment.id });
   expect(res.status).toBe(404);
   expect(res.body.error.type).toBe('not_found');

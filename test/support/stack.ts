@@ -7,6 +7,7 @@ import type { RunningServices } from '../../runtime/services';
 import { startServices } from '../../runtime/services';
 import { freePort } from '../../scripts/ports';
 import { readInfra } from './infra';
+import { expectAllLedgersConsistent } from './ledger';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789';
 
@@ -96,3 +97,26 @@ export async function eventually<T>(read: () => Promise<T>, check: (v: T) => boo
 }
 
 export const card = (token = 'tok_ok') => ({ type: 'card', token });
+
+/**
+ * One stack per test file: started before its tests, and after them the ledger invariants are
+ * checked for every merchant before it stops.
+ */
+export function useTestStack(overrides: Record<string, string> = {}, opts: { worker?: boolean } = {}): () => TestStack {
+  let stack: TestStack | undefined;
+  beforeAll(async () => {
+    stack = await startTestStack(overrides, opts);
+  });
+  afterAll(async () => {
+    if (!stack) return;
+    try {
+      await expectAllLedgersConsistent(stack.pool);
+    } finally {
+      await stack.stop();
+    }
+  });
+  return () => {
+    if (!stack) throw new Error('the test stack is not started');
+    return stack;
+  };
+}

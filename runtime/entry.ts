@@ -1,0 +1,25 @@
+import { ConfigError, loadConfig } from '../config';
+import { migrate } from '../db/migrate';
+import { createLogger } from './logger';
+import { startServices } from './services';
+
+/**
+ * `npm run api` / `npm run worker`: one role alone, against an existing Temporal and
+ * PostgreSQL, to scale each out separately. The API applies pending migrations first.
+ */
+export function runRole(role: 'api' | 'worker'): void {
+  const main = async () => {
+    const config = loadConfig();
+    if (!config.DATABASE_URL) throw new ConfigError(`Invalid configuration:\n  DATABASE_URL: required for \`npm run ${role}\` (npm start runs an embedded one)`);
+    const log = createLogger(config.LOG_LEVEL);
+    if (role === 'api') await migrate(config.DATABASE_URL);
+    const temporalAddress = config.TEMPORAL_ADDRESS ?? `127.0.0.1:${config.TEMPORAL_PORT}`;
+    const services = await startServices(config, { databaseUrl: config.DATABASE_URL, temporalAddress }, log, { api: role === 'api', worker: role === 'worker' });
+    log.info(role === 'api' ? { url: services.url } : { taskQueue: config.TEMPORAL_TASK_QUEUE }, role === 'api' ? 'API listening' : 'worker running');
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void services.stop().then(() => process.exit(0)));
+  };
+  main().catch((err) => {
+    console.error(err instanceof ConfigError ? err.message : `${role} failed to start: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  });
+}
