@@ -40,7 +40,7 @@ export type AuthorizeResult =
   | { status: 'declined'; reference: string | null; code: string; message: string };
 
 export type CaptureRequest = { paymentId: string; reference: string; amount: number; currency: string; idempotencyKey: string };
-export type CancelRequest = { paymentId: string; reference: string; idempotencyKey: string };
+export type CancelRequest = { paymentId: string; reference: string | null; idempotencyKey: string };
 export type RefundRequest = {
   paymentId: string;
   refundId: string;

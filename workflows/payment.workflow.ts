@@ -1,13 +1,13 @@
 import {
   ActivityFailure, ApplicationFailure, allHandlersFinished, condition, proxyActivities, proxyLocalActivities,
-  setHandler, upsertSearchAttributes,
+  setHandler, sleep, upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { Posting } from '../db/ledger';
 import { FailureTypes } from '../domain/errors';
 import type { Failure, Payment, PaymentStatus, Refund } from '../domain/payment';
 import { CANCELABLE_STATUSES, REFUNDABLE_STATUSES, refundableAmount } from '../domain/payment';
-import type { AuthorizeResult, ProviderNotification } from '../providers/provider';
+import type { AuthorizeResult, OperationResult, ProviderNotification, ProviderPaymentState } from '../providers/provider';
 import {
   cancelPaymentUpdate, capturePaymentUpdate, createPaymentUpdate, paymentQuery, providerNotificationUpdate, refundPaymentUpdate,
 } from './messages';
@@ -18,11 +18,14 @@ import { PaymentStatusKey } from './search-attributes';
 const { authorizeAtProvider } = proxyActivities<Activities>(authorizeOptions);
 const { captureAtProvider, cancelAtProvider, refundAtProvider } = proxyActivities<Activities>(moneyMovementOptions);
 const { askProviderForStatus } = proxyActivities<Activities>(statusCheckOptions);
+/** Best-effort release of a hold we could not confirm; bounded, unlike money movements. */
+const { cancelAtProvider: releaseHoldAtProvider } = proxyActivities<Activities>(statusCheckOptions);
 const { recordPayment } = proxyLocalActivities<Activities>(recordOptions);
 
 const OUTCOME_UNKNOWN = 'ProviderOutcomeUnknown';
 const FIRST_POLL_MS = 1000;
 const MAX_POLL_MS = 60_000;
+const MAX_RESEND_MS = 3_600_000;
 
 const invalidState = (message: string) => ApplicationFailure.create({ type: FailureTypes.invalidState, message, nonRetryable: true });
 const invalidAmount = (message: string) => ApplicationFailure.create({ type: FailureTypes.invalidAmount, message, nonRetryable: true });
@@ -133,9 +136,11 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
 
   if (authorization.status === 'requires_action') {
     await record({ status: 'requires_action', next_action: authorization.nextAction });
-    const outcome = await waitForCustomer(Date.parse(authorization.nextAction.expires_at));
+    const expiresAt = Date.parse(authorization.nextAction.expires_at);
+    const outcome = await waitForCustomer(Number.isNaN(expiresAt) ? Date.now() + input.actionTtlMs : expiresAt);
     if (outcome !== 'succeeded') return finish();
-  } else if (cancelRequested) {
+  }
+  if (cancelRequested) {
     await voidAuthorization();
     return finish();
   }
@@ -178,9 +183,12 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
       try {
         return await authorizeAtProvider(payment.provider, request);
       } catch (err) {
-        const known = await askProviderForStatus(payment.provider, { paymentId: payment.id, reference: null }).catch(() => undefined);
-        if (known?.status === 'authorized' || known?.status === 'captured') return { status: 'authorized', reference: known.reference };
+        const known = await providerState();
+        if (known.status === 'authorized' || known.status === 'captured') return { status: 'authorized', reference: known.reference };
+        if (known.status === 'failed') return { status: 'declined', reference: known.reference, code: known.code, message: known.message };
         if (failureType(err) === OUTCOME_UNKNOWN && attempt < 5) continue; // nothing happened at the provider: same key again
+        // Giving up: make sure no hold is left behind that we never recorded.
+        await releaseHoldAtProvider(payment.provider, { paymentId: payment.id, reference: payment.provider_reference, idempotencyKey: keyFor('void') }).catch(() => undefined);
         return { status: 'declined', reference: null, code: 'provider_unavailable', message: 'The payment provider could not be reached.' };
       }
     }
@@ -191,19 +199,16 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
     for (let pollMs = FIRST_POLL_MS; ; pollMs = Math.min(pollMs * 2, MAX_POLL_MS)) {
       const remaining = expiresAt - Date.now();
       if (remaining <= 0) {
-        await closeAtProvider({ code: 'expired', message: 'The customer did not complete the payment in time.' });
-        return 'canceled';
+        const closed = await closeAtProvider({ code: 'expired', message: 'The customer did not complete the payment in time.' });
+        return closed ? 'canceled' : 'succeeded';
       }
       processing = false;
       await condition(() => notification !== undefined || cancelRequested, Math.min(pollMs, remaining));
       processing = true;
-      if (cancelRequested) {
-        await closeAtProvider();
-        return 'canceled';
-      }
+      if (cancelRequested) return (await closeAtProvider()) ? 'canceled' : 'succeeded';
       const state = notification
         ? notification.outcome === 'action_succeeded' ? 'authorized' : 'failed'
-        : (await askProviderForStatus(payment.provider, { paymentId: payment.id, reference: payment.provider_reference }).catch(() => ({ status: 'unknown' as const }))).status;
+        : (await providerState()).status;
       if (state === 'authorized' || state === 'captured') return 'succeeded';
       if (state === 'failed') {
         await fail(notification?.failure ?? { code: 'payment_method_action_failed', message: 'The customer did not complete the payment.' });
@@ -214,32 +219,69 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   }
 
   async function capture(amount: number): Promise<void> {
-    const result = await captureAtProvider(payment.provider, {
-      paymentId: payment.id, reference: payment.provider_reference!, amount, currency: payment.currency, idempotencyKey: keyFor('capture'),
-    });
-    if (result.status === 'declined') return fail({ code: result.code, message: result.message });
-    const posting: Posting = {
-      id: keyFor('capture'), merchantId: payment.merchant_id, paymentId: payment.id, kind: 'capture', currency: payment.currency, amount,
-    };
+    const result = await untilAnswered(() =>
+      captureAtProvider(payment.provider, {
+        paymentId: payment.id, reference: payment.provider_reference!, amount, currency: payment.currency, idempotencyKey: keyFor('capture'),
+      }),
+    );
+    if (result.status === 'declined') {
+      await untilAnswered(() => cancelAtProvider(payment.provider, { paymentId: payment.id, reference: payment.provider_reference, idempotencyKey: keyFor('void') }));
+      return fail({ code: result.code, message: result.message });
+    }
+    await recordCapture(amount);
+  }
+
+  async function recordCapture(amount: number): Promise<void> {
+    const posting: Posting = { id: keyFor('capture'), merchantId: payment.merchant_id, paymentId: payment.id, kind: 'capture', currency: payment.currency, amount };
     await record({ status: 'captured', amount_captured: amount, amount_capturable: 0, next_action: null }, { postings: [posting] });
   }
 
+  /** Releases the authorization. If the provider refuses, its own state decides what we record. */
   async function voidAuthorization(failure: Failure | null = null): Promise<void> {
-    const result = await cancelAtProvider(payment.provider, { paymentId: payment.id, reference: payment.provider_reference!, idempotencyKey: keyFor('void') });
-    if (result.status === 'declined') {
-      // The provider says it can no longer be voided (e.g. already captured): trust the provider.
-      const known = await askProviderForStatus(payment.provider, { paymentId: payment.id, reference: payment.provider_reference });
-      if (known.status === 'captured') {
-        const posting: Posting = { id: keyFor('capture'), merchantId: payment.merchant_id, paymentId: payment.id, kind: 'capture', currency: payment.currency, amount: known.amountCaptured };
-        return record({ status: 'captured', amount_captured: known.amountCaptured, amount_capturable: 0 }, { postings: [posting] });
-      }
+    for (;;) {
+      const result = await untilAnswered(() =>
+        cancelAtProvider(payment.provider, { paymentId: payment.id, reference: payment.provider_reference, idempotencyKey: keyFor('void') }),
+      );
+      if (result.status === 'succeeded') break;
+      const known = await providerState();
+      if (known.status === 'captured') return recordCapture(known.amountCaptured);
+      if (known.status !== 'authorized') break; // nothing is held any more
+      await sleep(MAX_POLL_MS); // still held and not voidable yet: try again
     }
     await record({ status: 'canceled', amount_capturable: 0, next_action: null, failure });
   }
 
-  async function closeAtProvider(failure: Failure | null = null): Promise<void> {
-    await cancelAtProvider(payment.provider, { paymentId: payment.id, reference: payment.provider_reference!, idempotencyKey: keyFor('close') });
+  /** Closes a payment still waiting for the customer. False when the customer paid after all. */
+  async function closeAtProvider(failure: Failure | null = null): Promise<boolean> {
+    const result = await untilAnswered(() =>
+      cancelAtProvider(payment.provider, { paymentId: payment.id, reference: payment.provider_reference, idempotencyKey: keyFor('close') }),
+    );
+    if (result.status === 'declined') {
+      const known = await providerState();
+      if (known.status === 'authorized' || known.status === 'captured') return false;
+    }
     await record({ status: 'canceled', amount_capturable: 0, next_action: null, failure });
+    return true;
+  }
+
+  /**
+   * A money movement at the provider. Its idempotency key makes re-sending safe, so whatever
+   * goes wrong (an unknown outcome, a fault Temporal stopped retrying) it is sent again later
+   * with the same key: never abandoned halfway, never failing the payment's workflow.
+   */
+  async function untilAnswered(call: () => Promise<OperationResult>): Promise<OperationResult> {
+    for (let delayMs = 1000; ; delayMs = Math.min(delayMs * 2, MAX_RESEND_MS)) {
+      try {
+        return await call();
+      } catch {
+        await sleep(delayMs);
+      }
+    }
+  }
+
+  /** Where the provider stands; `unknown` when it cannot say right now. */
+  async function providerState(): Promise<ProviderPaymentState> {
+    return askProviderForStatus(payment.provider, { paymentId: payment.id, reference: payment.provider_reference }).catch(() => ({ status: 'unknown' as const }));
   }
 
   async function fail(failure: Failure, reference: string | null = payment.provider_reference): Promise<void> {
@@ -259,14 +301,13 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
     };
     refunds.push(r);
     await recordPayment({ payment: { ...payment }, refunds: [{ ...r }] });
-    let outcome: { status: 'succeeded' } | { status: 'declined'; code: string; message: string };
-    try {
-      outcome = await refundAtProvider(payment.provider, {
+    // Only a decline fails a refund: after a fault its outcome is unknown, and marking it failed
+    // would free the amount for a second refund. It is re-sent with the same key instead.
+    const outcome = await untilAnswered(() =>
+      refundAtProvider(payment.provider, {
         paymentId: payment.id, refundId: r.id, reference: payment.provider_reference!, amount, currency: payment.currency, idempotencyKey: keyFor(`refund:${r.id}`),
-      });
-    } catch (err) {
-      outcome = { status: 'declined', code: 'provider_error', message: err instanceof Error ? err.message : 'The refund failed at the provider.' };
-    }
+      }),
+    );
     r.updated_at = new Date().toISOString();
     if (outcome.status === 'declined') {
       Object.assign(r, { status: 'failed', failure: { code: outcome.code, message: outcome.message } });

@@ -16,6 +16,7 @@ export function parse<T extends z.ZodTypeAny>(schema: T, data: unknown, prefix?:
     throw invalidRequest(`Received unknown parameter: ${path.join('.')}`, path.join('.'), 'parameter_unknown');
   }
   const param = path.join('.') || undefined;
+  if (!param) throw invalidRequest('The request body must be a JSON object.', undefined, 'invalid_body');
   const missing = issue.code === 'invalid_type' && issue.message.includes('received undefined');
   if (missing) throw invalidRequest(`Missing required parameter: ${param}`, param, 'parameter_missing');
   if (param === 'currency' || param?.endsWith('_currency')) throw invalidRequest(`Invalid currency: ${issue.message}`, param, 'invalid_currency');

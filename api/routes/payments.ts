@@ -1,8 +1,9 @@
 import { WithStartWorkflowOperation } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
 import { Router } from 'express';
 import type { Request, Response } from 'express';
 import { findPayment, listPayments, publicPayment } from '../../db/payments';
-import { ApiError, invalidRequest, notFound } from '../../domain/errors';
+import { ApiError, invalidRequest, notFound, unavailable } from '../../domain/errors';
 import { hasPrefix, newId } from '../../domain/ids';
 import type { Payment } from '../../domain/payment';
 import { cancelPaymentUpdate, capturePaymentUpdate, createPaymentUpdate, paymentWorkflowId } from '../../workflows/messages';
@@ -76,8 +77,10 @@ export function paymentsRouter(ctx: ApiContext): Router {
           workflowId: paymentWorkflowId(id),
           taskQueue: config.TEMPORAL_TASK_QUEUE,
           args: [input],
-          // A retry of the same request attaches to the payment already running.
+          // A retry of the same request attaches to the payment already running, and never
+          // starts a second run of one that has finished.
           workflowIdConflictPolicy: 'USE_EXISTING',
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
           typedSearchAttributes: [
             { key: PaymentStatusKey, value: 'pending' },
             { key: MerchantIdKey, value: merchant.id },
@@ -88,14 +91,27 @@ export function paymentsRouter(ctx: ApiContext): Router {
           ],
           memo: { amount: body.amount, currency: body.currency, merchant: merchant.name },
         });
-        const settled = await settleWithin(temporal, config.SYNC_WAIT_MS, () =>
-          temporal.workflow.executeUpdateWithStart(createPaymentUpdate, { updateId: 'create', startWorkflowOperation: start }),
-        );
+        let settled: Payment | undefined;
+        try {
+          settled = await settleWithin(temporal, config.SYNC_WAIT_MS, () =>
+            temporal.workflow.executeUpdateWithStart(createPaymentUpdate, { updateId: 'create', startWorkflowOperation: start }),
+          );
+        } catch (err) {
+          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+          // This payment's process has already finished: answer with what it left behind.
+          settled = await findPayment(pool, merchant.id, id);
+          if (!settled) throw err;
+        }
         if (settled) return createOutcome(settled);
         // Still working: answer 202 only if the payment's workflow surely exists.
         const stored = await findPayment(pool, merchant.id, id);
         if (stored) return { status: 202, body: publicPayment(stored) };
-        await temporal.connection.withDeadline(Date.now() + 3000, () => temporal.workflow.getHandle(paymentWorkflowId(id)).describe());
+        try {
+          await temporal.connection.withDeadline(Date.now() + 3000, () => temporal.workflow.getHandle(paymentWorkflowId(id)).describe());
+        } catch (err) {
+          if (err instanceof WorkflowNotFoundError) throw unavailable('The payment could not be started yet; retry with the same Idempotency-Key.');
+          throw err;
+        }
         return { status: 202, body: publicPayment(payment) };
       },
     });

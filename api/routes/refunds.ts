@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { findPayment, findRefund, listRefunds, publicRefund } from '../../db/payments';
-import { notFound, invalidRequest } from '../../domain/errors';
+import { invalidRequest, notFound, unavailable } from '../../domain/errors';
 import { hasPrefix, newId } from '../../domain/ids';
 import { paymentWorkflowId, refundPaymentUpdate } from '../../workflows/messages';
 import type { ApiContext } from '../context';
@@ -40,7 +40,10 @@ export function refundsRouter(ctx: ApiContext): Router {
           }),
         );
         if (refund) return { status: 201, body: publicRefund(refund) };
-        return { status: 202, body: publicRefund(await loadRefund(merchant.id, refundId)) };
+        const pending = await findRefund(pool, merchant.id, refundId);
+        // Not even recorded yet: 503 keeps the key, so the retry attaches to this same refund id.
+        if (!pending) throw unavailable('The refund is not confirmed yet; retry with the same Idempotency-Key.');
+        return { status: 202, body: publicRefund(pending) };
       },
     });
     res.status(outcome.status).json(outcome.body);

@@ -109,7 +109,7 @@ export class SandboxProvider implements PaymentProvider {
     if (p.token === 'tok_refund_fails') return { status: 'declined', code: 'refund_failed', message: 'The processor could not refund this payment.' };
     const applied = await this.store.apply(p.reference, {
       operation: 'refund', amount: req.amount, idempotencyKey: req.idempotencyKey, from: ['captured'],
-      set: 'amount_refunded = amount_refunded + $4', params: [req.amount],
+      set: 'amount_refunded = amount_refunded + $4', params: [req.amount], guard: 'amount_refunded + $4 <= amount_captured',
     });
     if (applied || (await this.store.chargeExists(req.idempotencyKey))) return { status: 'succeeded' };
     return { status: 'declined', code: 'amount_too_large', message: 'Refund exceeds what remains captured.' };
@@ -228,6 +228,8 @@ function authorizeResultOf(p: SandboxPayment, nextAction: NextAction | undefined
       return { status: 'declined', reference: p.reference, code: p.failure_code ?? 'card_declined', message: DECLINES[p.token]?.message ?? 'Declined.' };
     case 'requires_action':
       return { status: 'requires_action', reference: p.reference, nextAction: nextAction! };
+    case 'canceled':
+      return { status: 'declined', reference: p.reference, code: 'payment_canceled', message: 'This payment was canceled at the processor.' };
     default:
       return { status: 'authorized', reference: p.reference };
   }

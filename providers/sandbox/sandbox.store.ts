@@ -72,11 +72,11 @@ export class SandboxStore {
    */
   async apply(
     reference: string,
-    change: { operation: SandboxCharge['operation']; amount: number; idempotencyKey: string; from: SandboxPayment['status'][]; set: string; params?: unknown[] },
+    change: { operation: SandboxCharge['operation']; amount: number; idempotencyKey: string; from: SandboxPayment['status'][]; set: string; params?: unknown[]; guard?: string },
   ): Promise<boolean> {
     return inTransaction(this.pool, async (client) => {
       const moved = await client.query(
-        `UPDATE sandbox_payments SET ${change.set} WHERE reference = $1 AND status = ANY($2::text[])
+        `UPDATE sandbox_payments SET ${change.set} WHERE reference = $1 AND status = ANY($2::text[]) ${change.guard ? `AND ${change.guard}` : ''}
            AND NOT EXISTS (SELECT 1 FROM sandbox_charges WHERE idempotency_key = $3) RETURNING payment_id, currency`,
         [reference, change.from, change.idempotencyKey, ...(change.params ?? [])],
       );
