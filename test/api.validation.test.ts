@@ -28,6 +28,7 @@ describe('bad payment input answers 400 naming the param, and writes nothing', (
     ['huge amount', { ...valid, amount: 100_000_000_000 }, 'amount'],
     ['1e300 amount', { ...valid, amount: 1e300 }, 'amount'],
     ['missing amount', { currency: 'USD', payment_method: card() }, 'amount'],
+    ['null amount', { ...valid, amount: null }, 'amount'],
     ['unknown currency', { ...valid, currency: 'ABC' }, 'currency'],
     ['testing currency XTS', { ...valid, currency: 'XTS' }, 'currency'],
     ['numeric currency', { ...valid, currency: 840 }, 'currency'],
@@ -55,6 +56,15 @@ describe('bad payment input answers 400 naming the param, and writes nothing', (
     const res = await m.api.raw('POST', '/v1/payments', '{"amount": 10,', { 'content-type': 'application/json' });
     expect(res.status).toBe(400);
     expect(res.body.error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_json' });
+    await expectNothingWritten();
+  });
+
+  test('a POST without a body names the first missing parameter', async () => {
+    const res = await m.api.raw('POST', '/v1/payments');
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ type: 'invalid_request_error', code: 'parameter_missing', param: 'amount' });
+    const notAnObject = await m.api.raw('POST', '/v1/payments', '[1,2]', { 'content-type': 'application/json' });
+    expect(notAnObject.body.error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_body' });
     await expectNothingWritten();
   });
 

@@ -88,3 +88,20 @@ test('an Idempotency-Key over 255 characters is refused', async () => {
   expect(res.body.error.param).toBe('Idempotency-Key');
   expect((await m.api.get('/v1/payments')).body.data).toHaveLength(0);
 });
+
+test('a retry after a crash that lost the stored answer, once the payment has finished, starts no second run', async () => {
+  const m = await newMerchant(stack());
+  const declined = { ...body, payment_method: card('tok_decline') };
+  const first = await m.api.post('/v1/payments', declined, { 'Idempotency-Key': 'order-5' });
+  expect(first.status).toBe(402);
+  const paymentId = first.body.error.payment.id;
+  // As if the process died after the workflow finished but before the answer was stored.
+  await stack().pool.query('UPDATE idempotency_keys SET response_status = NULL WHERE scope = $1', [m.id]);
+  const retry = await m.api.post('/v1/payments', declined, { 'Idempotency-Key': 'order-5' });
+  expect(retry.status).toBe(402);
+  expect(retry.body.error.payment.id).toBe(paymentId);
+  const runs = [];
+  for await (const run of stack().context.temporal.workflow.list({ query: `WorkflowId = 'payment:${paymentId}'` })) runs.push(run);
+  expect(runs).toHaveLength(1);
+  expect((await m.api.get(`/sandbox/charges?payment_id=${paymentId}`)).body.data).toEqual([]);
+});

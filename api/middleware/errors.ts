@@ -17,7 +17,8 @@ export function parse<T extends z.ZodTypeAny>(schema: T, data: unknown, prefix?:
   }
   const param = path.join('.') || undefined;
   if (!param) throw invalidRequest('The request body must be a JSON object.', undefined, 'invalid_body');
-  const missing = issue.code === 'invalid_type' && issue.message.includes('received undefined');
+  const given = issue.path.reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k] : undefined), data);
+  const missing = issue.code === 'invalid_type' && given === undefined;
   if (missing) throw invalidRequest(`Missing required parameter: ${param}`, param, 'parameter_missing');
   if (param === 'currency' || param?.endsWith('_currency')) throw invalidRequest(`Invalid currency: ${issue.message}`, param, 'invalid_currency');
   if (param === 'amount') throw invalidRequest(`Invalid amount: ${issue.message}`, param, 'invalid_amount');
