@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { newTestDir } from './support/infra';
+import { newTestDir, readInfra } from './support/infra';
 import { client } from './support/stack';
 import { freePort } from '../scripts/ports';
 
@@ -91,3 +92,20 @@ test('npm start refuses bad configuration with a clear message', async () => {
   expect(out).toMatch(/LOG_LEVEL/);
   expect(out).not.toMatch(/\n\s+at /); // no stack trace
 });
+
+test('npm start with TEMPORAL_ADDRESS and DATABASE_URL uses them and starts nothing embedded', async () => {
+  const infra = readInfra();
+  const dataDir = path.join(newTestDir(), 'external');
+  const instance = await npmStart({
+    DATA_DIR: dataDir, PORT: String(await freePort()), TEMPORAL_ADDRESS: infra.temporalAddress, DATABASE_URL: infra.databaseUrl,
+    TEMPORAL_TASK_QUEUE: `external-${Date.now()}`,
+  });
+  running.push(instance);
+  expect(instance.temporal).toBe(infra.temporalAddress);
+  expect(instance.output()).not.toMatch(/^Server:\s+localhost/m); // no dev server banner
+  expect(existsSync(path.join(dataDir, 'postgres'))).toBe(false);
+  expect(existsSync(path.join(dataDir, 'temporal.db'))).toBe(false);
+  const paid = await client(instance.api, instance.demoKey).post('/v1/payments', { amount: 250, currency: 'USD', payment_method: { type: 'card' } });
+  expect(paid.body.status).toBe('captured');
+  expect(await stop(instance)).toBe(0);
+}, 120_000);
