@@ -1,3 +1,4 @@
+import { signPayload } from '../providers/signature';
 import { card, eventually, newMerchant, useTestStack } from './support/stack';
 import { expectLedgerConsistent } from './support/ledger';
 
@@ -174,6 +175,33 @@ describe('wallets and transfers', () => {
     });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('invalid_signature');
+  });
+});
+
+describe('provider notifications', () => {
+  const post = (body: string, signature: string) =>
+    fetch(`${stack().url}/webhooks/sandbox`, { method: 'POST', headers: { 'content-type': 'application/json', 'sandbox-signature': signature }, body });
+
+  test('duplicate and late notifications never regress a status or act twice', async () => {
+    const m = await newMerchant(stack());
+    const res = await m.api.post('/v1/payments', { amount: 2100, currency: 'USD', payment_method: card('tok_requires_action') });
+    expect((await m.api.post(`/sandbox/payments/${res.body.id}/complete`)).body.status).toBe('captured');
+    const late = JSON.stringify({ id: `evt_late_${res.body.id}`, type: 'payment.action_failed', payment_id: res.body.id });
+    for (let i = 0; i < 2; i++) {
+      const answer = await post(late, signPayload(stack().config.SANDBOX_WEBHOOK_SECRET, late));
+      expect(answer.status).toBe(200);
+    }
+    const after = (await m.api.get(`/v1/payments/${res.body.id}`)).body;
+    expect(after).toMatchObject({ status: 'captured', amount_captured: 2100, failure: null });
+    expect(await operations(m, res.body.id)).toEqual(['authorize:2100', 'capture:2100']);
+    const seen = await stack().pool.query('SELECT count(*)::int AS n FROM provider_events WHERE event_id = $1', [`evt_late_${res.body.id}`]);
+    expect(seen.rows[0].n).toBe(1);
+  });
+
+  test('a notification signed too long ago is refused', async () => {
+    const body = JSON.stringify({ id: 'evt_old', type: 'payment.action_succeeded', payment_id: 'pay_x' });
+    const answer = await post(body, signPayload(stack().config.SANDBOX_WEBHOOK_SECRET, body, Math.floor(Date.now() / 1000) - 3600));
+    expect(answer.status).toBe(400);
   });
 });
 

@@ -1,4 +1,4 @@
-import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Payment, Refund } from '../domain/payment';
 import type { ProviderNotification } from '../providers/provider';
 
@@ -9,8 +9,8 @@ export const createPaymentUpdate = defineUpdate<Payment>('createPayment');
 export const capturePaymentUpdate = defineUpdate<Payment, [{ amount?: number }]>('capturePayment');
 export const cancelPaymentUpdate = defineUpdate<Payment>('cancelPayment');
 export const refundPaymentUpdate = defineUpdate<Refund, [RefundRequest]>('refundPayment');
-/** A verified provider callback (customer paid / failed at the provider). */
-export const providerNotificationUpdate = defineUpdate<Payment, [ProviderNotification]>('providerNotification');
+/** A verified provider callback (customer paid / failed at the provider); duplicates are harmless. */
+export const providerNotificationSignal = defineSignal<[ProviderNotification]>('providerNotification');
 export const paymentQuery = defineQuery<Payment>('payment');
 
 export type RefundRequest = { refundId: string; amount?: number; reason: string | null; createdAt: string };

@@ -9,7 +9,7 @@ import type { Failure, Payment, PaymentStatus, Refund } from '../domain/payment'
 import { CANCELABLE_STATUSES, REFUNDABLE_STATUSES, refundableAmount } from '../domain/payment';
 import type { AuthorizeResult, OperationResult, ProviderNotification, ProviderPaymentState } from '../providers/provider';
 import {
-  cancelPaymentUpdate, capturePaymentUpdate, createPaymentUpdate, paymentQuery, providerNotificationUpdate, refundPaymentUpdate,
+  cancelPaymentUpdate, capturePaymentUpdate, createPaymentUpdate, paymentQuery, providerNotificationSignal, refundPaymentUpdate,
 } from './messages';
 import type { PaymentWorkflowInput, RefundRequest } from './messages';
 import { authorizeOptions, moneyMovementOptions, recordOptions, statusCheckOptions } from './options';
@@ -92,16 +92,10 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
     },
   );
 
-  setHandler(
-    providerNotificationUpdate,
-    async (n) => {
-      if (payment.status === 'requires_action' || payment.status === 'pending') {
-        notification ??= n;
-        await condition(() => !['pending', 'requires_action'].includes(payment.status) && !processing);
-      }
-      return payment; // duplicates and late callbacks change nothing
-    },
-  );
+  setHandler(providerNotificationSignal, (n) => {
+    // The first word while we wait counts; duplicates and late callbacks change nothing.
+    if (payment.status === 'requires_action' || payment.status === 'pending') notification ??= n;
+  });
 
   setHandler(
     refundPaymentUpdate,

@@ -3,7 +3,7 @@ import { findPayment, publicPayment } from '../../db/payments';
 import { ApiError, invalidRequest, notFound } from '../../domain/errors';
 import { hasPrefix } from '../../domain/ids';
 import type { ProviderNotification } from '../../providers/provider';
-import { paymentWorkflowId, providerNotificationUpdate } from '../../workflows/messages';
+import { paymentWorkflowId, providerNotificationSignal } from '../../workflows/messages';
 import type { ApiContext } from '../context';
 import { requireMerchant } from '../middleware/auth';
 import { WorkflowNotFoundError } from '@temporalio/common';
@@ -88,11 +88,7 @@ export async function deliverNotification(ctx: ApiContext, n: ProviderNotificati
   );
   if (first.rowCount === 0) return; // already handed over
   try {
-    await ctx.temporal.workflow.getHandle(paymentWorkflowId(n.paymentId)).startUpdate(providerNotificationUpdate, {
-      args: [n],
-      updateId: `notification:${n.provider}:${n.eventId}`,
-      waitForStage: 'ACCEPTED',
-    });
+    await ctx.temporal.workflow.getHandle(paymentWorkflowId(n.paymentId)).signal(providerNotificationSignal, n);
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return; // the payment's process is over: nothing left to tell it
     // Not handed over: forget the event so the provider's retry is processed.
