@@ -18,6 +18,15 @@ export const configSchema = z.object({
   TEMPORAL_TASK_QUEUE: z.string().default('payments'),
   TEMPORAL_PORT: port.default(7233),
   TEMPORAL_UI_PORT: port.default(8233),
+  /**
+   * Keys of the payload codec, `id:base64(32 bytes)` comma-separated, newest first: the first
+   * encrypts, all decrypt. `npm start` generates one under DATA_DIR when unset.
+   */
+  PAYLOAD_ENCRYPTION_KEYS: z.string().optional(),
+  /** Browser origins (comma-separated) allowed to call /codec: the Temporal UI's. */
+  CODEC_CORS_ORIGINS: z.string().optional(),
+  /** When set, /codec requires `Authorization: Bearer <token>`. */
+  CODEC_AUTH_TOKEN: z.string().min(16).optional(),
   /** When set, this PostgreSQL is used and no embedded one is started. */
   DATABASE_URL: z.string().url().optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),

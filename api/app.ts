@@ -4,6 +4,7 @@ import { adminAuth, merchantAuth, optionalMerchantAuth } from './middleware/auth
 import { errorHandler, notFoundRoute } from './middleware/errors';
 import { perKeyRateLimit } from './middleware/rate-limit';
 import { openApiDocument } from './openapi';
+import { codecRouter } from './routes/codec';
 import { balanceRouter, merchantsRouter } from './routes/merchants';
 import { paymentsRouter } from './routes/payments';
 import { refundsRouter } from './routes/refunds';
@@ -38,6 +39,8 @@ export function createApp(ctx: ApiContext): express.Express {
   app.use('/webhooks', providerWebhooksRouter(ctx));
 
   app.use(['/v1', '/sandbox'], perKeyRateLimit(ctx.config.RATE_LIMIT_PER_MINUTE));
+  // The Temporal UI's codec calls carry whole histories' payloads: their own, larger limit.
+  app.use('/codec', express.json({ limit: '4mb', type: () => true }), codecRouter(ctx));
   app.use(express.json({ limit: BODY_LIMIT, strict: true, type: () => true }));
   app.use('/v1/merchants', adminAuth(ctx.config.ADMIN_API_KEY), merchantsRouter(ctx));
   app.use('/v1', merchantAuth(ctx.pool));

@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { Config } from '../config';
+import type { EncryptionCodec } from '../runtime/codec';
 import type { Logger } from '../runtime/logger';
 import type { Providers } from '../runtime/providers';
 
@@ -11,4 +12,6 @@ export type ApiContext = {
   temporal: Client;
   providers: Providers;
   log: Logger;
+  /** The payload codec, also served at /codec for the Temporal UI. */
+  codec: EncryptionCodec;
 };

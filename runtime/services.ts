@@ -4,6 +4,8 @@ import type { Pool } from 'pg';
 import { createApp } from '../api/app';
 import type { ApiContext } from '../api/context';
 import type { Config } from '../config';
+import { ConfigError } from '../config';
+import { EncryptionCodec, parsePayloadKeys } from './codec';
 import { createPool } from '../db/pool';
 import { createPaymentWorker } from '../workers/worker';
 import type { Logger } from './logger';
@@ -24,18 +26,26 @@ export async function startServices(
   log: Logger,
   opts: { api?: boolean; worker?: boolean; workflowBundle?: WorkerOptions['workflowBundle'] } = {},
 ): Promise<RunningServices> {
+  if (!config.PAYLOAD_ENCRYPTION_KEYS) throw new ConfigError('Invalid configuration:\n  PAYLOAD_ENCRYPTION_KEYS: required (id:base64 of 32 random bytes; npm start generates one)');
+  let codec: EncryptionCodec;
+  try {
+    codec = new EncryptionCodec(parsePayloadKeys(config.PAYLOAD_ENCRYPTION_KEYS));
+  } catch (err) {
+    throw new ConfigError(`Invalid configuration:\n  PAYLOAD_ENCRYPTION_KEYS: ${(err as Error).message}`);
+  }
+  const dataConverter = { payloadCodecs: [codec] };
   const pool = createPool(endpoints.databaseUrl, config.DATABASE_POOL_SIZE);
   pool.on('error', (err) => log.warn({ err: err.message }, 'idle PostgreSQL client error'));
   const target = { address: endpoints.temporalAddress, namespace: config.TEMPORAL_NAMESPACE };
-  const temporal = await connectClient(target);
+  const temporal = await connectClient(target, dataConverter);
   const providers = createProviders(pool, config, log);
-  const context: ApiContext = { config, pool, temporal, providers, log };
+  const context: ApiContext = { config, pool, temporal, providers, log, codec };
   const stops: (() => Promise<void>)[] = [];
 
   let worker: Worker | undefined;
   if (opts.worker !== false) {
     const connection = await connectWorker(target);
-    worker = await createPaymentWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, pool, providers, workflowBundle: opts.workflowBundle });
+    worker = await createPaymentWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, pool, providers, dataConverter, workflowBundle: opts.workflowBundle });
     const running = worker.run();
     stops.push(async () => {
       if (worker!.getState() === 'RUNNING') worker!.shutdown();

@@ -11,7 +11,9 @@ export type DevTemporal = { address: string; uiUrl: string; stop: () => Promise<
  * attributes registered. Launched through the SDK's ephemeral-server support, which also
  * falls back to the SDK's cached download when no CLI is installed.
  */
-export async function startDevTemporal(opts: { dataDir: string; port: number; uiPort: number; namespace: string; log?: (m: string) => void }): Promise<DevTemporal> {
+export async function startDevTemporal(opts: {
+  dataDir: string; port: number; uiPort: number; namespace: string; codecEndpoint?: string; log?: (m: string) => void;
+}): Promise<DevTemporal> {
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
       executable: resolveTemporalExecutable({ log: opts.log }),
@@ -23,6 +25,8 @@ export async function startDevTemporal(opts: { dataDir: string; port: number; ui
       dbFilename: path.join(path.resolve(opts.dataDir), 'temporal.db'),
       searchAttributes: PAYMENT_SEARCH_ATTRIBUTES,
       log: { format: 'json', level: 'warn' },
+      // The UI decrypts payloads in the browser through our codec endpoint.
+      ...(opts.codecEndpoint ? { extraArgs: ['--ui-codec-endpoint', opts.codecEndpoint] } : {}),
     },
   });
   return { address: env.address, uiUrl: `http://127.0.0.1:${opts.uiPort}`, stop: () => env.teardown() };

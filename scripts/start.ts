@@ -11,8 +11,9 @@ import { createLogger } from '../runtime/logger';
 import { startServices } from '../runtime/services';
 import { startDevTemporal } from './dev-temporal';
 import { startEmbeddedPostgres } from './embedded-postgres';
+import { newPayloadKeySpec } from '../runtime/codec';
 
-type DevSecrets = { adminApiKey: string; demoMerchantKey?: string };
+type DevSecrets = { adminApiKey: string; demoMerchantKey?: string; payloadKeys?: string };
 
 /**
  * Local-only keys of the embedded stack, kept under DATA_DIR (mode 0600) so every start prints
@@ -22,7 +23,7 @@ function loadDevSecrets(dataDir: string): DevSecrets & { save: () => void } {
   const file = path.join(dataDir, 'dev-secrets.json');
   const secrets: DevSecrets = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : { adminApiKey: `adm_${randomBytes(24).toString('base64url')}` };
   const save = () => {
-    writeFileSync(file, JSON.stringify({ adminApiKey: secrets.adminApiKey, demoMerchantKey: secrets.demoMerchantKey }, null, 2));
+    writeFileSync(file, JSON.stringify({ adminApiKey: secrets.adminApiKey, demoMerchantKey: secrets.demoMerchantKey, payloadKeys: secrets.payloadKeys }, null, 2));
     chmodSync(file, 0o600);
   };
   return Object.assign(secrets, { save });
@@ -36,6 +37,9 @@ async function main(): Promise<void> {
   const dataDir = path.resolve(config.DATA_DIR);
   mkdirSync(dataDir, { recursive: true });
   const secrets = loadDevSecrets(dataDir);
+  secrets.payloadKeys ??= newPayloadKeySpec('dev1');
+  secrets.save();
+  const apiUrl = `http://${config.HOST}:${config.PORT}`;
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop().catch((err) => log.error({ err }, 'stop failed'));
@@ -67,7 +71,7 @@ async function main(): Promise<void> {
     let uiUrl = 'your Temporal cluster UI';
     if (!temporalAddress) {
       const temporal = await startDevTemporal({
-        dataDir, port: config.TEMPORAL_PORT, uiPort: config.TEMPORAL_UI_PORT, namespace: config.TEMPORAL_NAMESPACE,
+        dataDir, port: config.TEMPORAL_PORT, uiPort: config.TEMPORAL_UI_PORT, namespace: config.TEMPORAL_NAMESPACE, codecEndpoint: `${apiUrl}/codec`,
         log: (m) => console.log(m),
       });
       stops.push(temporal.stop);
@@ -76,7 +80,11 @@ async function main(): Promise<void> {
     }
 
     const adminApiKey = config.ADMIN_API_KEY ?? secrets.adminApiKey;
-    const services = await startServices({ ...config, ADMIN_API_KEY: adminApiKey }, { databaseUrl, temporalAddress }, log);
+    const services = await startServices(
+      { ...config, ADMIN_API_KEY: adminApiKey, PAYLOAD_ENCRYPTION_KEYS: config.PAYLOAD_ENCRYPTION_KEYS ?? secrets.payloadKeys },
+      { databaseUrl, temporalAddress },
+      log,
+    );
     stops.push(services.stop);
 
     if (!secrets.demoMerchantKey || !(await findMerchantByApiKey(services.pool, secrets.demoMerchantKey))) {

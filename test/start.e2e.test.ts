@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { newTestDir, readInfra } from './support/infra';
 import { client } from './support/stack';
 import { freePort } from '../scripts/ports';
+import { EncryptionCodec, parsePayloadKeys } from '../runtime/codec';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -59,10 +60,19 @@ test('npm start: two instances side by side, the UI shows payments, a restart re
   expect((await client(b.api, b.adminKey).post('/v1/merchants', { name: 'B2' })).status).toBe(201);
 
   // The payment is a workflow in A's Temporal, with its status searchable, and A's UI is up.
-  const temporal = new Client({ connection: await Connection.connect({ address: a.temporal }) });
+  // Payloads are encrypted with the key npm start keeps under DATA_DIR; only a client holding it reads the memo.
+  const { payloadKeys } = JSON.parse(readFileSync(path.join(envA.DATA_DIR, 'dev-secrets.json'), 'utf8'));
+  const temporal = new Client({
+    connection: await Connection.connect({ address: a.temporal }),
+    dataConverter: { payloadCodecs: [new EncryptionCodec(parsePayloadKeys(payloadKeys))] },
+  });
   const described = await temporal.workflow.getHandle(`payment:${pending.body.id}`).describe();
   expect(described.status.name).toBe('RUNNING');
   expect(described.searchAttributes.PaymentStatus).toEqual(['authorized']);
+  expect(described.memo).toMatchObject({ amount: 1234, currency: 'EUR' });
+  // The embedded UI is wired to our codec endpoint.
+  const settings = await (await fetch(`${a.ui}/api/v1/settings`)).json() as { Codec?: { Endpoint?: string } };
+  expect(settings.Codec?.Endpoint).toBe(`${a.api}/codec`);
   await temporal.connection.close();
   const ui = await fetch(a.ui);
   expect(ui.status).toBe(200);

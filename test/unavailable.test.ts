@@ -5,12 +5,12 @@ import type { RunningServices } from '../runtime/services';
 import { startServices } from '../runtime/services';
 import { freePort } from '../scripts/ports';
 import { readInfra } from './support/infra';
-import { ADMIN_KEY, card, client } from './support/stack';
+import { ADMIN_KEY, card, client, TEST_PAYLOAD_KEYS } from './support/stack';
 
 /** An API whose PostgreSQL and/or Temporal are unreachable (ports where nothing listens). */
 async function apiWith(endpoints: { databaseUrl?: string; temporalAddress?: string }): Promise<RunningServices> {
   const infra = readInfra();
-  const config = configSchema.parse({ PORT: '0', ADMIN_API_KEY: ADMIN_KEY, LOG_LEVEL: 'silent', TEMPORAL_TASK_QUEUE: `none-${randomUUID()}`, SYNC_WAIT_MS: '3000' });
+  const config = configSchema.parse({ PORT: '0', ADMIN_API_KEY: ADMIN_KEY, PAYLOAD_ENCRYPTION_KEYS: TEST_PAYLOAD_KEYS, LOG_LEVEL: 'silent', TEMPORAL_TASK_QUEUE: `none-${randomUUID()}`, SYNC_WAIT_MS: '3000' });
   return startServices(
     config,
     { databaseUrl: endpoints.databaseUrl ?? infra.databaseUrl, temporalAddress: endpoints.temporalAddress ?? infra.temporalAddress },

@@ -1,3 +1,4 @@
+import type { DataConverter } from '@temporalio/common';
 import type { NativeConnection, WorkerOptions } from '@temporalio/worker';
 import { Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
@@ -10,6 +11,8 @@ export type PaymentWorkerOptions = {
   taskQueue: string;
   pool: Pool;
   providers: Providers;
+  /** Must match the clients': the payload codec that encrypts everything the server stores. */
+  dataConverter: DataConverter;
   /** A prebuilt workflow bundle (tests, production images); otherwise bundled at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
 };
@@ -20,6 +23,7 @@ export async function createPaymentWorker(opts: PaymentWorkerOptions): Promise<W
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     activities: createActivities({ pool: opts.pool, providers: opts.providers }),
+    dataConverter: opts.dataConverter,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
   });
 }

@@ -10,6 +10,8 @@ import { readInfra } from './infra';
 import { expectAllLedgersConsistent } from './ledger';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789';
+/** Fixed so separate worker processes in a test read the same histories. */
+export const TEST_PAYLOAD_KEYS = `test1:${Buffer.alloc(32, 7).toString('base64')}`;
 
 // Expected provider faults (tok_flaky, tok_timeout) would flood the output at WARN.
 try {
@@ -30,6 +32,7 @@ export async function startTestStack(overrides: Record<string, string> = {}, opt
   const config = configSchema.parse({
     PORT: String(port),
     ADMIN_API_KEY: ADMIN_KEY,
+    PAYLOAD_ENCRYPTION_KEYS: TEST_PAYLOAD_KEYS,
     DATABASE_URL: infra.databaseUrl,
     TEMPORAL_ADDRESS: infra.temporalAddress,
     TEMPORAL_NAMESPACE: infra.namespace,

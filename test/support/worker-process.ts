@@ -16,6 +16,7 @@ export async function startWorkerProcess(stack: TestStack): Promise<ChildProcess
       TEMPORAL_ADDRESS: stack.config.TEMPORAL_ADDRESS!,
       TEMPORAL_NAMESPACE: stack.config.TEMPORAL_NAMESPACE,
       TEMPORAL_TASK_QUEUE: stack.config.TEMPORAL_TASK_QUEUE,
+      PAYLOAD_ENCRYPTION_KEYS: stack.config.PAYLOAD_ENCRYPTION_KEYS!,
       SANDBOX_NOTIFY_URL: `${stack.url}/webhooks/sandbox`,
       LOG_LEVEL: 'info',
     },

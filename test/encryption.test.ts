@@ -1,0 +1,66 @@
+import { temporal } from '@temporalio/proto';
+import { EncryptionCodec, parsePayloadKeys } from '../runtime/codec';
+import { card, client, newMerchant, useTestStack } from './support/stack';
+
+const CODEC_TOKEN = 'codec-token-0123456789abcdef';
+const stack = useTestStack({ CODEC_AUTH_TOKEN: CODEC_TOKEN, TEMPORAL_UI_PORT: '18233' });
+const UI_ORIGIN = 'http://127.0.0.1:18233';
+
+const json = (value: unknown) => ({ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from(JSON.stringify(value)) });
+
+test('key rotation: the newest key encrypts, every configured key decrypts', async () => {
+  const k1 = `k1:${Buffer.alloc(32, 1).toString('base64')}`;
+  const k2 = `k2:${Buffer.alloc(32, 2).toString('base64')}`;
+  const old = new EncryptionCodec(parsePayloadKeys(k1));
+  const rotated = new EncryptionCodec(parsePayloadKeys(`${k2},${k1}`));
+  const [sealedByOld] = await old.encode([json({ amount: 1999 })]);
+  const [sealedByNew] = await rotated.encode([json({ amount: 2999 })]);
+  expect(Buffer.from(sealedByNew!.metadata!['encryption-key-id']!).toString()).toBe('k2');
+  expect(Buffer.from((await rotated.decode([sealedByOld!]))[0]!.data!).toString()).toBe('{"amount":1999}');
+  await expect(old.decode([sealedByNew!])).rejects.toThrow(/unknown key "k2"/);
+  const tampered = { ...sealedByOld!, data: Buffer.from(sealedByOld!.data!).fill(0, 20, 21) };
+  await expect(rotated.decode([tampered])).rejects.toThrow();
+  expect(() => parsePayloadKeys('short:AAAA')).toThrow(/32 bytes/);
+});
+
+test('the history on the Temporal server holds ciphertext, not the token or the order details', async () => {
+  const m = await newMerchant(stack());
+  const res = await m.api.post('/v1/payments', {
+    amount: 4711, currency: 'EUR', payment_method: card('tok_ok'), description: 'order-secret-description', metadata: { email: 'buyer@example.com' },
+  });
+  expect(res.body.status).toBe('captured');
+  const { history } = await stack().context.temporal.workflowService.getWorkflowExecutionHistory({
+    namespace: stack().config.TEMPORAL_NAMESPACE,
+    execution: { workflowId: `payment:${res.body.id}` },
+  });
+  const raw = Buffer.from(temporal.api.history.v1.History.encode(history!).finish());
+  for (const secret of ['order-secret-description', 'buyer@example.com', 'tok_ok']) expect(raw.includes(secret)).toBe(false);
+  const started = history!.events![0]!.workflowExecutionStartedEventAttributes!;
+  expect(Buffer.from(started.input!.payloads![0]!.metadata!.encoding!).toString()).toBe('binary/encrypted');
+
+  // The UI's codec endpoint turns it back into the payment input.
+  const sealed = started.input!.payloads![0]!;
+  const body = { payloads: [{ metadata: { encoding: Buffer.from(sealed.metadata!.encoding!).toString('base64'), 'encryption-key-id': Buffer.from(sealed.metadata!['encryption-key-id']!).toString('base64') }, data: Buffer.from(sealed.data!).toString('base64') }] };
+  const decoded = await client(stack().url, CODEC_TOKEN).post('/codec/decode', body, { origin: UI_ORIGIN });
+  expect(decoded.status).toBe(200);
+  expect(decoded.headers.get('access-control-allow-origin')).toBe(UI_ORIGIN);
+  const input = JSON.parse(Buffer.from(decoded.body.payloads[0].data, 'base64').toString());
+  expect(input.payment).toMatchObject({ id: res.body.id, amount: 4711, description: 'order-secret-description' });
+});
+
+test('the codec round-trips, and refuses other origins and callers without the token', async () => {
+  const plain = { payloads: [{ metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('{"a":1}').toString('base64') }] };
+  const api = client(stack().url, CODEC_TOKEN);
+  const encoded = await api.post('/codec/encode', plain, { origin: UI_ORIGIN });
+  expect(Buffer.from(encoded.body.payloads[0].metadata.encoding, 'base64').toString()).toBe('binary/encrypted');
+  const decoded = await api.post('/codec/decode', encoded.body, { origin: UI_ORIGIN });
+  expect(decoded.body).toEqual(plain);
+
+  const preflight = await api.raw('OPTIONS', '/codec/decode', undefined, { origin: UI_ORIGIN, 'access-control-request-method': 'POST' });
+  expect(preflight.status).toBe(204);
+  const foreign = await api.post('/codec/decode', encoded.body, { origin: 'https://evil.example' });
+  expect(foreign.status).toBe(403);
+  expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
+  const anonymous = await client(stack().url).post('/codec/decode', encoded.body, { origin: UI_ORIGIN });
+  expect(anonymous.status).toBe(401);
+});
