@@ -1,0 +1,110 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { temporal } from '@temporalio/proto';
+import { Runtime } from '@temporalio/worker';
+import { configSchema } from '../config';
+import { migrate } from '../db/migrate';
+import { createLogger } from '../runtime/logger';
+import { startServices } from '../runtime/services';
+import { startDevTemporal } from './dev-temporal';
+import { startEmbeddedPostgres } from './embedded-postgres';
+import { freePort } from './ports';
+import { FIXTURE_PAYLOAD_KEYS } from '../test/fixtures/keys';
+
+/**
+ * `npm run record-histories`: runs one payment per lifecycle path through the real stack and
+ * saves each workflow history under test/fixtures/histories. test/replay.test.ts replays them
+ * against the current workflow code, so a change that would break running payments fails CI.
+ * Re-record only for a deliberate, `patched()`-guarded change. Payloads are encrypted with the
+ * fixed fixture key.
+ */
+const OUT = path.resolve(__dirname, '..', 'test', 'fixtures', 'histories');
+
+async function main() {
+  Runtime.install({ shutdownSignals: [] });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'record-'));
+  chmodSync(dir, 0o755);
+  const db = await startEmbeddedPostgres(path.join(dir, 'pg'));
+  const dev = await startDevTemporal({ dataDir: dir, port: await freePort(), uiPort: await freePort(), namespace: 'default' });
+  const port = await freePort();
+  const config = configSchema.parse({
+    PORT: String(port), ADMIN_API_KEY: 'record-admin-key-0123456789', PAYLOAD_ENCRYPTION_KEYS: FIXTURE_PAYLOAD_KEYS, LOG_LEVEL: 'warn',
+    SANDBOX_CUSTOMER_DELAY_MS: '200', AUTHORIZATION_TTL_MS: '1500',
+  });
+  await migrate(db.url);
+  const services = await startServices(config, { databaseUrl: db.url, temporalAddress: dev.address }, createLogger('warn'));
+  const call = async (method: string, p: string, key: string, body?: unknown) => {
+    const res = await fetch(`${services.url}${p}`, { method, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    return (await res.json()) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  };
+  try {
+    const merchant = await call('POST', '/v1/merchants', config.ADMIN_API_KEY!, { name: 'Fixtures' });
+    const key = merchant.api_key as string;
+    const card = (token: string, extra: object = {}) => ({ amount: 5000, currency: 'USD', payment_method: { type: 'card', token }, ...extra });
+    const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const scenarios: Record<string, () => Promise<string>> = {
+      'card-automatic-refunded': async () => {
+        const p = await call('POST', '/v1/payments', key, card('tok_ok'));
+        await call('POST', '/v1/refunds', key, { payment_id: p.id, amount: 1000 });
+        await call('POST', '/v1/refunds', key, { payment_id: p.id });
+        return p.id;
+      },
+      'card-manual-partial-capture': async () => {
+        const p = await call('POST', '/v1/payments', key, card('tok_ok', { capture_method: 'manual' }));
+        await call('POST', `/v1/payments/${p.id}/capture`, key, { amount: 3000 });
+        await call('POST', '/v1/refunds', key, { payment_id: p.id });
+        return p.id;
+      },
+      'card-declined': async () => (await call('POST', '/v1/payments', key, card('tok_decline'))).error.payment.id,
+      'card-canceled': async () => {
+        const p = await call('POST', '/v1/payments', key, card('tok_ok', { capture_method: 'manual' }));
+        await call('POST', `/v1/payments/${p.id}/cancel`, key);
+        return p.id;
+      },
+      'card-authorization-expired': async () => {
+        const p = await call('POST', '/v1/payments', key, card('tok_ok', { capture_method: 'manual' }));
+        await wait(2500);
+        return p.id;
+      },
+      'card-timeout-recovered': async () => (await call('POST', '/v1/payments', key, card('tok_timeout'))).id,
+      'card-refund-fails': async () => {
+        const p = await call('POST', '/v1/payments', key, card('tok_refund_fails'));
+        await call('POST', '/v1/refunds', key, { payment_id: p.id });
+        return p.id;
+      },
+      'three-d-secure-completed': async () => {
+        const p = await call('POST', '/v1/payments', key, card('tok_requires_action'));
+        await call('POST', `/sandbox/payments/${p.id}/complete`, key);
+        return p.id;
+      },
+      'wallet-paid-by-notification': async () => {
+        const p = await call('POST', '/v1/payments', key, { amount: 8800, currency: 'CNY', payment_method: { type: 'alipay' }, channel: 'qr' });
+        await wait(1500);
+        return p.id;
+      },
+    };
+    rmSync(OUT, { recursive: true, force: true });
+    mkdirSync(OUT, { recursive: true });
+    for (const [name, run] of Object.entries(scenarios)) {
+      const paymentId = await run();
+      await wait(500);
+      const history = await services.context.temporal.workflow.getHandle(`payment:${paymentId}`).fetchHistory();
+      // Binary protobuf: exact, including the encrypted payload bytes.
+      writeFileSync(path.join(OUT, `${name}.history.pb`), temporal.api.history.v1.History.encode(history).finish());
+      console.log(`recorded ${name} (${history.events?.length} events)`);
+    }
+  } finally {
+    await services.stop();
+    await dev.stop();
+    await db.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
