@@ -30,6 +30,8 @@ export const configSchema = z.object({
   /** When set, this PostgreSQL is used and no embedded one is started. */
   DATABASE_URL: z.string().url().optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  /** Where `npm run worker` serves /metrics (the API serves its own on PORT). */
+  WORKER_METRICS_PORT: listenPort.default(9464),
   /** Requests per minute per API key (429 beyond). */
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(6000),
   /** How long POST /v1/payments waits for the first provider round trip before answering 202. */

@@ -10,6 +10,7 @@ import type {
   ProviderPaymentState, RefundRequest, StatusRequest,
 } from '../providers/provider';
 import { ProviderFault } from '../providers/provider';
+import type { Metrics } from '../runtime/metrics';
 
 /** Failure types the workflow reacts to (strings, not class names, which a bundler may rename). */
 export const ActivityFailureTypes = {
@@ -17,7 +18,7 @@ export const ActivityFailureTypes = {
   outcomeUnknown: 'ProviderOutcomeUnknown',
 } as const;
 
-export type ActivityDeps = { pool: Pool; providers: Partial<Record<ProviderName, PaymentProvider>> };
+export type ActivityDeps = { pool: Pool; providers: Partial<Record<ProviderName, PaymentProvider>>; metrics?: Metrics };
 
 export type Snapshot = { payment: Payment; refunds?: Refund[]; postings?: Posting[] };
 
@@ -38,28 +39,31 @@ async function callProvider<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-export function createActivities({ pool, providers }: ActivityDeps) {
+export function createActivities({ pool, providers, metrics }: ActivityDeps) {
   const provider = (name: ProviderName): PaymentProvider => {
     const p = providers[name];
     if (!p) throw ApplicationFailure.nonRetryable(`provider ${name} is not configured`, ActivityFailureTypes.providerFault);
     return p;
   };
 
+  const timed = <T extends { status: string }>(name: ProviderName, operation: string, call: () => Promise<T>) =>
+    callProvider(() => (metrics ? metrics.timeProviderCall(name, operation, call) : call()));
+
   return {
     async authorizeAtProvider(name: ProviderName, req: AuthorizeRequest): Promise<AuthorizeResult> {
-      return callProvider(() => provider(name).authorize(req));
+      return timed(name, 'authorize', () => provider(name).authorize(req));
     },
     async captureAtProvider(name: ProviderName, req: CaptureRequest): Promise<OperationResult> {
-      return callProvider(() => provider(name).capture(req));
+      return timed(name, 'capture', () => provider(name).capture(req));
     },
     async cancelAtProvider(name: ProviderName, req: CancelRequest): Promise<OperationResult> {
-      return callProvider(() => provider(name).cancel(req));
+      return timed(name, 'cancel', () => provider(name).cancel(req));
     },
     async refundAtProvider(name: ProviderName, req: RefundRequest): Promise<OperationResult> {
-      return callProvider(() => provider(name).refund(req));
+      return timed(name, 'refund', () => provider(name).refund(req));
     },
     async askProviderForStatus(name: ProviderName, req: StatusRequest): Promise<ProviderPaymentState> {
-      return callProvider(() => provider(name).getStatus(req));
+      return timed(name, 'status', () => provider(name).getStatus(req));
     },
     /**
      * Read model and ledger move together in one transaction. Snapshots are versioned and

@@ -34,6 +34,17 @@ export function createApp(ctx: ApiContext): express.Express {
     res.status(checks.postgres && checks.temporal ? 200 : 503).json({ status: checks.postgres && checks.temporal ? 'ready' : 'unavailable', checks });
   });
   app.get('/openapi.json', (_req, res) => void res.json(openApiDocument()));
+  app.get('/metrics', async (_req, res) => {
+    res.set('Content-Type', ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
+  });
+  app.use((req, res, next) => {
+    // Routes, not raw paths, as labels: ids would explode the series count.
+    res.on('finish', () => {
+      const route = req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched';
+      ctx.metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
+    });
+    next();
+  });
 
   // Provider callbacks need the raw body for signature checks: mounted before the JSON parser.
   app.use('/webhooks', providerWebhooksRouter(ctx));

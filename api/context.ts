@@ -3,6 +3,7 @@ import type { Pool } from 'pg';
 import type { Config } from '../config';
 import type { EncryptionCodec } from '../runtime/codec';
 import type { Logger } from '../runtime/logger';
+import type { Metrics } from '../runtime/metrics';
 import type { Providers } from '../runtime/providers';
 
 /** What the HTTP layer needs; built once by the server (or a test) and passed to `createApp`. */
@@ -14,4 +15,5 @@ export type ApiContext = {
   log: Logger;
   /** The payload codec, also served at /codec for the Temporal UI. */
   codec: EncryptionCodec;
+  metrics: Metrics;
 };

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { ConfigError, loadConfig } from '../config';
 import { migrate } from '../db/migrate';
 import { createLogger } from './logger';
@@ -15,7 +16,16 @@ export function runRole(role: 'api' | 'worker'): void {
     if (role === 'api') await migrate(config.DATABASE_URL);
     const temporalAddress = config.TEMPORAL_ADDRESS ?? `127.0.0.1:${config.TEMPORAL_PORT}`;
     const services = await startServices(config, { databaseUrl: config.DATABASE_URL, temporalAddress }, log, { api: role === 'api', worker: role === 'worker' });
-    log.info(role === 'api' ? { url: services.url } : { taskQueue: config.TEMPORAL_TASK_QUEUE }, role === 'api' ? 'API listening' : 'worker running');
+    if (role === 'worker') {
+      const { registry } = services.context.metrics;
+      const server = http.createServer(async (req, res) => {
+        if (req.url !== '/metrics') return void res.writeHead(404).end();
+        res.writeHead(200, { 'content-type': registry.contentType }).end(await registry.metrics());
+      });
+      server.listen(config.WORKER_METRICS_PORT, config.HOST);
+      server.unref();
+    }
+    log.info(role === 'api' ? { url: services.url } : { taskQueue: config.TEMPORAL_TASK_QUEUE, metrics: config.WORKER_METRICS_PORT }, role === 'api' ? 'API listening' : 'worker running');
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void services.stop().then(() => process.exit(0)));
   };
   main().catch((err) => {

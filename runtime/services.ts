@@ -6,6 +6,7 @@ import type { ApiContext } from '../api/context';
 import type { Config } from '../config';
 import { ConfigError } from '../config';
 import { EncryptionCodec, parsePayloadKeys } from './codec';
+import { Metrics } from './metrics';
 import { createPool } from '../db/pool';
 import { createPaymentWorker } from '../workers/worker';
 import type { Logger } from './logger';
@@ -39,13 +40,14 @@ export async function startServices(
   const target = { address: endpoints.temporalAddress, namespace: config.TEMPORAL_NAMESPACE };
   const temporal = await connectClient(target, dataConverter);
   const providers = createProviders(pool, config, log);
-  const context: ApiContext = { config, pool, temporal, providers, log, codec };
+  const metrics = new Metrics(pool);
+  const context: ApiContext = { config, pool, temporal, providers, log, codec, metrics };
   const stops: (() => Promise<void>)[] = [];
 
   let worker: Worker | undefined;
   if (opts.worker !== false) {
     const connection = await connectWorker(target);
-    worker = await createPaymentWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, pool, providers, dataConverter, workflowBundle: opts.workflowBundle });
+    worker = await createPaymentWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, pool, providers, dataConverter, metrics, workflowBundle: opts.workflowBundle });
     const running = worker.run();
     stops.push(async () => {
       if (worker!.getState() === 'RUNNING') worker!.shutdown();

@@ -154,3 +154,21 @@ describe('operations', () => {
     expect(res.body.error.type).toBe('not_found');
   });
 });
+
+describe('metrics', () => {
+  test('/metrics moves with payments and provider calls', async () => {
+    const read = async () => (await client(stack().url).get('/metrics')).body as string;
+    const value = (text: string, series: string) => Number(text.split('\n').find((l) => l.startsWith(series))?.split(' ').pop() ?? 0);
+    const before = await read();
+    const shop = await newMerchant(stack());
+    await shop.api.post('/v1/payments', { amount: 100, currency: 'USD', payment_method: card('tok_decline') });
+    await shop.api.post('/v1/payments', { amount: 100, currency: 'USD', payment_method: card() });
+    const after = await read();
+    const failed = 'payments_by_status{status="failed",provider="sandbox",method="card"}';
+    expect(value(after, failed)).toBe(value(before, failed) + 1);
+    const authorizeCalls = 'payments_provider_call_duration_seconds_count{provider="sandbox",operation="authorize",outcome="authorized"}';
+    expect(value(after, authorizeCalls)).toBeGreaterThanOrEqual(value(before, authorizeCalls) + 1);
+    expect(after).toMatch(/payments_http_requests_total\{method="POST",route="\/v1\/payments\/",status="402"\}/);
+    expect(after).toContain('process_resident_memory_bytes');
+  });
+});

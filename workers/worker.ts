@@ -3,6 +3,7 @@ import type { NativeConnection, WorkerOptions } from '@temporalio/worker';
 import { Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { createActivities } from '../activities';
+import type { Metrics } from '../runtime/metrics';
 import type { Providers } from '../runtime/providers';
 
 export type PaymentWorkerOptions = {
@@ -13,6 +14,7 @@ export type PaymentWorkerOptions = {
   providers: Providers;
   /** Must match the clients': the payload codec that encrypts everything the server stores. */
   dataConverter: DataConverter;
+  metrics?: Metrics;
   /** A prebuilt workflow bundle (tests, production images); otherwise bundled at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
 };
@@ -22,7 +24,7 @@ export async function createPaymentWorker(opts: PaymentWorkerOptions): Promise<W
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
-    activities: createActivities({ pool: opts.pool, providers: opts.providers }),
+    activities: createActivities({ pool: opts.pool, providers: opts.providers, metrics: opts.metrics }),
     dataConverter: opts.dataConverter,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
   });

@@ -74,23 +74,29 @@ export function providerWebhooksRouter(ctx: ApiContext): Router {
     } catch {
       notification = null;
     }
-    if (!notification) throw new ApiError(400, 'invalid_request_error', 'invalid_signature', 'Signature verification failed.');
-    await deliverNotification(ctx, notification);
+    if (!notification) {
+      ctx.metrics.providerCallbacks.inc({ provider: 'sandbox', outcome: 'rejected' });
+      throw new ApiError(400, 'invalid_request_error', 'invalid_signature', 'Signature verification failed.');
+    }
+    const delivered = await deliverNotification(ctx, notification);
+    ctx.metrics.providerCallbacks.inc({ provider: 'sandbox', outcome: delivered ? 'accepted' : 'duplicate' });
     res.json({ received: true });
   });
   return router;
 }
 
-export async function deliverNotification(ctx: ApiContext, n: ProviderNotification): Promise<void> {
+/** Hands a verified callback to its payment's workflow once; false when it was a duplicate. */
+export async function deliverNotification(ctx: ApiContext, n: ProviderNotification): Promise<boolean> {
   const first = await ctx.pool.query(
     'INSERT INTO provider_events (provider, event_id, payment_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
     [n.provider, n.eventId, n.paymentId],
   );
-  if (first.rowCount === 0) return; // already handed over
+  if (first.rowCount === 0) return false; // already handed over
   try {
     await ctx.temporal.workflow.getHandle(paymentWorkflowId(n.paymentId)).signal(providerNotificationSignal, n);
+    return true;
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return; // the payment's process is over: nothing left to tell it
+    if (err instanceof WorkflowNotFoundError) return true; // the payment's process is over: nothing left to tell it
     // Not handed over: forget the event so the provider's retry is processed.
     await ctx.pool.query('DELETE FROM provider_events WHERE provider = $1 AND event_id = $2', [n.provider, n.eventId]);
     throw err;

@@ -19,6 +19,7 @@ export async function startWorkerProcess(stack: TestStack): Promise<ChildProcess
       PAYLOAD_ENCRYPTION_KEYS: stack.config.PAYLOAD_ENCRYPTION_KEYS!,
       SANDBOX_NOTIFY_URL: `${stack.url}/webhooks/sandbox`,
       LOG_LEVEL: 'info',
+      WORKER_METRICS_PORT: '0',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

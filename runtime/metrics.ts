@@ -1,0 +1,59 @@
+import type { Pool } from 'pg';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Prometheus metrics of one process (API, worker, or both under `npm start`). Payment counts
+ * come from the read model at scrape time, so every process reports the same truth.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly providerCallSeconds = new Histogram({
+    name: 'payments_provider_call_duration_seconds',
+    help: 'Latency of calls to payment providers, by provider, operation and outcome.',
+    labelNames: ['provider', 'operation', 'outcome'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly providerCallbacks = new Counter({
+    name: 'payments_provider_callbacks_total',
+    help: 'Inbound provider callbacks, by provider and outcome (accepted, duplicate, rejected).',
+    labelNames: ['provider', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly httpRequests = new Counter({
+    name: 'payments_http_requests_total',
+    help: 'HTTP requests answered by the API, by method, route and status code.',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(pool: Pool) {
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'payments_by_status',
+      help: 'Payments in the read model, by status, provider and payment method.',
+      labelNames: ['status', 'provider', 'method'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        const { rows } = await pool.query<{ status: string; provider: string; method: string; n: number }>(
+          `SELECT status, provider, payment_method->>'type' AS method, count(*)::int AS n FROM payments GROUP BY 1, 2, 3`,
+        );
+        for (const r of rows) this.set({ status: r.status, provider: r.provider, method: r.method }, r.n);
+      },
+    });
+  }
+
+  /** Times a provider call; the outcome label is the result's status, or `fault`. */
+  async timeProviderCall<T extends { status: string }>(provider: string, operation: string, call: () => Promise<T>): Promise<T> {
+    const end = this.providerCallSeconds.startTimer({ provider, operation });
+    try {
+      const result = await call();
+      end({ outcome: result.status });
+      return result;
+    } catch (err) {
+      end({ outcome: 'fault' });
+      throw err;
+    }
+  }
+}
