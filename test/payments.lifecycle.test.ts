@@ -227,3 +227,20 @@ describe('lists', () => {
     expect((await m.api.get('/v1/payments?limit=101')).body.error.param).toBe('limit');
   });
 });
+
+describe('operators', () => {
+  test('payments are searchable in Temporal by merchant, status and customer', async () => {
+    const m = await newMerchant(stack());
+    const authorized = await m.api.post('/v1/payments', { amount: 300, currency: 'USD', payment_method: card(), capture_method: 'manual', customer_id: 'cus_search_1' });
+    await m.api.post('/v1/payments', { amount: 400, currency: 'USD', payment_method: card() });
+    const ids = async (query: string) => {
+      const found: string[] = [];
+      for await (const run of stack().context.temporal.workflow.list({ query })) found.push(run.workflowId);
+      return found.sort();
+    };
+    const merchantRuns = await eventually(() => ids(`MerchantId = '${m.id}'`), (found) => found.length === 2);
+    expect(merchantRuns).toHaveLength(2);
+    expect(await eventually(() => ids(`MerchantId = '${m.id}' AND PaymentStatus = 'authorized'`), (f) => f.length === 1)).toEqual([`payment:${authorized.body.id}`]);
+    expect(await eventually(() => ids(`CustomerId = 'cus_search_1'`), (f) => f.length === 1)).toEqual([`payment:${authorized.body.id}`]);
+  });
+});

@@ -11,5 +11,7 @@ export const ProviderKey = defineSearchAttributeKey('Provider', SearchAttributeT
 export const PaymentMethodKey = defineSearchAttributeKey('PaymentMethod', SearchAttributeType.KEYWORD);
 export const CurrencyKey = defineSearchAttributeKey('Currency', SearchAttributeType.KEYWORD);
 export const AmountMinorKey = defineSearchAttributeKey('AmountMinor', SearchAttributeType.INT);
+/** The merchant's own customer reference (an id, never a name or an email). */
+export const CustomerIdKey = defineSearchAttributeKey('CustomerId', SearchAttributeType.KEYWORD);
 
-export const PAYMENT_SEARCH_ATTRIBUTES = [PaymentStatusKey, MerchantIdKey, ProviderKey, PaymentMethodKey, CurrencyKey, AmountMinorKey];
+export const PAYMENT_SEARCH_ATTRIBUTES = [PaymentStatusKey, MerchantIdKey, ProviderKey, PaymentMethodKey, CurrencyKey, AmountMinorKey, CustomerIdKey];

@@ -9,7 +9,7 @@ import type { Payment } from '../../domain/payment';
 import { cancelPaymentUpdate, capturePaymentUpdate, createPaymentUpdate, paymentWorkflowId } from '../../workflows/messages';
 import type { PaymentWorkflowInput } from '../../workflows/messages';
 import { paymentWorkflow } from '../../workflows/payment.workflow';
-import { AmountMinorKey, CurrencyKey, MerchantIdKey, PaymentMethodKey, PaymentStatusKey, ProviderKey } from '../../workflows/search-attributes';
+import { AmountMinorKey, CurrencyKey, CustomerIdKey, MerchantIdKey, PaymentMethodKey, PaymentStatusKey, ProviderKey } from '../../workflows/search-attributes';
 import { routeProvider } from '../../runtime/providers';
 import type { ApiContext } from '../context';
 import { requireMerchant } from '../middleware/auth';
@@ -88,6 +88,7 @@ export function paymentsRouter(ctx: ApiContext): Router {
             { key: PaymentMethodKey, value: body.payment_method.type },
             { key: CurrencyKey, value: body.currency },
             { key: AmountMinorKey, value: body.amount },
+            ...(body.customer_id ? [{ key: CustomerIdKey, value: body.customer_id }] : []),
           ],
           memo: { amount: body.amount, currency: body.currency, merchant: merchant.name },
         });
