@@ -110,7 +110,7 @@ describe('cards', () => {
     const m = await newMerchant(stack());
     const res = await m.api.post('/v1/payments', { amount: 2500, currency: 'USD', payment_method: card('tok_requires_action') });
     expect(res.status).toBe(201);
-    expect(res.body).toMatchObject({ status: 'requires_action', next_action: { type: 'redirect_to_url' } });
+    expect(res.body).toMatchObject({ status: 'requires_action', next_action: { type: 'redirect_to_url' }, amount_capturable: 0 });
     expect(Date.parse(res.body.next_action.expires_at)).toBeGreaterThan(Date.now());
     expect(await operations(m, res.body.id)).toEqual([]);
     const done = await m.api.post(`/sandbox/payments/${res.body.id}/complete`);

@@ -14,7 +14,7 @@ async function apiWith(endpoints: { databaseUrl?: string; temporalAddress?: stri
   return startServices(
     config,
     { databaseUrl: endpoints.databaseUrl ?? infra.databaseUrl, temporalAddress: endpoints.temporalAddress ?? infra.temporalAddress },
-    createLogger('silent'),
+    createLogger(process.env.DEBUG_LOG ?? 'silent'),
     { worker: false },
   );
 }

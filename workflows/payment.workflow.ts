@@ -142,7 +142,8 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   if (payment.capture_method === 'automatic') {
     await capture(payment.amount);
   } else {
-    await record({ status: 'authorized', next_action: null });
+    // As at Stripe: capturable only once authorized.
+    await record({ status: 'authorized', amount_capturable: payment.amount, next_action: null });
     processing = false;
     const asked = await condition(() => captureRequest !== undefined || cancelRequested, input.authorizationTtlMs);
     processing = true;

@@ -61,7 +61,7 @@ export function paymentsRouter(ctx: ApiContext): Router {
         const now = new Date().toISOString();
         const payment: Payment = {
           id, object: 'payment', merchant_id: merchant.id, status: 'pending', amount: body.amount, currency: body.currency,
-          amount_capturable: body.amount, amount_captured: 0, amount_refunded: 0, capture_method: body.capture_method,
+          amount_capturable: 0, amount_captured: 0, amount_refunded: 0, capture_method: body.capture_method,
           payment_method: { type: body.payment_method.type }, provider, provider_reference: null, channel: body.channel,
           next_action: null, failure: null, customer_id: body.customer_id ?? null, description: body.description ?? null,
           metadata: body.metadata ?? {}, return_url: body.return_url ?? null, created_at: now, updated_at: now, version: 0,
@@ -73,29 +73,31 @@ export function paymentsRouter(ctx: ApiContext): Router {
           actionTtlMs: config.ACTION_TTL_MS,
           refundWindowMs: config.REFUND_WINDOW_MS,
         };
-        const start = new WithStartWorkflowOperation(paymentWorkflow, {
-          workflowId: paymentWorkflowId(id),
-          taskQueue: config.TEMPORAL_TASK_QUEUE,
-          args: [input],
-          // A retry of the same request attaches to the payment already running, and never
-          // starts a second run of one that has finished.
-          workflowIdConflictPolicy: 'USE_EXISTING',
-          workflowIdReusePolicy: 'REJECT_DUPLICATE',
-          typedSearchAttributes: [
-            { key: PaymentStatusKey, value: 'pending' },
-            { key: MerchantIdKey, value: merchant.id },
-            { key: ProviderKey, value: provider },
-            { key: PaymentMethodKey, value: body.payment_method.type },
-            { key: CurrencyKey, value: body.currency },
-            { key: AmountMinorKey, value: body.amount },
-            ...(body.customer_id ? [{ key: CustomerIdKey, value: body.customer_id }] : []),
-          ],
-          memo: { amount: body.amount, currency: body.currency, merchant: merchant.name },
-        });
+        // A fresh operation per attempt: an operation object can be executed only once.
+        const start = () =>
+          new WithStartWorkflowOperation(paymentWorkflow, {
+            workflowId: paymentWorkflowId(id),
+            taskQueue: config.TEMPORAL_TASK_QUEUE,
+            args: [input],
+            // A retry of the same request attaches to the payment already running, and never
+            // starts a second run of one that has finished.
+            workflowIdConflictPolicy: 'USE_EXISTING',
+            workflowIdReusePolicy: 'REJECT_DUPLICATE',
+            typedSearchAttributes: [
+              { key: PaymentStatusKey, value: 'pending' },
+              { key: MerchantIdKey, value: merchant.id },
+              { key: ProviderKey, value: provider },
+              { key: PaymentMethodKey, value: body.payment_method.type },
+              { key: CurrencyKey, value: body.currency },
+              { key: AmountMinorKey, value: body.amount },
+              ...(body.customer_id ? [{ key: CustomerIdKey, value: body.customer_id }] : []),
+            ],
+            memo: { amount: body.amount, currency: body.currency, merchant: merchant.name },
+          });
         let settled: Payment | undefined;
         try {
           settled = await settleWithin(temporal, config.SYNC_WAIT_MS, () =>
-            temporal.workflow.executeUpdateWithStart(createPaymentUpdate, { updateId: 'create', startWorkflowOperation: start }),
+            temporal.workflow.executeUpdateWithStart(createPaymentUpdate, { updateId: 'create', startWorkflowOperation: start() }),
           );
         } catch (err) {
           if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
