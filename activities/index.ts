@@ -9,14 +9,9 @@ import type {
   AuthorizeRequest, AuthorizeResult, CancelRequest, CaptureRequest, OperationResult, PaymentProvider,
   ProviderPaymentState, RefundRequest, StatusRequest,
 } from '../providers/provider';
+import { FailureTypes } from '../domain/errors';
 import { ProviderFault } from '../providers/provider';
 import type { Metrics } from '../runtime/metrics';
-
-/** Failure types the workflow reacts to (strings, not class names, which a bundler may rename). */
-export const ActivityFailureTypes = {
-  providerFault: 'ProviderFault',
-  outcomeUnknown: 'ProviderOutcomeUnknown',
-} as const;
 
 export type ActivityDeps = { pool: Pool; providers: Partial<Record<ProviderName, PaymentProvider>>; metrics?: Metrics };
 
@@ -29,7 +24,7 @@ async function callProvider<T>(fn: () => Promise<T>): Promise<T> {
   } catch (err) {
     if (err instanceof ProviderFault) {
       throw ApplicationFailure.create({
-        type: err.outcomeUnknown ? ActivityFailureTypes.outcomeUnknown : ActivityFailureTypes.providerFault,
+        type: err.outcomeUnknown ? FailureTypes.outcomeUnknown : FailureTypes.providerFault,
         message: err.message,
         nonRetryable: !err.retryable || err.outcomeUnknown,
         ...(err.retryAfterMs !== undefined ? { nextRetryDelay: err.retryAfterMs } : {}),
@@ -42,7 +37,7 @@ async function callProvider<T>(fn: () => Promise<T>): Promise<T> {
 export function createActivities({ pool, providers, metrics }: ActivityDeps) {
   const provider = (name: ProviderName): PaymentProvider => {
     const p = providers[name];
-    if (!p) throw ApplicationFailure.nonRetryable(`provider ${name} is not configured`, ActivityFailureTypes.providerFault);
+    if (!p) throw ApplicationFailure.nonRetryable(`provider ${name} is not configured`, FailureTypes.providerFault);
     return p;
   };
 

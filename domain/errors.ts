@@ -42,8 +42,14 @@ export const notFound = (what: string, id: string) =>
 export const invalidState = (message: string, code = 'invalid_state') => new ApiError(409, 'invalid_state', code, message);
 export const unavailable = (message: string) => new ApiError(503, 'api_error', 'service_unavailable', message);
 
-/** Failure types thrown from workflow update handlers; the API maps them to HTTP errors. */
+/**
+ * Failure type strings shared by activities, the workflow and the API (strings, not class
+ * names, which a bundler may rename). The first two come from update handlers and become HTTP
+ * errors; the provider ones come from activities and steer the workflow.
+ */
 export const FailureTypes = {
   invalidState: 'InvalidState',
   invalidAmount: 'InvalidAmount',
+  providerFault: 'ProviderFault',
+  outcomeUnknown: 'ProviderOutcomeUnknown',
 } as const;

@@ -77,6 +77,9 @@ export async function startServices(
     worker,
     stop: async () => {
       for (const stop of stops) await stop();
+      // The SDK retries transient errors (e.g. updates the server aborted) on timers; a retry
+      // firing after close throws, so let the short ones finish first.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
       await temporal.connection.close();
       await pool.end();
     },

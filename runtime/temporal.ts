@@ -4,14 +4,9 @@ import { NativeConnection } from '@temporalio/worker';
 
 export type TemporalTarget = { address: string; namespace: string };
 
-/**
- * Lazy: the API boots while Temporal is down and says so on /readyz instead of crashing.
- * Without the SDK's transport retry interceptor: its timers outlive the request (and throw once
- * the connection is closed), so calls that must go through retry explicitly within the request's
- * deadline (api/sync.ts) and the rest answer 503 for the caller to retry.
- */
+/** Lazy: the API boots while Temporal is down and says so on /readyz instead of crashing. */
 export async function connectClient(target: TemporalTarget, dataConverter: DataConverter): Promise<Client> {
-  const connection = Connection.lazy({ address: target.address, connectTimeout: '5s', interceptors: [] });
+  const connection = Connection.lazy({ address: target.address, connectTimeout: '5s' });
   return new Client({ connection, namespace: target.namespace, dataConverter });
 }
 

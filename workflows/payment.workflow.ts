@@ -22,7 +22,6 @@ const { askProviderForStatus } = proxyActivities<Activities>(statusCheckOptions)
 const { cancelAtProvider: releaseHoldAtProvider } = proxyActivities<Activities>(statusCheckOptions);
 const { recordPayment } = proxyLocalActivities<Activities>(recordOptions);
 
-const OUTCOME_UNKNOWN = 'ProviderOutcomeUnknown';
 const FIRST_POLL_MS = 1000;
 const MAX_POLL_MS = 60_000;
 const MAX_RESEND_MS = 3_600_000;
@@ -181,7 +180,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
         const known = await providerState();
         if (known.status === 'authorized' || known.status === 'captured') return { status: 'authorized', reference: known.reference };
         if (known.status === 'failed') return { status: 'declined', reference: known.reference, code: known.code, message: known.message };
-        if (failureType(err) === OUTCOME_UNKNOWN && attempt < 5) continue; // nothing happened at the provider: same key again
+        if (failureType(err) === FailureTypes.outcomeUnknown && attempt < 5) continue; // nothing happened at the provider: same key again
         // Giving up: make sure no hold is left behind that we never recorded.
         await releaseHoldAtProvider(payment.provider, { paymentId: payment.id, reference: payment.provider_reference, idempotencyKey: keyFor('void') }).catch(() => undefined);
         return { status: 'declined', reference: null, code: 'provider_unavailable', message: 'The payment provider could not be reached.' };
