@@ -20,10 +20,6 @@ export function isKnownCurrency(code: string): boolean {
   return currencyExponent(code) !== undefined;
 }
 
-export function isValidAmount(amount: unknown): amount is number {
-  return typeof amount === 'number' && Number.isSafeInteger(amount) && amount > 0 && amount <= MAX_AMOUNT;
-}
-
 /** "12.34" for 1234 USD; exact string arithmetic, never floats. */
 export function toMajorUnitString(amountMinor: number, currency: string): string {
   const exponent = currencyExponent(currency);

@@ -80,9 +80,6 @@ export type Refund = {
   updated_at: string;
 };
 
-/** Everything that can still move: terminal statuses never change again. */
-export const TERMINAL_STATUSES: readonly PaymentStatus[] = ['refunded', 'canceled', 'failed'];
-
 export const CANCELABLE_STATUSES: readonly PaymentStatus[] = ['pending', 'requires_action', 'authorized'];
 export const REFUNDABLE_STATUSES: readonly PaymentStatus[] = ['captured', 'partially_refunded'];
 
@@ -90,9 +87,4 @@ export const REFUNDABLE_STATUSES: readonly PaymentStatus[] = ['captured', 'parti
 export function refundableAmount(payment: Pick<Payment, 'amount_captured'>, refunds: readonly Pick<Refund, 'amount' | 'status'>[]): number {
   const promised = refunds.filter((r) => r.status !== 'failed').reduce((sum, r) => sum + r.amount, 0);
   return payment.amount_captured - promised;
-}
-
-/** Wallets and transfers need the customer to act at the provider before money moves. */
-export function isAsynchronousMethod(type: PaymentMethodType): boolean {
-  return type !== 'card';
 }

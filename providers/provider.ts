@@ -77,7 +77,6 @@ export type ProviderNotification = {
  * acting again. `retryAfterMs` honours the provider's Retry-After.
  */
 export class ProviderFault extends Error {
-  readonly type = 'ProviderFault';
   constructor(
     message: string,
     readonly retryable: boolean,
