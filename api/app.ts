@@ -8,7 +8,8 @@ import { codecRouter } from './routes/codec';
 import { balanceRouter, merchantsRouter } from './routes/merchants';
 import { paymentsRouter } from './routes/payments';
 import { refundsRouter } from './routes/refunds';
-import { providerWebhooksRouter, sandboxRouter } from './routes/sandbox';
+import { sandboxRouter } from './routes/sandbox';
+import { providerWebhooksRouter } from './routes/webhooks';
 
 export const BODY_LIMIT = '64kb';
 

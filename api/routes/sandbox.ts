@@ -1,12 +1,10 @@
-import express, { Router } from 'express';
+import type express from 'express';
+import { Router } from 'express';
 import { findPayment, publicPayment } from '../../db/payments';
 import { ApiError, invalidRequest, notFound } from '../../domain/errors';
 import { hasPrefix } from '../../domain/ids';
-import type { ProviderNotification } from '../../providers/provider';
-import { paymentWorkflowId, providerNotificationSignal } from '../../workflows/messages';
 import type { ApiContext } from '../context';
 import { requireMerchant } from '../middleware/auth';
-import { WorkflowNotFoundError } from '@temporalio/common';
 
 /**
  * The sandbox processor's own surface: what it really did (`/sandbox/charges`) and the
@@ -57,48 +55,5 @@ async function waitUntilSettled(ctx: ApiContext, merchantId: string, paymentId: 
     const p = (await findPayment(ctx.pool, merchantId, paymentId))!;
     if ((p.status !== 'requires_action' && p.status !== 'pending') || Date.now() >= deadline) return p;
     await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/**
- * Provider callbacks: verified on the raw body, deduplicated by the provider's event id, then
- * handed to the payment's workflow. They never write payment state themselves.
- */
-export function providerWebhooksRouter(ctx: ApiContext): Router {
-  const router = Router();
-  router.post('/sandbox', express.raw({ type: '*/*', limit: '64kb' }), async (req, res) => {
-    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    let notification: ProviderNotification | null;
-    try {
-      notification = ctx.providers.sandbox.parseCallback(raw, req.headers);
-    } catch {
-      notification = null;
-    }
-    if (!notification) {
-      ctx.metrics.providerCallbacks.inc({ provider: 'sandbox', outcome: 'rejected' });
-      throw new ApiError(400, 'invalid_request_error', 'invalid_signature', 'Signature verification failed.');
-    }
-    const delivered = await deliverNotification(ctx, notification);
-    ctx.metrics.providerCallbacks.inc({ provider: 'sandbox', outcome: delivered ? 'accepted' : 'duplicate' });
-    res.json({ received: true });
-  });
-  return router;
-}
-
-/** Hands a verified callback to its payment's workflow once; false when it was a duplicate. */
-export async function deliverNotification(ctx: ApiContext, n: ProviderNotification): Promise<boolean> {
-  const first = await ctx.pool.query(
-    'INSERT INTO provider_events (provider, event_id, payment_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
-    [n.provider, n.eventId, n.paymentId],
-  );
-  if (first.rowCount === 0) return false; // already handed over
-  try {
-    await ctx.temporal.workflow.getHandle(paymentWorkflowId(n.paymentId)).signal(providerNotificationSignal, n);
-    return true;
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return true; // the payment's process is over: nothing left to tell it
-    // Not handed over: forget the event so the provider's retry is processed.
-    await ctx.pool.query('DELETE FROM provider_events WHERE provider = $1 AND event_id = $2', [n.provider, n.eventId]);
-    throw err;
   }
 }
