@@ -37,8 +37,14 @@ export class ApiError extends Error {
 
 export const invalidRequest = (message: string, param?: string, code = 'parameter_invalid') =>
   new ApiError(400, 'invalid_request_error', code, message, param);
-export const notFound = (what: string, id: string) =>
-  new ApiError(404, 'not_found', 'resource_missing', `No such ${what}: '${id}'`);
+export const notFound = (what: string, id: string, param?: string) =>
+  new ApiError(404, 'not_found', 'resource_missing', `No such ${what}: '${id}'`, param);
+
+/** The object, or the 404 that unknown ids and other merchants' ids share. */
+export function found<T>(value: T | undefined, what: string, id: string, param?: string): T {
+  if (value === undefined) throw notFound(what, id, param);
+  return value;
+}
 export const invalidState = (message: string, code = 'invalid_state') => new ApiError(409, 'invalid_state', code, message);
 export const unavailable = (message: string) => new ApiError(503, 'api_error', 'service_unavailable', message);
 

@@ -11,7 +11,3 @@ export function newId(prefix: IdPrefix): string {
   for (const b of bytes) out += ALPHABET[b % 62];
   return `${prefix}_${out}`;
 }
-
-export function hasPrefix(id: string, prefix: IdPrefix): boolean {
-  return new RegExp(`^${prefix}_[0-9A-Za-z]{1,64}$`).test(id);
-}

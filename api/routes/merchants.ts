@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Router } from 'express';
 import { findMerchantById, insertMerchant } from '../../db/merchants';
 import { merchantBalances } from '../../db/ledger';
-import { notFound } from '../../domain/errors';
+import { found } from '../../domain/errors';
 import { newId } from '../../domain/ids';
 import type { ApiContext } from '../context';
 import { requireMerchant } from '../middleware/auth';
@@ -23,9 +23,7 @@ export function merchantsRouter(ctx: ApiContext): Router {
       convergent: false,
       // The key is shown once: a replay returns the merchant without it.
       replay: async (id, status) => {
-        const merchant = await findMerchantById(ctx.pool, id);
-        if (!merchant) throw notFound('merchant', id);
-        return { status, body: merchant };
+        return { status, body: found(await findMerchantById(ctx.pool, id), 'merchant', id) };
       },
       run: async (id) => {
         const apiKey = newApiKey();

@@ -3,8 +3,8 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@te
 import { Router } from 'express';
 import type { Request, Response } from 'express';
 import { findPayment, listPayments, publicPayment } from '../../db/payments';
-import { ApiError, invalidRequest, notFound, unavailable } from '../../domain/errors';
-import { hasPrefix, newId } from '../../domain/ids';
+import { ApiError, found, invalidRequest, unavailable } from '../../domain/errors';
+import { newId } from '../../domain/ids';
 import type { Payment } from '../../domain/payment';
 import { cancelPaymentUpdate, capturePaymentUpdate, createPaymentUpdate, paymentWorkflowId } from '../../workflows/messages';
 import type { PaymentWorkflowInput } from '../../workflows/messages';
@@ -35,11 +35,7 @@ export function paymentsRouter(ctx: ApiContext): Router {
   const router = Router();
   const { pool, temporal, config } = ctx;
 
-  const loadPayment = async (merchantId: string, id: string): Promise<Payment> => {
-    const payment = hasPrefix(id, 'pay') ? await findPayment(pool, merchantId, id) : undefined;
-    if (!payment) throw notFound('payment', id);
-    return payment;
-  };
+  const loadPayment = async (merchantId: string, id: string): Promise<Payment> => found(await findPayment(pool, merchantId, id), 'payment', id);
 
   router.post('/', async (req, res) => {
     const merchant = requireMerchant(req);

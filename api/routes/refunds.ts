@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { findPayment, findRefund, listRefunds, publicRefund } from '../../db/payments';
-import { invalidRequest, notFound, unavailable } from '../../domain/errors';
-import { hasPrefix, newId } from '../../domain/ids';
+import { found, invalidRequest, unavailable } from '../../domain/errors';
+import { newId } from '../../domain/ids';
 import { paymentWorkflowId, refundPaymentUpdate } from '../../workflows/messages';
 import type { ApiContext } from '../context';
 import { requireMerchant } from '../middleware/auth';
@@ -14,17 +14,12 @@ export function refundsRouter(ctx: ApiContext): Router {
   const router = Router();
   const { pool, temporal, config } = ctx;
 
-  const loadRefund = async (merchantId: string, id: string) => {
-    const refund = hasPrefix(id, 're') ? await findRefund(pool, merchantId, id) : undefined;
-    if (!refund) throw notFound('refund', id);
-    return refund;
-  };
+  const loadRefund = async (merchantId: string, id: string) => found(await findRefund(pool, merchantId, id), 'refund', id);
 
   router.post('/', async (req, res) => {
     const merchant = requireMerchant(req);
     const body = parse(CreateRefundBody, req.body);
-    const payment = hasPrefix(body.payment_id, 'pay') ? await findPayment(pool, merchant.id, body.payment_id) : undefined;
-    if (!payment) throw Object.assign(notFound('payment', body.payment_id), { param: 'payment_id' });
+    const payment = found(await findPayment(pool, merchant.id, body.payment_id), 'payment', body.payment_id, 'payment_id');
     const outcome = await idempotent(pool, req, {
       scope: merchant.id,
       resourceType: 'refund',

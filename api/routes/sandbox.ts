@@ -2,7 +2,6 @@ import type express from 'express';
 import { Router } from 'express';
 import { findPayment, publicPayment } from '../../db/payments';
 import { ApiError, invalidRequest, notFound } from '../../domain/errors';
-import { hasPrefix } from '../../domain/ids';
 import type { ApiContext } from '../context';
 import { requireMerchant } from '../middleware/auth';
 
@@ -20,7 +19,7 @@ export function sandboxRouter(ctx: ApiContext): Router {
     if (req.query.payment_id !== undefined && !paymentId) throw invalidRequest('payment_id must be a single id.', 'payment_id');
     let ids: string[];
     if (paymentId) {
-      ids = hasPrefix(paymentId, 'pay') && (await findPayment(pool, merchant.id, paymentId)) ? [paymentId] : [];
+      ids = (await findPayment(pool, merchant.id, paymentId)) ? [paymentId] : [];
     } else {
       ids = (await pool.query<{ id: string }>('SELECT id FROM payments WHERE merchant_id = $1', [merchant.id])).rows.map((r) => r.id);
     }
@@ -30,8 +29,8 @@ export function sandboxRouter(ctx: ApiContext): Router {
 
   const customerAction = (outcome: 'succeeded' | 'failed') => async (req: express.Request, res: express.Response) => {
     const id = String(req.params.id);
-    const payment = hasPrefix(id, 'pay') ? await pool.query('SELECT merchant_id FROM payments WHERE id = $1', [id]) : undefined;
-    const owner = payment?.rows[0]?.merchant_id as string | undefined;
+    const payment = await pool.query<{ merchant_id: string }>('SELECT merchant_id FROM payments WHERE id = $1', [id]);
+    const owner = payment.rows[0]?.merchant_id;
     if (!owner || (req.merchant && req.merchant.id !== owner)) throw notFound('payment', id);
     const moved = await providers.sandbox.completeAction(id, outcome);
     if (!moved) {
