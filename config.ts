@@ -49,6 +49,21 @@ export const configSchema = z.object({
   SANDBOX_CUSTOMER_DELAY_MS: z.coerce.number().int().min(0).default(2000),
   /** Latency the sandbox adds to every call (0 for benchmarks). */
   SANDBOX_LATENCY_MS: z.coerce.number().int().min(0).default(0),
+  /** How long one webhook delivery attempt may take before it counts as failed. */
+  WEBHOOK_TIMEOUT_MS: durationMs.default(10_000),
+  /** Delay before the first retry of a failed delivery; it doubles (with jitter) up to WEBHOOK_MAX_RETRY_MS. */
+  WEBHOOK_FIRST_RETRY_MS: durationMs.default(60_000),
+  WEBHOOK_MAX_RETRY_MS: durationMs.default(6 * 3600 * 1000),
+  /** How long a delivery keeps retrying before it is marked failed (3 days, as Stripe). */
+  WEBHOOK_RETRY_WINDOW_MS: durationMs.default(3 * 24 * 3600 * 1000),
+  /**
+   * Networks (CIDR, comma-separated) webhook URLs may reach although private or loopback.
+   * Empty in production; `npm start` allows loopback so local receivers work.
+   */
+  WEBHOOK_ALLOWED_NETWORKS: z.string().default(''),
+  /** SMTP server for payer receipts, e.g. `smtp://user:pass@smtp.example.com:587`. Unset: no receipts. */
+  SMTP_URL: z.string().url().optional(),
+  RECEIPT_FROM: z.string().default('Payments <receipts@localhost>'),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -12,8 +12,17 @@ import type {
 import { FailureTypes } from '../domain/errors';
 import { ProviderFault } from '../providers/provider';
 import type { Metrics } from '../runtime/metrics';
+import { recordEvents } from '../db/events';
+import type { NotificationDeps } from './notifications';
+import { createNotificationActivities, eventsOf } from './notifications';
 
-export type ActivityDeps = { pool: Pool; providers: Partial<Record<ProviderName, PaymentProvider>>; metrics?: Metrics };
+export type ActivityDeps = {
+  pool: Pool;
+  providers: Partial<Record<ProviderName, PaymentProvider>>;
+  metrics?: Metrics;
+  /** Merchant events' fan-out, webhook delivery and receipts; without it events are only recorded. */
+  notifications?: NotificationDeps;
+};
 
 export type Snapshot = { payment: Payment; refunds?: Refund[]; postings?: Posting[] };
 
@@ -34,7 +43,7 @@ async function callProvider<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-export function createActivities({ pool, providers, metrics }: ActivityDeps) {
+export function createActivities({ pool, providers, metrics, notifications }: ActivityDeps) {
   const provider = (name: ProviderName): PaymentProvider => {
     const p = providers[name];
     if (!p) throw ApplicationFailure.nonRetryable(`provider ${name} is not configured`, FailureTypes.providerFault);
@@ -61,16 +70,22 @@ export function createActivities({ pool, providers, metrics }: ActivityDeps) {
       return timed(name, 'status', () => provider(name).getStatus(req));
     },
     /**
-     * Read model and ledger move together in one transaction. Snapshots are versioned and
-     * postings keyed by payment + operation, so a late or repeated run changes nothing.
+     * Read model, ledger and merchant events move together in one transaction. Snapshots are
+     * versioned, postings and events keyed by what they record, so a late or repeated run
+     * changes nothing. The events' deliveries start after the commit; a crash before they all
+     * started re-runs this activity, which starts only what is missing.
      */
     async recordPayment(snapshot: Snapshot): Promise<void> {
+      const events = eventsOf(snapshot.payment, snapshot.refunds);
       await inTransaction(pool, async (client) => {
         await upsertPayment(client, snapshot.payment);
         for (const r of snapshot.refunds ?? []) await upsertRefund(client, r);
         for (const p of snapshot.postings ?? []) await recordPosting(client, p);
+        await recordEvents(client, events);
       });
+      if (notifications && events.length > 0) await notifications.dispatcher.dispatch(events.map((e) => e.id));
     },
+    ...createNotificationActivities(pool, notifications, metrics),
   };
 }
 

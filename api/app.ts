@@ -5,6 +5,7 @@ import { errorHandler, notFoundRoute } from './middleware/errors';
 import { perKeyRateLimit } from './middleware/rate-limit';
 import { openApiDocument } from './openapi';
 import { codecRouter } from './routes/codec';
+import { eventsRouter, webhookEndpointsRouter } from './routes/events';
 import { balanceRouter, merchantsRouter } from './routes/merchants';
 import { paymentsRouter } from './routes/payments';
 import { refundsRouter } from './routes/refunds';
@@ -59,6 +60,8 @@ export function createApp(ctx: ApiContext): express.Express {
   app.use('/v1/payments', paymentsRouter(ctx));
   app.use('/v1/refunds', refundsRouter(ctx));
   app.use('/v1/balance', balanceRouter(ctx));
+  app.use('/v1/events', eventsRouter(ctx));
+  app.use('/v1/webhook_endpoints', webhookEndpointsRouter(ctx));
   app.use('/sandbox/charges', merchantAuth(ctx.pool));
   app.use('/sandbox', optionalMerchantAuth(ctx.pool), sandboxRouter(ctx));
 

@@ -3,7 +3,10 @@ import type { Pool } from 'pg';
 import type { Config } from '../config';
 import type { EncryptionCodec } from '../runtime/codec';
 import type { Logger } from '../runtime/logger';
+import type { EventDispatcher } from '../runtime/event-dispatch';
 import type { Metrics } from '../runtime/metrics';
+import type { SecretBox } from '../runtime/secret-box';
+import type { UrlGuard } from '../runtime/url-guard';
 import type { Providers } from '../runtime/providers';
 
 /** What the HTTP layer needs; built once by the server (or a test) and passed to `createApp`. */
@@ -16,4 +19,10 @@ export type ApiContext = {
   /** The payload codec, also served at /codec for the Temporal UI. */
   codec: EncryptionCodec;
   metrics: Metrics;
+  /** Starts webhook deliveries (resend). */
+  dispatcher: EventDispatcher;
+  /** Seals webhook endpoint secrets at rest. */
+  secrets: SecretBox;
+  /** Refuses webhook URLs into private networks. */
+  urlGuard: UrlGuard;
 };

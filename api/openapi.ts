@@ -1,12 +1,16 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import type { z } from 'zod';
-import { ErrorBody } from './schemas/common';
+import { ErrorBody, ListQuery } from './schemas/common';
+import {
+  CreateWebhookEndpointBody, DeletedWebhookEndpoint, EventList, EventListQuery, EventObject, ResendEventBody, RotateSecretBody, UpdateWebhookEndpointBody,
+  WebhookEndpointList, WebhookEndpointObject,
+} from './schemas/events';
 import { BalanceObject, CreateMerchantBody, MerchantObject, SandboxChargeList } from './schemas/merchants';
 import {
   CaptureBody, CreatePaymentBody, CreateRefundBody, PaymentList, PaymentListQuery, PaymentObject, RefundList, RefundListQuery, RefundObject,
 } from './schemas/payments';
 
-type Method = 'get' | 'post';
+type Method = 'get' | 'post' | 'delete';
 type Route = { method: Method; path: string; summary: string; body?: z.ZodTypeAny; query?: z.ZodObject; ok: [number, z.ZodTypeAny]; errors: number[]; admin?: boolean; public?: boolean };
 
 const IdParam = (name: string) => ({ name, in: 'path' as const, required: true, schema: { type: 'string' as const } });
@@ -22,6 +26,15 @@ const ROUTES: Route[] = [
   { method: 'post', path: '/v1/refunds', summary: 'Refund a captured payment (partial or whole remainder)', body: CreateRefundBody, ok: [201, RefundObject], errors: [400, 401, 404, 409] },
   { method: 'get', path: '/v1/refunds', summary: 'List refunds', query: RefundListQuery, ok: [200, RefundList], errors: [400, 401] },
   { method: 'get', path: '/v1/refunds/{id}', summary: 'Retrieve a refund', ok: [200, RefundObject], errors: [401, 404] },
+  { method: 'get', path: '/v1/events', summary: 'List merchant events, newest first', query: EventListQuery, ok: [200, EventList], errors: [400, 401] },
+  { method: 'get', path: '/v1/events/{id}', summary: 'Retrieve an event with its deliveries and attempts', ok: [200, EventObject], errors: [401, 404] },
+  { method: 'post', path: '/v1/events/{id}/resend', summary: 'Deliver an event again', body: ResendEventBody, ok: [200, EventObject], errors: [400, 401, 404, 409] },
+  { method: 'post', path: '/v1/webhook_endpoints', summary: 'Create a webhook endpoint (its secret is shown once)', body: CreateWebhookEndpointBody, ok: [201, WebhookEndpointObject], errors: [400, 401, 409] },
+  { method: 'get', path: '/v1/webhook_endpoints', summary: 'List webhook endpoints', query: ListQuery, ok: [200, WebhookEndpointList], errors: [400, 401] },
+  { method: 'get', path: '/v1/webhook_endpoints/{id}', summary: 'Retrieve a webhook endpoint', ok: [200, WebhookEndpointObject], errors: [401, 404] },
+  { method: 'post', path: '/v1/webhook_endpoints/{id}', summary: 'Update a webhook endpoint (url, events, description, status)', body: UpdateWebhookEndpointBody, ok: [200, WebhookEndpointObject], errors: [400, 401, 404] },
+  { method: 'post', path: '/v1/webhook_endpoints/{id}/rotate_secret', summary: 'Roll the signing secret; the old one keeps signing during the overlap', body: RotateSecretBody, ok: [200, WebhookEndpointObject], errors: [400, 401, 404, 409] },
+  { method: 'delete', path: '/v1/webhook_endpoints/{id}', summary: 'Delete a webhook endpoint (pending deliveries stop)', ok: [200, DeletedWebhookEndpoint], errors: [401, 404] },
   { method: 'get', path: '/v1/balance', summary: 'What the merchant is owed, per currency, from the ledger', ok: [200, BalanceObject], errors: [401] },
   { method: 'get', path: '/sandbox/charges', summary: 'Effects the sandbox processor really applied', ok: [200, SandboxChargeList], errors: [401] },
   { method: 'post', path: '/sandbox/payments/{id}/complete', summary: 'Sandbox: the customer completes the required action', ok: [200, PaymentObject], errors: [404, 409], public: true },

@@ -1,10 +1,12 @@
 import type { Pool, PoolClient } from 'pg';
 import type { Payment, Refund } from '../domain/payment';
+import type { Filter, PageRequest } from './pages';
+import { listPage } from './pages';
 import { iso } from './pool';
 
 const PAYMENT_COLUMNS = `id, merchant_id, status, amount, currency, amount_capturable, amount_captured, amount_refunded,
   capture_method, payment_method, provider, provider_reference, channel, next_action, failure, customer_id,
-  description, metadata, return_url, created_at, updated_at, version`;
+  description, metadata, return_url, receipt_email, created_at, updated_at, version`;
 
 type Timestamps = { created_at: Date; updated_at: Date };
 const toPayment = (r: Omit<Payment, 'object' | 'created_at' | 'updated_at'> & Timestamps): Payment => ({
@@ -24,7 +26,7 @@ const toRefund = (r: Omit<Refund, 'object' | 'created_at' | 'updated_at'> & Time
 export async function upsertPayment(client: PoolClient, p: Payment): Promise<void> {
   await client.query(
     `INSERT INTO payments (${PAYMENT_COLUMNS})
-     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)
+     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)
      ON CONFLICT (id) DO UPDATE SET
        status = EXCLUDED.status, amount_capturable = EXCLUDED.amount_capturable,
        amount_captured = EXCLUDED.amount_captured, amount_refunded = EXCLUDED.amount_refunded,
@@ -35,7 +37,7 @@ export async function upsertPayment(client: PoolClient, p: Payment): Promise<voi
       p.id, p.merchant_id, p.status, p.amount, p.currency, p.amount_capturable, p.amount_captured, p.amount_refunded,
       p.capture_method, JSON.stringify(p.payment_method), p.provider, p.provider_reference, p.channel,
       p.next_action && JSON.stringify(p.next_action), p.failure && JSON.stringify(p.failure), p.customer_id,
-      p.description, JSON.stringify(p.metadata), p.return_url, p.created_at, p.updated_at, p.version,
+      p.description, JSON.stringify(p.metadata), p.return_url, p.receipt_email ?? null, p.created_at, p.updated_at, p.version,
     ],
   );
 }
@@ -61,56 +63,22 @@ export async function findRefund(pool: Pool, merchantId: string, id: string): Pr
   return rows[0] && toRefund(rows[0]);
 }
 
-export type Page<T> = { object: 'list'; data: T[]; has_more: boolean };
-export type PageRequest = { limit: number; startingAfter?: string };
-
-/**
- * Newest first, keyset-paginated on (created_at, id). An unknown or foreign cursor yields
- * `undefined` so the caller can answer 400 without revealing anything.
- */
-async function listPage<T>(
-  pool: Pool,
-  sql: { table: 'payments' | 'refunds'; columns: string; filters: [string, unknown][] },
-  merchantId: string,
-  page: PageRequest,
-  map: (row: never) => T,
-): Promise<Page<T> | undefined> {
-  const params: unknown[] = [merchantId];
-  const where = ['merchant_id = $1'];
-  for (const [column, value] of sql.filters) {
-    params.push(value);
-    where.push(`${column} = $${params.length}`);
-  }
-  if (page.startingAfter) {
-    const cursor = await pool.query(`SELECT created_at, id FROM ${sql.table} WHERE id = $1 AND merchant_id = $2`, [page.startingAfter, merchantId]);
-    if (cursor.rowCount === 0) return undefined;
-    params.push(cursor.rows[0].created_at, cursor.rows[0].id);
-    where.push(`(created_at, id) < ($${params.length - 1}, $${params.length})`);
-  }
-  params.push(page.limit + 1);
-  const { rows } = await pool.query(
-    `SELECT ${sql.columns} FROM ${sql.table} WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
-    params,
-  );
-  return { object: 'list', data: rows.slice(0, page.limit).map((r) => map(r as never)), has_more: rows.length > page.limit };
-}
-
 export function listPayments(pool: Pool, merchantId: string, f: { status?: string; customerId?: string }, page: PageRequest) {
-  const filters: [string, unknown][] = [];
-  if (f.status) filters.push(['status', f.status]);
-  if (f.customerId) filters.push(['customer_id', f.customerId]);
+  const filters: Filter[] = [];
+  if (f.status) filters.push(['status = $', f.status]);
+  if (f.customerId) filters.push(['customer_id = $', f.customerId]);
   return listPage(pool, { table: 'payments', columns: PAYMENT_COLUMNS, filters }, merchantId, page, toPayment);
 }
 
 export function listRefunds(pool: Pool, merchantId: string, f: { paymentId?: string }, page: PageRequest) {
-  const filters: [string, unknown][] = f.paymentId ? [['payment_id', f.paymentId]] : [];
+  const filters: Filter[] = f.paymentId ? [['payment_id = $', f.paymentId]] : [];
   return listPage(pool, { table: 'refunds', columns: '*', filters }, merchantId, page, toRefund);
 }
 
 /** Hides what is internal to the orchestrator from the API object. */
 export function publicPayment(p: Payment): Omit<Payment, 'merchant_id' | 'version' | 'return_url'> & { return_url?: string } {
   const { merchant_id: _m, version: _v, return_url, ...rest } = p;
-  return { ...rest, ...(return_url ? { return_url } : {}) };
+  return { ...rest, receipt_email: rest.receipt_email ?? null, ...(return_url ? { return_url } : {}) };
 }
 
 export function publicRefund(r: Refund): Omit<Refund, 'merchant_id' | 'updated_at'> {

@@ -1,13 +1,20 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
-export type IdPrefix = 'pay' | 're' | 'mer' | 'evt' | 'sk' | 'ch' | 'sbx';
+export type IdPrefix = 'pay' | 're' | 'mer' | 'evt' | 'sk' | 'ch' | 'sbx' | 'we' | 'whsec' | 'whd';
 
 /** Opaque prefixed id (`pay_3xY...`), 24 random base62 characters. */
 export function newId(prefix: IdPrefix): string {
-  const bytes = randomBytes(24);
-  let out = '';
-  for (const b of bytes) out += ALPHABET[b % 62];
-  return `${prefix}_${out}`;
+  return `${prefix}_${base62(randomBytes(24))}`;
 }
+
+/**
+ * An id derived from what it names (`evt_` of a payment's capture, say): recording the same
+ * thing twice yields the same id, so a repeated activity cannot create a second one.
+ */
+export function derivedId(prefix: IdPrefix, ...parts: string[]): string {
+  return `${prefix}_${base62(createHash('sha256').update(parts.join('\n')).digest().subarray(0, 24))}`;
+}
+
+const base62 = (bytes: Uint8Array): string => Array.from(bytes, (b) => ALPHABET[b % 62]).join('');

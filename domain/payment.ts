@@ -57,6 +57,8 @@ export type Payment = {
   description: string | null;
   metadata: Record<string, string>;
   return_url: string | null;
+  /** Where the payer's receipts go (API.md: as Stripe's `receipt_email`); null sends none. */
+  receipt_email: string | null;
   created_at: string;
   updated_at: string;
   /** Monotonic per payment: the read model never goes back to an older snapshot. */

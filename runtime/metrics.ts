@@ -20,6 +20,12 @@ export class Metrics {
     labelNames: ['provider', 'outcome'] as const,
     registers: [this.registry],
   });
+  readonly webhookDeliveries = new Counter({
+    name: 'payments_webhook_delivery_attempts_total',
+    help: 'Merchant webhook delivery attempts, by outcome (delivered, rejected: non-2xx, unreachable: timeout or connection error).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   readonly httpRequests = new Counter({
     name: 'payments_http_requests_total',
     help: 'HTTP requests answered by the API, by method, route and status code.',

@@ -6,6 +6,12 @@ import type { ApiContext } from '../api/context';
 import type { Config } from '../config';
 import { ConfigError } from '../config';
 import { EncryptionCodec, parsePayloadKeys } from './codec';
+import type { PayloadKey } from './codec';
+import { EventDispatcher, retryScheduleOf } from './event-dispatch';
+import { Mailer } from './mailer';
+import { SecretBox } from './secret-box';
+import { UrlGuard } from './url-guard';
+import { WebhookSender } from './webhook-sender';
 import { Metrics } from './metrics';
 import { createPool } from '../db/pool';
 import { createPaymentWorker } from '../workers/worker';
@@ -28,12 +34,19 @@ export async function startServices(
   opts: { api?: boolean; worker?: boolean; workflowBundle?: WorkerOptions['workflowBundle'] } = {},
 ): Promise<RunningServices> {
   if (!config.PAYLOAD_ENCRYPTION_KEYS) throw new ConfigError('Invalid configuration:\n  PAYLOAD_ENCRYPTION_KEYS: required (id:base64 of 32 random bytes; npm start generates one)');
-  let codec: EncryptionCodec;
+  let payloadKeys: PayloadKey[];
+  let urlGuard: UrlGuard;
   try {
-    codec = new EncryptionCodec(parsePayloadKeys(config.PAYLOAD_ENCRYPTION_KEYS));
+    payloadKeys = parsePayloadKeys(config.PAYLOAD_ENCRYPTION_KEYS);
   } catch (err) {
     throw new ConfigError(`Invalid configuration:\n  PAYLOAD_ENCRYPTION_KEYS: ${(err as Error).message}`);
   }
+  try {
+    urlGuard = new UrlGuard(config.WEBHOOK_ALLOWED_NETWORKS);
+  } catch (err) {
+    throw new ConfigError(`Invalid configuration:\n  WEBHOOK_ALLOWED_NETWORKS: ${(err as Error).message}`);
+  }
+  const codec = new EncryptionCodec(payloadKeys);
   const dataConverter = { payloadCodecs: [codec] };
   const pool = createPool(endpoints.databaseUrl, config.DATABASE_POOL_SIZE);
   pool.on('error', (err) => log.warn({ err: err.message }, 'idle PostgreSQL client error'));
@@ -41,18 +54,27 @@ export async function startServices(
   const temporal = await connectClient(target, dataConverter);
   const providers = createProviders(pool, config, log);
   const metrics = new Metrics(pool);
-  const context: ApiContext = { config, pool, temporal, providers, log, codec, metrics };
+  const secrets = new SecretBox(payloadKeys);
+  const dispatcher = new EventDispatcher({
+    client: temporal, pool, taskQueue: config.TEMPORAL_TASK_QUEUE, schedule: retryScheduleOf(config), attemptTimeoutMs: config.WEBHOOK_TIMEOUT_MS, receipts: Boolean(config.SMTP_URL),
+  });
+  const context: ApiContext = { config, pool, temporal, providers, log, codec, metrics, dispatcher, secrets, urlGuard };
   const stops: (() => Promise<void>)[] = [];
 
   let worker: Worker | undefined;
   if (opts.worker !== false) {
     const connection = await connectWorker(target);
-    worker = await createPaymentWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, pool, providers, dataConverter, metrics, workflowBundle: opts.workflowBundle });
+    const sender = new WebhookSender(urlGuard, config.WEBHOOK_TIMEOUT_MS);
+    const mailer = config.SMTP_URL ? new Mailer(config.SMTP_URL, config.RECEIPT_FROM) : undefined;
+    const notifications = { dispatcher, sender, secrets, mailer };
+    worker = await createPaymentWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, pool, providers, dataConverter, metrics, notifications, workflowBundle: opts.workflowBundle });
     const running = worker.run();
     stops.push(async () => {
       if (worker!.getState() === 'RUNNING') worker!.shutdown();
       await running.catch((err) => log.error({ err }, 'worker stopped with an error'));
       await connection.close();
+      await sender.close();
+      mailer?.close();
     });
   }
 

@@ -29,6 +29,9 @@ function loadDevSecrets(dataDir: string): DevSecrets & { save: () => void } {
   return Object.assign(secrets, { save });
 }
 
+/** Loopback only: what `npm start` lets webhook endpoints reach by default. */
+export const LOCAL_NETWORKS = '127.0.0.0/8,::1/128';
+
 async function main(): Promise<void> {
   const config = loadConfig();
   // We stop things in order ourselves (API, worker, then Temporal and PostgreSQL).
@@ -81,7 +84,13 @@ async function main(): Promise<void> {
 
     const adminApiKey = config.ADMIN_API_KEY ?? secrets.adminApiKey;
     const services = await startServices(
-      { ...config, ADMIN_API_KEY: adminApiKey, PAYLOAD_ENCRYPTION_KEYS: config.PAYLOAD_ENCRYPTION_KEYS ?? secrets.payloadKeys },
+      {
+        ...config,
+        ADMIN_API_KEY: adminApiKey,
+        PAYLOAD_ENCRYPTION_KEYS: config.PAYLOAD_ENCRYPTION_KEYS ?? secrets.payloadKeys,
+        // On a laptop the merchant's receiver is usually on this machine too.
+        WEBHOOK_ALLOWED_NETWORKS: process.env.WEBHOOK_ALLOWED_NETWORKS ?? LOCAL_NETWORKS,
+      },
       { databaseUrl, temporalAddress },
       log,
     );

@@ -1,4 +1,4 @@
-import { signPayload } from '../providers/signature';
+import { signPayload } from '../domain/signature';
 import { card, eventually, newMerchant, useTestStack } from './support/stack';
 import { expectLedgerConsistent } from './support/ledger';
 

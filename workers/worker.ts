@@ -3,6 +3,7 @@ import type { NativeConnection, WorkerOptions } from '@temporalio/worker';
 import { Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { createActivities } from '../activities';
+import type { NotificationDeps } from '../activities/notifications';
 import type { Metrics } from '../runtime/metrics';
 import type { Providers } from '../runtime/providers';
 
@@ -15,6 +16,7 @@ export type PaymentWorkerOptions = {
   /** Must match the clients': the payload codec that encrypts everything the server stores. */
   dataConverter: DataConverter;
   metrics?: Metrics;
+  notifications?: NotificationDeps;
   /** A prebuilt workflow bundle (tests, production images); otherwise bundled at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
 };
@@ -24,7 +26,7 @@ export async function createPaymentWorker(opts: PaymentWorkerOptions): Promise<W
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
-    activities: createActivities({ pool: opts.pool, providers: opts.providers, metrics: opts.metrics }),
+    activities: createActivities({ pool: opts.pool, providers: opts.providers, metrics: opts.metrics, notifications: opts.notifications }),
     dataConverter: opts.dataConverter,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
   });

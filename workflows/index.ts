@@ -1,1 +1,2 @@
 export { paymentWorkflow } from './payment.workflow';
+export { receiptWorkflow, webhookDeliveryWorkflow } from './notifications';

@@ -25,3 +25,19 @@ export const recordOptions: LocalActivityOptions = {
   startToCloseTimeout: '10s',
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '30s' },
 };
+
+/**
+ * One webhook attempt: the HTTP timeout plus room to record it. Retries here only cover our
+ * own faults (database down); the receiver's failures are retried by the workflow's schedule.
+ */
+export const webhookAttemptOptions = (attemptTimeoutMs: number): ActivityOptions => ({
+  startToCloseTimeout: attemptTimeoutMs + 5000,
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s' },
+});
+
+/** A payer receipt: retried while the SMTP server is unreachable, for up to a day. */
+export const receiptOptions: ActivityOptions = {
+  startToCloseTimeout: '30s',
+  scheduleToCloseTimeout: '24h',
+  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '30m' },
+};

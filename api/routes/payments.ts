@@ -60,7 +60,8 @@ export function paymentsRouter(ctx: ApiContext): Router {
           amount_capturable: 0, amount_captured: 0, amount_refunded: 0, capture_method: body.capture_method,
           payment_method: { type: body.payment_method.type }, provider, provider_reference: null, channel: body.channel,
           next_action: null, failure: null, customer_id: body.customer_id ?? null, description: body.description ?? null,
-          metadata: body.metadata ?? {}, return_url: body.return_url ?? null, created_at: now, updated_at: now, version: 0,
+          metadata: body.metadata ?? {}, return_url: body.return_url ?? null,
+          receipt_email: body.receipt_email ?? null, created_at: now, updated_at: now, version: 0,
         };
         const input: PaymentWorkflowInput = {
           payment,

@@ -17,6 +17,7 @@ export const CreatePaymentBody = z
     description: z.string().max(1000).optional(),
     metadata: Metadata.optional(),
     return_url: z.url().max(2048).optional(),
+    receipt_email: z.email().max(254).optional(),
     channel: z.enum(CHANNELS).default('web'),
   })
   .openapi('CreatePayment');
@@ -69,6 +70,7 @@ export const PaymentObject = z
     description: z.string().nullable(),
     metadata: z.record(z.string(), z.string()),
     return_url: z.string().optional(),
+    receipt_email: z.string().nullable(),
     created_at: Timestamp,
     updated_at: Timestamp,
   })

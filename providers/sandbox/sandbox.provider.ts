@@ -7,7 +7,7 @@ import type {
   ProviderNotification, ProviderPaymentState, RefundRequest, StatusRequest,
 } from '../provider';
 import { ProviderFault } from '../provider';
-import { signPayload, verifySignature } from '../signature';
+import { signPayload, verifySignature } from '../../domain/signature';
 import type { SandboxPayment } from './sandbox.store';
 import { SandboxStore } from './sandbox.store';
 

@@ -40,6 +40,8 @@ export async function startTestStack(overrides: Record<string, string> = {}, opt
     LOG_LEVEL: 'silent',
     SYNC_WAIT_MS: '15000',
     SANDBOX_CUSTOMER_DELAY_MS: '300',
+    // Test receivers listen on loopback, which production refuses (SSRF).
+    WEBHOOK_ALLOWED_NETWORKS: '127.0.0.0/8,::1/128',
     ...overrides,
   });
   const services = await startServices(config, { databaseUrl: infra.databaseUrl, temporalAddress: infra.temporalAddress }, createLogger(config.LOG_LEVEL), {

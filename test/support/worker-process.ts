@@ -20,6 +20,7 @@ export async function startWorkerProcess(stack: TestStack): Promise<ChildProcess
       SANDBOX_NOTIFY_URL: `${stack.url}/webhooks/sandbox`,
       LOG_LEVEL: 'info',
       WORKER_METRICS_PORT: '0',
+      ...Object.fromEntries(Object.entries(stack.config).filter(([k, v]) => /^(WEBHOOK_|SMTP_|RECEIPT_)/.test(k) && v !== undefined).map(([k, v]) => [k, String(v)])),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

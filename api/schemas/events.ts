@@ -1,0 +1,98 @@
+import { EVENT_TYPES, isEventFilter } from '../../domain/events';
+import { listOf, ListQuery, Timestamp, z } from './common';
+
+const EventFilter = z
+  .string()
+  .max(100)
+  .refine(isEventFilter, { error: `unknown event type: use one of ${EVENT_TYPES.join(', ')}, a family such as payment.*, or *` })
+  .openapi({ example: 'payment.captured' });
+
+export const CreateWebhookEndpointBody = z
+  .strictObject({
+    url: z.string().max(2048).openapi({ format: 'uri', example: 'https://shop.example.com/payments/webhook' }),
+    events: z.array(EventFilter).min(1).max(20).optional().openapi({ description: 'Event types to receive; default all (`*`).' }),
+    description: z.string().max(500).optional(),
+  })
+  .openapi('CreateWebhookEndpoint');
+
+export const UpdateWebhookEndpointBody = z
+  .strictObject({
+    url: z.string().max(2048).optional(),
+    events: z.array(EventFilter).min(1).max(20).optional(),
+    description: z.string().max(500).nullable().optional(),
+    status: z.enum(['enabled', 'disabled']).optional().openapi({ description: 'Re-enable an endpoint that was disabled after failing for days.' }),
+  })
+  .openapi('UpdateWebhookEndpoint');
+
+export const RotateSecretBody = z
+  .strictObject({
+    overlap_seconds: z.number().int().min(0).max(7 * 24 * 3600).default(24 * 3600)
+      .openapi({ description: 'How long the previous secret keeps signing next to the new one (default 24 h).' }),
+  })
+  .openapi('RotateWebhookSecret');
+
+export const ResendEventBody = z
+  .strictObject({ endpoint_id: z.string().max(100).optional().openapi({ description: 'Only this endpoint; default every enabled endpoint subscribed to the event.' }) })
+  .openapi('ResendEvent');
+
+export const EventListQuery = ListQuery.extend({
+  type: EventFilter.optional(),
+  object_id: z.string().max(100).optional(),
+});
+
+export const WebhookEndpointObject = z
+  .object({
+    id: z.string().openapi({ example: 'we_4fQ...' }),
+    object: z.literal('webhook_endpoint'),
+    url: z.string(),
+    events: z.array(z.string()),
+    description: z.string().nullable(),
+    status: z.enum(['enabled', 'disabled']),
+    disabled_reason: z.string().nullable(),
+    secret: z.string().optional().openapi({ description: 'Signing secret (`whsec_...`): only in the answer that creates or rotates it.' }),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  })
+  .openapi('WebhookEndpoint');
+
+export const DeletedWebhookEndpoint = z
+  .object({ id: z.string(), object: z.literal('webhook_endpoint'), deleted: z.literal(true) })
+  .openapi('DeletedWebhookEndpoint');
+
+const Delivery = z.object({
+  id: z.string(),
+  endpoint_id: z.string(),
+  reason: z.enum(['event', 'resend']),
+  status: z.enum(['pending', 'succeeded', 'failed', 'canceled']),
+  attempt_count: z.number().int(),
+  next_attempt_at: Timestamp.nullable(),
+  created_at: Timestamp,
+  completed_at: Timestamp.nullable(),
+});
+
+const Attempt = z.object({
+  delivery_id: z.string(),
+  endpoint_id: z.string(),
+  attempt: z.number().int(),
+  attempted_at: Timestamp,
+  status_code: z.number().int().nullable(),
+  latency_ms: z.number().int(),
+  error: z.string().nullable(),
+});
+
+export const EventObject = z
+  .object({
+    id: z.string().openapi({ example: 'evt_9Kd...' }),
+    object: z.literal('event'),
+    type: z.enum(EVENT_TYPES),
+    object_id: z.string(),
+    sequence: z.number().int().openapi({ description: 'Increases with every event: ignore one lower than the last you applied for the same object.' }),
+    data: z.object({ object: z.record(z.string(), z.unknown()) }),
+    created_at: Timestamp,
+    deliveries: z.array(Delivery).openapi({ description: 'One per endpoint the event was sent to, plus one per resend.' }),
+    attempts: z.array(Attempt).openapi({ description: 'Every delivery attempt, oldest first.' }),
+  })
+  .openapi('Event');
+
+export const EventList = listOf(EventObject, 'EventList');
+export const WebhookEndpointList = listOf(WebhookEndpointObject, 'WebhookEndpointList');

@@ -1,0 +1,68 @@
+import type { PaymentStatus, RefundStatus } from './payment';
+
+/** The merchant events of API.md, plus the one that tells a merchant an endpoint was disabled. */
+export const EVENT_TYPES = [
+  'payment.requires_action',
+  'payment.authorized',
+  'payment.captured',
+  'payment.failed',
+  'payment.canceled',
+  'refund.succeeded',
+  'refund.failed',
+  'webhook_endpoint.disabled',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** What an endpoint subscribes to: an event type, a family (`payment.*`) or everything (`*`). */
+export const isEventFilter = (filter: string): boolean =>
+  filter === '*' || (EVENT_TYPES as readonly string[]).includes(filter) || EVENT_TYPES.some((t) => filter === `${t.split('.')[0]}.*`);
+
+export const matchesFilter = (filters: readonly string[], type: string): boolean =>
+  filters.some((f) => f === '*' || f === type || (f.endsWith('.*') && type.startsWith(f.slice(0, -1))));
+
+/**
+ * The event a payment status announces. Refunded states have none of their own: the
+ * `refund.succeeded` event carries them. Automatic capture goes straight to `captured`.
+ */
+export const PAYMENT_STATUS_EVENTS = {
+  pending: null,
+  requires_action: 'payment.requires_action',
+  authorized: 'payment.authorized',
+  captured: 'payment.captured',
+  partially_refunded: null,
+  refunded: null,
+  canceled: 'payment.canceled',
+  failed: 'payment.failed',
+} as const satisfies Record<PaymentStatus, EventType | null>;
+
+export const REFUND_STATUS_EVENTS = {
+  pending: null,
+  succeeded: 'refund.succeeded',
+  failed: 'refund.failed',
+} as const satisfies Record<RefundStatus, EventType | null>;
+
+/** Events whose payer gets a receipt when the payment has a `receipt_email`. */
+export const RECEIPT_EVENTS: readonly EventType[] = ['payment.captured', 'refund.succeeded'];
+
+export type MerchantEvent = {
+  id: string;
+  object: 'event';
+  type: EventType;
+  /** The payment, refund or endpoint the event is about. */
+  object_id: string;
+  /** Increases with every event; a receiver ignores one lower than the last it applied for that object. */
+  sequence: number;
+  data: { object: Record<string, unknown> };
+  created_at: string;
+};
+
+export type RetrySchedule = { firstRetryMs: number; maxRetryMs: number; windowMs: number };
+
+/**
+ * Exponential backoff with full jitter over the upper half: attempt 1 failed → about
+ * firstRetryMs, doubling up to maxRetryMs. `random` is the workflow's deterministic one.
+ */
+export function retryDelayMs(schedule: RetrySchedule, failedAttempts: number, random: number): number {
+  const ceiling = Math.min(schedule.maxRetryMs, schedule.firstRetryMs * 2 ** Math.min(failedAttempts - 1, 30));
+  return Math.round(ceiling / 2 + (ceiling / 2) * random);
+}

@@ -1,0 +1,89 @@
+import type { Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { Pool } from 'pg';
+import type { Config } from '../config';
+import { markDispatched, undispatchedEvents } from '../db/events';
+import { recordDelivery, subscribedEndpoints } from '../db/webhooks';
+import type { EventType, RetrySchedule } from '../domain/events';
+import { RECEIPT_EVENTS } from '../domain/events';
+import { derivedId, newId } from '../domain/ids';
+import { receiptWorkflow, webhookDeliveryWorkflow, receiptWorkflowId, webhookDeliveryWorkflowId } from '../workflows/notifications';
+import { MerchantIdKey } from '../workflows/search-attributes';
+
+export const retryScheduleOf = (config: Config): RetrySchedule => ({
+  firstRetryMs: config.WEBHOOK_FIRST_RETRY_MS,
+  maxRetryMs: config.WEBHOOK_MAX_RETRY_MS,
+  windowMs: config.WEBHOOK_RETRY_WINDOW_MS,
+});
+
+type DispatchOptions = { client: Client; pool: Pool; taskQueue: string; schedule: RetrySchedule; attemptTimeoutMs: number; receipts: boolean };
+
+/**
+ * Turns recorded events into work: one delivery workflow per (event, subscribed endpoint) and a
+ * receipt workflow where the payer asked for one. Workflow ids are derived from the event, so
+ * running this again after a crash starts nothing twice; an event is marked dispatched last.
+ */
+export class EventDispatcher {
+  constructor(private readonly opts: DispatchOptions) {}
+
+  async dispatch(eventIds: readonly string[]): Promise<void> {
+    for (const event of await undispatchedEvents(this.opts.pool, eventIds)) {
+      for (const endpointId of await subscribedEndpoints(this.opts.pool, event.merchant_id, event.type)) {
+        await this.deliver({ deliveryId: derivedId('whd', event.id, endpointId), eventId: event.id, eventType: event.type, endpointId, merchantId: event.merchant_id, reason: 'event' });
+      }
+      if (this.opts.receipts && RECEIPT_EVENTS.includes(event.type) && (await this.payerWantsReceipt(event.data.object))) {
+        await this.start(() =>
+          this.opts.client.workflow.start(receiptWorkflow, {
+            workflowId: receiptWorkflowId(event.id),
+            taskQueue: this.opts.taskQueue,
+            args: [{ eventId: event.id }],
+            workflowIdReusePolicy: 'REJECT_DUPLICATE',
+            typedSearchAttributes: [{ key: MerchantIdKey, value: event.merchant_id }],
+          }),
+        );
+      }
+      await markDispatched(this.opts.pool, event.id);
+    }
+  }
+
+  /** A new delivery of an existing event to the given endpoints (POST /v1/events/:id/resend). */
+  async resend(event: { id: string; type: EventType; merchantId: string }, endpointIds: readonly string[]): Promise<string[]> {
+    const ids: string[] = [];
+    for (const endpointId of endpointIds) {
+      const deliveryId = newId('whd');
+      await this.deliver({ deliveryId, eventId: event.id, eventType: event.type, endpointId, merchantId: event.merchantId, reason: 'resend' });
+      ids.push(deliveryId);
+    }
+    return ids;
+  }
+
+  private async deliver(d: { deliveryId: string; eventId: string; eventType: EventType; endpointId: string; merchantId: string; reason: 'event' | 'resend' }): Promise<void> {
+    await recordDelivery(this.opts.pool, { ...d, id: d.deliveryId });
+    await this.start(() =>
+      this.opts.client.workflow.start(webhookDeliveryWorkflow, {
+        workflowId: webhookDeliveryWorkflowId(d.deliveryId),
+        taskQueue: this.opts.taskQueue,
+        args: [{ deliveryId: d.deliveryId, eventId: d.eventId, eventType: d.eventType, endpointId: d.endpointId, schedule: this.opts.schedule, attemptTimeoutMs: this.opts.attemptTimeoutMs }],
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        typedSearchAttributes: [{ key: MerchantIdKey, value: d.merchantId }],
+        memo: { event: d.eventId, eventType: d.eventType, endpoint: d.endpointId },
+      }),
+    );
+  }
+
+  private async payerWantsReceipt(object: Record<string, unknown>): Promise<boolean> {
+    const paymentId = object.object === 'refund' ? object.payment_id : object.id;
+    const { rows } = await this.opts.pool.query('SELECT receipt_email FROM payments WHERE id = $1', [paymentId]);
+    return Boolean(rows[0]?.receipt_email);
+  }
+
+  /** Already started (by an earlier run of this same dispatch) is success. */
+  private async start(fn: () => Promise<unknown>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+  }
+}
+

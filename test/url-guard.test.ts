@@ -1,0 +1,43 @@
+import { UrlGuard } from '../runtime/url-guard';
+import { WebhookSender } from '../runtime/webhook-sender';
+import { startReceiver } from './support/receiver';
+
+test('without an allow-list, loopback, private, mapped and reserved addresses are refused; public ones pass', async () => {
+  const guard = new UrlGuard('');
+  for (const url of ['http://127.0.0.1/', 'http://localhost:8080/', 'http://[::1]/', 'http://[::ffff:10.0.0.1]/', 'http://172.16.5.4/', 'http://224.0.0.1/']) {
+    await expect(guard.check(url)).rejects.toThrow(/private or reserved/);
+  }
+  await expect(guard.check('https://93.184.216.34/hook')).resolves.toBeUndefined();
+  await expect(guard.check('https://[2606:4700::1111]/hook')).resolves.toBeUndefined();
+  // A name that does not resolve now is checked again when delivering.
+  await expect(guard.check('https://no-such-host.invalid/hook')).resolves.toBeUndefined();
+});
+
+test('an allow-list opens exactly its networks', async () => {
+  const guard = new UrlGuard('127.0.0.0/8, ::1/128');
+  await expect(guard.check('http://127.0.0.1:9/')).resolves.toBeUndefined();
+  await expect(guard.check('http://localhost:9/')).resolves.toBeUndefined();
+  await expect(guard.check('http://10.1.2.3/')).rejects.toThrow(/private/);
+  expect(() => new UrlGuard('10.0.0.0/33')).toThrow(/invalid network/);
+});
+
+test('the sender refuses at connection time, after DNS, what the guard forbids', async () => {
+  const r = await startReceiver();
+  const sender = new WebhookSender(new UrlGuard(''), 1000);
+  try {
+    const byName = await sender.post(r.url.replace('127.0.0.1', 'localhost'), '{}', {});
+    const byAddress = await sender.post(r.url, '{}', {});
+    for (const result of [byName, byAddress]) {
+      expect(result).toMatchObject({ delivered: false, statusCode: null });
+      expect(result.error).toMatch(/loopback/);
+    }
+    expect(r.received).toHaveLength(0);
+    const allowed = new WebhookSender(new UrlGuard('127.0.0.0/8,::1/128'), 1000);
+    expect(await allowed.post(r.url, '{"ok":true}', { 'payment-signature': 't=1,v1=00' })).toMatchObject({ delivered: true, statusCode: 200, error: null });
+    expect(r.received[0]!.headers['payment-signature']).toBe('t=1,v1=00');
+    await allowed.close();
+  } finally {
+    await sender.close();
+    await r.close();
+  }
+});
