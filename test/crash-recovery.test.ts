@@ -3,16 +3,20 @@ import { expectAllLedgersConsistent, expectLedgerConsistent } from './support/le
 import type { TestStack } from './support/stack';
 import { card, eventually, newMerchant, startTestStack } from './support/stack';
 import { kill9, startWorkerProcess } from './support/worker-process';
+import type { Receiver } from './support/receiver';
+import { startReceiver } from './support/receiver';
 
 // The API runs here; the worker is its own process, killed with SIGKILL mid-payment.
 let stack: TestStack;
 const workers: ChildProcess[] = [];
+let receiver: Receiver | undefined;
 beforeAll(async () => {
-  stack = await startTestStack({ SYNC_WAIT_MS: '300' }, { worker: false });
+  stack = await startTestStack({ SYNC_WAIT_MS: '300', WEBHOOK_TIMEOUT_MS: '1000', WEBHOOK_FIRST_RETRY_MS: '200', WEBHOOK_MAX_RETRY_MS: '1000' }, { worker: false });
 });
 afterAll(async () => {
   if (stack) await expectAllLedgersConsistent(stack.pool);
   for (const w of workers) await kill9(w);
+  await receiver?.close();
   await stack?.stop();
 });
 
@@ -38,3 +42,36 @@ test('a worker killed mid-payment and restarted: the payment completes, charged 
   expect(retry.body).toMatchObject({ id: res.body.id, status: 'captured' });
   await expectLedgerConsistent(stack.pool, m.id);
 }, 120_000);
+
+test('a worker killed mid-delivery: every event is still delivered, and none is emitted twice', async () => {
+  const worker = await startWorkerProcess(stack);
+  workers.push(worker);
+  const m = await newMerchant(stack);
+  // The first delivery hangs: the worker dies while it waits for the receiver.
+  let firstArrived!: () => void;
+  const arrived = new Promise<void>((resolve) => (firstArrived = resolve));
+  receiver = await startReceiver((n) => {
+    if (n === 1) firstArrived();
+    return { status: 200, delayMs: n === 1 ? 60_000 : 0 };
+  });
+  await m.api.post('/v1/webhook_endpoints', { url: receiver.url, events: ['payment.captured'] });
+  const created = await Promise.all([1, 2, 3, 4, 5].map((i) => m.api.post('/v1/payments', { amount: 1000 + i, currency: 'EUR', payment_method: card() })));
+  await arrived;
+  await kill9(worker);
+
+  workers.push(await startWorkerProcess(stack));
+  const ids = created.map((r) => r.body.id as string);
+  await eventually(async () => (await m.api.get('/v1/payments?limit=10')).body.data, (ps: { status: string }[]) => ps.length === 5 && ps.every((p) => p.status === 'captured'), 90_000);
+  const events = await eventually(
+    async () => (await m.api.get('/v1/events?type=payment.captured&limit=100')).body.data,
+    (es: { id: string; object_id: string; deliveries: { status: string }[] }[]) => es.length === 5 && es.every((e) => e.deliveries.length === 1 && e.deliveries[0]!.status === 'succeeded'),
+    90_000,
+  );
+  expect(events.map((e) => e.object_id).sort()).toEqual([...ids].sort());
+  const { rows } = await stack.pool.query('SELECT object_id, count(*)::int AS n FROM events WHERE merchant_id = $1 GROUP BY object_id', [m.id]);
+  expect(rows.every((r) => r.n === 1)).toBe(true);
+  // At least once: the interrupted delivery arrives again, with the same event id.
+  const receivedIds = receiver.received.map((d) => d.event.id as string);
+  expect(new Set(receivedIds)).toEqual(new Set(events.map((e) => e.id)));
+  expect(receivedIds.length).toBeGreaterThanOrEqual(6);
+}, 150_000);
