@@ -11,9 +11,13 @@ import { startDevTemporal } from './dev-temporal';
 import { startEmbeddedPostgres } from './embedded-postgres';
 import { freePort } from './ports';
 import { FIXTURE_PAYLOAD_KEYS } from '../test/fixtures/keys';
+import { startReceiver } from '../test/support/receiver';
+import { paymentWorkflowId } from '../workflows/messages';
+import { receiptWorkflowId, webhookDeliveryWorkflowId } from '../workflows/notifications';
+import { SMTPServer } from 'smtp-server';
 
 /**
- * `npm run record-histories`: runs one payment per lifecycle path through the real stack and
+ * `npm run record-histories`: runs one payment per lifecycle path (plus a webhook delivery and a receipt) through the real stack and
  * saves each workflow history under test/fixtures/histories. test/replay.test.ts replays them
  * against the current workflow code, so a change that would break running payments fails CI.
  * Re-record only for a deliberate, `patched()`-guarded change. Payloads are encrypted with the
@@ -28,9 +32,15 @@ async function main() {
   const db = await startEmbeddedPostgres(path.join(dir, 'pg'));
   const dev = await startDevTemporal({ dataDir: dir, port: await freePort(), uiPort: await freePort(), namespace: 'default' });
   const port = await freePort();
+  // A merchant receiver that fails once, and a mail server that accepts everything.
+  const receiver = await startReceiver((n) => ({ status: n === 1 ? 500 : 200 }));
+  const smtpPort = await freePort();
+  const smtp = new SMTPServer({ authOptional: true, disabledCommands: ['STARTTLS'], logger: false, onData: (stream, _s, done) => stream.on('data', () => {}).on('end', () => done()) });
+  await new Promise<void>((resolve) => smtp.listen(smtpPort, '127.0.0.1', resolve));
   const config = configSchema.parse({
     PORT: String(port), ADMIN_API_KEY: 'record-admin-key-0123456789', PAYLOAD_ENCRYPTION_KEYS: FIXTURE_PAYLOAD_KEYS, LOG_LEVEL: 'warn',
     SANDBOX_CUSTOMER_DELAY_MS: '200', AUTHORIZATION_TTL_MS: '1500',
+    WEBHOOK_ALLOWED_NETWORKS: '127.0.0.0/8', WEBHOOK_FIRST_RETRY_MS: '500', SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
   });
   await migrate(db.url);
   const services = await startServices(config, { databaseUrl: db.url, temporalAddress: dev.address }, createLogger('warn'));
@@ -83,18 +93,34 @@ async function main() {
         await wait(1500);
         return p.id;
       },
+      'webhook-delivery-retried': async () => {
+        const endpoint = await call('POST', '/v1/webhook_endpoints', key, { url: receiver.url, events: ['payment.captured'] });
+        const p = await call('POST', '/v1/payments', key, card('tok_ok'));
+        await wait(2500);
+        const events = await call('GET', `/v1/events?object_id=${p.id}&type=payment.captured`, key);
+        await call('DELETE', `/v1/webhook_endpoints/${endpoint.id}`, key);
+        return webhookDeliveryWorkflowId(events.data[0].deliveries[0].id);
+      },
+      'receipt-sent': async () => {
+        const p = await call('POST', '/v1/payments', key, card('tok_ok', { receipt_email: 'payer@example.com' }));
+        await wait(1500);
+        const events = await call('GET', `/v1/events?object_id=${p.id}&type=payment.captured`, key);
+        return receiptWorkflowId(events.data[0].id);
+      },
     };
     rmSync(OUT, { recursive: true, force: true });
     mkdirSync(OUT, { recursive: true });
     for (const [name, run] of Object.entries(scenarios)) {
-      const paymentId = await run();
+      const id = await run();
       await wait(500);
-      const history = await services.context.temporal.workflow.getHandle(`payment:${paymentId}`).fetchHistory();
+      const history = await services.context.temporal.workflow.getHandle(id.includes(':') ? id : paymentWorkflowId(id)).fetchHistory();
       // Binary protobuf: exact, including the encrypted payload bytes.
       writeFileSync(path.join(OUT, `${name}.history.pb`), temporal.api.history.v1.History.encode(history).finish());
       console.log(`recorded ${name} (${history.events?.length} events)`);
     }
   } finally {
+    await receiver.close();
+    smtp.close();
     await services.stop();
     await dev.stop();
     await db.stop();

@@ -4,7 +4,8 @@ import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { newTestDir, readInfra } from './support/infra';
-import { client } from './support/stack';
+import { client, eventually } from './support/stack';
+import { startReceiver } from './support/receiver';
 import { freePort } from '../scripts/ports';
 import { EncryptionCodec, parsePayloadKeys } from '../runtime/codec';
 
@@ -115,7 +116,26 @@ test('npm start with TEMPORAL_ADDRESS and DATABASE_URL uses them and starts noth
   expect(instance.output()).not.toMatch(/^Server:\s+localhost/m); // no dev server banner
   expect(existsSync(path.join(dataDir, 'postgres'))).toBe(false);
   expect(existsSync(path.join(dataDir, 'temporal.db'))).toBe(false);
-  const paid = await client(instance.api, instance.demoKey).post('/v1/payments', { amount: 250, currency: 'USD', payment_method: { type: 'card' } });
-  expect(paid.body.status).toBe('captured');
+  // The embedded default lets webhooks reach a receiver on this machine.
+  const shop = client(instance.api, instance.demoKey);
+  const receiver = await startReceiver();
+  try {
+    const endpoint = await shop.post('/v1/webhook_endpoints', { url: receiver.url, events: ['payment.captured'] });
+    expect(endpoint.status).toBe(201);
+    const paid = await shop.post('/v1/payments', { amount: 250, currency: 'USD', payment_method: { type: 'card' } });
+    expect(paid.body.status).toBe('captured');
+    await eventually(async () => receiver.received.length, (n) => n === 1);
+    expect(receiver.received[0]!.event).toMatchObject({ type: 'payment.captured', data: { object: { id: paid.body.id, status: 'captured' } } });
+    const event = await eventually(async () => (await shop.get(`/v1/events/${receiver.received[0]!.event.id}`)).body, (e) => e.deliveries?.[0]?.status === 'succeeded');
+    // The delivery is a workflow operators find in the UI by merchant.
+    const { payloadKeys } = JSON.parse(readFileSync(path.join(dataDir, 'dev-secrets.json'), 'utf8'));
+    const temporal = new Client({ connection: await Connection.connect({ address: infra.temporalAddress }), namespace: infra.namespace, dataConverter: { payloadCodecs: [new EncryptionCodec(parsePayloadKeys(payloadKeys))] } });
+    const delivery = await temporal.workflow.getHandle(`webhook-delivery:${event.deliveries[0].id}`).describe();
+    expect(delivery.status.name).toBe('COMPLETED');
+    expect(delivery.searchAttributes.MerchantId).toHaveLength(1);
+    await temporal.connection.close();
+  } finally {
+    await receiver.close();
+  }
   expect(await stop(instance)).toBe(0);
 }, 120_000);

@@ -1,3 +1,4 @@
+import { retryDelayMs } from '../domain/events';
 import { UrlGuard } from '../runtime/url-guard';
 import { WebhookSender } from '../runtime/webhook-sender';
 import { startReceiver } from './support/receiver';
@@ -39,5 +40,29 @@ test('the sender refuses at connection time, after DNS, what the guard forbids',
   } finally {
     await sender.close();
     await r.close();
+  }
+});
+
+test('the retry schedule backs off exponentially with jitter, is capped, and fills a 3-day window with 20 to 32 attempts', () => {
+  const schedule = { firstRetryMs: 60_000, maxRetryMs: 6 * 3600_000, windowMs: 3 * 24 * 3600_000 };
+  expect(retryDelayMs(schedule, 1, 0)).toBe(30_000);
+  expect(retryDelayMs(schedule, 1, 1)).toBe(60_000);
+  expect(retryDelayMs(schedule, 2, 1)).toBe(120_000);
+  expect(retryDelayMs(schedule, 5, 0.5)).toBe(720_000);
+  expect(retryDelayMs(schedule, 40, 1)).toBe(6 * 3600_000);
+  expect(retryDelayMs(schedule, 40, 0)).toBe(3 * 3600_000);
+  // As the workflow does: attempt until the next one would fall outside the window.
+  const attemptsWithin = (random: number) => {
+    let elapsed = 0;
+    let attempts = 1;
+    for (; elapsed + retryDelayMs(schedule, attempts, random) <= schedule.windowMs; attempts++) elapsed += retryDelayMs(schedule, attempts, random);
+    return { attempts, elapsedHours: elapsed / 3600_000 };
+  };
+  for (const random of [0, 0.5, 1]) {
+    const { attempts, elapsedHours } = attemptsWithin(random);
+    expect(elapsedHours).toBeGreaterThan(24); // API.md: at least 24 hours
+    expect(elapsedHours).toBeLessThanOrEqual(72);
+    expect(attempts).toBeGreaterThanOrEqual(12);
+    expect(attempts).toBeLessThanOrEqual(35);
   }
 });
