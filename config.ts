@@ -52,7 +52,7 @@ export const configSchema = z.object({
   /** How long one webhook delivery attempt may take before it counts as failed. */
   WEBHOOK_TIMEOUT_MS: durationMs.default(10_000),
   /** Delay before the first retry of a failed delivery; it doubles (with jitter) up to WEBHOOK_MAX_RETRY_MS. */
-  WEBHOOK_FIRST_RETRY_MS: durationMs.default(60_000),
+  WEBHOOK_FIRST_RETRY_MS: durationMs.default(10_000),
   WEBHOOK_MAX_RETRY_MS: durationMs.default(6 * 3600 * 1000),
   /** How long a delivery keeps retrying before it is marked failed (3 days, as Stripe). */
   WEBHOOK_RETRY_WINDOW_MS: durationMs.default(3 * 24 * 3600 * 1000),

@@ -1,3 +1,4 @@
+import { configSchema } from '../config';
 import { retryDelayMs } from '../domain/events';
 import { UrlGuard } from '../runtime/url-guard';
 import { WebhookSender } from '../runtime/webhook-sender';
@@ -43,12 +44,14 @@ test('the sender refuses at connection time, after DNS, what the guard forbids',
   }
 });
 
-test('the retry schedule backs off exponentially with jitter, is capped, and fills a 3-day window with 20 to 32 attempts', () => {
-  const schedule = { firstRetryMs: 60_000, maxRetryMs: 6 * 3600_000, windowMs: 3 * 24 * 3600_000 };
-  expect(retryDelayMs(schedule, 1, 0)).toBe(30_000);
-  expect(retryDelayMs(schedule, 1, 1)).toBe(60_000);
-  expect(retryDelayMs(schedule, 2, 1)).toBe(120_000);
-  expect(retryDelayMs(schedule, 5, 0.5)).toBe(720_000);
+test('the default retry schedule backs off exponentially with jitter, is capped, and fills a 3-day window', () => {
+  const config = configSchema.parse({});
+  const schedule = { firstRetryMs: config.WEBHOOK_FIRST_RETRY_MS, maxRetryMs: config.WEBHOOK_MAX_RETRY_MS, windowMs: config.WEBHOOK_RETRY_WINDOW_MS };
+  expect(schedule).toEqual({ firstRetryMs: 10_000, maxRetryMs: 6 * 3600_000, windowMs: 3 * 24 * 3600_000 });
+  expect(retryDelayMs(schedule, 1, 0)).toBe(5_000);
+  expect(retryDelayMs(schedule, 1, 1)).toBe(10_000);
+  expect(retryDelayMs(schedule, 2, 1)).toBe(20_000);
+  expect(retryDelayMs(schedule, 5, 0.5)).toBe(120_000);
   expect(retryDelayMs(schedule, 40, 1)).toBe(6 * 3600_000);
   expect(retryDelayMs(schedule, 40, 0)).toBe(3 * 3600_000);
   // As the workflow does: attempt until the next one would fall outside the window.

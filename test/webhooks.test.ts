@@ -82,6 +82,9 @@ test('a receiver failing twice gets the event on the third attempt; every attemp
   expect(done.attempts[0].error).toContain('HTTP 500');
   expect(done.attempts[2].error).toBeNull();
 
+  const metrics = await (await fetch(`${stack().url}/metrics`)).text();
+  expect(Number(/payments_webhook_delivery_attempts_total\{outcome="rejected"\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThanOrEqual(2);
+  expect(Number(/payments_webhook_delivery_attempts_total\{outcome="delivered"\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
   expect(r.received).toHaveLength(3);
   for (const d of r.received) {
     expect(d.event).toEqual({ id: event.id, object: 'event', type: 'payment.captured', object_id: p.id, sequence: event.sequence, data: event.data, created_at: event.created_at });
