@@ -4,6 +4,7 @@ import { adminAuth, merchantAuth, optionalMerchantAuth } from './middleware/auth
 import { errorHandler, notFoundRoute } from './middleware/errors';
 import { perKeyRateLimit } from './middleware/rate-limit';
 import { openApiDocument } from './openapi';
+import { adminRouter } from './routes/admin';
 import { codecRouter } from './routes/codec';
 import { eventsRouter, webhookEndpointsRouter } from './routes/events';
 import { balanceRouter, merchantsRouter } from './routes/merchants';
@@ -56,6 +57,7 @@ export function createApp(ctx: ApiContext): express.Express {
   app.use('/codec', express.json({ limit: '4mb', type: () => true }), codecRouter(ctx));
   app.use(express.json({ limit: BODY_LIMIT, strict: true, type: () => true }));
   app.use('/v1/merchants', adminAuth(ctx.config.ADMIN_API_KEY), merchantsRouter(ctx));
+  app.use('/v1/admin', adminAuth(ctx.config.ADMIN_API_KEY), adminRouter(ctx));
   app.use('/v1', merchantAuth(ctx.pool));
   app.use('/v1/payments', paymentsRouter(ctx));
   app.use('/v1/refunds', refundsRouter(ctx));

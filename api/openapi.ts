@@ -1,5 +1,6 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import type { z } from 'zod';
+import { OperatorActionBody, OperatorActionObject } from './schemas/admin';
 import { ErrorBody, ListQuery } from './schemas/common';
 import {
   CreateWebhookEndpointBody, DeletedWebhookEndpoint, EventList, EventListQuery, EventObject, ResendEventBody, RotateSecretBody, UpdateWebhookEndpointBody,
@@ -35,6 +36,9 @@ const ROUTES: Route[] = [
   { method: 'post', path: '/v1/webhook_endpoints/{id}', summary: 'Update a webhook endpoint (url, events, description, status)', body: UpdateWebhookEndpointBody, ok: [200, WebhookEndpointObject], errors: [400, 401, 404] },
   { method: 'post', path: '/v1/webhook_endpoints/{id}/rotate_secret', summary: 'Roll the signing secret; the old one keeps signing during the overlap', body: RotateSecretBody, ok: [200, WebhookEndpointObject], errors: [400, 401, 404, 409] },
   { method: 'delete', path: '/v1/webhook_endpoints/{id}', summary: 'Delete a webhook endpoint (pending deliveries stop)', ok: [200, DeletedWebhookEndpoint], errors: [401, 404] },
+  { method: 'post', path: '/v1/admin/payments/{id}/retry', summary: 'Operator: retry the payment\'s stuck step now (audited)', body: OperatorActionBody, ok: [200, OperatorActionObject], errors: [400, 401, 404, 409], admin: true },
+  { method: 'post', path: '/v1/admin/payments/{id}/cancel', summary: 'Operator: force-cancel a payment (audited)', body: OperatorActionBody, ok: [200, OperatorActionObject], errors: [400, 401, 404, 409, 503], admin: true },
+  { method: 'post', path: '/v1/admin/events/{id}/resend', summary: 'Operator: re-send an event to the merchant\'s endpoints (audited)', body: OperatorActionBody, ok: [200, OperatorActionObject], errors: [400, 401, 404, 409], admin: true },
   { method: 'get', path: '/v1/balance', summary: 'What the merchant is owed, per currency, from the ledger', ok: [200, BalanceObject], errors: [401] },
   { method: 'get', path: '/sandbox/charges', summary: 'Effects the sandbox processor really applied', ok: [200, SandboxChargeList], errors: [401] },
   { method: 'post', path: '/sandbox/payments/{id}/complete', summary: 'Sandbox: the customer completes the required action', ok: [200, PaymentObject], errors: [404, 409], public: true },

@@ -1,6 +1,9 @@
 import type { PaymentStatus, RefundStatus } from './payment';
 
-/** The merchant events of API.md, plus the one that tells a merchant an endpoint was disabled. */
+/**
+ * The merchant events of API.md, plus the one that tells a merchant an endpoint was disabled and
+ * the audit of what an operator did to one of its objects.
+ */
 export const EVENT_TYPES = [
   'payment.requires_action',
   'payment.authorized',
@@ -10,6 +13,7 @@ export const EVENT_TYPES = [
   'refund.succeeded',
   'refund.failed',
   'webhook_endpoint.disabled',
+  'operator.action',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -12,6 +12,8 @@ export const refundPaymentUpdate = defineUpdate<Refund, [RefundRequest]>('refund
 /** A verified provider callback (customer paid / failed at the provider); duplicates are harmless. */
 export const providerNotificationSignal = defineSignal<[ProviderNotification]>('providerNotification');
 export const paymentQuery = defineQuery<Payment>('payment');
+/** An operator's "retry the stuck step now": cuts the current backoff or poll wait short. */
+export const operatorRetrySignal = defineSignal('operatorRetry');
 
 export type RefundRequest = { refundId: string; amount?: number; reason: string | null; createdAt: string };
 

@@ -1,6 +1,6 @@
 import {
   ActivityFailure, ApplicationFailure, allHandlersFinished, condition, proxyActivities, proxyLocalActivities,
-  setHandler, sleep, upsertSearchAttributes,
+  setHandler, upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { Posting } from '../db/ledger';
@@ -9,7 +9,7 @@ import type { Failure, Payment, PaymentStatus, Refund } from '../domain/payment'
 import { CANCELABLE_STATUSES, REFUNDABLE_STATUSES, refundableAmount } from '../domain/payment';
 import type { AuthorizeResult, OperationResult, ProviderNotification, ProviderPaymentState } from '../providers/provider';
 import {
-  cancelPaymentUpdate, capturePaymentUpdate, createPaymentUpdate, paymentQuery, providerNotificationSignal, refundPaymentUpdate,
+  cancelPaymentUpdate, capturePaymentUpdate, createPaymentUpdate, operatorRetrySignal, paymentQuery, providerNotificationSignal, refundPaymentUpdate,
 } from './messages';
 import type { PaymentWorkflowInput, RefundRequest } from './messages';
 import { authorizeOptions, moneyMovementOptions, recordOptions, statusCheckOptions } from './options';
@@ -42,6 +42,8 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   let captureRequest: { amount: number } | undefined;
   let cancelRequested = false;
   let notification: ProviderNotification | undefined;
+  /** An operator asked to stop waiting and try the current step again now. */
+  let retryNow = false;
 
   // ---- what the outside world may ask ------------------------------------------------------
 
@@ -90,6 +92,10 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
       },
     },
   );
+
+  setHandler(operatorRetrySignal, () => {
+    retryNow = true;
+  });
 
   setHandler(providerNotificationSignal, (n) => {
     // The first word while we wait counts; duplicates and late callbacks change nothing.
@@ -197,7 +203,8 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
         return closed ? 'canceled' : 'succeeded';
       }
       processing = false;
-      await condition(() => notification !== undefined || cancelRequested, Math.min(pollMs, remaining));
+      await condition(() => notification !== undefined || cancelRequested || retryNow, Math.min(pollMs, remaining));
+      retryNow = false;
       processing = true;
       if (cancelRequested) return (await closeAtProvider()) ? 'canceled' : 'succeeded';
       const state = notification
@@ -240,7 +247,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
       const known = await providerState();
       if (known.status === 'captured') return recordCapture(known.amountCaptured);
       if (known.status !== 'authorized') break; // nothing is held any more
-      await sleep(MAX_POLL_MS); // still held and not voidable yet: try again
+      await backOff(MAX_POLL_MS); // still held and not voidable yet: try again
     }
     await record({ status: 'canceled', amount_capturable: 0, next_action: null, failure });
   }
@@ -268,9 +275,15 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
       try {
         return await call();
       } catch {
-        await sleep(delayMs);
+        await backOff(delayMs);
       }
     }
+  }
+
+  /** A timer an operator can cut short (POST /v1/admin/payments/:id/retry). */
+  async function backOff(ms: number): Promise<void> {
+    await condition(() => retryNow, ms);
+    retryNow = false;
   }
 
   /** Where the provider stands; `unknown` when it cannot say right now. */

@@ -1,0 +1,84 @@
+import { Router } from 'express';
+import { findEvent } from '../../db/events';
+import type { OperatorAction } from '../../db/operator-actions';
+import { findOperatorAction, recordOperatorAction } from '../../db/operator-actions';
+import { findPayment, publicPayment } from '../../db/payments';
+import { subscribedEndpoints } from '../../db/webhooks';
+import { found, invalidState } from '../../domain/errors';
+import { newId } from '../../domain/ids';
+import { CANCELABLE_STATUSES } from '../../domain/payment';
+import { cancelPaymentUpdate, operatorRetrySignal, paymentWorkflowId } from '../../workflows/messages';
+import type { ApiContext } from '../context';
+import { parse } from '../middleware/errors';
+import { idempotent } from '../middleware/idempotency';
+import { OperatorActionBody } from '../schemas/admin';
+import { settleWithin } from '../sync';
+
+/**
+ * Operator controls (admin key), for any merchant's objects. Every action needs a reason and
+ * is recorded in the audit trail and as an `operator.action` event of the merchant concerned.
+ */
+export function adminRouter(ctx: ApiContext): Router {
+  const router = Router();
+  const { pool, temporal, config, dispatcher } = ctx;
+
+  const ownerOf = async (table: 'payments' | 'events', id: string, what: string): Promise<string> => {
+    const { rows } = await pool.query(`SELECT merchant_id FROM ${table} WHERE id = $1`, [id]);
+    return found(rows[0]?.merchant_id as string | undefined, what, id);
+  };
+
+  /** Runs an action once per Idempotency-Key, audits it, and tells the merchant. */
+  const audited = (action: OperatorAction['action'], table: 'payments' | 'events', what: string, run: (merchantId: string, targetId: string) => Promise<{ outcome: string; extra?: object }>) =>
+    router.post(`/${table}/:id/${action === 'retry_step' ? 'retry' : action === 'force_cancel' ? 'cancel' : 'resend'}`, async (req, res) => {
+      const { reason } = parse(OperatorActionBody, req.body);
+      const targetId = String(req.params.id);
+      const merchantId = await ownerOf(table, targetId, what);
+      const outcome = await idempotent(pool, req, {
+        scope: 'admin',
+        resourceType: 'operator_action',
+        allocate: () => newId('opa'),
+        convergent: false,
+        replay: async (id, status) => ({ status, body: found(await findOperatorAction(pool, id), 'operator_action', id) }),
+        run: async (id) => {
+          const result = await run(merchantId, targetId);
+          const { action: recorded, eventId } = await recordOperatorAction(pool, { id, merchant_id: merchantId, action, target_id: targetId, reason, outcome: result.outcome });
+          await dispatcher.dispatch([eventId]);
+          return { status: 200, body: { ...recorded, ...result.extra } };
+        },
+      });
+      res.status(outcome.status).json(outcome.body);
+    });
+
+  // Cuts the payment's current backoff or poll wait short: the stuck step is tried again now.
+  audited('retry_step', 'payments', 'payment', async (merchantId, paymentId) => {
+    const payment = found(await findPayment(pool, merchantId, paymentId), 'payment', paymentId);
+    try {
+      await temporal.workflow.getHandle(paymentWorkflowId(paymentId)).signal(operatorRetrySignal);
+    } catch (err) {
+      if ((err as { name?: string }).name === 'WorkflowNotFoundError') throw invalidState(`Payment ${paymentId} is ${payment.status}: nothing is running to retry.`);
+      throw err;
+    }
+    return { outcome: `retry requested while ${payment.status}` };
+  });
+
+  // Cancels on the merchant's behalf (a payment still waiting for its provider or customer acts on it at once).
+  audited('force_cancel', 'payments', 'payment', async (merchantId, paymentId) => {
+    const payment = found(await findPayment(pool, merchantId, paymentId), 'payment', paymentId);
+    if (!CANCELABLE_STATUSES.includes(payment.status)) throw invalidState(`A payment that is ${payment.status} cannot be canceled.`);
+    const handle = temporal.workflow.getHandle(paymentWorkflowId(paymentId));
+    const canceled = await settleWithin(temporal, config.SYNC_WAIT_MS, () => handle.executeUpdate(cancelPaymentUpdate, { updateId: `operator-cancel:${paymentId}` }));
+    const now = canceled ?? found(await findPayment(pool, merchantId, paymentId), 'payment', paymentId);
+    return { outcome: `payment ${now.status}`, extra: { payment: publicPayment(now) } };
+  });
+
+  // Delivers the event again to every enabled endpoint of its merchant that subscribes to it.
+  audited('resend_event', 'events', 'event', async (merchantId, eventId) => {
+    const event = found(await findEvent(pool, merchantId, eventId), 'event', eventId);
+    const endpoints = await subscribedEndpoints(pool, merchantId, event.type);
+    if (endpoints.length === 0) throw invalidState('No enabled webhook endpoint subscribes to this event.', 'no_endpoint');
+    const deliveries = await dispatcher.resend({ id: event.id, type: event.type, merchantId }, endpoints);
+    return { outcome: `${deliveries.length} deliver${deliveries.length === 1 ? 'y' : 'ies'} started` };
+  });
+
+  return router;
+}

@@ -1,0 +1,20 @@
+import { Timestamp, z } from './common';
+import { PaymentObject } from './payments';
+
+export const OperatorActionBody = z
+  .strictObject({ reason: z.string().min(1).max(500).openapi({ description: 'Why: kept in the audit trail and shown to the merchant.', example: 'Customer paid; notification lost' }) })
+  .openapi('OperatorActionRequest');
+
+export const OperatorActionObject = z
+  .object({
+    id: z.string().openapi({ example: 'opa_7Hk...' }),
+    object: z.literal('operator_action'),
+    merchant_id: z.string(),
+    action: z.enum(['retry_step', 'force_cancel', 'resend_event']),
+    target_id: z.string(),
+    reason: z.string(),
+    outcome: z.string(),
+    created_at: Timestamp,
+    payment: PaymentObject.optional().openapi({ description: 'For payment actions: the payment as it stands after the action.' }),
+  })
+  .openapi('OperatorAction');
