@@ -14,4 +14,7 @@ export const AmountMinorKey = defineSearchAttributeKey('AmountMinor', SearchAttr
 /** The merchant's own customer reference (an id, never a name or an email). */
 export const CustomerIdKey = defineSearchAttributeKey('CustomerId', SearchAttributeType.KEYWORD);
 
-export const PAYMENT_SEARCH_ATTRIBUTES = [PaymentStatusKey, MerchantIdKey, ProviderKey, PaymentMethodKey, CurrencyKey, AmountMinorKey, CustomerIdKey];
+/** The subscription a recurring payment belongs to: registered now, set by the subscription workflows when they land. */
+export const SubscriptionIdKey = defineSearchAttributeKey('SubscriptionId', SearchAttributeType.KEYWORD);
+
+export const PAYMENT_SEARCH_ATTRIBUTES = [PaymentStatusKey, MerchantIdKey, ProviderKey, PaymentMethodKey, CurrencyKey, AmountMinorKey, CustomerIdKey, SubscriptionIdKey];
