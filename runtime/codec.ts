@@ -24,6 +24,12 @@ export function parsePayloadKeys(spec: string): PayloadKey[] {
   return keys;
 }
 
+/** Module of the failure converter every client, worker and workflow bundle must share. */
+export const FAILURE_CONVERTER_PATH = require.resolve('./failure-converter');
+
+/** The data converter of every client and worker: encrypted payloads, encoded failure messages. */
+export const encryptedDataConverter = (codec: PayloadCodec) => ({ payloadCodecs: [codec], failureConverterPath: FAILURE_CONVERTER_PATH });
+
 export const newPayloadKeySpec = (id = `k${Date.now()}`) => `${id}:${randomBytes(32).toString('base64')}`;
 
 /**

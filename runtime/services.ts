@@ -5,7 +5,7 @@ import { createApp } from '../api/app';
 import type { ApiContext } from '../api/context';
 import type { Config } from '../config';
 import { ConfigError } from '../config';
-import { EncryptionCodec, parsePayloadKeys } from './codec';
+import { EncryptionCodec, encryptedDataConverter, parsePayloadKeys } from './codec';
 import type { PayloadKey } from './codec';
 import { EventDispatcher, retryScheduleOf } from './event-dispatch';
 import { Mailer } from './mailer';
@@ -47,7 +47,7 @@ export async function startServices(
     throw new ConfigError(`Invalid configuration:\n  WEBHOOK_ALLOWED_NETWORKS: ${(err as Error).message}`);
   }
   const codec = new EncryptionCodec(payloadKeys);
-  const dataConverter = { payloadCodecs: [codec] };
+  const dataConverter = encryptedDataConverter(codec);
   const pool = createPool(endpoints.databaseUrl, config.DATABASE_POOL_SIZE);
   pool.on('error', (err) => log.warn({ err: err.message }, 'idle PostgreSQL client error'));
   const target = { address: endpoints.temporalAddress, namespace: config.TEMPORAL_NAMESPACE };

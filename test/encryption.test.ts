@@ -64,3 +64,23 @@ test('the codec round-trips, and refuses other origins and callers without the t
   const anonymous = await client(stack().url).post('/codec/decode', encoded.body, { origin: UI_ORIGIN });
   expect(anonymous.status).toBe(401);
 });
+
+test('failure messages are encoded too: the server stores "Encoded failure", the workflow still reads the real one', async () => {
+  const m = await newMerchant(stack());
+  // tok_timeout: the first authorize fails with an unknown outcome, a non-retryable activity failure.
+  const res = await m.api.post('/v1/payments', { amount: 5150, currency: 'EUR', payment_method: card('tok_timeout') });
+  expect(res.body.status).toBe('captured');
+  const { history } = await stack().context.temporal.workflowService.getWorkflowExecutionHistory({
+    namespace: stack().config.TEMPORAL_NAMESPACE,
+    execution: { workflowId: `payment:${res.body.id}` },
+  });
+  const failed = history!.events!.filter((e) => e.activityTaskFailedEventAttributes);
+  expect(failed).toHaveLength(1);
+  const failure = failed[0]!.activityTaskFailedEventAttributes!.failure!;
+  expect(failure.message).toBe('Encoded failure');
+  expect(Buffer.from(failure.encodedAttributes!.metadata!.encoding!).toString()).toBe('binary/encrypted');
+  expect(Buffer.from(temporal.api.history.v1.History.encode(history!).finish()).includes('request timed out')).toBe(false);
+  // With the key (as the UI through /codec), the real message is there.
+  const [plain] = await new EncryptionCodec(parsePayloadKeys(stack().config.PAYLOAD_ENCRYPTION_KEYS!)).decode([failure.encodedAttributes as never]);
+  expect(JSON.parse(Buffer.from(plain!.data!).toString())).toMatchObject({ message: 'sandbox: request timed out' });
+});

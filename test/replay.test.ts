@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
-import { EncryptionCodec, parsePayloadKeys } from '../runtime/codec';
+import { EncryptionCodec, encryptedDataConverter, parsePayloadKeys } from '../runtime/codec';
 import { FIXTURE_PAYLOAD_KEYS } from './fixtures/keys';
 import { readInfra } from './support/infra';
 
@@ -15,7 +15,7 @@ const fixtures = readdirSync(DIR).filter((f) => f.endsWith('.history.pb')).sort(
  */
 async function replayFailures(code: { workflowBundle: { codePath: string } } | { workflowsPath: string }): Promise<string[]> {
   const results = Worker.runReplayHistories(
-    { ...code, dataConverter: { payloadCodecs: [new EncryptionCodec(parsePayloadKeys(FIXTURE_PAYLOAD_KEYS))] } },
+    { ...code, dataConverter: encryptedDataConverter(new EncryptionCodec(parsePayloadKeys(FIXTURE_PAYLOAD_KEYS))) },
     fixtures.map((file) => ({ workflowId: file, history: temporal.api.history.v1.History.decode(readFileSync(path.join(DIR, file))) })),
   );
   const failures: string[] = [];

@@ -8,7 +8,7 @@ import { startReceiver } from './support/receiver';
 import { freePort } from '../scripts/ports';
 import type { Instance } from './support/npm-start';
 import { npmStart, ports, stop } from './support/npm-start';
-import { EncryptionCodec, parsePayloadKeys } from '../runtime/codec';
+import { EncryptionCodec, encryptedDataConverter, parsePayloadKeys } from '../runtime/codec';
 
 const ROOT = path.resolve(__dirname, '..');
 const running: Instance[] = [];
@@ -39,7 +39,7 @@ test('npm start: two instances side by side, the UI shows payments, a restart re
   const { payloadKeys } = JSON.parse(readFileSync(path.join(envA.DATA_DIR, 'dev-secrets.json'), 'utf8'));
   const temporal = new Client({
     connection: await Connection.connect({ address: a.temporal }),
-    dataConverter: { payloadCodecs: [new EncryptionCodec(parsePayloadKeys(payloadKeys))] },
+    dataConverter: encryptedDataConverter(new EncryptionCodec(parsePayloadKeys(payloadKeys))),
   });
   const described = await temporal.workflow.getHandle(`payment:${pending.body.id}`).describe();
   expect(described.status.name).toBe('RUNNING');
@@ -103,7 +103,7 @@ test('npm start with TEMPORAL_ADDRESS and DATABASE_URL uses them and starts noth
     const event = await eventually(async () => (await shop.get(`/v1/events/${receiver.received[0]!.event.id}`)).body, (e) => e.deliveries?.[0]?.status === 'succeeded');
     // The delivery is a workflow operators find in the UI by merchant.
     const { payloadKeys } = JSON.parse(readFileSync(path.join(dataDir, 'dev-secrets.json'), 'utf8'));
-    const temporal = new Client({ connection: await Connection.connect({ address: infra.temporalAddress }), namespace: infra.namespace, dataConverter: { payloadCodecs: [new EncryptionCodec(parsePayloadKeys(payloadKeys))] } });
+    const temporal = new Client({ connection: await Connection.connect({ address: infra.temporalAddress }), namespace: infra.namespace, dataConverter: encryptedDataConverter(new EncryptionCodec(parsePayloadKeys(payloadKeys))) });
     const delivery = await temporal.workflow.getHandle(`webhook-delivery:${event.deliveries[0].id}`).describe();
     expect(delivery.status.name).toBe('COMPLETED');
     expect(delivery.searchAttributes.MerchantId).toHaveLength(1);

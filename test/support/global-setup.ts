@@ -3,6 +3,7 @@ import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { migrate } from '../../db/migrate';
+import { FAILURE_CONVERTER_PATH } from '../../runtime/codec';
 import { startEmbeddedPostgres } from '../../scripts/embedded-postgres';
 import { resolveTemporalExecutable } from '../../scripts/temporal-cli';
 import { PAYMENT_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
@@ -22,7 +23,7 @@ export default async function globalSetup(): Promise<void> {
         log: { format: 'pretty', level: 'warn' },
       },
     }),
-    bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: { log() {}, info() {}, warn() {}, error: console.error, debug() {}, trace() {} } as never }),
+    bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), failureConverterPath: FAILURE_CONVERTER_PATH, logger: { log() {}, info() {}, warn() {}, error: console.error, debug() {}, trace() {} } as never }),
   ]);
   await migrate(db.url);
   const workflowBundlePath = path.join(dir, 'workflow-bundle.js');
