@@ -32,6 +32,8 @@ export const configSchema = z.object({
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   /** Where `npm run worker` serves /metrics (the API serves its own on PORT). */
   WORKER_METRICS_PORT: listenPort.default(9464),
+  /** Loopback port of the Temporal SDK's own metrics exporter (appended to /metrics); 0 picks a free one. */
+  SDK_METRICS_PORT: listenPort.default(0),
   /** Requests per minute per API key (429 beyond). */
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(6000),
   /** How long POST /v1/payments waits for the first provider round trip before answering 202. */

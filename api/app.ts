@@ -14,6 +14,7 @@ import { sandboxRouter } from './routes/sandbox';
 import { providerWebhooksRouter } from './routes/webhooks';
 
 export const BODY_LIMIT = '64kb';
+const PAYMENT_ID = /\bpay_[0-9A-Za-z]{24}\b/;
 
 /** Checks both dependencies, each bounded in time: a dead one makes /readyz answer 503, never hang. */
 export async function readiness(ctx: ApiContext): Promise<{ postgres: boolean; temporal: boolean }> {
@@ -38,13 +39,17 @@ export function createApp(ctx: ApiContext): express.Express {
   });
   app.get('/openapi.json', (_req, res) => void res.json(openApiDocument()));
   app.get('/metrics', async (_req, res) => {
-    res.set('Content-Type', ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
+    res.set('Content-Type', ctx.metrics.registry.contentType).send(await ctx.metrics.text());
   });
   app.use((req, res, next) => {
+    const started = performance.now();
     // Routes, not raw paths, as labels: ids would explode the series count.
     res.on('finish', () => {
       const route = req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched';
       ctx.metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
+      // One JSON line per request, with the payment it concerns (the worker's lines carry the same id).
+      const paymentId = res.locals.paymentId ?? PAYMENT_ID.exec(req.originalUrl)?.[0] ?? (req.body as { payment_id?: unknown } | undefined)?.payment_id;
+      ctx.log.info({ method: req.method, route, status: res.statusCode, ms: Math.round(performance.now() - started), ...(typeof paymentId === 'string' ? { payment_id: paymentId } : {}) }, 'request');
     });
     next();
   });

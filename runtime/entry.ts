@@ -1,7 +1,9 @@
 import http from 'node:http';
 import { ConfigError, loadConfig } from '../config';
 import { migrate } from '../db/migrate';
+import { freePort } from '../scripts/ports';
 import { createLogger } from './logger';
+import { installSdkRuntime } from './sdk-runtime';
 import { startServices } from './services';
 
 /**
@@ -14,13 +16,14 @@ export function runRole(role: 'api' | 'worker'): void {
     if (!config.DATABASE_URL) throw new ConfigError(`Invalid configuration:\n  DATABASE_URL: required for \`npm run ${role}\` (npm start runs an embedded one)`);
     const log = createLogger(config.LOG_LEVEL);
     if (role === 'api') await migrate(config.DATABASE_URL);
+    const sdkMetricsUrl = role === 'worker' ? installSdkRuntime(log, config.SDK_METRICS_PORT || (await freePort())) : undefined;
     const temporalAddress = config.TEMPORAL_ADDRESS ?? `127.0.0.1:${config.TEMPORAL_PORT}`;
-    const services = await startServices(config, { databaseUrl: config.DATABASE_URL, temporalAddress }, log, { api: role === 'api', worker: role === 'worker' });
+    const services = await startServices(config, { databaseUrl: config.DATABASE_URL, temporalAddress }, log, { api: role === 'api', worker: role === 'worker', sdkMetricsUrl });
     if (role === 'worker') {
       const { registry } = services.context.metrics;
       const server = http.createServer(async (req, res) => {
         if (req.url !== '/metrics') return void res.writeHead(404).end();
-        res.writeHead(200, { 'content-type': registry.contentType }).end(await registry.metrics());
+        res.writeHead(200, { 'content-type': registry.contentType }).end(await services.context.metrics.text());
       });
       server.listen(config.WORKER_METRICS_PORT, config.HOST);
       server.unref();

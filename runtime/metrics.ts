@@ -33,7 +33,8 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(pool: Pool) {
+  /** @param sdkMetricsUrl the Temporal SDK's own Prometheus endpoint, appended to ours */
+  constructor(pool: Pool, private readonly sdkMetricsUrl?: string) {
     collectDefaultMetrics({ register: this.registry });
     new Gauge({
       name: 'payments_by_status',
@@ -48,6 +49,14 @@ export class Metrics {
         for (const r of rows) this.set({ status: r.status, provider: r.provider, method: r.method }, r.n);
       },
     });
+  }
+
+  /** Our metrics, then the Temporal SDK's worker metrics (a scrape never fails because of them). */
+  async text(): Promise<string> {
+    const ours = await this.registry.metrics();
+    if (!this.sdkMetricsUrl) return ours;
+    const sdk = await fetch(this.sdkMetricsUrl, { signal: AbortSignal.timeout(2000) }).then((r) => (r.ok ? r.text() : ''), () => '');
+    return `${ours}\n${sdk}`;
   }
 
   /** Times a provider call; the outcome label is the result's status, or `fault`. */

@@ -31,7 +31,7 @@ export async function startServices(
   config: Config,
   endpoints: Endpoints,
   log: Logger,
-  opts: { api?: boolean; worker?: boolean; workflowBundle?: WorkerOptions['workflowBundle'] } = {},
+  opts: { api?: boolean; worker?: boolean; workflowBundle?: WorkerOptions['workflowBundle']; sdkMetricsUrl?: string } = {},
 ): Promise<RunningServices> {
   if (!config.PAYLOAD_ENCRYPTION_KEYS) throw new ConfigError('Invalid configuration:\n  PAYLOAD_ENCRYPTION_KEYS: required (id:base64 of 32 random bytes; npm start generates one)');
   let payloadKeys: PayloadKey[];
@@ -53,7 +53,7 @@ export async function startServices(
   const target = { address: endpoints.temporalAddress, namespace: config.TEMPORAL_NAMESPACE };
   const temporal = await connectClient(target, dataConverter);
   const providers = createProviders(pool, config, log);
-  const metrics = new Metrics(pool);
+  const metrics = new Metrics(pool, opts.sdkMetricsUrl);
   const secrets = new SecretBox(payloadKeys);
   const dispatcher = new EventDispatcher({
     client: temporal, pool, taskQueue: config.TEMPORAL_TASK_QUEUE, schedule: retryScheduleOf(config), attemptTimeoutMs: config.WEBHOOK_TIMEOUT_MS, receipts: Boolean(config.SMTP_URL),

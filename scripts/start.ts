@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Runtime } from '@temporalio/worker';
 import { newApiKey } from '../api/routes/merchants';
 import { ConfigError, loadConfig } from '../config';
 import { migrate } from '../db/migrate';
@@ -12,6 +11,8 @@ import { startServices } from '../runtime/services';
 import { startDevTemporal } from './dev-temporal';
 import { startEmbeddedPostgres } from './embedded-postgres';
 import { newPayloadKeySpec } from '../runtime/codec';
+import { installSdkRuntime } from '../runtime/sdk-runtime';
+import { freePort } from './ports';
 
 type DevSecrets = { adminApiKey: string; demoMerchantKey?: string; payloadKeys?: string };
 
@@ -34,9 +35,8 @@ export const LOCAL_NETWORKS = '127.0.0.0/8,::1/128';
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  // We stop things in order ourselves (API, worker, then Temporal and PostgreSQL).
-  Runtime.install({ shutdownSignals: [] });
   const log = createLogger(config.LOG_LEVEL);
+  const sdkMetricsUrl = installSdkRuntime(log, config.SDK_METRICS_PORT || (await freePort()));
   const dataDir = path.resolve(config.DATA_DIR);
   mkdirSync(dataDir, { recursive: true });
   const secrets = loadDevSecrets(dataDir);
@@ -93,6 +93,7 @@ async function main(): Promise<void> {
       },
       { databaseUrl, temporalAddress },
       log,
+      { sdkMetricsUrl },
     );
     stops.push(services.stop);
 

@@ -113,3 +113,26 @@ test('npm start with TEMPORAL_ADDRESS and DATABASE_URL uses them and starts noth
   }
   expect(await stop(instance)).toBe(0);
 }, 120_000);
+
+test('npm start logs JSON lines that carry the payment id, and /metrics adds the Temporal SDK worker metrics', async () => {
+  const instance = await npmStart({ DATA_DIR: path.join(newTestDir(), 'observed'), LOG_LEVEL: 'info', ...(await ports()) });
+  running.push(instance);
+  const shop = client(instance.api, instance.demoKey);
+  const p = (await shop.post('/v1/payments', { amount: 777, currency: 'USD', payment_method: { type: 'card' }, capture_method: 'manual' })).body;
+  await shop.post(`/v1/payments/${p.id}/capture`, {});
+  const metrics = await (await fetch(`${instance.api}/metrics`)).text();
+  expect(metrics).toMatch(/^payments_by_status\{status="captured",provider="sandbox",method="card"\} 1$/m);
+  expect(metrics).toMatch(/^temporal_worker_task_slots_available\{/m);
+  expect(metrics).toMatch(/^temporal_workflow_completed_total\{|^temporal_activity_execution_latency_bucket\{|^temporal_workflow_task_execution_latency_bucket\{/m);
+  expect(await stop(instance)).toBe(0);
+
+  const lines = instance.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const aboutPayment = lines.filter((l) => l.payment_id === p.id);
+  expect(aboutPayment.filter((l) => l.msg === 'request').map((l) => [l.method, l.route, l.status])).toEqual([
+    ['POST', '/v1/payments/', 201],
+    ['POST', '/v1/payments/:id/capture', 200],
+  ]);
+  expect(aboutPayment.filter((l) => l.msg === 'payment status').map((l) => l.status)).toEqual(['pending', 'authorized', 'captured']);
+  expect(aboutPayment.every((l) => typeof l.time === 'number' && typeof l.level === 'number')).toBe(true);
+  expect(lines.some((l) => JSON.stringify(l).includes(instance.demoKey))).toBe(false);
+}, 120_000);

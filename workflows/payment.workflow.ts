@@ -1,5 +1,5 @@
 import {
-  ActivityFailure, ApplicationFailure, allHandlersFinished, condition, proxyActivities, proxyLocalActivities,
+  ActivityFailure, ApplicationFailure, allHandlersFinished, condition, log, proxyActivities, proxyLocalActivities,
   setHandler, upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
@@ -336,7 +336,10 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
     const before: PaymentStatus = payment.status;
     Object.assign(payment, changes, { version: payment.version + 1 });
     if (payment.version > 1) payment.updated_at = new Date().toISOString();
-    if (payment.status !== before || payment.version === 1) upsertSearchAttributes([{ key: PaymentStatusKey, value: payment.status }]);
+    if (payment.status !== before || payment.version === 1) {
+      upsertSearchAttributes([{ key: PaymentStatusKey, value: payment.status }]);
+      log.info('payment status', { from: before, status: payment.status, amount_captured: payment.amount_captured, amount_refunded: payment.amount_refunded });
+    }
     await recordPayment({ payment: { ...payment }, ...extra });
   }
 

@@ -54,6 +54,7 @@ export function paymentsRouter(ctx: ApiContext): Router {
       convergent: true,
       replay: async (id, status) => createOutcome(await loadPayment(merchant.id, id), status === 202 ? 201 : status),
       run: async (id) => {
+        res.locals.paymentId = id;
         const now = new Date().toISOString();
         const payment: Payment = {
           id, object: 'payment', merchant_id: merchant.id, status: 'pending', amount: body.amount, currency: body.currency,
