@@ -34,6 +34,10 @@ export const configSchema = z.object({
   WORKER_METRICS_PORT: listenPort.default(9464),
   /** Loopback port of the Temporal SDK's own metrics exporter (appended to /metrics); 0 picks a free one. */
   SDK_METRICS_PORT: listenPort.default(0),
+  /** Tracing exporter: `none` (default), `otlp` (OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT) or `console`. */
+  OTEL_TRACES_EXPORTER: z.enum(['none', 'otlp', 'console']).default('none'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().default('http://localhost:4318'),
+  OTEL_SERVICE_NAME: z.string().default('temporal-payments'),
   /** Requests per minute per API key (429 beyond). */
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(6000),
   /** How long POST /v1/payments waits for the first provider round trip before answering 202. */

@@ -12,6 +12,7 @@ import { paymentsRouter } from './routes/payments';
 import { refundsRouter } from './routes/refunds';
 import { sandboxRouter } from './routes/sandbox';
 import { providerWebhooksRouter } from './routes/webhooks';
+import { tracingMiddleware } from '../runtime/tracing';
 
 export const BODY_LIMIT = '64kb';
 const PAYMENT_ID = /\bpay_[0-9A-Za-z]{24}\b/;
@@ -31,6 +32,7 @@ export function createApp(ctx: ApiContext): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  if (ctx.tracer) app.use(tracingMiddleware(ctx.tracer));
 
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
   app.get('/readyz', async (_req, res) => {

@@ -1,3 +1,4 @@
+import type { Tracer } from '@opentelemetry/api';
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { Config } from '../config';
@@ -25,4 +26,6 @@ export type ApiContext = {
   secrets: SecretBox;
   /** Refuses webhook URLs into private networks. */
   urlGuard: UrlGuard;
+  /** Set when tracing is on: one span per request. */
+  tracer?: Tracer;
 };

@@ -10,6 +10,7 @@ import type { PayloadKey } from './codec';
 import { EventDispatcher, retryScheduleOf } from './event-dispatch';
 import { Mailer } from './mailer';
 import { SecretBox } from './secret-box';
+import { createTracing } from './tracing';
 import { UrlGuard } from './url-guard';
 import { WebhookSender } from './webhook-sender';
 import { Metrics } from './metrics';
@@ -51,14 +52,15 @@ export async function startServices(
   const pool = createPool(endpoints.databaseUrl, config.DATABASE_POOL_SIZE);
   pool.on('error', (err) => log.warn({ err: err.message }, 'idle PostgreSQL client error'));
   const target = { address: endpoints.temporalAddress, namespace: config.TEMPORAL_NAMESPACE };
-  const temporal = await connectClient(target, dataConverter);
+  const tracing = createTracing(config);
+  const temporal = await connectClient(target, dataConverter, tracing ? [tracing.plugin] : []);
   const providers = createProviders(pool, config, log);
   const metrics = new Metrics(pool, opts.sdkMetricsUrl);
   const secrets = new SecretBox(payloadKeys);
   const dispatcher = new EventDispatcher({
     client: temporal, pool, taskQueue: config.TEMPORAL_TASK_QUEUE, schedule: retryScheduleOf(config), attemptTimeoutMs: config.WEBHOOK_TIMEOUT_MS, receipts: Boolean(config.SMTP_URL),
   });
-  const context: ApiContext = { config, pool, temporal, providers, log, codec, metrics, dispatcher, secrets, urlGuard };
+  const context: ApiContext = { config, pool, temporal, providers, log, codec, metrics, dispatcher, secrets, urlGuard, tracer: tracing?.tracer };
   const stops: (() => Promise<void>)[] = [];
 
   let worker: Worker | undefined;
@@ -67,7 +69,7 @@ export async function startServices(
     const sender = new WebhookSender(urlGuard, config.WEBHOOK_TIMEOUT_MS);
     const mailer = config.SMTP_URL ? new Mailer(config.SMTP_URL, config.RECEIPT_FROM) : undefined;
     const notifications = { dispatcher, sender, secrets, mailer };
-    worker = await createPaymentWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, pool, providers, dataConverter, metrics, notifications, workflowBundle: opts.workflowBundle });
+    worker = await createPaymentWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, pool, providers, dataConverter, metrics, notifications, workflowBundle: opts.workflowBundle, plugins: tracing ? [tracing.plugin] : [] });
     const running = worker.run();
     stops.push(async () => {
       if (worker!.getState() === 'RUNNING') worker!.shutdown();
@@ -103,6 +105,7 @@ export async function startServices(
       // firing after close throws, so let the short ones finish first.
       await new Promise((resolve) => setTimeout(resolve, 1000));
       await temporal.connection.close();
+      await tracing?.shutdown();
       await pool.end();
     },
   };

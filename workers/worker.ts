@@ -17,6 +17,8 @@ export type PaymentWorkerOptions = {
   dataConverter: DataConverter;
   metrics?: Metrics;
   notifications?: NotificationDeps;
+  /** E.g. OpenTelemetry tracing (its workflow interceptors need a bundle built here, not a prebuilt one). */
+  plugins?: WorkerOptions['plugins'];
   /** A prebuilt workflow bundle (tests, production images); otherwise bundled at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
 };
@@ -28,6 +30,7 @@ export async function createPaymentWorker(opts: PaymentWorkerOptions): Promise<W
     taskQueue: opts.taskQueue,
     activities: createActivities({ pool: opts.pool, providers: opts.providers, metrics: opts.metrics, notifications: opts.notifications }),
     dataConverter: opts.dataConverter,
+    plugins: opts.plugins,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
   });
 }

@@ -26,7 +26,7 @@ export type TestStack = RunningServices & { config: Config };
  * The orchestrator (API + worker) in this process, against the run's real PostgreSQL and
  * Temporal, on its own task queue so test files never see each other's tasks.
  */
-export async function startTestStack(overrides: Record<string, string> = {}, opts: { worker?: boolean } = {}): Promise<TestStack> {
+export async function startTestStack(overrides: Record<string, string> = {}, opts: { worker?: boolean; prebuiltBundle?: boolean } = {}): Promise<TestStack> {
   const infra = readInfra();
   const port = await freePort();
   const config = configSchema.parse({
@@ -46,7 +46,8 @@ export async function startTestStack(overrides: Record<string, string> = {}, opt
   });
   const services = await startServices(config, { databaseUrl: infra.databaseUrl, temporalAddress: infra.temporalAddress }, createLogger(config.LOG_LEVEL), {
     worker: opts.worker,
-    workflowBundle: { codePath: infra.workflowBundlePath },
+    // A worker with plugins (tracing) bundles its own workflow code, interceptors included.
+    workflowBundle: opts.prebuiltBundle === false ? undefined : { codePath: infra.workflowBundlePath },
   });
   return { ...services, config };
 }
