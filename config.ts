@@ -55,6 +55,12 @@ export const configSchema = z.object({
   SANDBOX_CUSTOMER_DELAY_MS: z.coerce.number().int().min(0).default(2000),
   /** Latency the sandbox adds to every call (0 for benchmarks). */
   SANDBOX_LATENCY_MS: z.coerce.number().int().min(0).default(0),
+  /** With a key, `card` payments go to Stripe (`provider: "stripe"` forces it); the sandbox serves them otherwise. */
+  STRIPE_SECRET_KEY: z.string().min(8).optional(),
+  /** Verifies `POST /webhooks/stripe` (`whsec_...`). */
+  STRIPE_WEBHOOK_SECRET: z.string().min(8).optional(),
+  /** Another Stripe API base, e.g. `http://127.0.0.1:12111` for stripe-mock or a local fake. */
+  STRIPE_API_BASE: z.string().url().optional(),
   /** How long one webhook delivery attempt may take before it counts as failed. */
   WEBHOOK_TIMEOUT_MS: durationMs.default(10_000),
   /** Delay before the first retry of a failed delivery; it doubles (with jitter) up to WEBHOOK_MAX_RETRY_MS. */

@@ -1,12 +1,14 @@
 import type { Pool } from 'pg';
 import type { Config } from '../config';
 import { sandboxNotifyUrl } from '../config';
-import type { ProviderName } from '../domain/payment';
+import type { PaymentMethodType, ProviderName } from '../domain/payment';
 import type { PaymentProvider } from '../providers/provider';
 import { SandboxProvider } from '../providers/sandbox/sandbox.provider';
+import { toStripeAmount } from '../providers/stripe/stripe.mapper';
+import { StripeProvider } from '../providers/stripe/stripe.provider';
 import type { Logger } from './logger';
 
-export type Providers = { sandbox: SandboxProvider } & Partial<Record<ProviderName, PaymentProvider>>;
+export type Providers = { sandbox: SandboxProvider; stripe?: StripeProvider } & Partial<Record<ProviderName, PaymentProvider>>;
 
 /** Providers with credentials configured; the sandbox serves every method otherwise. */
 export function createProviders(pool: Pool, config: Config, log: Logger): Providers {
@@ -18,11 +20,22 @@ export function createProviders(pool: Pool, config: Config, log: Logger): Provid
       latencyMs: config.SANDBOX_LATENCY_MS,
       log: (msg, fields) => log.warn(fields ?? {}, msg),
     }),
+    ...(config.STRIPE_SECRET_KEY
+      ? { stripe: new StripeProvider({ secretKey: config.STRIPE_SECRET_KEY, webhookSecret: config.STRIPE_WEBHOOK_SECRET, apiBase: config.STRIPE_API_BASE }) }
+      : {}),
   };
 }
 
-/** Which provider serves a payment: the forced one if configured, else the sandbox. */
-export function routeProvider(providers: Providers, forced: ProviderName | undefined): ProviderName | undefined {
+/** Which provider serves a payment: the forced one if configured, Stripe for cards when it is, else the sandbox. */
+export function routeProvider(providers: Providers, forced: ProviderName | undefined, method: PaymentMethodType): ProviderName | undefined {
   if (forced) return providers[forced] ? forced : undefined;
+  if (method === 'card' && providers.stripe) return 'stripe';
   return 'sandbox';
+}
+
+/** Why this amount cannot go to this provider (e.g. Stripe's currency rules), before any call. */
+export function amountProblem(provider: ProviderName, amount: number, currency: string): string | undefined {
+  if (provider !== 'stripe') return undefined;
+  const converted = toStripeAmount(amount, currency);
+  return 'problem' in converted ? converted.problem : undefined;
 }

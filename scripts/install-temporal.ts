@@ -1,6 +1,9 @@
-import { describeExecutable, resolveTemporalExecutable } from './temporal-cli';
+import { describeExecutable, resolveStripeMock, resolveTemporalExecutable } from './temporal-cli';
 
-/** `npm run temporal:install`: make sure a Temporal CLI is available (used by CI and first runs). */
+/** `npm run temporal:install`: the Temporal CLI, and stripe-mock for the tests (CI and first runs). */
+const stripeMock = resolveStripeMock();
+console.log(stripeMock ? `stripe-mock: ${stripeMock}` : 'stripe-mock not found and Go is not available: the Stripe contract tests need it.');
+
 const exe = resolveTemporalExecutable();
 if (exe.type !== 'existing-path') {
   console.error('No Temporal CLI found and Go is not available to build it; the SDK will download one on first use.');

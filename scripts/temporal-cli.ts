@@ -24,18 +24,29 @@ function onPath(name: string): string | undefined {
   return undefined;
 }
 
-/** Builds the pinned CLI into the git-ignored tools folder. Returns its path, or undefined without Go. */
-export function goInstallTemporal(log: (msg: string) => void = console.log): string | undefined {
+/** Builds a pinned Go tool into the git-ignored tools folder. Returns its path, or undefined without Go. */
+function goInstall(module: string, version: string, binary: string, log: (msg: string) => void): string | undefined {
   const go = onPath('go');
   if (!go) return undefined;
   mkdirSync(TOOLS_DIR, { recursive: true });
-  log(`Building the Temporal CLI ${TEMPORAL_CLI_VERSION} with Go into ${TOOLS_DIR} (a few minutes, once)...`);
-  const result = spawnSync(go, ['install', `${TEMPORAL_CLI_MODULE}@${TEMPORAL_CLI_VERSION}`], {
-    env: { ...process.env, GOBIN: TOOLS_DIR },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const built = path.join(TOOLS_DIR, 'temporal');
+  log(`Building ${binary} ${version} with Go into ${TOOLS_DIR} (once)...`);
+  const result = spawnSync(go, ['install', `${module}@${version}`], { env: { ...process.env, GOBIN: TOOLS_DIR }, stdio: ['ignore', 'inherit', 'inherit'] });
+  const built = path.join(TOOLS_DIR, binary);
   return result.status === 0 && isExecutable(built) ? built : undefined;
+}
+
+export const goInstallTemporal = (log: (msg: string) => void = console.log) => goInstall(TEMPORAL_CLI_MODULE, TEMPORAL_CLI_VERSION, 'temporal', log);
+
+/** stripe-mock, whose OpenAPI spec (2025-09-30.clover) matches the pinned `stripe` SDK's API version. */
+export const STRIPE_MOCK_VERSION = 'v0.197.0';
+
+/** stripe-mock for the Stripe contract tests: `STRIPE_MOCK`, then `PATH`, then `.tools/`, then `go install`. */
+export function resolveStripeMock(opts: { install?: boolean; log?: (msg: string) => void } = {}): string | undefined {
+  const fromEnv = process.env.STRIPE_MOCK;
+  if (fromEnv) return isExecutable(fromEnv) ? fromEnv : undefined;
+  const found = onPath('stripe-mock') ?? [path.join(TOOLS_DIR, 'stripe-mock')].find(isExecutable);
+  if (found || opts.install === false) return found;
+  return goInstall('github.com/stripe/stripe-mock', STRIPE_MOCK_VERSION, 'stripe-mock', opts.log ?? console.log);
 }
 
 /**

@@ -2,6 +2,7 @@ import { WorkflowNotFoundError } from '@temporalio/common';
 import express, { Router } from 'express';
 import { ApiError } from '../../domain/errors';
 import type { ProviderNotification } from '../../providers/provider';
+import { notificationOf } from '../../providers/stripe/stripe.mapper';
 import { paymentWorkflowId, providerNotificationSignal } from '../../workflows/messages';
 import type { ApiContext } from '../context';
 
@@ -25,6 +26,22 @@ export function providerWebhooksRouter(ctx: ApiContext): Router {
     }
     const delivered = await deliverNotification(ctx, notification);
     ctx.metrics.providerCallbacks.inc({ provider: 'sandbox', outcome: delivered ? 'accepted' : 'duplicate' });
+    res.json({ received: true });
+  });
+
+  // Stripe: `Stripe-Signature` checked on the raw body; every verified event is acknowledged at
+  // once (Stripe retries anything else for days), and only PaymentIntent outcomes reach workflows.
+  router.post('/stripe', express.raw({ type: '*/*', limit: '512kb' }), async (req, res) => {
+    const stripe = ctx.providers.stripe;
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const event = stripe?.verifyEvent(raw, req.headers);
+    if (!stripe || !event) {
+      ctx.metrics.providerCallbacks.inc({ provider: 'stripe', outcome: 'rejected' });
+      throw new ApiError(400, 'invalid_request_error', 'invalid_signature', 'Signature verification failed.');
+    }
+    const notification = notificationOf(event);
+    const outcome = !notification ? 'ignored' : (await deliverNotification(ctx, notification)) ? 'accepted' : 'duplicate';
+    ctx.metrics.providerCallbacks.inc({ provider: 'stripe', outcome });
     res.json({ received: true });
   });
   return router;

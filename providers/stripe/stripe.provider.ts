@@ -1,0 +1,141 @@
+import Stripe from 'stripe';
+import type {
+  AuthorizeRequest, AuthorizeResult, CancelRequest, CaptureRequest, OperationResult, PaymentProvider,
+  ProviderNotification, ProviderPaymentState, RefundRequest, StatusRequest,
+} from '../provider';
+import {
+  authorizeResultOf, captureParams, declineCode, faultOf, notificationOf, paymentIntentParams, refundParams, stateOf,
+} from './stripe.mapper';
+
+export type StripeOptions = {
+  secretKey: string;
+  webhookSecret?: string;
+  /** e.g. `http://127.0.0.1:12111` for stripe-mock or a local fake; Stripe's own API when unset. */
+  apiBase?: string;
+};
+
+type StripeErrorLike = { type?: string; code?: string; decline_code?: string; message?: string; raw?: { payment_intent?: Stripe.PaymentIntent } };
+
+/**
+ * Cards through Stripe PaymentIntents with the official SDK. Every mutating call carries the
+ * idempotency key derived from the payment and the operation (never the SDK's random one), and
+ * answers such as "already captured" or "already canceled" count as success, so retries and
+ * webhooks racing the synchronous call converge on one effect.
+ */
+export class StripeProvider implements PaymentProvider {
+  readonly name = 'stripe' as const;
+  readonly stripe: Stripe;
+
+  constructor(private readonly opts: StripeOptions) {
+    const base = opts.apiBase ? new URL(opts.apiBase) : undefined;
+    this.stripe = new Stripe(opts.secretKey, {
+      // Temporal retries the activity with backoff; SDK retries would only hide time inside it.
+      maxNetworkRetries: 0,
+      timeout: 20_000,
+      telemetry: false,
+      ...(base ? { host: base.hostname, port: Number(base.port || (base.protocol === 'https:' ? 443 : 80)), protocol: base.protocol.replace(':', '') as 'http' | 'https' } : {}),
+    });
+  }
+
+  async authorize(req: AuthorizeRequest): Promise<AuthorizeResult> {
+    try {
+      const pi = await this.stripe.paymentIntents.create(paymentIntentParams(req), { idempotencyKey: req.idempotencyKey });
+      return authorizeResultOf(pi, req.actionExpiresAt);
+    } catch (err) {
+      const e = err as StripeErrorLike;
+      if (e.type === 'StripeCardError') {
+        return { status: 'declined', reference: e.raw?.payment_intent?.id ?? null, code: declineCode(e), message: e.message ?? 'The card was declined.' };
+      }
+      throw faultOf(err as never);
+    }
+  }
+
+  async capture(req: CaptureRequest): Promise<OperationResult> {
+    try {
+      await this.stripe.paymentIntents.capture(req.reference, captureParams(req), { idempotencyKey: req.idempotencyKey });
+      return { status: 'succeeded' };
+    } catch (err) {
+      const e = err as StripeErrorLike;
+      if (e.code === 'payment_intent_unexpected_state') {
+        const pi = await this.retrieve(req.reference);
+        if (pi.status === 'succeeded') return { status: 'succeeded' }; // captured already (automatic capture, or an earlier attempt)
+        return { status: 'declined', code: 'capture_refused', message: `Stripe refused the capture: the PaymentIntent is ${pi.status}.` };
+      }
+      if (e.type === 'StripeCardError') return { status: 'declined', code: declineCode(e), message: e.message ?? 'The capture was declined.' };
+      throw faultOf(err as never);
+    }
+  }
+
+  async cancel(req: CancelRequest): Promise<OperationResult> {
+    const reference = req.reference ?? (await this.findByPayment(req.paymentId))?.id;
+    if (!reference) return { status: 'succeeded' }; // nothing was ever created: nothing is held
+    try {
+      await this.stripe.paymentIntents.cancel(reference, {}, { idempotencyKey: req.idempotencyKey });
+      return { status: 'succeeded' };
+    } catch (err) {
+      const e = err as StripeErrorLike;
+      if (e.code === 'payment_intent_unexpected_state') {
+        const pi = await this.retrieve(reference);
+        if (pi.status === 'canceled') return { status: 'succeeded' };
+        return { status: 'declined', code: 'cancel_refused', message: `Stripe refused the cancel: the PaymentIntent is ${pi.status}.` };
+      }
+      throw faultOf(err as never);
+    }
+  }
+
+  async refund(req: RefundRequest): Promise<OperationResult> {
+    try {
+      const refund = await this.stripe.refunds.create(refundParams(req), { idempotencyKey: req.idempotencyKey });
+      if (refund.status === 'failed' || refund.status === 'canceled') {
+        return { status: 'declined', code: refund.failure_reason ?? 'refund_failed', message: `Stripe could not refund: ${refund.failure_reason ?? refund.status}.` };
+      }
+      return { status: 'succeeded' };
+    } catch (err) {
+      const e = err as StripeErrorLike;
+      // A refund larger than what remains, or of an uncaptured payment: Stripe's answer is final.
+      if (e.code === 'charge_already_refunded' || e.code === 'amount_too_large') return { status: 'declined', code: e.code, message: e.message ?? e.code };
+      throw faultOf(err as never);
+    }
+  }
+
+  async getStatus(req: StatusRequest): Promise<ProviderPaymentState> {
+    const pi = req.reference ? await this.retrieve(req.reference) : await this.findByPayment(req.paymentId);
+    return pi ? stateOf(pi) : { status: 'unknown' };
+  }
+
+  /** The event if `Stripe-Signature` verifies on the raw body with STRIPE_WEBHOOK_SECRET (5-minute tolerance). */
+  verifyEvent(rawBody: Buffer, headers: Record<string, string | string[] | undefined>): Stripe.Event | null {
+    const signature = headers['stripe-signature'];
+    if (!this.opts.webhookSecret || typeof signature !== 'string') return null;
+    try {
+      return this.stripe.webhooks.constructEvent(rawBody, signature, this.opts.webhookSecret);
+    } catch {
+      return null;
+    }
+  }
+
+  /** A verified event that concerns a waiting payment; null for a bad signature or any other event. */
+  parseCallback(rawBody: Buffer, headers: Record<string, string | string[] | undefined>): ProviderNotification | null {
+    const event = this.verifyEvent(rawBody, headers);
+    return event && notificationOf(event);
+  }
+
+  private async retrieve(id: string): Promise<Stripe.PaymentIntent> {
+    try {
+      return await this.stripe.paymentIntents.retrieve(id);
+    } catch (err) {
+      throw faultOf(err as never);
+    }
+  }
+
+  /** After an answer we never got, the PaymentIntent is found by the payment id in its metadata. */
+  private async findByPayment(paymentId: string): Promise<Stripe.PaymentIntent | undefined> {
+    try {
+      const found = await this.stripe.paymentIntents.search({ query: `metadata['payment_id']:'${paymentId}'`, limit: 1 });
+      return found.data[0];
+    } catch (err) {
+      throw faultOf(err as never);
+    }
+  }
+}
+

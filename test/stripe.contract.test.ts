@@ -1,0 +1,45 @@
+import type { AuthorizeRequest } from '../providers/provider';
+import { paymentIntentParams } from '../providers/stripe/stripe.mapper';
+import { StripeProvider } from '../providers/stripe/stripe.provider';
+import { startStripeMock } from './support/stripe-mock';
+
+// Every request shape the Stripe provider sends, replayed against a real stripe-mock, which
+// validates parameters against Stripe's OpenAPI spec (a wrong one answers 400 and fails here).
+let mock: Awaited<ReturnType<typeof startStripeMock>>;
+let stripe: StripeProvider;
+beforeAll(async () => {
+  mock = await startStripeMock();
+  stripe = new StripeProvider({ secretKey: 'sk_test_123', apiBase: mock.url });
+});
+afterAll(async () => mock?.stop());
+
+const authorizeRequest = (over: Partial<AuthorizeRequest> = {}): AuthorizeRequest => ({
+  paymentId: 'pay_contract', merchantId: 'mer_contract', amount: 2599, currency: 'EUR', method: { type: 'card', token: 'pm_card_visa' },
+  captureMethod: 'manual', channel: 'web', returnUrl: 'https://shop.example/return', actionExpiresAt: new Date(Date.now() + 60_000).toISOString(),
+  idempotencyKey: 'pay_contract:authorize', ...over,
+});
+
+test('authorize (manual and automatic capture, with and without return_url) is accepted by Stripe\'s spec', async () => {
+  for (const req of [authorizeRequest(), authorizeRequest({ captureMethod: 'automatic', returnUrl: null, currency: 'JPY', amount: 500 })]) {
+    const result = await stripe.authorize(req);
+    expect(result.reference).toMatch(/^pi_/);
+    expect(['authorized', 'requires_action', 'declined']).toContain(result.status);
+  }
+});
+
+test('capture (partial), cancel, refund, retrieve and search are accepted by Stripe\'s spec', async () => {
+  const common = { paymentId: 'pay_contract', reference: 'pi_123', currency: 'EUR' };
+  expect(await stripe.capture({ ...common, amount: 1000, idempotencyKey: 'pay_contract:capture' })).toEqual({ status: 'succeeded' });
+  expect(await stripe.cancel({ ...common, idempotencyKey: 'pay_contract:void' })).toEqual({ status: 'succeeded' });
+  expect((await stripe.refund({ ...common, refundId: 're_1', amount: 500, idempotencyKey: 'pay_contract:refund:re_1' })).status).toMatch(/succeeded|declined/);
+  expect((await stripe.getStatus({ paymentId: 'pay_contract', reference: 'pi_123' })).status).not.toBe('unknown');
+  // Without a reference (an answer we never got), the PaymentIntent is searched by our payment id.
+  await expect(stripe.getStatus({ paymentId: 'pay_contract', reference: null })).resolves.toBeDefined();
+  await expect(stripe.cancel({ paymentId: 'pay_contract', reference: null, idempotencyKey: 'pay_contract:void' })).resolves.toBeDefined();
+});
+
+test('stripe-mock really validates: a parameter Stripe does not know is refused, and becomes a non-retryable fault', async () => {
+  const params = { ...paymentIntentParams(authorizeRequest()), surcharge_mode: 'sneaky' };
+  await expect(stripe.stripe.paymentIntents.create(params as never)).rejects.toMatchObject({ type: 'StripeInvalidRequestError', statusCode: 400 });
+  await expect(stripe.authorize(authorizeRequest({ captureMethod: 'sometimes' as never }))).rejects.toMatchObject({ retryable: false });
+});
