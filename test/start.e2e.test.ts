@@ -104,8 +104,8 @@ test('npm start with TEMPORAL_ADDRESS and DATABASE_URL uses them and starts noth
     // The delivery is a workflow operators find in the UI by merchant.
     const { payloadKeys } = JSON.parse(readFileSync(path.join(dataDir, 'dev-secrets.json'), 'utf8'));
     const temporal = new Client({ connection: await Connection.connect({ address: infra.temporalAddress }), namespace: infra.namespace, dataConverter: encryptedDataConverter(new EncryptionCodec(parsePayloadKeys(payloadKeys))) });
-    const delivery = await temporal.workflow.getHandle(`webhook-delivery:${event.deliveries[0].id}`).describe();
-    expect(delivery.status.name).toBe('COMPLETED');
+    // The attempt is recorded just before the workflow completes.
+    const delivery = await eventually(() => temporal.workflow.getHandle(`webhook-delivery:${event.deliveries[0].id}`).describe(), (d) => d.status.name === 'COMPLETED');
     expect(delivery.searchAttributes.MerchantId).toHaveLength(1);
     await temporal.connection.close();
   } finally {
