@@ -1,5 +1,5 @@
 import type { AuthorizeRequest } from '../providers/provider';
-import { paymentIntentParams } from '../providers/stripe/stripe.mapper';
+import { faultOf, fromStripeAmount, paymentIntentParams, toStripeAmount } from '../providers/stripe/stripe.mapper';
 import { StripeProvider } from '../providers/stripe/stripe.provider';
 import { startStripeMock } from './support/stripe-mock';
 
@@ -42,4 +42,28 @@ test('stripe-mock really validates: a parameter Stripe does not know is refused,
   const params = { ...paymentIntentParams(authorizeRequest()), surcharge_mode: 'sneaky' };
   await expect(stripe.stripe.paymentIntents.create(params as never)).rejects.toMatchObject({ type: 'StripeInvalidRequestError', statusCode: 400 });
   await expect(stripe.authorize(authorizeRequest({ captureMethod: 'sometimes' as never }))).rejects.toMatchObject({ retryable: false });
+});
+
+test('the error taxonomy: rate limits, 5xx and connection errors retry (honouring Retry-After); auth and invalid requests fail loudly', () => {
+  expect(faultOf({ type: 'StripeRateLimitError', headers: { 'retry-after': '3' } })).toMatchObject({ retryable: true, retryAfterMs: 3000 });
+  expect(faultOf({ type: 'StripeAPIError', statusCode: 503 })).toMatchObject({ retryable: true });
+  expect(faultOf({ type: 'StripeConnectionError' })).toMatchObject({ retryable: true, outcomeUnknown: false });
+  for (const type of ['StripeAuthenticationError', 'StripeInvalidRequestError', 'StripePermissionError', 'StripeIdempotencyError']) {
+    expect(faultOf({ type, statusCode: 400 })).toMatchObject({ retryable: false });
+  }
+});
+
+test('Stripe amounts: zero-, two- and three-decimal currencies, ISK and MGA quirks, and the way back', () => {
+  expect(toStripeAmount(1999, 'USD')).toEqual({ amount: 1999 });
+  expect(toStripeAmount(500, 'JPY')).toEqual({ amount: 500 });
+  expect(toStripeAmount(1500, 'ISK')).toEqual({ amount: 150000 });
+  expect(toStripeAmount(15000, 'MGA')).toEqual({ amount: 150 });
+  expect(toStripeAmount(15050, 'MGA')).toHaveProperty('problem');
+  expect(toStripeAmount(12340, 'KWD')).toEqual({ amount: 12340 });
+  expect(toStripeAmount(12345, 'KWD')).toHaveProperty('problem');
+  expect(toStripeAmount(100, 'CLF')).toHaveProperty('problem'); // four decimals: not chargeable at Stripe
+  for (const [amount, currency] of [[1999, 'USD'], [1500, 'ISK'], [15000, 'MGA'], [12340, 'KWD'], [500, 'JPY']] as const) {
+    const converted = toStripeAmount(amount, currency);
+    expect('amount' in converted && fromStripeAmount(converted.amount, currency)).toBe(amount);
+  }
 });

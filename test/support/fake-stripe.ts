@@ -1,0 +1,202 @@
+import http from 'node:http';
+import { randomBytes } from 'node:crypto';
+import Stripe from 'stripe';
+
+/**
+ * A stateful local Stripe for behaviour tests (stripe-mock is stateless): PaymentIntents with
+ * their state machine, Stripe's test payment methods (declines, 3-D Secure), partial capture,
+ * refunds, idempotency keys replayed like Stripe's, signed webhooks, and outages on demand.
+ * Only what the provider uses is implemented, with Stripe's status codes and error shapes.
+ */
+
+type PaymentIntent = {
+  id: string; object: 'payment_intent'; amount: number; amount_capturable: number; amount_received: number; currency: string;
+  capture_method: 'automatic' | 'manual'; status: Stripe.PaymentIntent.Status; metadata: Record<string, string>; payment_method: string;
+  last_payment_error: { type: string; code: string; decline_code?: string; message: string } | null;
+  next_action: { type: 'redirect_to_url'; redirect_to_url: { url: string; return_url: string | null } } | null;
+  latest_charge: string | null; created: number; livemode: false; refunded: number;
+};
+export type Effect = { operation: 'authorize' | 'capture' | 'cancel' | 'refund'; paymentIntent: string; amount: number; idempotencyKey: string };
+/** When webhooks go out relative to the API answer that caused them. */
+export type WebhookMode = 'after' | 'before' | 'twice' | 'none';
+
+const DECLINES: Record<string, { code: string; decline_code?: string; message: string }> = {
+  pm_card_chargeDeclined: { code: 'card_declined', decline_code: 'generic_decline', message: 'Your card was declined.' },
+  pm_card_chargeDeclinedInsufficientFunds: { code: 'card_declined', decline_code: 'insufficient_funds', message: 'Your card has insufficient funds.' },
+  pm_card_chargeDeclinedExpiredCard: { code: 'expired_card', message: 'Your card has expired.' },
+};
+const THREE_DS = new Set(['pm_card_authenticationRequired', 'pm_card_threeDSecure2Required']);
+
+const id = (prefix: string) => `${prefix}_${randomBytes(12).toString('hex')}`;
+
+export async function startFakeStripe(webhookSecret: string) {
+  const intents = new Map<string, PaymentIntent>();
+  const idempotent = new Map<string, { status: number; body: unknown }>();
+  const effects: Effect[] = [];
+  const requests: { method: string; path: string; idempotencyKey?: string }[] = [];
+  const state = { webhookUrl: '', webhookMode: 'after' as WebhookMode, outage: 0, base: '' };
+  const signer = new Stripe('sk_test_fake');
+
+  async function sendEvent(type: string, object: object, created = Math.floor(Date.now() / 1000)): Promise<void> {
+    if (!state.webhookUrl || state.webhookMode === 'none') return;
+    const payload = JSON.stringify({ id: id('evt'), object: 'event', type, created, api_version: '2025-09-30.clover', data: { object }, livemode: false });
+    const header = signer.webhooks.generateTestHeaderString({ payload, secret: webhookSecret });
+    const post = () => fetch(state.webhookUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': header }, body: payload }).catch(() => undefined);
+    await post();
+    if (state.webhookMode === 'twice') await post();
+  }
+  /** Webhooks of one API call, sent before or after it answers as the mode says. */
+  const pendingEvents: [string, object][] = [];
+  const emit = (type: string, pi: PaymentIntent) => pendingEvents.push([type, { ...pi }]);
+  const flush = async () => {
+    const batch = pendingEvents.splice(0);
+    for (const [type, object] of batch) await sendEvent(type, object);
+  };
+
+  const stripeError = (status: number, type: string, code: string, message: string, extra: object = {}) => ({ status, body: { error: { type, code, message, ...extra } } });
+  const unexpectedState = (pi: PaymentIntent, action: string) =>
+    stripeError(400, 'invalid_request_error', 'payment_intent_unexpected_state', `This PaymentIntent could not be ${action} because it has a status of ${pi.status}.`, { payment_intent: pi });
+
+  function handle(method: string, path: string, form: URLSearchParams, query: URLSearchParams): { status: number; body: unknown } {
+    const piMatch = /^\/v1\/payment_intents\/(pi_[0-9a-f]+)(?:\/(capture|cancel))?$/.exec(path);
+    const key = requests.at(-1)!.idempotencyKey ?? '';
+    if (method === 'POST' && path === '/v1/payment_intents') {
+      const amount = Number(form.get('amount'));
+      const paymentMethod = form.get('payment_method') ?? 'pm_card_visa';
+      const pi: PaymentIntent = {
+        id: id('pi'), object: 'payment_intent', amount, amount_capturable: 0, amount_received: 0, currency: form.get('currency')!,
+        capture_method: (form.get('capture_method') as 'manual') ?? 'automatic', status: 'requires_confirmation', payment_method: paymentMethod,
+        metadata: { payment_id: form.get('metadata[payment_id]') ?? '', merchant_id: form.get('metadata[merchant_id]') ?? '' },
+        last_payment_error: null, next_action: null, latest_charge: null, created: Math.floor(Date.now() / 1000), livemode: false, refunded: 0,
+      };
+      intents.set(pi.id, pi);
+      const decline = DECLINES[paymentMethod];
+      if (decline) {
+        Object.assign(pi, { status: 'requires_payment_method', last_payment_error: { type: 'card_error', ...decline } });
+        emit('payment_intent.payment_failed', pi);
+        return stripeError(402, 'card_error', decline.code, decline.message, { ...(decline.decline_code ? { decline_code: decline.decline_code } : {}), payment_intent: pi });
+      }
+      if (THREE_DS.has(paymentMethod)) {
+        Object.assign(pi, { status: 'requires_action', next_action: { type: 'redirect_to_url', redirect_to_url: { url: `${state.base}/3ds/${pi.id}`, return_url: form.get('return_url') } } });
+        emit('payment_intent.requires_action', pi);
+        return { status: 200, body: pi };
+      }
+      authorized(pi, key);
+      return { status: 200, body: pi };
+    }
+    if (method === 'GET' && path === '/v1/payment_intents/search') {
+      const paymentId = /metadata\['payment_id'\]:'([^']+)'/.exec(query.get('query') ?? '')?.[1];
+      const data = [...intents.values()].filter((pi) => pi.metadata.payment_id === paymentId);
+      return { status: 200, body: { object: 'search_result', data, has_more: false, url: '/v1/payment_intents/search' } };
+    }
+    if (piMatch) {
+      const pi = intents.get(piMatch[1]!);
+      if (!pi) return stripeError(404, 'invalid_request_error', 'resource_missing', `No such payment_intent: '${piMatch[1]}'`);
+      if (method === 'GET' && !piMatch[2]) return { status: 200, body: pi };
+      if (piMatch[2] === 'capture') {
+        if (pi.status !== 'requires_capture') return unexpectedState(pi, 'captured');
+        const amount = Number(form.get('amount_to_capture') ?? pi.amount_capturable);
+        if (amount > pi.amount_capturable) return stripeError(400, 'invalid_request_error', 'amount_too_large', 'The amount to capture exceeds the capturable amount.');
+        Object.assign(pi, { status: 'succeeded', amount_received: amount, amount_capturable: 0 });
+        effects.push({ operation: 'capture', paymentIntent: pi.id, amount, idempotencyKey: key });
+        emit('payment_intent.succeeded', pi);
+        return { status: 200, body: pi };
+      }
+      if (piMatch[2] === 'cancel') {
+        if (!['requires_payment_method', 'requires_capture', 'requires_confirmation', 'requires_action'].includes(pi.status)) return unexpectedState(pi, 'canceled');
+        Object.assign(pi, { status: 'canceled', amount_capturable: 0, next_action: null });
+        effects.push({ operation: 'cancel', paymentIntent: pi.id, amount: 0, idempotencyKey: key });
+        emit('payment_intent.canceled', pi);
+        return { status: 200, body: pi };
+      }
+    }
+    if (method === 'POST' && path === '/v1/refunds') {
+      const pi = intents.get(form.get('payment_intent') ?? '');
+      if (!pi) return stripeError(404, 'invalid_request_error', 'resource_missing', 'No such payment_intent.');
+      if (pi.status !== 'succeeded') return stripeError(400, 'invalid_request_error', 'charge_not_refundable', 'This PaymentIntent has no successful charge to refund.');
+      const remaining = pi.amount_received - pi.refunded;
+      if (remaining === 0) return stripeError(400, 'invalid_request_error', 'charge_already_refunded', 'This charge has already been refunded.');
+      const amount = Number(form.get('amount') ?? remaining);
+      if (amount > remaining) return stripeError(400, 'invalid_request_error', 'amount_too_large', `Refund amount exceeds the ${remaining} remaining.`);
+      pi.refunded += amount;
+      const refund = { id: id('re'), object: 'refund', amount, currency: pi.currency, payment_intent: pi.id, status: 'succeeded', failure_reason: null, metadata: {} };
+      effects.push({ operation: 'refund', paymentIntent: pi.id, amount, idempotencyKey: key });
+      pendingEvents.push(['refund.created', refund], ['charge.refunded', { id: pi.latest_charge, object: 'charge', amount_refunded: pi.refunded, payment_intent: pi.id }]);
+      return { status: 200, body: refund };
+    }
+    return stripeError(404, 'invalid_request_error', 'unrecognized_request', `Unrecognized request URL (${method}: ${path}).`);
+  }
+
+  function authorized(pi: PaymentIntent, key: string): void {
+    effects.push({ operation: 'authorize', paymentIntent: pi.id, amount: pi.amount, idempotencyKey: key });
+    pi.latest_charge = id('ch');
+    pi.next_action = null;
+    if (pi.capture_method === 'manual') {
+      Object.assign(pi, { status: 'requires_capture', amount_capturable: pi.amount });
+      emit('payment_intent.amount_capturable_updated', pi);
+    } else {
+      Object.assign(pi, { status: 'succeeded', amount_received: pi.amount });
+      emit('payment_intent.succeeded', pi);
+    }
+  }
+
+  const server = http.createServer((req, res) => {
+    let raw = '';
+    req.on('data', (c: Buffer) => (raw += c.toString()));
+    req.on('end', async () => {
+      const url = new URL(req.url ?? '/', 'http://fake');
+      const idempotencyKey = req.headers['idempotency-key'] as string | undefined;
+      requests.push({ method: req.method!, path: url.pathname, ...(idempotencyKey ? { idempotencyKey } : {}) });
+      const reply = async (status: number, body: unknown) => {
+        if (state.webhookMode === 'before') await flush(); // the webhook wins the race to our API
+        res.writeHead(status, { 'content-type': 'application/json', 'request-id': id('req') }).end(JSON.stringify(body));
+        if (state.webhookMode !== 'before') void flush();
+      };
+      if (url.pathname.startsWith('/_fake/3ds/')) {
+        // The customer finishes (or fails) the bank's 3-D Secure page.
+        const pi = intents.get(url.pathname.split('/')[3]!);
+        if (!pi || pi.status !== 'requires_action') return reply(409, { error: 'not waiting for 3-D Secure' });
+        if (url.searchParams.get('outcome') === 'failed') {
+          Object.assign(pi, { status: 'requires_payment_method', next_action: null, last_payment_error: { type: 'card_error', code: 'payment_intent_authentication_failure', message: 'The customer failed 3-D Secure.' } });
+          emit('payment_intent.payment_failed', pi);
+        } else {
+          authorized(pi, `3ds:${pi.id}`);
+        }
+        return reply(200, pi);
+      }
+      if (!(req.headers.authorization ?? '').startsWith('Bearer sk_test_')) return reply(401, { error: { type: 'invalid_request_error', message: 'Invalid API Key provided.' } });
+      if (state.outage > 0) {
+        state.outage--;
+        return reply(500, { error: { type: 'api_error', message: 'An unknown error occurred (simulated outage).' } });
+      }
+      const cacheKey = idempotencyKey && `${req.method} ${url.pathname} ${idempotencyKey}`;
+      const cached = cacheKey ? idempotent.get(cacheKey) : undefined;
+      if (cached) return reply(cached.status, cached.body); // Stripe replays the first answer for a key
+      const answer = handle(req.method!, url.pathname, new URLSearchParams(raw), url.searchParams);
+      if (cacheKey && req.method === 'POST' && answer.status < 500) idempotent.set(cacheKey, answer);
+      return reply(answer.status, answer.body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  state.base = base;
+
+  return {
+    url: base,
+    intents,
+    effects,
+    requests,
+    /** Where webhooks go (our POST /webhooks/stripe), and when. */
+    setWebhooks: (url: string, mode: WebhookMode = 'after') => Object.assign(state, { webhookUrl: url, webhookMode: mode }),
+    /** The next `n` API calls answer 500, as during a Stripe incident. */
+    outage: (n: number) => (state.outage = n),
+    completeThreeDS: (pi: string, outcome: 'succeeded' | 'failed' = 'succeeded') => fetch(`${base}/_fake/3ds/${pi}?outcome=${outcome}`, { method: 'POST' }),
+    /** Sends an event as Stripe would, e.g. a late or out-of-order one. */
+    sendEvent,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+export type FakeStripe = Awaited<ReturnType<typeof startFakeStripe>>;
