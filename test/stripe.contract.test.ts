@@ -61,6 +61,7 @@ test('Stripe amounts: zero-, two- and three-decimal currencies, ISK and MGA quir
   expect(toStripeAmount(15050, 'MGA')).toHaveProperty('problem');
   expect(toStripeAmount(12340, 'KWD')).toEqual({ amount: 12340 });
   expect(toStripeAmount(12345, 'KWD')).toHaveProperty('problem');
+  expect(toStripeAmount(12345, 'HUF')).toEqual({ amount: 12345 });
   expect(toStripeAmount(100, 'CLF')).toHaveProperty('problem'); // four decimals: not chargeable at Stripe
   for (const [amount, currency] of [[1999, 'USD'], [1500, 'ISK'], [15000, 'MGA'], [12340, 'KWD'], [500, 'JPY']] as const) {
     const converted = toStripeAmount(amount, currency);

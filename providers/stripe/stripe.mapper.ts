@@ -7,6 +7,7 @@ import { ProviderFault } from '../provider';
 /** Pure transforms between our payments and Stripe's API: no I/O here. */
 
 // https://docs.stripe.com/currencies: zero-decimal, three-decimal, and ISK's two-decimal quirk.
+// HUF and TWD charge as two-decimal (as ISO); their whole-unit rule applies to payouts only.
 const STRIPE_ZERO_DECIMAL = new Set(['BIF', 'CLP', 'DJF', 'GNF', 'JPY', 'KMF', 'KRW', 'MGA', 'PYG', 'RWF', 'UGX', 'VND', 'VUV', 'XAF', 'XOF', 'XPF']);
 const STRIPE_THREE_DECIMAL = new Set(['BHD', 'JOD', 'KWD', 'OMR', 'TND']);
 
