@@ -2,6 +2,7 @@ import express from 'express';
 import type { ApiContext } from './context';
 import { adminAuth, merchantAuth, optionalMerchantAuth } from './middleware/auth';
 import { errorHandler, notFoundRoute } from './middleware/errors';
+import { rejectNulCharacters } from './middleware/input';
 import { perKeyRateLimit } from './middleware/rate-limit';
 import { openApiDocument } from './openapi';
 import { adminRouter } from './routes/admin';
@@ -63,6 +64,7 @@ export function createApp(ctx: ApiContext): express.Express {
   // The Temporal UI's codec calls carry whole histories' payloads: their own, larger limit.
   app.use('/codec', express.json({ limit: '4mb', type: () => true }), codecRouter(ctx));
   app.use(express.json({ limit: BODY_LIMIT, strict: true, type: () => true }));
+  app.use(rejectNulCharacters);
   app.use('/v1/merchants', adminAuth(ctx.config.ADMIN_API_KEY), merchantsRouter(ctx));
   app.use('/v1/admin', adminAuth(ctx.config.ADMIN_API_KEY), adminRouter(ctx));
   app.use('/v1', merchantAuth(ctx.pool));

@@ -172,3 +172,16 @@ describe('metrics', () => {
     expect(after).toContain('process_resident_memory_bytes');
   });
 });
+
+test('NUL characters anywhere in the input are a 400 naming the field, never a 500 (found by schemathesis)', async () => {
+  const m = await newMerchant(stack());
+  const body = { amount: 100, currency: 'USD', payment_method: card(), description: 'a\u0000b' };
+  expect((await m.api.post('/v1/payments', body)).body.error).toMatchObject({ type: 'invalid_request_error', param: 'description' });
+  expect((await m.api.post('/v1/payments', { ...body, description: 'ok', metadata: { note: '\u0000' } })).body.error.param).toBe('metadata.note');
+  expect((await m.api.post('/v1/refunds', { payment_id: '\u0000pay' })).body.error.param).toBe('payment_id');
+  for (const path of ['/v1/payments?starting_after=%00', '/v1/refunds?payment_id=%00', '/v1/events?object_id=%00', '/v1/payments/pay_%00', '/v1/payments/%E0%A4%A']) {
+    const res = await m.api.get(path);
+    expect([path, res.status, res.body.error?.type]).toEqual([path, 400, 'invalid_request_error']);
+  }
+  expect((await m.api.get('/v1/payments')).body.data).toEqual([]); // nothing half-written
+});

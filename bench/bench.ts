@@ -1,0 +1,202 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { WithStartWorkflowOperation } from '@temporalio/client';
+import { NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import autocannon from 'autocannon';
+import express from 'express';
+import { configSchema } from '../config';
+import { migrate } from '../db/migrate';
+import { FAILURE_CONVERTER_PATH } from '../runtime/codec';
+import { createLogger } from '../runtime/logger';
+import { startServices } from '../runtime/services';
+import { startDevTemporal } from '../scripts/dev-temporal';
+import { startEmbeddedPostgres } from '../scripts/embedded-postgres';
+import { freePort } from '../scripts/ports';
+import { floorUpdate, floorWorkflow } from './floor.workflows';
+
+/**
+ * `npm run bench`: what durability costs per payment, next to the floor measured in the same
+ * run on the same Temporal server. Starts its own embedded stack (sandbox at zero latency),
+ * prints a table and writes JSON to bench/results/. Numbers, never assertions.
+ */
+const { values: opts } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' }, // seconds per B1 run
+    connections: { type: 'string', default: '16' },
+    repeats: { type: 'string', default: '3' },
+    lifecycles: { type: 'string', default: '300' }, // B2 payments per repeat
+    open: { type: 'string', default: '1000' }, // B4 open workflows
+  },
+});
+const DURATION = Number(opts.duration);
+const CONNECTIONS = Number(opts.connections);
+const REPEATS = Number(opts.repeats);
+const LIFECYCLES = Number(opts.lifecycles);
+const OPEN = Number(opts.open);
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const min = (xs: number[]) => Math.min(...xs);
+const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+async function pool<T>(n: number, concurrency: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = new Array(n);
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < n) {
+      const i = next++;
+      out[i] = await fn(i);
+    }
+  }));
+  return out;
+}
+
+async function latency(url: string, body: object, headers: Record<string, string>, duration: number) {
+  const result = await autocannon({ url, method: 'POST', connections: CONNECTIONS, duration, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  return { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, rps: result.requests.average, errors: result.non2xx + result.errors };
+}
+
+function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+async function main() {
+  Runtime.install({ shutdownSignals: [] });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-'));
+  const db = await startEmbeddedPostgres(path.join(dir, 'pg'));
+  const temporal = await startDevTemporal({ dataDir: dir, port: await freePort(), uiPort: await freePort(), namespace: 'default' });
+  await migrate(db.url);
+  const keys = `bench:${Buffer.alloc(32, 9).toString('base64')}`;
+  const config = configSchema.parse({
+    PORT: '0', ADMIN_API_KEY: 'bench-admin-key-0123456789', PAYLOAD_ENCRYPTION_KEYS: keys, LOG_LEVEL: 'warn', SANDBOX_LATENCY_MS: '0',
+    RATE_LIMIT_PER_MINUTE: '100000000', DATABASE_URL: db.url, TEMPORAL_ADDRESS: temporal.address, DATABASE_POOL_SIZE: '20',
+  });
+  const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), failureConverterPath: FAILURE_CONVERTER_PATH, logger: { log() {}, info() {}, warn() {}, error: console.error, debug() {}, trace() {} } as never });
+  const services = await startServices(config, { databaseUrl: db.url, temporalAddress: temporal.address }, createLogger('warn'), { workflowBundle: { code: bundle.code } });
+  const client = services.context.temporal;
+
+  // The floor's worker and HTTP endpoint, in this same process, on the same server.
+  const floorConnection = await NativeConnection.connect({ address: temporal.address });
+  const floorWorker = await Worker.create({ connection: floorConnection, taskQueue: 'bench-floor', workflowsPath: require.resolve('./floor.workflows'), activities: { noop: async () => 'ok' } });
+  const floorRunning = floorWorker.run();
+  let floorSeq = 0;
+  const floorApp = express().post('/floor', async (_req, res) => {
+    const id = `floor-${process.pid}-${floorSeq++}`;
+    const op = new WithStartWorkflowOperation(floorWorkflow, { workflowId: id, taskQueue: 'bench-floor', workflowIdConflictPolicy: 'USE_EXISTING' });
+    res.json({ id, result: await client.workflow.executeUpdateWithStart(floorUpdate, { startWorkflowOperation: op }) });
+  });
+  const floorServer = floorApp.listen(0, '127.0.0.1');
+  await new Promise((r) => floorServer.once('listening', r));
+  const floorUrl = `http://127.0.0.1:${(floorServer.address() as { port: number }).port}/floor`;
+
+  const merchant = await (await fetch(`${services.url}/v1/merchants`, { method: 'POST', headers: { authorization: `Bearer ${config.ADMIN_API_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Bench' }) })).json() as { api_key: string };
+  const auth = { authorization: `Bearer ${merchant.api_key}` };
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- API JSON
+  const api = async (p: string, body?: object) => (await fetch(`${services.url}${p}`, { method: body ? 'POST' : 'GET', headers: { ...auth, 'content-type': 'application/json' }, body: body && JSON.stringify(body) })).json() as Promise<Record<string, any>>;
+  const card = { amount: 1000, currency: 'USD', payment_method: { type: 'card', token: 'tok_ok' } };
+
+  console.log(`Warm-up (${Math.min(DURATION, 5)} s each)...`);
+  await latency(`${services.url}/v1/payments`, card, auth, Math.min(DURATION, 5));
+  await latency(floorUrl, {}, {}, Math.min(DURATION, 5));
+
+  // B1: latency of POST /v1/payments (authorized + captured) vs the floor, interleaved per repeat.
+  const b1 = { ours: [] as Awaited<ReturnType<typeof latency>>[], floor: [] as Awaited<ReturnType<typeof latency>>[] };
+  for (let r = 0; r < REPEATS; r++) {
+    b1.ours.push(await latency(`${services.url}/v1/payments`, card, auth, DURATION));
+    b1.floor.push(await latency(floorUrl, {}, {}, DURATION));
+  }
+
+  // B2: completed lifecycles per second at saturation (create -> captured -> event recorded).
+  const b2 = { ours: [] as number[], floor: [] as number[] };
+  for (let r = 0; r < REPEATS; r++) {
+    const started = performance.now();
+    const ids = await pool(LIFECYCLES, CONNECTIONS * 2, async () => (await api('/v1/payments', card)).id as string);
+    for (;;) {
+      const { rows } = await services.pool.query(`SELECT count(*)::int AS n FROM events WHERE type = 'payment.captured' AND object_id = ANY($1)`, [ids]);
+      if (rows[0].n === ids.length) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    b2.ours.push(LIFECYCLES / ((performance.now() - started) / 1000));
+    const floorStarted = performance.now();
+    await pool(LIFECYCLES, CONNECTIONS * 2, (i) => client.workflow.execute(floorWorkflow, { workflowId: `floor-b2-${r}-${i}-${Date.now()}`, taskQueue: 'bench-floor' }));
+    b2.floor.push(LIFECYCLES / ((performance.now() - floorStarted) / 1000));
+  }
+
+  // B3: history events and workflow tasks per captured and per refunded payment.
+  const captured = await api('/v1/payments', card);
+  const refunded = await api('/v1/payments', card);
+  await api('/v1/refunds', { payment_id: refunded.id });
+  const historyCost = async (workflowId: string) => {
+    const history = await client.workflow.getHandle(workflowId).fetchHistory();
+    return { events: history.events!.length, workflowTasks: history.events!.filter((e) => e.workflowTaskCompletedEventAttributes).length };
+  };
+  const floorB3 = `floor-b3-${Date.now()}`;
+  await client.workflow.execute(floorWorkflow, { workflowId: floorB3, taskQueue: 'bench-floor' });
+  const floorCost = await historyCost(floorB3);
+  const b3 = { captured: await historyCost(`payment:${captured.id}`), refunded: await historyCost(`payment:${refunded.id}`), floor: floorCost };
+
+  // B4: RSS of a worker process holding OPEN payment workflows (manual capture pending).
+  const b4Queue = `bench-b4-${Date.now()}`;
+  const worker = spawn(process.execPath, ['--import', 'tsx', path.resolve(__dirname, '..', 'workers', 'main.ts')], {
+    env: { ...process.env, DATABASE_URL: db.url, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_TASK_QUEUE: b4Queue, PAYLOAD_ENCRYPTION_KEYS: keys, LOG_LEVEL: 'warn', WORKER_METRICS_PORT: '0', SANDBOX_LATENCY_MS: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let workerOut = '';
+  worker.stdout!.on('data', (c: Buffer) => (workerOut += c.toString()));
+  worker.stderr!.on('data', (c: Buffer) => (workerOut += c.toString()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setInterval(() => workerOut.includes('worker running') && (clearInterval(timer), resolve()), 100);
+    worker.once('exit', (code) => (clearInterval(timer), reject(new Error(`worker exited ${code}: ${workerOut}`))));
+  });
+  const b4Api = await startServices({ ...config, TEMPORAL_TASK_QUEUE: b4Queue }, { databaseUrl: db.url, temporalAddress: temporal.address }, createLogger('warn'), { worker: false });
+  const b4Post = (body: object) => fetch(`${b4Api.url}/v1/payments`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.json() as Promise<{ status: string }>);
+  await pool(20, 10, () => b4Post({ ...card, capture_method: 'manual' }));
+  const rssBefore = rssMb(worker.pid!);
+  const opened = await pool(OPEN, CONNECTIONS * 2, () => b4Post({ ...card, capture_method: 'manual' }));
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  const rssAfter = rssMb(worker.pid!);
+  const b4 = { open: opened.filter((p) => p.status === 'authorized').length, rssBeforeMb: round(rssBefore), rssAfterMb: round(rssAfter), perWorkflowKb: round(((rssAfter - rssBefore) * 1024) / OPEN) };
+  worker.kill('SIGTERM');
+  await b4Api.stop();
+
+  const ratio = (a: number, b: number) => round(a / b, 2);
+  const rows = [
+    ['B1 p50 latency (ms)', min(b1.ours.map((x) => x.p50)), median(b1.ours.map((x) => x.p50)), median(b1.floor.map((x) => x.p50)), ratio(median(b1.ours.map((x) => x.p50)), median(b1.floor.map((x) => x.p50)))],
+    ['B1 p90 latency (ms)', min(b1.ours.map((x) => x.p90)), median(b1.ours.map((x) => x.p90)), median(b1.floor.map((x) => x.p90)), ratio(median(b1.ours.map((x) => x.p90)), median(b1.floor.map((x) => x.p90)))],
+    ['B1 p99 latency (ms)', min(b1.ours.map((x) => x.p99)), median(b1.ours.map((x) => x.p99)), median(b1.floor.map((x) => x.p99)), ratio(median(b1.ours.map((x) => x.p99)), median(b1.floor.map((x) => x.p99)))],
+    ['B1 requests/s', round(min(b1.ours.map((x) => x.rps))), round(median(b1.ours.map((x) => x.rps))), round(median(b1.floor.map((x) => x.rps))), ratio(median(b1.ours.map((x) => x.rps)), median(b1.floor.map((x) => x.rps)))],
+    ['B2 lifecycles/s', round(min(b2.ours)), round(median(b2.ours)), round(median(b2.floor)), ratio(median(b2.ours), median(b2.floor))],
+    ['B3 events / captured payment', b3.captured.events, b3.captured.events, b3.floor?.events ?? '-', b3.floor ? ratio(b3.captured.events, b3.floor.events) : '-'],
+    ['B3 workflow tasks / captured', b3.captured.workflowTasks, b3.captured.workflowTasks, b3.floor?.workflowTasks ?? '-', b3.floor ? ratio(b3.captured.workflowTasks, b3.floor.workflowTasks) : '-'],
+    ['B3 events / refunded payment', b3.refunded.events, b3.refunded.events, '-', '-'],
+    ['B3 workflow tasks / refunded', b3.refunded.workflowTasks, b3.refunded.workflowTasks, '-', '-'],
+    [`B4 worker RSS, ${b4.open} open (MB)`, b4.rssAfterMb, b4.rssAfterMb, b4.rssBeforeMb, `${b4.perWorkflowKb} KB each`],
+  ];
+  const errors = [...b1.ours, ...b1.floor].reduce((n, x) => n + x.errors, 0);
+  console.log(`\n${os.cpus().length} CPUs (${os.cpus()[0]?.model}), ${round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${CONNECTIONS} connections, ${DURATION} s x ${REPEATS} repeats\n`);
+  console.log(['metric'.padEnd(34), 'min'.padStart(10), 'median'.padStart(10), 'floor'.padStart(10), 'ratio'.padStart(16)].join(''));
+  for (const [name, a, b, c, d] of rows) console.log([String(name).padEnd(34), String(a).padStart(10), String(b).padStart(10), String(c).padStart(10), String(d).padStart(16)].join(''));
+  console.log(`\nnon-2xx or failed requests during B1: ${errors}`);
+  const outDir = path.resolve(__dirname, 'results');
+  mkdirSync(outDir, { recursive: true });
+  const file = path.join(outDir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify({ machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGiB: round(os.totalmem() / 2 ** 30), node: process.version }, settings: { DURATION, CONNECTIONS, REPEATS, LIFECYCLES, OPEN }, b1, b2, b3, b4, errors }, null, 2));
+  console.log(`JSON: ${path.relative(process.cwd(), file)}`);
+
+  floorServer.close();
+  floorWorker.shutdown();
+  await floorRunning;
+  await floorConnection.close();
+  await services.stop();
+  await temporal.stop();
+  await db.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,38 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { newMerchant, useTestStack } from './support/stack';
+
+const ARTIFACTS = path.resolve(__dirname, '..', 'test-artifacts');
+const stack = useTestStack({ RATE_LIMIT_PER_MINUTE: '1000000' });
+
+/** schemathesis from `.tools/venv` (`.ci/run` installs it), SCHEMATHESIS, or PATH. */
+const SCHEMATHESIS = process.env.SCHEMATHESIS ?? [path.resolve(__dirname, '..', '.tools', 'venv', 'bin', 'schemathesis')].find((p) => existsSync(p)) ?? 'schemathesis';
+
+test('schemathesis fuzzes every operation of /openapi.json with a real key: no 5xx, and answers match the schema', async () => {
+  const m = await newMerchant(stack());
+  const args = [
+    'run', `${stack().url}/openapi.json`,
+    '--header', `Authorization: Bearer ${m.key}`,
+    '--checks', 'not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance',
+    '--max-examples', process.env.FUZZ_MAX_EXAMPLES ?? '10',
+    '--seed', process.env.FUZZ_SEED ?? '20261125',
+    '--workers', '1',
+    '--request-timeout', '30',
+    '--max-time', process.env.FUZZ_MAX_TIME ?? '180',
+    '--no-color',
+  ];
+  const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
+    const proc = spawn(SCHEMATHESIS, args, { env: { ...process.env, PYTHONUNBUFFERED: '1' } });
+    let out = '';
+    proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    proc.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    proc.on('error', reject);
+    proc.on('close', (exit) => resolve({ code: exit, output: out }));
+  });
+  mkdirSync(ARTIFACTS, { recursive: true });
+  writeFileSync(path.join(ARTIFACTS, 'schemathesis.txt'), output);
+  if (code !== 0) console.log(output.slice(-20_000));
+  expect(code).toBe(0);
+  expect(output).toMatch(/passed/i);
+}, 400_000);
