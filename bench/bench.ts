@@ -1,5 +1,4 @@
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -16,6 +15,7 @@ import { startDevTemporal } from '../scripts/dev-temporal';
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres';
 import { freePort } from '../scripts/ports';
 import { floorUpdate, floorWorkflow } from './floor.workflows';
+import { pool, rssMb, spawnWorker } from './harness';
 
 /**
  * `npm run bench`: what durability costs per payment, next to the floor measured in the same
@@ -41,26 +41,9 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const min = (xs: number[]) => Math.min(...xs);
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
 
-async function pool<T>(n: number, concurrency: number, fn: (i: number) => Promise<T>): Promise<T[]> {
-  const out: T[] = new Array(n);
-  let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < n) {
-      const i = next++;
-      out[i] = await fn(i);
-    }
-  }));
-  return out;
-}
-
 async function latency(url: string, body: object, headers: Record<string, string>, duration: number) {
   const result = await autocannon({ url, method: 'POST', connections: CONNECTIONS, duration, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
   return { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, rps: result.requests.average, errors: result.non2xx + result.errors };
-}
-
-function rssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
 
 async function main() {
@@ -140,17 +123,7 @@ async function main() {
 
   // B4: RSS of a worker process holding OPEN payment workflows (manual capture pending).
   const b4Queue = `bench-b4-${Date.now()}`;
-  const worker = spawn(process.execPath, ['--import', 'tsx', path.resolve(__dirname, '..', 'workers', 'main.ts')], {
-    env: { ...process.env, DATABASE_URL: db.url, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_TASK_QUEUE: b4Queue, PAYLOAD_ENCRYPTION_KEYS: keys, LOG_LEVEL: 'warn', WORKER_METRICS_PORT: '0', SANDBOX_LATENCY_MS: '0' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let workerOut = '';
-  worker.stdout!.on('data', (c: Buffer) => (workerOut += c.toString()));
-  worker.stderr!.on('data', (c: Buffer) => (workerOut += c.toString()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setInterval(() => workerOut.includes('worker running') && (clearInterval(timer), resolve()), 100);
-    worker.once('exit', (code) => (clearInterval(timer), reject(new Error(`worker exited ${code}: ${workerOut}`))));
-  });
+  const worker = await spawnWorker({ DATABASE_URL: db.url, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_TASK_QUEUE: b4Queue, PAYLOAD_ENCRYPTION_KEYS: keys, SANDBOX_LATENCY_MS: '0' });
   const b4Api = await startServices({ ...config, TEMPORAL_TASK_QUEUE: b4Queue }, { databaseUrl: db.url, temporalAddress: temporal.address }, createLogger('warn'), { worker: false });
   const b4Post = (body: object) => fetch(`${b4Api.url}/v1/payments`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.json() as Promise<{ status: string }>);
   await pool(20, 10, () => b4Post({ ...card, capture_method: 'manual' }));

