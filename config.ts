@@ -30,6 +30,11 @@ export const configSchema = z.object({
   /** When set, this PostgreSQL is used and no embedded one is started. */
   DATABASE_URL: z.string().url().optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  /**
+   * Workflows a worker keeps in memory (sticky cache). Unset: the SDK's default from the heap size.
+   * Payments stay open for their refund window: a cap bounds memory, evicted ones replay when woken.
+   */
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
   /** Where `npm run worker` serves /metrics (the API serves its own on PORT). */
   WORKER_METRICS_PORT: listenPort.default(9464),
   /** Loopback port of the Temporal SDK's own metrics exporter (appended to /metrics); 0 picks a free one. */

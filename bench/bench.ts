@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -49,6 +49,7 @@ async function latency(url: string, body: object, headers: Record<string, string
 async function main() {
   Runtime.install({ shutdownSignals: [] });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-'));
+  chmodSync(dir, 0o755); // as root, PostgreSQL runs as its own user and must reach its cluster
   const db = await startEmbeddedPostgres(path.join(dir, 'pg'));
   const temporal = await startDevTemporal({ dataDir: dir, port: await freePort(), uiPort: await freePort(), namespace: 'default' });
   await migrate(db.url);
@@ -121,19 +122,26 @@ async function main() {
   const floorCost = await historyCost(floorB3);
   const b3 = { captured: await historyCost(`payment:${captured.id}`), refunded: await historyCost(`payment:${refunded.id}`), floor: floorCost };
 
-  // B4: RSS of a worker process holding OPEN payment workflows (manual capture pending).
-  const b4Queue = `bench-b4-${Date.now()}`;
-  const worker = await spawnWorker({ DATABASE_URL: db.url, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_TASK_QUEUE: b4Queue, PAYLOAD_ENCRYPTION_KEYS: keys, SANDBOX_LATENCY_MS: '0' });
-  const b4Api = await startServices({ ...config, TEMPORAL_TASK_QUEUE: b4Queue }, { databaseUrl: db.url, temporalAddress: temporal.address }, createLogger('warn'), { worker: false });
-  const b4Post = (body: object) => fetch(`${b4Api.url}/v1/payments`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.json() as Promise<{ status: string }>);
-  await pool(20, 10, () => b4Post({ ...card, capture_method: 'manual' }));
-  const rssBefore = rssMb(worker.pid!);
-  const opened = await pool(OPEN, CONNECTIONS * 2, () => b4Post({ ...card, capture_method: 'manual' }));
-  await new Promise((resolve) => setTimeout(resolve, 2000));
-  const rssAfter = rssMb(worker.pid!);
-  const b4 = { open: opened.filter((p) => p.status === 'authorized').length, rssBeforeMb: round(rssBefore), rssAfterMb: round(rssAfter), perWorkflowKb: round(((rssAfter - rssBefore) * 1024) / OPEN) };
-  worker.kill('SIGTERM');
-  await b4Api.stop();
+  // B4: RSS of a worker process holding OPEN payment workflows (manual capture pending), with
+  // the SDK's default sticky cache and with WORKER_MAX_CACHED_WORKFLOWS=100.
+  const b4Run = async (cache?: number) => {
+    const queue = `bench-b4-${cache ?? 'default'}-${Date.now()}`;
+    const worker = await spawnWorker({
+      DATABASE_URL: db.url, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_TASK_QUEUE: queue, PAYLOAD_ENCRYPTION_KEYS: keys, SANDBOX_LATENCY_MS: '0',
+      ...(cache !== undefined ? { WORKER_MAX_CACHED_WORKFLOWS: String(cache) } : {}),
+    });
+    const b4Api = await startServices({ ...config, TEMPORAL_TASK_QUEUE: queue }, { databaseUrl: db.url, temporalAddress: temporal.address }, createLogger('warn'), { worker: false });
+    const post = (body: object) => fetch(`${b4Api.url}/v1/payments`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.json() as Promise<{ status: string }>);
+    await pool(20, 10, () => post({ ...card, capture_method: 'manual' }));
+    const before = rssMb(worker.pid!);
+    const opened = await pool(OPEN, CONNECTIONS * 2, () => post({ ...card, capture_method: 'manual' }));
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const after = rssMb(worker.pid!);
+    worker.kill('SIGTERM');
+    await b4Api.stop();
+    return { cache: cache ?? 'sdk default', open: opened.filter((p) => p.status === 'authorized').length, rssBeforeMb: round(before), rssAfterMb: round(after), perWorkflowKb: round(((after - before) * 1024) / OPEN) };
+  };
+  const b4 = [await b4Run(), await b4Run(100)];
 
   const ratio = (a: number, b: number) => round(a / b, 2);
   const rows = [
@@ -146,7 +154,7 @@ async function main() {
     ['B3 workflow tasks / captured', b3.captured.workflowTasks, b3.captured.workflowTasks, b3.floor?.workflowTasks ?? '-', b3.floor ? ratio(b3.captured.workflowTasks, b3.floor.workflowTasks) : '-'],
     ['B3 events / refunded payment', b3.refunded.events, b3.refunded.events, '-', '-'],
     ['B3 workflow tasks / refunded', b3.refunded.workflowTasks, b3.refunded.workflowTasks, '-', '-'],
-    [`B4 worker RSS, ${b4.open} open (MB)`, b4.rssAfterMb, b4.rssAfterMb, b4.rssBeforeMb, `${b4.perWorkflowKb} KB each`],
+    ...b4.map((r) => [`B4 RSS, ${r.open} open, cache ${r.cache} (MB)`, r.rssAfterMb, r.rssAfterMb, r.rssBeforeMb, `${r.perWorkflowKb} KB each`]),
   ];
   const errors = [...b1.ours, ...b1.floor].reduce((n, x) => n + x.errors, 0);
   console.log(`\n${os.cpus().length} CPUs (${os.cpus()[0]?.model}), ${round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${CONNECTIONS} connections, ${DURATION} s x ${REPEATS} repeats\n`);

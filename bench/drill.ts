@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -85,6 +85,7 @@ const DRILLS: Drill[] = [
 
 async function runDrill(drill: Drill): Promise<boolean> {
   const dir = mkdtempSync(path.join(os.tmpdir(), `drill-${drill.name}-`));
+  chmodSync(dir, 0o755); // as root, PostgreSQL runs as its own user and must reach its cluster
   const infra = await startInfra(dir);
   await migrate(infra.databaseUrl);
   const config = configSchema.parse({

@@ -69,7 +69,7 @@ export async function startServices(
     const sender = new WebhookSender(urlGuard, config.WEBHOOK_TIMEOUT_MS);
     const mailer = config.SMTP_URL ? new Mailer(config.SMTP_URL, config.RECEIPT_FROM) : undefined;
     const notifications = { dispatcher, sender, secrets, mailer };
-    worker = await createPaymentWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, pool, providers, dataConverter, metrics, notifications, workflowBundle: opts.workflowBundle, plugins: tracing ? [tracing.plugin] : [] });
+    worker = await createPaymentWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, pool, providers, dataConverter, metrics, notifications, workflowBundle: opts.workflowBundle, plugins: tracing ? [tracing.plugin] : [], maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS });
     const running = worker.run();
     stops.push(async () => {
       if (worker!.getState() === 'RUNNING') worker!.shutdown();

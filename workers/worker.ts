@@ -19,6 +19,7 @@ export type PaymentWorkerOptions = {
   notifications?: NotificationDeps;
   /** E.g. OpenTelemetry tracing (its workflow interceptors need a bundle built here, not a prebuilt one). */
   plugins?: WorkerOptions['plugins'];
+  maxCachedWorkflows?: number;
   /** A prebuilt workflow bundle (tests, production images); otherwise bundled at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
 };
@@ -31,6 +32,7 @@ export async function createPaymentWorker(opts: PaymentWorkerOptions): Promise<W
     activities: createActivities({ pool: opts.pool, providers: opts.providers, metrics: opts.metrics, notifications: opts.notifications }),
     dataConverter: opts.dataConverter,
     plugins: opts.plugins,
+    ...(opts.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: opts.maxCachedWorkflows } : {}),
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
   });
 }
