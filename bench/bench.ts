@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { WithStartWorkflowOperation } from '@temporalio/client';
-import { NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import autocannon from 'autocannon';
 import express from 'express';
 import { configSchema } from '../config';
@@ -14,7 +14,7 @@ import { startServices } from '../runtime/services';
 import { startDevTemporal } from '../scripts/dev-temporal';
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres';
 import { freePort } from '../scripts/ports';
-import { floorUpdate, floorWorkflow } from './floor.workflows';
+import { floorOpenWorkflow, floorUpdate, floorWorkflow } from './floor.workflows';
 import { pool, rssMb, spawnWorker } from './harness';
 
 /**
@@ -47,7 +47,7 @@ async function latency(url: string, body: object, headers: Record<string, string
 }
 
 async function main() {
-  Runtime.install({ shutdownSignals: [] });
+  Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-'));
   chmodSync(dir, 0o755); // as root, PostgreSQL runs as its own user and must reach its cluster
   const db = await startEmbeddedPostgres(path.join(dir, 'pg'));
@@ -142,6 +142,17 @@ async function main() {
     return { cache: cache ?? 'sdk default', open: opened.filter((p) => p.status === 'authorized').length, rssBeforeMb: round(before), rssAfterMb: round(after), perWorkflowKb: round(((after - before) * 1024) / OPEN) };
   };
   const b4 = [await b4Run(), await b4Run(100)];
+  // Its floor: the same number of bare workflows left open, in a worker process of their own.
+  const floorQueue = `bench-b4-floor-${Date.now()}`;
+  const floorProc = await spawnWorker({ TEMPORAL_ADDRESS: temporal.address, TEMPORAL_TASK_QUEUE: floorQueue }, path.resolve(__dirname, 'floor-worker.ts'));
+  await pool(20, 10, (i) => client.workflow.start(floorOpenWorkflow, { workflowId: `floor-open-warm-${i}-${Date.now()}`, taskQueue: floorQueue }));
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const floorBefore = rssMb(floorProc.pid!);
+  await pool(OPEN, CONNECTIONS * 2, (i) => client.workflow.start(floorOpenWorkflow, { workflowId: `floor-open-${i}-${Date.now()}`, taskQueue: floorQueue }));
+  await new Promise((resolve) => setTimeout(resolve, 4000));
+  const floorAfter = rssMb(floorProc.pid!);
+  floorProc.kill('SIGTERM');
+  const b4Floor = { rssBeforeMb: round(floorBefore), rssAfterMb: round(floorAfter), perWorkflowKb: round(((floorAfter - floorBefore) * 1024) / OPEN) };
 
   const ratio = (a: number, b: number) => round(a / b, 2);
   const rows = [
@@ -154,7 +165,7 @@ async function main() {
     ['B3 workflow tasks / captured', b3.captured.workflowTasks, b3.captured.workflowTasks, b3.floor?.workflowTasks ?? '-', b3.floor ? ratio(b3.captured.workflowTasks, b3.floor.workflowTasks) : '-'],
     ['B3 events / refunded payment', b3.refunded.events, b3.refunded.events, '-', '-'],
     ['B3 workflow tasks / refunded', b3.refunded.workflowTasks, b3.refunded.workflowTasks, '-', '-'],
-    ...b4.map((r) => [`B4 RSS, ${r.open} open, cache ${r.cache} (MB)`, r.rssAfterMb, r.rssAfterMb, r.rssBeforeMb, `${r.perWorkflowKb} KB each`]),
+    ...b4.map((r) => [`B4 RSS, ${r.open} open, cache ${r.cache} (MB)`, r.rssAfterMb, r.rssAfterMb, b4Floor.rssAfterMb, `${ratio(r.rssAfterMb, b4Floor.rssAfterMb)} (${r.perWorkflowKb} vs ${b4Floor.perWorkflowKb} KB each)`]),
   ];
   const errors = [...b1.ours, ...b1.floor].reduce((n, x) => n + x.errors, 0);
   console.log(`\n${os.cpus().length} CPUs (${os.cpus()[0]?.model}), ${round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${CONNECTIONS} connections, ${DURATION} s x ${REPEATS} repeats\n`);
@@ -164,7 +175,7 @@ async function main() {
   const outDir = path.resolve(__dirname, 'results');
   mkdirSync(outDir, { recursive: true });
   const file = path.join(outDir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGiB: round(os.totalmem() / 2 ** 30), node: process.version }, settings: { DURATION, CONNECTIONS, REPEATS, LIFECYCLES, OPEN }, b1, b2, b3, b4, errors }, null, 2));
+  writeFileSync(file, JSON.stringify({ machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGiB: round(os.totalmem() / 2 ** 30), node: process.version }, settings: { DURATION, CONNECTIONS, REPEATS, LIFECYCLES, OPEN }, b1, b2, b3, b4, b4Floor, errors }, null, 2));
   console.log(`JSON: ${path.relative(process.cwd(), file)}`);
 
   floorServer.close();

@@ -16,3 +16,10 @@ export async function floorWorkflow(): Promise<string> {
   await condition(allHandlersFinished);
   return result;
 }
+
+/** The B4 floor: a bare workflow that ran one no-op activity and stays open, as an authorized payment does. */
+export async function floorOpenWorkflow(): Promise<string> {
+  const result = await noop();
+  await condition(() => false);
+  return result;
+}

@@ -40,8 +40,8 @@ export async function startInfra(dir: string) {
 export type Infra = Awaited<ReturnType<typeof startInfra>>;
 
 /** `npm run worker` as its own OS process, resolved once it polls. */
-export async function spawnWorker(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.resolve(__dirname, '..', 'workers', 'main.ts')], {
+export async function spawnWorker(env: Record<string, string>, script = path.resolve(__dirname, '..', 'workers', 'main.ts')): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
     env: { ...process.env, LOG_LEVEL: 'info', WORKER_METRICS_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
