@@ -17,12 +17,16 @@ export const EVENT_TYPES = [
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
-/** What an endpoint subscribes to: an event type, a family (`payment.*`) or everything (`*`). */
-export const isEventFilter = (filter: string): boolean =>
-  filter === '*' || (EVENT_TYPES as readonly string[]).includes(filter) || EVENT_TYPES.some((t) => filter === `${t.split('.')[0]}.*`);
+/** Families API.md announces before their events exist: endpoints may subscribe to them already. */
+const ANNOUNCED_FAMILIES = ['subscription', 'invoice'];
 
-export const matchesFilter = (filters: readonly string[], type: string): boolean =>
-  filters.some((f) => f === '*' || f === type || (f.endsWith('.*') && type.startsWith(f.slice(0, -1))));
+/** What an endpoint subscribes to: an event type, a family (`payment.*`) or everything (`*`). */
+export const isEventFilter = (filter: string): boolean => {
+  if (filter === '*' || (EVENT_TYPES as readonly string[]).includes(filter)) return true;
+  const [family, rest] = filter.split('.', 2);
+  if (rest === '*') return EVENT_TYPES.some((t) => t.startsWith(`${family}.`)) || ANNOUNCED_FAMILIES.includes(family!);
+  return ANNOUNCED_FAMILIES.includes(family!) && /^[a-z_]+$/.test(rest ?? '');
+};
 
 /**
  * The event a payment status announces. Refunded states have none of their own: the

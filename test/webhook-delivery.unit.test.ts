@@ -1,5 +1,5 @@
 import { configSchema } from '../config';
-import { retryDelayMs } from '../domain/events';
+import { isEventFilter, retryDelayMs } from '../domain/events';
 import { UrlGuard } from '../runtime/url-guard';
 import { WebhookSender } from '../runtime/webhook-sender';
 import { startReceiver } from './support/receiver';
@@ -68,4 +68,9 @@ test('the default retry schedule backs off exponentially with jitter, is capped,
     expect(attempts).toBeGreaterThanOrEqual(12);
     expect(attempts).toBeLessThanOrEqual(35);
   }
+});
+
+test('event filters: known types, families (including the announced subscription.* and invoice.*), and *', () => {
+  for (const ok of ['*', 'payment.captured', 'payment.*', 'refund.*', 'subscription.*', 'invoice.*', 'invoice.paid', 'webhook_endpoint.disabled']) expect([ok, isEventFilter(ok)]).toEqual([ok, true]);
+  for (const bad of ['payment.exploded', 'nope.*', 'payment', '', 'invoice.Paid!', '**']) expect([bad, isEventFilter(bad)]).toEqual([bad, false]);
 });
