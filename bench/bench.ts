@@ -169,8 +169,8 @@ async function main() {
   ];
   const errors = [...b1.ours, ...b1.floor].reduce((n, x) => n + x.errors, 0);
   console.log(`\n${os.cpus().length} CPUs (${os.cpus()[0]?.model}), ${round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${CONNECTIONS} connections, ${DURATION} s x ${REPEATS} repeats\n`);
-  console.log(['metric'.padEnd(34), 'min'.padStart(10), 'median'.padStart(10), 'floor'.padStart(10), 'ratio'.padStart(16)].join(''));
-  for (const [name, a, b, c, d] of rows) console.log([String(name).padEnd(34), String(a).padStart(10), String(b).padStart(10), String(c).padStart(10), String(d).padStart(16)].join(''));
+  console.log(['metric'.padEnd(44), 'min'.padStart(10), 'median'.padStart(10), 'floor'.padStart(10), '  ratio'].join(''));
+  for (const [name, a, b, c, d] of rows) console.log([String(name).padEnd(44), String(a).padStart(10), String(b).padStart(10), String(c).padStart(10), `  ${d}`].join(''));
   console.log(`\nnon-2xx or failed requests during B1: ${errors}`);
   const outDir = path.resolve(__dirname, 'results');
   mkdirSync(outDir, { recursive: true });
