@@ -47,7 +47,9 @@ test('stripe-mock really validates: a parameter Stripe does not know is refused,
 test('the error taxonomy: rate limits, 5xx and connection errors retry (honouring Retry-After); auth and invalid requests fail loudly', () => {
   expect(faultOf({ type: 'StripeRateLimitError', headers: { 'retry-after': '3' } })).toMatchObject({ retryable: true, retryAfterMs: 3000 });
   expect(faultOf({ type: 'StripeAPIError', statusCode: 503 })).toMatchObject({ retryable: true });
-  expect(faultOf({ type: 'StripeConnectionError' })).toMatchObject({ retryable: true, outcomeUnknown: false });
+  // Stripe may have acted: the workflow asks before re-sending with the same key.
+  expect(faultOf({ type: 'StripeConnectionError' })).toMatchObject({ retryable: true, outcomeUnknown: true });
+  expect(faultOf({ type: 'StripeInvalidRequestError', statusCode: 409, code: 'idempotency_key_in_use' })).toMatchObject({ retryable: true, outcomeUnknown: false });
   for (const type of ['StripeAuthenticationError', 'StripeInvalidRequestError', 'StripePermissionError', 'StripeIdempotencyError']) {
     expect(faultOf({ type, statusCode: 400 })).toMatchObject({ retryable: false });
   }

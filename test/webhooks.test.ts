@@ -177,7 +177,10 @@ test('resend delivers an event again, once per Idempotency-Key', async () => {
   const event = await eventOf(m.api, p.id, 'payment.captured');
   await eventually(async () => r.received.length, (n) => n === 1);
 
-  const resent = await m.api.post(`/v1/events/${event.id}/resend`, {}, { 'Idempotency-Key': `resend-${event.id}` });
+  // No body at all (curl -X POST): every field is optional.
+  const bare = await fetch(`${stack().url}/v1/webhook_endpoints/${endpoint.id}/rotate_secret`, { method: 'POST', headers: { authorization: `Bearer ${m.key}` } });
+  expect(bare.status).toBe(200);
+  const resent = await m.api.raw('POST', `/v1/events/${event.id}/resend`, undefined, { 'Idempotency-Key': `resend-${event.id}` });
   expect(resent.status).toBe(200);
   expect(resent.body.deliveries.map((d: { reason: string }) => d.reason)).toEqual(['event', 'resend']);
   const again = await m.api.post(`/v1/events/${event.id}/resend`, {}, { 'Idempotency-Key': `resend-${event.id}` });

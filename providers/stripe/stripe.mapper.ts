@@ -120,23 +120,27 @@ export function stateOf(pi: Stripe.PaymentIntent): ProviderPaymentState {
  * caller turns them into results); rate limits, 5xx and connection trouble are retryable faults
  * honouring Retry-After; authentication, permission and invalid requests fail loudly.
  */
-export function faultOf(err: { type?: string; message?: string; statusCode?: number; headers?: Record<string, string | undefined> }): ProviderFault {
+export function faultOf(err: { type?: string; code?: string; message?: string; statusCode?: number; headers?: Record<string, string | undefined> }): ProviderFault {
   const retryAfterSeconds = Number(err.headers?.['retry-after']);
   const retryAfterMs = Number.isFinite(retryAfterSeconds) && retryAfterSeconds > 0 ? retryAfterSeconds * 1000 : undefined;
   const message = `stripe: ${err.message ?? err.type ?? 'unknown error'}`;
+  // The same key still being processed by Stripe (409): its answer is on the way; ask again.
+  if (err.statusCode === 409 || err.code === 'idempotency_key_in_use' || err.code === 'lock_timeout') return new ProviderFault(message, true, false, retryAfterMs);
   switch (err.type) {
     case 'StripeRateLimitError':
+      return new ProviderFault(message, true, false, retryAfterMs);
     case 'StripeAPIError':
     case 'StripeConnectionError':
-      // Every call carries an idempotency key, so sending it again is safe whatever happened.
-      return new ProviderFault(message, true, false, retryAfterMs);
+      // Stripe may have acted (a timeout, a 5xx it stored for the key): the workflow asks
+      // before sending again, and then sends with the same key.
+      return new ProviderFault(message, true, true, retryAfterMs);
     case 'StripeIdempotencyError':
     case 'StripeAuthenticationError':
     case 'StripePermissionError':
     case 'StripeInvalidRequestError':
       return new ProviderFault(message, false);
     default:
-      return new ProviderFault(message, (err.statusCode ?? 500) >= 500, false, retryAfterMs);
+      return (err.statusCode ?? 500) >= 500 ? new ProviderFault(message, true, true, retryAfterMs) : new ProviderFault(message, false);
   }
 }
 

@@ -3,6 +3,7 @@ import type {
   AuthorizeRequest, AuthorizeResult, CancelRequest, CaptureRequest, OperationResult, PaymentProvider,
   ProviderNotification, ProviderPaymentState, RefundRequest, StatusRequest,
 } from '../provider';
+import { ProviderFault } from '../provider';
 import {
   authorizeResultOf, captureParams, declineCode, faultOf, notificationOf, paymentIntentParams, refundParams, stateOf,
 } from './stripe.mapper';
@@ -83,14 +84,21 @@ export class StripeProvider implements PaymentProvider {
     }
   }
 
+  /**
+   * Refunds are found by our refund id before any (re)send: an idempotency key lives 24 hours
+   * at Stripe, a refund retried after that must not become a second one.
+   */
   async refund(req: RefundRequest): Promise<OperationResult> {
     try {
-      const refund = await this.stripe.refunds.create(refundParams(req), { idempotencyKey: req.idempotencyKey });
+      const refund = (await this.findRefund(req.reference, req.refundId)) ?? (await this.stripe.refunds.create(refundParams(req), { idempotencyKey: req.idempotencyKey }));
       if (refund.status === 'failed' || refund.status === 'canceled') {
         return { status: 'declined', code: refund.failure_reason ?? 'refund_failed', message: `Stripe could not refund: ${refund.failure_reason ?? refund.status}.` };
       }
+      // Pending (or waiting on the customer): neither done nor failed. Asked again until it settles.
+      if (refund.status !== 'succeeded') throw new ProviderFault(`stripe: refund ${refund.id} is ${refund.status}`, true);
       return { status: 'succeeded' };
     } catch (err) {
+      if (err instanceof ProviderFault) throw err;
       const e = err as StripeErrorLike;
       // A refund larger than what remains, or of an uncaptured payment: Stripe's answer is final.
       if (e.code === 'charge_already_refunded' || e.code === 'amount_too_large') return { status: 'declined', code: e.code, message: e.message ?? e.code };
@@ -123,6 +131,17 @@ export class StripeProvider implements PaymentProvider {
   private async retrieve(id: string): Promise<Stripe.PaymentIntent> {
     try {
       return await this.stripe.paymentIntents.retrieve(id);
+    } catch (err) {
+      throw faultOf(err as never);
+    }
+  }
+
+  private async findRefund(paymentIntent: string, refundId: string): Promise<Stripe.Refund | undefined> {
+    try {
+      for await (const refund of this.stripe.refunds.list({ payment_intent: paymentIntent, limit: 100 })) {
+        if (refund.metadata?.refund_id === refundId) return refund;
+      }
+      return undefined;
     } catch (err) {
       throw faultOf(err as never);
     }

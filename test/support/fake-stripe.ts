@@ -31,6 +31,7 @@ const id = (prefix: string) => `${prefix}_${randomBytes(12).toString('hex')}`;
 
 export async function startFakeStripe(webhookSecret: string) {
   const intents = new Map<string, PaymentIntent>();
+  const refunds: { id: string; payment_intent: string; metadata: Record<string, string> }[] = [];
   const idempotent = new Map<string, { status: number; body: unknown }>();
   const effects: Effect[] = [];
   const requests: { method: string; path: string; idempotencyKey?: string }[] = [];
@@ -119,10 +120,16 @@ export async function startFakeStripe(webhookSecret: string) {
       const amount = Number(form.get('amount') ?? remaining);
       if (amount > remaining) return stripeError(400, 'invalid_request_error', 'amount_too_large', `Refund amount exceeds the ${remaining} remaining.`);
       pi.refunded += amount;
-      const refund = { id: id('re'), object: 'refund', amount, currency: pi.currency, payment_intent: pi.id, status: 'succeeded', failure_reason: null, metadata: {} };
+      const metadata = { payment_id: form.get('metadata[payment_id]') ?? '', refund_id: form.get('metadata[refund_id]') ?? '' };
+      const refund = { id: id('re'), object: 'refund', amount, currency: pi.currency, payment_intent: pi.id, status: 'succeeded', failure_reason: null, metadata };
+      refunds.push(refund);
       effects.push({ operation: 'refund', paymentIntent: pi.id, amount, idempotencyKey: key });
       pendingEvents.push(['refund.created', refund], ['charge.refunded', { id: pi.latest_charge, object: 'charge', amount_refunded: pi.refunded, payment_intent: pi.id }]);
       return { status: 200, body: refund };
+    }
+    if (method === 'GET' && path === '/v1/refunds') {
+      const data = refunds.filter((r) => !query.get('payment_intent') || r.payment_intent === query.get('payment_intent'));
+      return { status: 200, body: { object: 'list', data, has_more: false, url: '/v1/refunds' } };
     }
     return stripeError(404, 'invalid_request_error', 'unrecognized_request', `Unrecognized request URL (${method}: ${path}).`);
   }
