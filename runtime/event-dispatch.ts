@@ -46,6 +46,28 @@ export class EventDispatcher {
     }
   }
 
+  /**
+   * The outbox's safety net: events whose dispatch was interrupted (a failed start after the
+   * commit, outside a retried activity) and deliveries recorded but never started are picked
+   * up again. Starting is idempotent by workflow id, so racing a live dispatch is harmless.
+   */
+  async sweep(olderThanMs = 30_000): Promise<number> {
+    const { rows: events } = await this.opts.pool.query<{ id: string }>(
+      `SELECT id FROM events WHERE dispatched_at IS NULL AND created_at < now() - ($1::bigint * interval '1 millisecond') ORDER BY created_at LIMIT 200`,
+      [olderThanMs],
+    );
+    await this.dispatch(events.map((e) => e.id));
+    const { rows: deliveries } = await this.opts.pool.query(
+      `SELECT d.id, d.event_id, e.type, d.endpoint_id, d.merchant_id, d.reason FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
+       WHERE d.status = 'pending' AND d.attempt_count = 0 AND d.created_at < now() - ($1::bigint * interval '1 millisecond') LIMIT 200`,
+      [olderThanMs],
+    );
+    for (const d of deliveries) {
+      await this.deliver({ deliveryId: d.id, eventId: d.event_id, eventType: d.type, endpointId: d.endpoint_id, merchantId: d.merchant_id, reason: d.reason });
+    }
+    return events.length + deliveries.length;
+  }
+
   /** A new delivery of an existing event to the given endpoints (POST /v1/events/:id/resend). */
   async resend(event: { id: string; type: EventType; merchantId: string }, endpointIds: readonly string[]): Promise<string[]> {
     const ids: string[] = [];

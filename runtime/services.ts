@@ -71,7 +71,11 @@ export async function startServices(
     const notifications = { dispatcher, sender, secrets, mailer };
     worker = await createPaymentWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, pool, providers, dataConverter, metrics, notifications, workflowBundle: opts.workflowBundle, plugins: tracing ? [tracing.plugin] : [], maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS });
     const running = worker.run();
+    // Workers also sweep the event outbox for anything a crash left undispatched.
+    const sweeper = setInterval(() => void dispatcher.sweep().catch((err) => log.warn({ err: (err as Error).message }, 'event outbox sweep failed')), 30_000);
+    sweeper.unref();
     stops.push(async () => {
+      clearInterval(sweeper);
       if (worker!.getState() === 'RUNNING') worker!.shutdown();
       await running.catch((err) => log.error({ err }, 'worker stopped with an error'));
       await connection.close();

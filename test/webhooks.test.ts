@@ -266,3 +266,25 @@ test('SSRF: endpoint URLs into private, link-local or reserved networks are refu
   expect((await m.api.get('/v1/events/evt_unknown')).status).toBe(404);
   expect((await m.api.get('/v1/webhook_endpoints')).body.data).toEqual([]);
 });
+
+test('the outbox sweep delivers events and deliveries a crash left unstarted', async () => {
+  const m = await newMerchant(stack());
+  const r = await receiver();
+  const endpoint = (await m.api.post('/v1/webhook_endpoints', { url: r.url, events: ['payment.captured'] })).body;
+  const p = (await pay(m.api)).body;
+  await eventually(async () => r.received.length, (n) => n === 1);
+  // As if the process died right after committing: one event never dispatched, one delivery never started.
+  const orphan = { id: `evt_orphan${Date.now()}`, data: { ...r.received[0]!.event.data.object, id: p.id } };
+  await stack().pool.query(
+    `INSERT INTO events (id, merchant_id, type, object_id, data, created_at) VALUES ($1, $2, 'payment.captured', $3, $4, now() - interval '1 minute')`,
+    [orphan.id, m.id, p.id, JSON.stringify(orphan.data)],
+  );
+  await stack().pool.query(
+    `INSERT INTO webhook_deliveries (id, event_id, endpoint_id, merchant_id, reason, created_at) VALUES ($1, $2, $3, $4, 'resend', now() - interval '1 minute')`,
+    [`whd_orphan${Date.now()}`, r.received[0]!.event.id, endpoint.id, m.id],
+  );
+  expect(await stack().context.dispatcher.sweep()).toBe(2);
+  await eventually(async () => r.received.map((d) => d.event.id).sort(), (ids) => ids.length === 3);
+  expect(r.received.map((d) => d.event.id).filter((id) => id === orphan.id)).toHaveLength(1);
+  expect(await stack().context.dispatcher.sweep()).toBe(0); // nothing left behind
+});

@@ -44,6 +44,8 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   let notification: ProviderNotification | undefined;
   /** An operator asked to stop waiting and try the current step again now. */
   let retryNow = false;
+  /** Backoff or poll waits in progress: only those can be cut short. */
+  let retryableWaits = 0;
 
   // ---- what the outside world may ask ------------------------------------------------------
 
@@ -94,7 +96,8 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   );
 
   setHandler(operatorRetrySignal, () => {
-    retryNow = true;
+    // Ignored when nothing is waiting, so it cannot silently skip a later, unrelated backoff.
+    if (retryableWaits > 0) retryNow = true;
   });
 
   setHandler(providerNotificationSignal, (n) => {
@@ -203,7 +206,9 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
         return closed ? 'canceled' : 'succeeded';
       }
       processing = false;
+      retryableWaits++;
       await condition(() => notification !== undefined || cancelRequested || retryNow, Math.min(pollMs, remaining));
+      retryableWaits--;
       retryNow = false;
       processing = true;
       if (cancelRequested) return (await closeAtProvider()) ? 'canceled' : 'succeeded';
@@ -282,7 +287,9 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
 
   /** A timer an operator can cut short (POST /v1/admin/payments/:id/retry). */
   async function backOff(ms: number): Promise<void> {
+    retryableWaits++;
     await condition(() => retryNow, ms);
+    retryableWaits--;
     retryNow = false;
   }
 

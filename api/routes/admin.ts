@@ -42,7 +42,8 @@ export function adminRouter(ctx: ApiContext): Router {
         run: async (id) => {
           const result = await run(merchantId, targetId);
           const { action: recorded, eventId } = await recordOperatorAction(pool, { id, merchant_id: merchantId, action, target_id: targetId, reason, outcome: result.outcome });
-          await dispatcher.dispatch([eventId]);
+          // The action is done and audited: telling the merchant now is best effort, the outbox sweep retries it.
+          await dispatcher.dispatch([eventId]).catch((err) => ctx.log.warn({ err: (err as Error).message, eventId }, 'operator.action event left for the outbox sweep'));
           return { status: 200, body: { ...recorded, ...result.extra } };
         },
       });
