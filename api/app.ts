@@ -63,6 +63,7 @@ export function createApp(ctx: ApiContext): express.Express {
   app.use(['/v1', '/sandbox'], perKeyRateLimit(ctx.config.RATE_LIMIT_PER_MINUTE));
   // The Temporal UI's codec calls carry whole histories' payloads: their own, larger limit.
   app.use('/codec', express.json({ limit: '4mb', type: () => true }), codecRouter(ctx));
+  // Any content type is read as JSON, and an absent body as `{}`: routes validate one shape.
   app.use(express.json({ limit: BODY_LIMIT, strict: true, type: () => true }));
   app.use(rejectNulCharacters);
   app.use('/v1/merchants', adminAuth(ctx.config.ADMIN_API_KEY), merchantsRouter(ctx));

@@ -30,7 +30,7 @@ export function adminRouter(ctx: ApiContext): Router {
   /** Runs an action once per Idempotency-Key, audits it, and tells the merchant. */
   const audited = (action: OperatorAction['action'], table: 'payments' | 'events', what: string, run: (merchantId: string, targetId: string) => Promise<{ outcome: string; extra?: object }>) =>
     router.post(`/${table}/:id/${action === 'retry_step' ? 'retry' : action === 'force_cancel' ? 'cancel' : 'resend'}`, async (req, res) => {
-      const { reason } = parse(OperatorActionBody, req.body ?? {});
+      const { reason } = parse(OperatorActionBody, req.body);
       const targetId = String(req.params.id);
       const merchantId = await ownerOf(table, targetId, what);
       const outcome = await idempotent(pool, req, {

@@ -39,7 +39,7 @@ export function eventsRouter(ctx: ApiContext): Router {
 
   router.post('/:id/resend', async (req, res) => {
     const merchant = requireMerchant(req);
-    const body = parse(ResendEventBody, req.body ?? {});
+    const body = parse(ResendEventBody, req.body);
     const event = await loadEvent(merchant.id, String(req.params.id));
     const outcome = await idempotent(pool, req, {
       scope: merchant.id,
@@ -82,7 +82,7 @@ export function webhookEndpointsRouter(ctx: ApiContext): Router {
 
   router.post('/', async (req, res) => {
     const merchant = requireMerchant(req);
-    const body = parse(CreateWebhookEndpointBody, req.body ?? {});
+    const body = parse(CreateWebhookEndpointBody, req.body);
     await checkUrl(body.url);
     const outcome = await idempotent(pool, req, {
       scope: merchant.id,
@@ -122,7 +122,7 @@ export function webhookEndpointsRouter(ctx: ApiContext): Router {
 
   router.post('/:id', async (req, res) => {
     const merchant = requireMerchant(req);
-    const body = parse(UpdateWebhookEndpointBody, req.body ?? {});
+    const body = parse(UpdateWebhookEndpointBody, req.body);
     if (body.url !== undefined) await checkUrl(body.url);
     const id = String(req.params.id);
     res.json(found(await updateEndpoint(pool, merchant.id, id, body), 'webhook_endpoint', id));
@@ -130,7 +130,7 @@ export function webhookEndpointsRouter(ctx: ApiContext): Router {
 
   router.post('/:id/rotate_secret', async (req, res) => {
     const merchant = requireMerchant(req);
-    const body = parse(RotateSecretBody, req.body ?? {});
+    const body = parse(RotateSecretBody, req.body);
     const id = String(req.params.id);
     await loadEndpoint(merchant.id, id);
     const outcome = await idempotent(pool, req, {

@@ -141,7 +141,7 @@ export function paymentsRouter(ctx: ApiContext): Router {
   const act = (update: typeof capturePaymentUpdate | typeof cancelPaymentUpdate, schema: typeof CaptureBody | typeof CancelBody) =>
     async (req: Request, res: Response) => {
       const merchant = requireMerchant(req);
-      const body = parse(schema, req.body ?? {});
+      const body = parse(schema, req.body);
       const payment = await loadPayment(merchant.id, String(req.params.id));
       const outcome = await idempotent(pool, req, {
         scope: merchant.id,
