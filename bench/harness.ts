@@ -1,5 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { DevTemporal } from '../scripts/dev-temporal';
@@ -39,32 +38,7 @@ export async function startInfra(dir: string) {
 }
 export type Infra = Awaited<ReturnType<typeof startInfra>>;
 
-/** `npm run worker` as its own OS process, resolved once it polls. */
-export async function spawnWorker(env: Record<string, string>, script = path.resolve(__dirname, '..', 'workers', 'main.ts')): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    env: { ...process.env, LOG_LEVEL: 'info', WORKER_METRICS_PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    // Keeps draining the pipes (a full pipe would block the worker), remembering only the tail.
-    const onData = (c: Buffer) => {
-      out = (out + c.toString()).slice(-20_000);
-      if (out.includes('worker running')) resolve();
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`worker exited with ${code}: ${out.slice(-2000)}`)));
-  });
-  return child;
-}
-
-export async function kill9(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGKILL');
-  await exited;
-}
+export { kill9, spawnWorker } from '../scripts/worker-process';
 
 export function rssMb(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
