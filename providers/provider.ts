@@ -16,6 +16,8 @@ export interface PaymentProvider {
   refund(req: RefundRequest): Promise<OperationResult>;
   /** Where the provider stands on this payment: used for polling and to settle unknown outcomes. */
   getStatus(req: StatusRequest): Promise<ProviderPaymentState>;
+  /** Why this provider cannot take this amount (its own currency rules), checked before any call. */
+  amountProblem?(amount: number, currency: string): string | undefined;
   /** Verifies a provider callback on its raw body; returns null when the signature is not valid. */
   parseCallback(rawBody: Buffer, headers: Record<string, string | string[] | undefined>): ProviderNotification | null;
 }

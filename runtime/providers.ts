@@ -4,7 +4,6 @@ import { sandboxNotifyUrl } from '../config';
 import type { PaymentMethodType, ProviderName } from '../domain/payment';
 import type { PaymentProvider } from '../providers/provider';
 import { SandboxProvider } from '../providers/sandbox/sandbox.provider';
-import { toStripeAmount } from '../providers/stripe/stripe.mapper';
 import { StripeProvider } from '../providers/stripe/stripe.provider';
 import type { Logger } from './logger';
 
@@ -31,11 +30,4 @@ export function routeProvider(providers: Providers, forced: ProviderName | undef
   if (forced) return providers[forced] ? forced : undefined;
   if (method === 'card' && providers.stripe) return 'stripe';
   return 'sandbox';
-}
-
-/** Why this amount cannot go to this provider (e.g. Stripe's currency rules), before any call. */
-export function amountProblem(provider: ProviderName, amount: number, currency: string): string | undefined {
-  if (provider !== 'stripe') return undefined;
-  const converted = toStripeAmount(amount, currency);
-  return 'problem' in converted ? converted.problem : undefined;
 }

@@ -10,7 +10,7 @@ import { cancelPaymentUpdate, capturePaymentUpdate, createPaymentUpdate, payment
 import type { PaymentWorkflowInput } from '../../workflows/messages';
 import { paymentWorkflow } from '../../workflows/payment.workflow';
 import { AmountMinorKey, CurrencyKey, CustomerIdKey, MerchantIdKey, PaymentMethodKey, PaymentStatusKey, ProviderKey } from '../../workflows/search-attributes';
-import { amountProblem, routeProvider } from '../../runtime/providers';
+import { routeProvider } from '../../runtime/providers';
 import type { ApiContext } from '../context';
 import { requireMerchant } from '../middleware/auth';
 import { parse } from '../middleware/errors';
@@ -45,7 +45,7 @@ export function paymentsRouter(ctx: ApiContext): Router {
     if (provider === 'stripe' && body.payment_method.type !== 'card') {
       throw invalidRequest('Stripe serves card payments here; use another provider for this method.', 'payment_method.type', 'provider_unavailable');
     }
-    const problem = amountProblem(provider, body.amount, body.currency);
+    const problem = ctx.providers[provider]?.amountProblem?.(body.amount, body.currency);
     if (problem) throw invalidRequest(`Invalid amount: ${problem}`, 'amount', 'invalid_amount');
     if (body.settlement_currency && body.settlement_currency !== body.currency) {
       throw invalidRequest('Cross-border settlement is not available yet: settlement_currency must equal currency.', 'settlement_currency', 'fx_unavailable');

@@ -5,7 +5,7 @@ import type {
 } from '../provider';
 import { ProviderFault } from '../provider';
 import {
-  authorizeResultOf, captureParams, declineCode, faultOf, notificationOf, paymentIntentParams, refundParams, stateOf,
+  authorizeResultOf, captureParams, declineCode, faultOf, notificationOf, paymentIntentParams, refundParams, stateOf, toStripeAmount,
 } from './stripe.mapper';
 
 export type StripeOptions = {
@@ -36,6 +36,11 @@ export class StripeProvider implements PaymentProvider {
       telemetry: false,
       ...(base ? { host: base.hostname, port: Number(base.port || (base.protocol === 'https:' ? 443 : 80)), protocol: base.protocol.replace(':', '') as 'http' | 'https' } : {}),
     });
+  }
+
+  amountProblem(amount: number, currency: string): string | undefined {
+    const converted = toStripeAmount(amount, currency);
+    return 'problem' in converted ? converted.problem : undefined;
   }
 
   async authorize(req: AuthorizeRequest): Promise<AuthorizeResult> {
