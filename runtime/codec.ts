@@ -8,6 +8,19 @@ const TAG_BYTES = 16;
 
 export type PayloadKey = { id: string; key: Buffer };
 
+/** AES-256-GCM as `iv | ciphertext | tag`: one format for payloads and for secrets at rest. */
+export function aesGcmSeal(key: Buffer, plain: Uint8Array): Buffer {
+  const iv = randomBytes(IV_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  return Buffer.concat([iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+}
+
+export function aesGcmOpen(key: Buffer, sealed: Buffer): Buffer {
+  const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, IV_BYTES));
+  decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+  return Buffer.concat([decipher.update(sealed.subarray(IV_BYTES, sealed.length - TAG_BYTES)), decipher.final()]);
+}
+
 /**
  * `PAYLOAD_ENCRYPTION_KEYS`: comma-separated `id:base64key` (32-byte AES keys). The first one
  * encrypts; all of them decrypt, so a new key is rolled out by putting it first and the old
@@ -45,10 +58,7 @@ export class EncryptionCodec implements PayloadCodec {
   async encode(payloads: Payload[]): Promise<Payload[]> {
     const { id, key } = this.keys[0]!;
     return payloads.map((payload) => {
-      const iv = randomBytes(IV_BYTES);
-      const cipher = createCipheriv('aes-256-gcm', key, iv);
-      const plain = temporal.api.common.v1.Payload.encode(payload).finish();
-      const sealed = Buffer.concat([iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+      const sealed = aesGcmSeal(key, temporal.api.common.v1.Payload.encode(payload).finish());
       return { metadata: { encoding: Buffer.from(ENCODING), 'encryption-key-id': Buffer.from(id) }, data: sealed };
     });
   }
@@ -59,11 +69,7 @@ export class EncryptionCodec implements PayloadCodec {
       const keyId = Buffer.from(payload.metadata?.['encryption-key-id'] ?? []).toString();
       const key = this.byId.get(keyId);
       if (!key) throw new Error(`payload encrypted with unknown key "${keyId}"`);
-      const sealed = Buffer.from(payload.data ?? []);
-      const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, IV_BYTES));
-      decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
-      const plain = Buffer.concat([decipher.update(sealed.subarray(IV_BYTES, sealed.length - TAG_BYTES)), decipher.final()]);
-      return temporal.api.common.v1.Payload.decode(plain) as Payload;
+      return temporal.api.common.v1.Payload.decode(aesGcmOpen(key, Buffer.from(payload.data ?? []))) as Payload;
     });
   }
 }

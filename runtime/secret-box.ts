@@ -1,5 +1,5 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { PayloadKey } from './codec';
+import { aesGcmOpen, aesGcmSeal } from './codec';
 
 /**
  * Seals secrets the orchestrator must read back (webhook signing secrets) with the payload
@@ -14,19 +14,13 @@ export class SecretBox {
 
   seal(secret: string): string {
     const { id, key } = this.keys[0]!;
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', key, iv);
-    const sealed = Buffer.concat([iv, cipher.update(secret, 'utf8'), cipher.final(), cipher.getAuthTag()]);
-    return `${id}:${sealed.toString('base64')}`;
+    return `${id}:${aesGcmSeal(key, Buffer.from(secret, 'utf8')).toString('base64')}`;
   }
 
   open(sealed: string): string {
     const at = sealed.lastIndexOf(':');
     const key = this.byId.get(sealed.slice(0, at));
     if (at < 0 || !key) throw new Error(`secret sealed with unknown key "${sealed.slice(0, Math.max(at, 0))}"`);
-    const raw = Buffer.from(sealed.slice(at + 1), 'base64');
-    const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12));
-    decipher.setAuthTag(raw.subarray(raw.length - 16));
-    return Buffer.concat([decipher.update(raw.subarray(12, raw.length - 16)), decipher.final()]).toString('utf8');
+    return aesGcmOpen(key, Buffer.from(sealed.slice(at + 1), 'base64')).toString('utf8');
   }
 }

@@ -28,8 +28,7 @@ export class WebhookSender {
         headers: { 'content-type': 'application/json', 'user-agent': 'temporal-payments-webhooks/1', ...headers },
         dispatcher: this.agent,
         signal: AbortSignal.timeout(this.timeoutMs),
-        maxRedirections: 0,
-      } as Parameters<typeof request>[1]);
+      });
       const text = await readExcerpt(res.body);
       const delivered = res.statusCode >= 200 && res.statusCode < 300;
       return { delivered, statusCode: res.statusCode, latencyMs: latency(), error: delivered ? null : `HTTP ${res.statusCode}${text ? `: ${text}` : ''}` };
