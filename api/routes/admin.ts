@@ -14,6 +14,12 @@ import { idempotent } from '../middleware/idempotency';
 import { OperatorActionBody } from '../schemas/admin';
 import { settleWithin } from '../sync';
 
+const ACTIONS: Record<OperatorAction['action'], { path: string; table: 'payments' | 'events'; what: string }> = {
+  retry_step: { path: '/payments/:id/retry', table: 'payments', what: 'payment' },
+  force_cancel: { path: '/payments/:id/cancel', table: 'payments', what: 'payment' },
+  resend_event: { path: '/events/:id/resend', table: 'events', what: 'event' },
+};
+
 /**
  * Operator controls (admin key), for any merchant's objects. Every action needs a reason and
  * is recorded in the audit trail and as an `operator.action` event of the merchant concerned.
@@ -28,8 +34,9 @@ export function adminRouter(ctx: ApiContext): Router {
   };
 
   /** Runs an action once per Idempotency-Key, audits it, and tells the merchant. */
-  const audited = (action: OperatorAction['action'], table: 'payments' | 'events', what: string, run: (merchantId: string, targetId: string) => Promise<{ outcome: string; extra?: object }>) =>
-    router.post(`/${table}/:id/${action === 'retry_step' ? 'retry' : action === 'force_cancel' ? 'cancel' : 'resend'}`, async (req, res) => {
+  const audited = (action: OperatorAction['action'], run: (merchantId: string, targetId: string) => Promise<{ outcome: string; extra?: object }>) => {
+    const { path, table, what } = ACTIONS[action];
+    router.post(path, async (req, res) => {
       const { reason } = parse(OperatorActionBody, req.body);
       const targetId = String(req.params.id);
       const merchantId = await ownerOf(table, targetId, what);
@@ -49,9 +56,10 @@ export function adminRouter(ctx: ApiContext): Router {
       });
       res.status(outcome.status).json(outcome.body);
     });
+  };
 
   // Cuts the payment's current backoff or poll wait short: the stuck step is tried again now.
-  audited('retry_step', 'payments', 'payment', async (merchantId, paymentId) => {
+  audited('retry_step', async (merchantId, paymentId) => {
     const payment = found(await findPayment(pool, merchantId, paymentId), 'payment', paymentId);
     try {
       await temporal.workflow.getHandle(paymentWorkflowId(paymentId)).signal(operatorRetrySignal);
@@ -63,7 +71,7 @@ export function adminRouter(ctx: ApiContext): Router {
   });
 
   // Cancels on the merchant's behalf (a payment still waiting for its provider or customer acts on it at once).
-  audited('force_cancel', 'payments', 'payment', async (merchantId, paymentId) => {
+  audited('force_cancel', async (merchantId, paymentId) => {
     const payment = found(await findPayment(pool, merchantId, paymentId), 'payment', paymentId);
     if (!CANCELABLE_STATUSES.includes(payment.status)) throw invalidState(`A payment that is ${payment.status} cannot be canceled.`);
     const handle = temporal.workflow.getHandle(paymentWorkflowId(paymentId));
@@ -73,7 +81,7 @@ export function adminRouter(ctx: ApiContext): Router {
   });
 
   // Delivers the event again to every enabled endpoint of its merchant that subscribes to it.
-  audited('resend_event', 'events', 'event', async (merchantId, eventId) => {
+  audited('resend_event', async (merchantId, eventId) => {
     const event = found(await findEvent(pool, merchantId, eventId), 'event', eventId);
     const endpoints = await subscribedEndpoints(pool, merchantId, event.type);
     if (endpoints.length === 0) throw invalidState('No enabled webhook endpoint subscribes to this event.', 'no_endpoint');
