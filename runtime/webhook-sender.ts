@@ -14,7 +14,10 @@ export class WebhookSender {
   private readonly agent: Agent;
 
   constructor(private readonly guard: UrlGuard, private readonly timeoutMs: number) {
-    this.agent = new Agent({ connect: { lookup: guard.lookup, timeout: timeoutMs }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, keepAliveTimeout: 4000 });
+    // The attempt's deadline is the abort signal (exact); undici's own timers are coarse (they
+    // can fire hundreds of ms early), so they only back it up.
+    const backstop = timeoutMs + 1000;
+    this.agent = new Agent({ connect: { lookup: guard.lookup, timeout: backstop }, headersTimeout: backstop, bodyTimeout: backstop, keepAliveTimeout: 4000 });
   }
 
   async post(url: string, body: string, headers: Record<string, string>): Promise<SendResult> {
