@@ -36,7 +36,9 @@ export const LOCAL_NETWORKS = '127.0.0.0/8,::1/128';
 async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.LOG_LEVEL);
-  const sdkMetricsUrl = installSdkRuntime(log, config.SDK_METRICS_PORT || (await freePort()));
+  // The ports npm start binds later must not be handed to the SDK's exporter or PostgreSQL first.
+  const laterPorts = [config.PORT, config.TEMPORAL_PORT, config.TEMPORAL_UI_PORT];
+  const sdkMetricsUrl = installSdkRuntime(log, config.SDK_METRICS_PORT || (await freePort(laterPorts)));
   const dataDir = path.resolve(config.DATA_DIR);
   mkdirSync(dataDir, { recursive: true });
   const secrets = loadDevSecrets(dataDir);
@@ -64,7 +66,7 @@ async function main(): Promise<void> {
   try {
     let databaseUrl = config.DATABASE_URL;
     if (!databaseUrl) {
-      const db = await startEmbeddedPostgres(path.join(dataDir, 'postgres'), (m) => log.debug({ component: 'postgres' }, m));
+      const db = await startEmbeddedPostgres(path.join(dataDir, 'postgres'), (m) => log.debug({ component: 'postgres' }, m), await freePort(laterPorts));
       stops.push(db.stop);
       databaseUrl = db.url;
     }
