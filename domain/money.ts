@@ -28,3 +28,17 @@ export function toMajorUnitString(amountMinor: number, currency: string): string
   const digits = String(amountMinor).padStart(exponent + 1, '0');
   return `${digits.slice(0, -exponent)}.${digits.slice(-exponent)}`;
 }
+
+/**
+ * 1234 for "12.34" USD; undefined for anything that is not an exact amount in that currency.
+ * Trailing zeros past the currency's digits ("500.00" JPY) are exact and accepted.
+ */
+export function fromMajorUnitString(amount: string, currency: string): number | undefined {
+  const exponent = currencyExponent(currency);
+  const match = /^(\d+)(?:\.(\d+))?$/.exec(amount);
+  if (exponent === undefined || !match) return undefined;
+  const fraction = (match[2] ?? '').replace(/0+$/, '');
+  if (fraction.length > exponent) return undefined;
+  const minor = Number(`${match[1]}${fraction.padEnd(exponent, '0')}`);
+  return Number.isSafeInteger(minor) ? minor : undefined;
+}
