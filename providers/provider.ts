@@ -16,11 +16,15 @@ export interface PaymentProvider {
   refund(req: RefundRequest): Promise<OperationResult>;
   /** Where the provider stands on this payment: used for polling and to settle unknown outcomes. */
   getStatus(req: StatusRequest): Promise<ProviderPaymentState>;
-  /** Why this provider cannot take this amount (its own currency rules), checked before any call. */
-  amountProblem?(amount: number, currency: string): string | undefined;
+  /** Why this provider cannot take this payment (methods, currency rules, channels), checked before anything is written. */
+  problemWith?(p: PaymentShape): PaymentProblem | undefined;
   /** Verifies a provider callback on its raw body; returns null when the signature is not valid. */
-  parseCallback(rawBody: Buffer, headers: Record<string, string | string[] | undefined>): ProviderNotification | null;
+  parseCallback?(rawBody: Buffer, headers: Record<string, string | string[] | undefined>): ProviderNotification | null;
 }
+
+export type PaymentShape = { amount: number; currency: string; methodType: PaymentMethodType; captureMethod: CaptureMethod; channel: Channel };
+/** A 400 before any provider call: which parameter, our error code, and why. */
+export type PaymentProblem = { param: string; code: string; message: string };
 
 export type AuthorizeRequest = {
   paymentId: string;

@@ -42,11 +42,10 @@ export function paymentsRouter(ctx: ApiContext): Router {
     const body = parse(CreatePaymentBody, req.body);
     const provider = routeProvider(ctx.providers, body.provider, body.payment_method.type);
     if (!provider) throw invalidRequest(`Provider ${body.provider} is not configured.`, 'provider', 'provider_unavailable');
-    if (provider === 'stripe' && body.payment_method.type !== 'card') {
-      throw invalidRequest('Stripe serves card payments here; use another provider for this method.', 'payment_method.type', 'provider_unavailable');
-    }
-    const problem = ctx.providers[provider]?.amountProblem?.(body.amount, body.currency);
-    if (problem) throw invalidRequest(`Invalid amount: ${problem}`, 'amount', 'invalid_amount');
+    const problem = ctx.providers[provider]?.problemWith?.({
+      amount: body.amount, currency: body.currency, methodType: body.payment_method.type, captureMethod: body.capture_method, channel: body.channel,
+    });
+    if (problem) throw invalidRequest(problem.message, problem.param, problem.code);
     if (body.settlement_currency && body.settlement_currency !== body.currency) {
       throw invalidRequest('Cross-border settlement is not available yet: settlement_currency must equal currency.', 'settlement_currency', 'fx_unavailable');
     }

@@ -1,6 +1,6 @@
 import Stripe from 'stripe';
 import type {
-  AuthorizeRequest, AuthorizeResult, CancelRequest, CaptureRequest, OperationResult, PaymentProvider,
+  AuthorizeRequest, AuthorizeResult, CancelRequest, CaptureRequest, OperationResult, PaymentProblem, PaymentProvider, PaymentShape,
   ProviderNotification, ProviderPaymentState, RefundRequest, StatusRequest,
 } from '../provider';
 import { ProviderFault } from '../provider';
@@ -38,9 +38,12 @@ export class StripeProvider implements PaymentProvider {
     });
   }
 
-  amountProblem(amount: number, currency: string): string | undefined {
-    const converted = toStripeAmount(amount, currency);
-    return 'problem' in converted ? converted.problem : undefined;
+  problemWith(p: PaymentShape): PaymentProblem | undefined {
+    if (p.methodType !== 'card') {
+      return { param: 'payment_method.type', code: 'provider_unavailable', message: 'Stripe serves card payments here; use another provider for this method.' };
+    }
+    const converted = toStripeAmount(p.amount, p.currency);
+    return 'problem' in converted ? { param: 'amount', code: 'invalid_amount', message: `Invalid amount: ${converted.problem}` } : undefined;
   }
 
   async authorize(req: AuthorizeRequest): Promise<AuthorizeResult> {
