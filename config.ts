@@ -66,6 +66,18 @@ export const configSchema = z.object({
   STRIPE_WEBHOOK_SECRET: z.string().min(8).optional(),
   /** Another Stripe API base, e.g. `http://127.0.0.1:12111` for stripe-mock or a local fake. */
   STRIPE_API_BASE: z.string().url().optional(),
+  /** With all three set, `alipay` payments go to Alipay (`provider: "alipay"` forces it); the sandbox serves them otherwise. */
+  ALIPAY_APP_ID: z.string().min(1).optional(),
+  /** The app's RSA2 private key: PEM, or the bare base64 body Alipay's key tool prints (PKCS#8 or PKCS#1). */
+  ALIPAY_PRIVATE_KEY: z.string().min(1).optional(),
+  /** Alipay's public key for the app (not the app's own): verifies answers and notifications. */
+  ALIPAY_PUBLIC_KEY: z.string().min(1).optional(),
+  /** Alipay's production gateway by default; sandbox: https://openapi-sandbox.dl.alipaydev.com/gateway.do. */
+  ALIPAY_GATEWAY: z.string().url().default('https://openapi.alipay.com/gateway.do'),
+  /** Where Alipay POSTs notifications: must reach this API's /webhooks/alipay from the internet. Default: this API. */
+  ALIPAY_NOTIFY_URL: z.string().url().optional(),
+  /** How long one Alipay gateway call may take before its outcome counts as unknown. */
+  ALIPAY_TIMEOUT_MS: durationMs.default(10_000),
   /** How long one webhook delivery attempt may take before it counts as failed. */
   WEBHOOK_TIMEOUT_MS: durationMs.default(10_000),
   /** Delay before the first retry of a failed delivery; it doubles (with jitter) up to WEBHOOK_MAX_RETRY_MS. */
@@ -85,10 +97,14 @@ export const configSchema = z.object({
 
 export type Config = z.infer<typeof configSchema>;
 
+const ALIPAY_CREDENTIALS = ['ALIPAY_APP_ID', 'ALIPAY_PRIVATE_KEY', 'ALIPAY_PUBLIC_KEY'] as const;
+
 export class ConfigError extends Error {}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = configSchema.safeParse(env);
+  const partial = parsed.success && ALIPAY_CREDENTIALS.some((k) => parsed.data[k]) && ALIPAY_CREDENTIALS.filter((k) => !parsed.data[k]);
+  if (partial && partial.length > 0) throw new ConfigError(`Invalid configuration:\n  ${partial.join(', ')}: needed with the other Alipay credentials`);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
@@ -98,4 +114,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
 export function sandboxNotifyUrl(config: Config): string {
   return config.SANDBOX_NOTIFY_URL ?? `http://${config.HOST}:${config.PORT}/webhooks/sandbox`;
+}
+
+export function alipayNotifyUrl(config: Config): string {
+  return config.ALIPAY_NOTIFY_URL ?? `http://${config.HOST}:${config.PORT}/webhooks/alipay`;
 }

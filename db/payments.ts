@@ -58,6 +58,12 @@ export async function findPayment(pool: Pool, merchantId: string, id: string): P
   return rows[0] && toPayment(rows[0]);
 }
 
+/** For provider callbacks, which name our payment but not its merchant. */
+export async function findPaymentById(pool: Pool, id: string): Promise<Payment | undefined> {
+  const { rows } = await pool.query(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id = $1`, [id]);
+  return rows[0] && toPayment(rows[0]);
+}
+
 export async function findRefund(pool: Pool, merchantId: string, id: string): Promise<Refund | undefined> {
   const { rows } = await pool.query('SELECT * FROM refunds WHERE id = $1 AND merchant_id = $2', [id, merchantId]);
   return rows[0] && toRefund(rows[0]);

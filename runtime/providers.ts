@@ -1,13 +1,14 @@
 import type { Pool } from 'pg';
 import type { Config } from '../config';
-import { sandboxNotifyUrl } from '../config';
+import { ConfigError, alipayNotifyUrl, sandboxNotifyUrl } from '../config';
 import type { PaymentMethodType, ProviderName } from '../domain/payment';
 import type { PaymentProvider } from '../providers/provider';
+import { AlipayProvider, checkAlipayKeys } from '../providers/alipay/alipay.provider';
 import { SandboxProvider } from '../providers/sandbox/sandbox.provider';
 import { StripeProvider } from '../providers/stripe/stripe.provider';
 import type { Logger } from './logger';
 
-export type Providers = { sandbox: SandboxProvider; stripe?: StripeProvider } & Partial<Record<ProviderName, PaymentProvider>>;
+export type Providers = { sandbox: SandboxProvider; stripe?: StripeProvider; alipay?: AlipayProvider } & Partial<Record<ProviderName, PaymentProvider>>;
 
 /** Providers with credentials configured; the sandbox serves every method otherwise. */
 export function createProviders(pool: Pool, config: Config, log: Logger): Providers {
@@ -22,12 +23,24 @@ export function createProviders(pool: Pool, config: Config, log: Logger): Provid
     ...(config.STRIPE_SECRET_KEY
       ? { stripe: new StripeProvider({ secretKey: config.STRIPE_SECRET_KEY, webhookSecret: config.STRIPE_WEBHOOK_SECRET, apiBase: config.STRIPE_API_BASE }) }
       : {}),
+    ...(config.ALIPAY_APP_ID && config.ALIPAY_PRIVATE_KEY && config.ALIPAY_PUBLIC_KEY ? { alipay: alipayProvider(config) } : {}),
   };
 }
 
-/** Which provider serves a payment: the forced one if configured, Stripe for cards when it is, else the sandbox. */
+function alipayProvider(config: Config): AlipayProvider {
+  const { ALIPAY_APP_ID: appId = '', ALIPAY_PRIVATE_KEY: privateKey = '', ALIPAY_PUBLIC_KEY: alipayPublicKey = '' } = config;
+  try {
+    checkAlipayKeys(privateKey, alipayPublicKey);
+  } catch (err) {
+    throw new ConfigError(`Invalid configuration:\n  ${(err as Error).message}`);
+  }
+  return new AlipayProvider({ appId, privateKey, alipayPublicKey, gateway: config.ALIPAY_GATEWAY, notifyUrl: alipayNotifyUrl(config), timeoutMs: config.ALIPAY_TIMEOUT_MS });
+}
+
+/** Which provider serves a payment: the forced one if configured, else Stripe for cards and Alipay for `alipay` when configured, else the sandbox. */
 export function routeProvider(providers: Providers, forced: ProviderName | undefined, method: PaymentMethodType): ProviderName | undefined {
   if (forced) return providers[forced] ? forced : undefined;
   if (method === 'card' && providers.stripe) return 'stripe';
+  if (method === 'alipay' && providers.alipay) return 'alipay';
   return 'sandbox';
 }

@@ -2,6 +2,8 @@ import { WorkflowNotFoundError } from '@temporalio/common';
 import express, { Router } from 'express';
 import { ApiError } from '../../domain/errors';
 import type { ProviderNotification } from '../../providers/provider';
+import { findPaymentById } from '../../db/payments';
+import { notifyVerdict } from '../../providers/alipay/alipay.mapper';
 import { notificationOf } from '../../providers/stripe/stripe.mapper';
 import { paymentWorkflowId, providerNotificationSignal } from '../../workflows/messages';
 import type { ApiContext } from '../context';
@@ -43,6 +45,28 @@ export function providerWebhooksRouter(ctx: ApiContext): Router {
     const outcome = !notification ? 'ignored' : (await deliverNotification(ctx, notification)) ? 'accepted' : 'duplicate';
     ctx.metrics.providerCallbacks.inc({ provider: 'stripe', outcome });
     res.json({ received: true });
+  });
+
+  // Alipay: a form-encoded notify, RSA2-signed with Alipay's key. A genuine signature is not
+  // enough: the app, the trade and the amount must be ours. Alipay retries (8 times over about
+  // 25 hours) until it reads the literal `success`, which repeats are also answered with.
+  router.post('/alipay', express.raw({ type: '*/*', limit: '64kb' }), async (req, res) => {
+    const alipay = ctx.providers.alipay;
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const params = alipay?.verifyNotification(raw);
+    const reject = (code: string, message: string, fields: Record<string, unknown> = {}): never => {
+      ctx.metrics.providerCallbacks.inc({ provider: 'alipay', outcome: 'rejected' });
+      ctx.log.warn({ provider: 'alipay', code, ...fields }, 'provider callback rejected');
+      throw new ApiError(400, 'invalid_request_error', code, message);
+    };
+    if (!alipay || !params) return reject('invalid_signature', 'Signature verification failed.');
+    const fields = { out_trade_no: params.out_trade_no, notify_id: params.notify_id, payment_id: params.out_trade_no };
+    const payment = params.out_trade_no ? await findPaymentById(ctx.pool, params.out_trade_no) : undefined;
+    const verdict = notifyVerdict(params, alipay.appId, payment);
+    if (verdict.kind === 'reject') return reject(verdict.code, verdict.message, fields);
+    const outcome = verdict.kind === 'acknowledge' ? 'ignored' : (await deliverNotification(ctx, verdict.notification)) ? 'accepted' : 'duplicate';
+    ctx.metrics.providerCallbacks.inc({ provider: 'alipay', outcome });
+    res.type('text/plain').send('success');
   });
   return router;
 }

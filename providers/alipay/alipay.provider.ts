@@ -1,0 +1,194 @@
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { AlipaySdk } from 'alipay-sdk';
+import type {
+  AuthorizeRequest, AuthorizeResult, CancelRequest, CaptureRequest, OperationResult, PaymentProblem, PaymentProvider,
+  PaymentShape, ProviderPaymentState, RefundRequest, StatusRequest,
+} from '../provider';
+import { ProviderFault } from '../provider';
+import type { AlipayAnswer } from './alipay.mapper';
+import {
+  METHOD_OF_PRODUCT, PRODUCT_OF_CHANNEL, answerFault, declineOf, isSuccess, qrCodeAction, redirectAction, stateOf, toAlipayAmount,
+  tradeBizContent, transportFault,
+} from './alipay.mapper';
+
+export const ALIPAY_PRODUCTION_GATEWAY = 'https://openapi.alipay.com/gateway.do';
+export const ALIPAY_SANDBOX_GATEWAY = 'https://openapi-sandbox.dl.alipaydev.com/gateway.do';
+
+export type AlipayOptions = {
+  appId: string;
+  /** The app's RSA private key: PEM (PKCS#1 or PKCS#8) or the bare base64 body Alipay's key tool prints. */
+  privateKey: string;
+  /** Alipay's public key for this app (PEM or bare base64): verifies answers and notifications. */
+  alipayPublicKey: string;
+  gateway: string;
+  /** Where Alipay POSTs its asynchronous notifications: this API's /webhooks/alipay. */
+  notifyUrl: string;
+  timeoutMs: number;
+};
+
+/**
+ * Alipay through the official `alipay-sdk` (OpenAPI gateway, RSA2). The payment id is the
+ * `out_trade_no` and the refund id the `out_request_no`: Alipay's own idempotency keys, so a
+ * request sent again after a timeout or `SYSTEM_ERROR` acts once. Every answer's signature is
+ * verified; an answer that fails verification counts as no answer.
+ */
+export class AlipayProvider implements PaymentProvider {
+  readonly name = 'alipay' as const;
+  readonly sdk: AlipaySdk;
+
+  constructor(private readonly opts: AlipayOptions) {
+    this.sdk = new AlipaySdk({
+      appId: opts.appId,
+      privateKey: pem(parsePrivateKey(opts.privateKey)),
+      keyType: 'PKCS8',
+      alipayPublicKey: pem(parsePublicKey(opts.alipayPublicKey)),
+      gateway: opts.gateway,
+      timeout: opts.timeoutMs,
+      signType: 'RSA2',
+    });
+  }
+
+  get appId(): string {
+    return this.opts.appId;
+  }
+
+  problemWith(p: PaymentShape): PaymentProblem | undefined {
+    if (p.methodType !== 'alipay') return { param: 'payment_method.type', code: 'provider_unavailable', message: 'Alipay serves `alipay` payments only.' };
+    if (p.captureMethod !== 'automatic') {
+      return { param: 'capture_method', code: 'parameter_invalid', message: 'Alipay settles when the customer pays: capture_method must be automatic.' };
+    }
+    if (!PRODUCT_OF_CHANNEL[p.channel]) {
+      return { param: 'channel', code: 'parameter_invalid', message: `Alipay has no ${p.channel} payments: use qr, pos, web, app or phone.` };
+    }
+    const amount = toAlipayAmount(p.amount, p.currency);
+    return 'problem' in amount ? { param: 'amount', code: 'invalid_amount', message: `Invalid amount: ${amount.problem}` } : undefined;
+  }
+
+  /** A QR code to scan (`precreate`), or the signed cashier URL to redirect to (`page.pay`, `wap.pay`). */
+  async authorize(req: AuthorizeRequest): Promise<AuthorizeResult> {
+    const product = PRODUCT_OF_CHANNEL[req.channel];
+    const amount = toAlipayAmount(req.amount, req.currency);
+    if (!product || 'problem' in amount) throw new ProviderFault(`alipay: cannot take this payment (${req.channel}, ${req.currency})`, false);
+    const bizContent = tradeBizContent(req, product, amount.value);
+
+    if (product !== 'precreate') {
+      // The trade is created when the customer opens the cashier: nothing is sent yet.
+      const url = this.sdk.pageExecute(METHOD_OF_PRODUCT[product], 'GET', {
+        bizContent, notifyUrl: this.opts.notifyUrl, ...(req.returnUrl ? { returnUrl: req.returnUrl } : {}),
+      });
+      return { status: 'requires_action', reference: req.paymentId, nextAction: redirectAction(url, req.actionExpiresAt) };
+    }
+
+    const answer = await this.call('alipay.trade.precreate', bizContent, { notify_url: this.opts.notifyUrl });
+    if (isSuccess(answer)) return { status: 'requires_action', reference: req.paymentId, nextAction: qrCodeAction(String(answer.qrCode), req.actionExpiresAt) };
+    // Sent again after a lost answer: the trade is already there.
+    if (answer.subCode === 'ACQ.TRADE_HAS_SUCCESS') return { status: 'authorized', reference: req.paymentId };
+    return { status: 'declined', reference: req.paymentId, ...declineOf(answer) };
+  }
+
+  /** A paid Alipay trade is already settled: capturing confirms it was paid, in full. */
+  async capture(req: CaptureRequest): Promise<OperationResult> {
+    const state = await this.getStatus({ paymentId: req.paymentId, reference: req.reference });
+    if (state.status === 'captured') {
+      if (state.amountCaptured === req.amount) return { status: 'succeeded' };
+      return { status: 'declined', code: 'amount_mismatch', message: `Alipay settled ${state.amountCaptured}, not ${req.amount}.` };
+    }
+    if (state.status === 'canceled') return { status: 'declined', code: 'trade_closed', message: 'The Alipay trade is closed.' };
+    throw new ProviderFault(`alipay: trade ${req.paymentId} is not paid yet (${state.status})`, true);
+  }
+
+  /** Closes a trade still waiting for the customer. A trade Alipay never saw (cashier not opened) holds nothing. */
+  async cancel(req: CancelRequest): Promise<OperationResult> {
+    const answer = await this.call('alipay.trade.close', { out_trade_no: req.paymentId });
+    if (isSuccess(answer) || answer.subCode === 'ACQ.TRADE_NOT_EXIST') return { status: 'succeeded' };
+    if (answer.subCode === 'ACQ.TRADE_STATUS_ERROR') {
+      const state = await this.getStatus({ paymentId: req.paymentId, reference: req.reference });
+      if (state.status === 'canceled') return { status: 'succeeded' }; // closed already: an earlier attempt, or Alipay's own expiry
+    }
+    return { status: 'declined', ...declineOf(answer) };
+  }
+
+  /**
+   * The refund id is the `out_request_no`, so a refund re-sent after `SYSTEM_ERROR` or a timeout
+   * is the same refund at Alipay. `fund_change: "N"` means nothing moved on this call: the
+   * refund query says whether an earlier call did.
+   */
+  async refund(req: RefundRequest): Promise<OperationResult> {
+    const amount = toAlipayAmount(req.amount, req.currency);
+    if ('problem' in amount) return { status: 'declined', code: 'invalid_amount', message: amount.problem };
+    const answer = await this.call('alipay.trade.refund', { out_trade_no: req.paymentId, out_request_no: req.refundId, refund_amount: amount.value });
+    if (!isSuccess(answer)) return { status: 'declined', ...declineOf(answer) };
+    if (answer.fundChange === 'Y') return { status: 'succeeded' };
+
+    const settled = await this.call('alipay.trade.fastpay.refund.query', { out_trade_no: req.paymentId, out_request_no: req.refundId });
+    // A query that returns the refund with no status, or REFUND_SUCCESS, is a completed refund (Alipay's rule).
+    if (isSuccess(settled) && settled.refundAmount !== undefined && (settled.refundStatus === undefined || settled.refundStatus === 'REFUND_SUCCESS')) {
+      return { status: 'succeeded' };
+    }
+    throw new ProviderFault(`alipay: refund ${req.refundId} is not settled yet`, true);
+  }
+
+  async getStatus(req: StatusRequest & { currency?: string }): Promise<ProviderPaymentState> {
+    const answer = await this.call('alipay.trade.query', { out_trade_no: req.paymentId });
+    if (!isSuccess(answer) && answer.subCode !== 'ACQ.TRADE_NOT_EXIST') throw new ProviderFault(`alipay: trade query refused: ${answer.subCode ?? answer.code}`, true);
+    return stateOf(answer, String(answer.transCurrency ?? req.currency ?? 'CNY'));
+  }
+
+  /** The notification's parameters if its RSA2 signature verifies with Alipay's public key; null otherwise. */
+  verifyNotification(rawBody: Buffer): Record<string, string> | null {
+    const params = Object.fromEntries(new URLSearchParams(rawBody.toString('utf8')));
+    try {
+      // V2 verifies the values as received: form decoding has already happened.
+      return this.sdk.checkNotifySignV2(params) ? params : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** One gateway call with a verified answer; transport failures and system errors become faults. */
+  private async call(method: string, bizContent: Record<string, string>, params: Record<string, string> = {}): Promise<AlipayAnswer> {
+    let answer: AlipayAnswer;
+    try {
+      answer = (await this.sdk.exec(method, { bizContent, ...params }, { validateSign: true })) as AlipayAnswer;
+    } catch (err) {
+      throw transportFault(method, err);
+    }
+    const fault = answerFault(method, answer);
+    if (fault) throw fault;
+    return answer;
+  }
+}
+
+function parsePrivateKey(key: string): KeyObject {
+  if (key.includes('-----BEGIN')) return createPrivateKey(key);
+  const der = Buffer.from(key.replace(/\s+/g, ''), 'base64');
+  try {
+    return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  } catch {
+    return createPrivateKey({ key: der, format: 'der', type: 'pkcs1' });
+  }
+}
+
+function parsePublicKey(key: string): KeyObject {
+  if (key.includes('-----BEGIN')) return createPublicKey(key);
+  return createPublicKey({ key: Buffer.from(key.replace(/\s+/g, ''), 'base64'), format: 'der', type: 'spki' });
+}
+
+function pem(key: KeyObject): string {
+  return key.type === 'private' ? String(key.export({ format: 'pem', type: 'pkcs8' })) : String(key.export({ format: 'pem', type: 'spki' }));
+}
+
+/** Throws a readable error at boot for keys that cannot be parsed (never echoing them). */
+export function checkAlipayKeys(privateKey: string, alipayPublicKey: string): void {
+  try {
+    parsePrivateKey(privateKey);
+  } catch {
+    throw new Error('ALIPAY_PRIVATE_KEY is not an RSA private key (PEM, or base64 PKCS#8/PKCS#1).');
+  }
+  try {
+    parsePublicKey(alipayPublicKey);
+  } catch {
+    throw new Error('ALIPAY_PUBLIC_KEY is not an RSA public key (PEM, or base64 SPKI).');
+  }
+}
