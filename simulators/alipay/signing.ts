@@ -1,0 +1,77 @@
+import { createPrivateKey, createPublicKey, createSign, createVerify, generateKeyPairSync } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+
+/** RSA 2048, PEM: PKCS#8 private key and SPKI public key, the forms Alipay's key tool produces. */
+export function generateKeyPair(): { privateKey: string; publicKey: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  });
+  return { privateKey, publicKey };
+}
+
+/** PEM, or the bare base64 body Alipay's console shows (PKCS#8, then PKCS#1). */
+export function loadPrivateKey(key: string): KeyObject {
+  if (key.includes('-----BEGIN')) return createPrivateKey(key);
+  const der = Buffer.from(key.replace(/\s+/g, ''), 'base64');
+  try {
+    return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  } catch {
+    return createPrivateKey({ key: der, format: 'der', type: 'pkcs1' });
+  }
+}
+
+/** PEM, or the bare base64 SPKI body. */
+export function loadPublicKey(key: string): KeyObject {
+  if (key.includes('-----BEGIN')) return createPublicKey(key);
+  return createPublicKey({ key: Buffer.from(key.replace(/\s+/g, ''), 'base64'), format: 'der', type: 'spki' });
+}
+
+/** The base64 body of a PEM on one line: what `.env` files and Alipay's console carry. */
+export function pemBody(pem: string): string {
+  return pem.replace(/-----(BEGIN|END)[^-]*-----/g, '').replace(/\s+/g, '');
+}
+
+/**
+ * Alipay's string to sign: parameters sorted by key, empty values dropped, `key=value` joined
+ * with `&`, values exactly as decoded (never re-encoded). Requests exclude `sign` only;
+ * notifications and return parameters also exclude `sign_type`.
+ */
+export function signingString(params: Record<string, string>, exclude: readonly string[]): string {
+  return Object.keys(params)
+    .filter((k) => !exclude.includes(k) && params[k] !== undefined && params[k] !== '')
+    .sort()
+    .map((k) => `${k}=${params[k]}`)
+    .join('&');
+}
+
+export function rsa2Sign(content: string, key: KeyObject): string {
+  return createSign('RSA-SHA256').update(content, 'utf8').sign(key, 'base64');
+}
+
+export function rsa2Verify(content: string, signature: string, key: KeyObject): boolean {
+  try {
+    return createVerify('RSA-SHA256').update(content, 'utf8').verify(key, signature, 'base64');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * JSON as Alipay's gateway writes it, with `/` escaped as `\/` ("https:\/\/qr.alipay.com\/…").
+ * A client that verifies a re-serialisation instead of the raw text fails here as it would
+ * against Alipay.
+ */
+export function alipayJson(value: unknown): string {
+  return JSON.stringify(value).replaceAll('/', '\\/');
+}
+
+/**
+ * `{"<method>_response":INNER,"sign":"…"}` with the signature over exactly the INNER text. Built
+ * by hand because the client extracts INNER from the raw body by position, not by parsing.
+ */
+export function signedEnvelope(responseKey: string, inner: Record<string, unknown>, key: KeyObject): string {
+  const innerText = alipayJson(inner);
+  return `{"${responseKey}":${innerText},"sign":"${rsa2Sign(innerText, key)}"}`;
+}
