@@ -1,0 +1,272 @@
+import { AlipayProvider } from '../providers/alipay/alipay.provider';
+import { AlipayGateway, generateKeyPair } from '../simulators/alipay/gateway';
+import { expectAllLedgersConsistent, expectLedgerConsistent } from './support/ledger';
+import type { TestStack } from './support/stack';
+import { eventually, newMerchant, startTestStack } from './support/stack';
+
+/**
+ * Full Alipay lifecycles: the real alipay-sdk in the worker, the real payment workflow, and
+ * the local Alipay gateway simulator (RSA2 both ways, trade state, async notify with retries).
+ */
+const APP_ID = '2021000000000042';
+const appKeys = generateKeyPair();
+const alipayKeys = generateKeyPair();
+const ACTION_TTL_MS = 6000;
+
+let gateway: AlipayGateway;
+let stack: TestStack;
+
+beforeAll(async () => {
+  gateway = new AlipayGateway({ appId: APP_ID, appPublicKey: appKeys.publicKey, alipayPrivateKey: alipayKeys.privateKey, notifyRetryScheduleMs: [200, 400, 800] });
+  await gateway.start();
+  stack = await startTestStack({
+    ALIPAY_APP_ID: APP_ID,
+    ALIPAY_PRIVATE_KEY: appKeys.privateKey,
+    ALIPAY_PUBLIC_KEY: alipayKeys.publicKey,
+    ALIPAY_GATEWAY: gateway.gatewayUrl,
+    ALIPAY_TIMEOUT_MS: '1500',
+    ACTION_TTL_MS: String(ACTION_TTL_MS),
+  });
+});
+
+afterAll(async () => {
+  try {
+    if (stack) await expectAllLedgersConsistent(stack.pool);
+  } finally {
+    await stack?.stop();
+    await gateway?.stop();
+  }
+});
+
+afterEach(() => gateway.clearFaults());
+
+const notifyUrl = () => `${stack.url}/webhooks/alipay`;
+const alipay = (channel = 'qr') => ({ payment_method: { type: 'alipay' }, channel });
+
+async function waitingPayment(amount = 8880, currency = 'CNY', channel = 'qr') {
+  const m = await newMerchant(stack);
+  const res = await m.api.post('/v1/payments', { amount, currency, ...alipay(channel) });
+  expect(res.status).toBe(201);
+  expect(res.body).toMatchObject({ status: 'requires_action', provider: 'alipay', provider_reference: res.body.id });
+  return { m, payment: res.body };
+}
+
+const paymentOf = (m: Awaited<ReturnType<typeof newMerchant>>, id: string) => async () => (await m.api.get(`/v1/payments/${id}`)).body;
+const requestsFor = (outTradeNo: string, method: string) => gateway.requests.filter((r) => r.outTradeNo === outTradeNo && r.method === method);
+
+describe('QR payments (alipay.trade.precreate)', () => {
+  test.each([
+    ['CNY', 8880, '88.80'],
+    ['HKD', 12_345, '123.45'],
+    ['JPY', 500, '500'],
+  ])('%s: the customer scans and pays, the signed notify completes the payment', async (currency, amount, alipayAmount) => {
+    const { m, payment } = await waitingPayment(amount, currency);
+    expect(payment.next_action).toMatchObject({ type: 'display_qr_code', expires_at: expect.any(String) });
+    expect(payment.next_action.qr_code).toBe(gateway.trade(payment.id)?.qrCode);
+    expect(gateway.trade(payment.id)).toMatchObject({ status: 'WAIT_BUYER_PAY', totalAmount: alipayAmount });
+
+    gateway.pay(payment.id);
+    const paid = await eventually(paymentOf(m, payment.id), (p) => p.status === 'captured');
+    expect(paid).toMatchObject({ amount_captured: amount, next_action: null });
+    const delivered = gateway.notifications.filter((n) => n.outTradeNo === payment.id && n.delivered);
+    expect(delivered).toHaveLength(1);
+    expect(delivered[0]?.answer).toBe('success');
+    expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency, amount }]);
+    const events = (await m.api.get(`/v1/events?object_id=${payment.id}`)).body.data.map((e: { type: string }) => e.type);
+    expect(events).toEqual(expect.arrayContaining(['payment.requires_action', 'payment.captured']));
+    await expectLedgerConsistent(stack.pool, m.id);
+  });
+
+  test('paid but every notification lost: the workflow finds it by polling trade.query', async () => {
+    gateway.injectFault({ kind: 'lose_notify' });
+    const { m, payment } = await waitingPayment();
+    gateway.pay(payment.id);
+    const paid = await eventually(paymentOf(m, payment.id), (p) => p.status === 'captured');
+    expect(paid.amount_captured).toBe(8880);
+    expect(gateway.notifications.filter((n) => n.outTradeNo === payment.id && n.delivered)).toEqual([]);
+    expect(requestsFor(payment.id, 'alipay.trade.query').length).toBeGreaterThan(0);
+  });
+
+  test('never paid: at expires_at the trade is closed at Alipay and the payment canceled as expired', async () => {
+    const { m, payment } = await waitingPayment();
+    const expired = await eventually(paymentOf(m, payment.id), (p) => p.status !== 'requires_action', ACTION_TTL_MS + 20_000);
+    expect(expired).toMatchObject({ status: 'canceled', failure: { code: 'expired' }, amount_captured: 0 });
+    expect(Date.parse(expired.updated_at)).toBeGreaterThanOrEqual(Date.parse(payment.next_action.expires_at));
+    expect(gateway.trade(payment.id)?.status).toBe('TRADE_CLOSED');
+    // Alipay's own time_expire and our close race: either way the close call was made and the trade is closed.
+    expect(requestsFor(payment.id, 'alipay.trade.close').length).toBeGreaterThan(0);
+    expect(() => gateway.pay(payment.id)).toThrow(); // the QR code no longer takes money
+  });
+
+  test('canceled while waiting: the trade is closed first, a late scan cannot pay it', async () => {
+    const { m, payment } = await waitingPayment();
+    const canceled = await m.api.post(`/v1/payments/${payment.id}/cancel`);
+    expect(canceled.status).toBe(200);
+    expect(canceled.body).toMatchObject({ status: 'canceled', amount_captured: 0 });
+    expect(gateway.trade(payment.id)?.status).toBe('TRADE_CLOSED');
+    expect(() => gateway.pay(payment.id)).toThrow();
+    expect((await m.api.get('/v1/balance')).body.balances).toEqual([]);
+  });
+
+  test('the notification arrives before the synchronous answer: one payment, captured once', async () => {
+    gateway.injectFault({ kind: 'notify_before_answer' });
+    const m = await newMerchant(stack);
+    const res = await m.api.post('/v1/payments', { amount: 4200, currency: 'CNY', ...alipay() });
+    expect([201, 202]).toContain(res.status);
+    const paid = await eventually(paymentOf(m, res.body.id), (p) => p.status === 'captured');
+    expect(paid.amount_captured).toBe(4200);
+    expect(requestsFor(res.body.id, 'alipay.trade.precreate')).toHaveLength(1);
+    expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'CNY', amount: 4200 }]);
+  });
+
+  test('a precreate answer lost to a timeout: sent again with the same out_trade_no, one trade, one QR code', async () => {
+    gateway.injectFault({ kind: 'slow', method: 'alipay.trade.precreate', delayMs: 3500 });
+    const { m, payment } = await waitingPayment(3100);
+    // The slow first answer is logged when the gateway finally sends it, after the retry's.
+    await eventually(async () => requestsFor(payment.id, 'alipay.trade.precreate').length, (n) => n >= 2);
+    expect(gateway.trades().filter((t) => t.outTradeNo === payment.id)).toHaveLength(1);
+    expect(payment.next_action.qr_code).toBe(gateway.trade(payment.id)?.qrCode);
+    gateway.pay(payment.id);
+    await eventually(paymentOf(m, payment.id), (p) => p.status === 'captured');
+    expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'CNY', amount: 3100 }]);
+  });
+});
+
+test('web checkout (alipay.trade.page.pay): a signed cashier URL, the trade exists once the customer opens it', async () => {
+  const m = await newMerchant(stack);
+  const res = await m.api.post('/v1/payments', { amount: 1999, currency: 'CNY', ...alipay('web'), return_url: 'https://shop.example/thanks' });
+  expect(res.status).toBe(201);
+  const url = new URL(res.body.next_action.url);
+  expect(res.body.next_action.type).toBe('redirect_to_url');
+  expect(`${url.origin}${url.pathname}`).toBe(gateway.gatewayUrl);
+  expect(url.searchParams.get('method')).toBe('alipay.trade.page.pay');
+  expect(url.searchParams.get('sign')).toBeTruthy();
+  expect(gateway.trade(res.body.id)).toBeUndefined(); // nothing is created before the customer arrives
+
+  const cashier = await fetch(url);
+  expect(cashier.status).toBe(200);
+  expect(await cashier.text()).toContain('19.99');
+  expect(gateway.trade(res.body.id)).toMatchObject({ status: 'WAIT_BUYER_PAY', product: 'page', totalAmount: '19.99' });
+  gateway.pay(res.body.id);
+  await eventually(paymentOf(m, res.body.id), (p) => p.status === 'captured');
+
+  // A URL whose signed content was changed is refused by the gateway.
+  url.searchParams.set('biz_content', url.searchParams.get('biz_content')!.replace('19.99', '0.01'));
+  expect((await fetch(url)).status).toBe(400);
+});
+
+test('partial refunds: a SYSTEM_ERROR after Alipay refunded is retried with the same out_request_no and refunds once', async () => {
+  const { m, payment } = await waitingPayment(10_000);
+  gateway.pay(payment.id);
+  await eventually(paymentOf(m, payment.id), (p) => p.status === 'captured');
+
+  gateway.injectFault({ kind: 'system_error', method: 'alipay.trade.refund', afterEffect: true });
+  const first = await m.api.post('/v1/refunds', { payment_id: payment.id, amount: 3000 });
+  expect(first.status).toBe(201);
+  expect(first.body).toMatchObject({ status: 'succeeded', amount: 3000 });
+  const sent = gateway.requests.filter((r) => r.method === 'alipay.trade.refund' && r.outRequestNo === first.body.id);
+  expect(sent.map((r) => r.subCode ?? r.code)).toEqual(['ACQ.SYSTEM_ERROR', '10000']);
+
+  const second = await m.api.post('/v1/refunds', { payment_id: payment.id, amount: 2000 });
+  expect(second.body).toMatchObject({ status: 'succeeded', amount: 2000 });
+  expect((await m.api.get(`/v1/payments/${payment.id}`)).body).toMatchObject({ status: 'partially_refunded', amount_refunded: 5000 });
+  expect(gateway.trade(payment.id)?.refunds.map((r) => [r.outRequestNo, r.amount])).toEqual([[first.body.id, '30.00'], [second.body.id, '20.00']]);
+
+  const rest = await m.api.post('/v1/refunds', { payment_id: payment.id });
+  expect(rest.body).toMatchObject({ status: 'succeeded', amount: 5000 });
+  expect((await m.api.get(`/v1/payments/${payment.id}`)).body).toMatchObject({ status: 'refunded', amount_refunded: 10_000 });
+  expect(gateway.trade(payment.id)).toMatchObject({ refundedAmount: '100.00', status: 'TRADE_CLOSED' });
+  expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'CNY', amount: 0 }]);
+  await expectLedgerConsistent(stack.pool, m.id);
+});
+
+describe('POST /webhooks/alipay trusts nothing but a genuine notify for our own trade', () => {
+  const notifyFor = (payment: { id: string }, change: Record<string, string> = {}) => ({
+    notify_time: '2026-11-25 12:00:00', notify_type: 'trade_status_sync', notify_id: `notify-${Math.random().toString(36).slice(2)}`,
+    app_id: APP_ID, charset: 'utf-8', version: '1.0', trade_no: '2026112522001400000000000001', out_trade_no: payment.id,
+    trade_status: 'TRADE_SUCCESS', total_amount: '88.80', gmt_payment: '2026-11-25 12:00:00', ...change,
+  });
+  const post = (params: Record<string, string>) =>
+    fetch(notifyUrl(), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }, body: new URLSearchParams(params).toString() });
+
+  test.each([
+    ['signed with another key (forged)', (p: { id: string }) => forger.signNotification(notifyFor(p)), 'invalid_signature'],
+    ['amount tampered after signing', (p: { id: string }) => ({ ...gateway.signNotification(notifyFor(p)), total_amount: '0.01' }), 'invalid_signature'],
+    ['genuinely signed, another amount', (p: { id: string }) => gateway.signNotification(notifyFor(p, { total_amount: '0.01' })), 'amount_mismatch'],
+    ['genuinely signed, another app_id', (p: { id: string }) => gateway.signNotification(notifyFor(p, { app_id: '2021000000009999' })), 'app_id_mismatch'],
+    ['genuinely signed, a trade that is not ours', () => gateway.signNotification(notifyFor({ id: 'pay_someone_else' })), 'unknown_trade'],
+    ['unsigned', (p: { id: string }) => notifyFor(p), 'invalid_signature'],
+  ])('%s: 400, payment unchanged', async (_what, build, code) => {
+    const { m, payment } = await waitingPayment();
+    const res = await post(build(payment));
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: unknown }).error).toMatchObject({ type: 'invalid_request_error', code });
+    const after = await paymentOf(m, payment.id)();
+    expect(after).toMatchObject({ status: 'requires_action', amount_captured: 0, updated_at: payment.updated_at });
+    await m.api.post(`/v1/payments/${payment.id}/cancel`);
+  });
+
+  test('a genuine notify is answered `success`; its replays too, and they change nothing', async () => {
+    gateway.injectFault({ kind: 'lose_notify' }); // only the notification below reaches us
+    const { m, payment } = await waitingPayment();
+    gateway.pay(payment.id); // Alipay's side must really be paid: capture confirms it by trade.query
+    const genuine = gateway.signNotification(notifyFor(payment));
+    expect(await gateway.deliverNotification(notifyUrl(), genuine)).toBe('success');
+    const paid = await eventually(paymentOf(m, payment.id), (p) => p.status === 'captured');
+    const eventsBefore = (await m.api.get(`/v1/events?object_id=${payment.id}`)).body.data.length;
+
+    for (let i = 0; i < 3; i++) expect(await gateway.deliverNotification(notifyUrl(), genuine)).toBe('success');
+    const after = await paymentOf(m, payment.id)();
+    expect(after).toEqual(paid);
+    expect((await m.api.get(`/v1/events?object_id=${payment.id}`)).body.data).toHaveLength(eventsBefore);
+    const handed = await stack.pool.query('SELECT count(*)::int AS n FROM provider_events WHERE provider = $1 AND event_id = $2', ['alipay', genuine.notify_id]);
+    expect(handed.rows[0].n).toBe(1);
+  });
+
+  test('duplicated notifications are all answered `success` and act once', async () => {
+    gateway.injectFault({ kind: 'duplicate_notify' });
+    const { m, payment } = await waitingPayment();
+    gateway.pay(payment.id);
+    await eventually(paymentOf(m, payment.id), (p) => p.status === 'captured');
+    const attempts = gateway.notifications.filter((n) => n.outTradeNo === payment.id && n.tradeStatus === 'TRADE_SUCCESS');
+    expect(attempts.length).toBeGreaterThanOrEqual(2);
+    expect(attempts.every((n) => n.answer === 'success')).toBe(true);
+    expect(new Set(attempts.map((n) => n.notifyId)).size).toBe(1);
+  });
+});
+
+const forger = new AlipayGateway({ appId: APP_ID, appPublicKey: appKeys.publicKey, alipayPrivateKey: generateKeyPair().privateKey });
+
+test('answers are verified: an answer not signed by Alipay\'s key is no answer', async () => {
+  const { payment } = await waitingPayment();
+  const misconfigured = new AlipayProvider({
+    appId: APP_ID, privateKey: appKeys.privateKey, alipayPublicKey: generateKeyPair().publicKey, gateway: gateway.gatewayUrl, notifyUrl: notifyUrl(), timeoutMs: 2000,
+  });
+  await expect(misconfigured.getStatus({ paymentId: payment.id, reference: payment.id })).rejects.toMatchObject({ retryable: true, outcomeUnknown: true });
+  const trusted = new AlipayProvider({
+    appId: APP_ID, privateKey: appKeys.privateKey, alipayPublicKey: alipayKeys.publicKey, gateway: gateway.gatewayUrl, notifyUrl: notifyUrl(), timeoutMs: 2000,
+  });
+  expect(await trusted.getStatus({ paymentId: payment.id, reference: payment.id })).toEqual({ status: 'requires_action', reference: payment.id });
+  // A request signed with a key Alipay does not know is refused, and never retried.
+  const stranger = new AlipayProvider({
+    appId: APP_ID, privateKey: generateKeyPair().privateKey, alipayPublicKey: alipayKeys.publicKey, gateway: gateway.gatewayUrl, notifyUrl: notifyUrl(), timeoutMs: 2000,
+  });
+  await expect(stranger.getStatus({ paymentId: payment.id, reference: payment.id })).rejects.toMatchObject({ retryable: false });
+});
+
+test('what Alipay cannot do is a 400 before anything is written', async () => {
+  const m = await newMerchant(stack);
+  const cases: Array<[Record<string, unknown>, string]> = [
+    [{ amount: 100, currency: 'CNY', ...alipay(), capture_method: 'manual' }, 'capture_method'],
+    [{ amount: 100, currency: 'CNY', ...alipay('subscription') }, 'channel'],
+    [{ amount: 100, currency: 'BRL', ...alipay() }, 'amount'],
+    [{ amount: 10_000_000_001, currency: 'CNY', ...alipay() }, 'amount'],
+    [{ amount: 100, currency: 'CNY', payment_method: { type: 'card' }, provider: 'alipay' }, 'payment_method.type'],
+  ];
+  for (const [body, param] of cases) {
+    const res = await m.api.post('/v1/payments', body);
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ type: 'invalid_request_error', param });
+  }
+  expect((await m.api.get('/v1/payments')).body.data).toEqual([]);
+});
