@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { AlipayProvider } from '../providers/alipay/alipay.provider';
 import { AlipayGateway, generateKeyPair } from '../simulators/alipay/gateway';
 import { expectAllLedgersConsistent, expectLedgerConsistent } from './support/ledger';
@@ -180,6 +182,18 @@ test('partial refunds: a SYSTEM_ERROR after Alipay refunded is retried with the 
   await expectLedgerConsistent(stack.pool, m.id);
 });
 
+test('a refund answer lost to a timeout: the same out_request_no again, Alipay refunds once', async () => {
+  const { m, payment } = await waitingPayment(6000);
+  gateway.pay(payment.id);
+  await eventually(paymentOf(m, payment.id), (p) => p.status === 'captured');
+  gateway.injectFault({ kind: 'slow', method: 'alipay.trade.refund', delayMs: 3500 });
+  const refund = await m.api.post('/v1/refunds', { payment_id: payment.id, amount: 2500 });
+  expect(refund.body).toMatchObject({ status: 'succeeded', amount: 2500 });
+  await eventually(async () => gateway.requests.filter((r) => r.method === 'alipay.trade.refund' && r.outRequestNo === refund.body.id).length, (n) => n >= 2);
+  expect(gateway.trade(payment.id)?.refunds).toEqual([expect.objectContaining({ outRequestNo: refund.body.id, amount: '25.00' })]);
+  expect(gateway.requests.some((r) => r.method === 'alipay.trade.fastpay.refund.query' && r.outRequestNo === refund.body.id)).toBe(true);
+});
+
 describe('POST /webhooks/alipay trusts nothing but a genuine notify for our own trade', () => {
   const notifyFor = (payment: { id: string }, change: Record<string, string> = {}) => ({
     notify_time: '2026-11-25 12:00:00', notify_type: 'trade_status_sync', notify_id: `notify-${Math.random().toString(36).slice(2)}`,
@@ -233,6 +247,41 @@ describe('POST /webhooks/alipay trusts nothing but a genuine notify for our own 
     expect(attempts.every((n) => n.answer === 'success')).toBe(true);
     expect(new Set(attempts.map((n) => n.notifyId)).size).toBe(1);
   });
+});
+
+test('the simulator retries a notification, re-signed, until the receiver reads `success`', async () => {
+  const answers = ['fail', 'success'];
+  const received: Array<Record<string, string>> = [];
+  const receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      received.push(Object.fromEntries(new URLSearchParams(body)));
+      res.end(answers.shift() ?? 'success');
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  try {
+    const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/notify`;
+    const provider = new AlipayProvider({
+      appId: APP_ID, privateKey: appKeys.privateKey, alipayPublicKey: alipayKeys.publicKey, gateway: gateway.gatewayUrl, notifyUrl: receiverUrl, timeoutMs: 2000,
+    });
+    const outTradeNo = `pay_retry_${Date.now()}`;
+    const created = await provider.authorize({
+      paymentId: outTradeNo, merchantId: 'mer_x', amount: 100, currency: 'CNY', method: { type: 'alipay' }, captureMethod: 'automatic', channel: 'qr',
+      returnUrl: null, actionExpiresAt: new Date(Date.now() + 60_000).toISOString(), idempotencyKey: `${outTradeNo}:authorize`,
+    });
+    expect(created.status).toBe('requires_action');
+    gateway.pay(outTradeNo);
+    await eventually(async () => received.length, (n) => n >= 2, 10_000);
+    await new Promise((r) => setTimeout(r, 1000)); // after `success`, nothing more comes
+    expect(received).toHaveLength(2);
+    expect(received[0]!.notify_id).toBe(received[1]!.notify_id);
+    for (const notify of received) expect(provider.verifyNotification(Buffer.from(new URLSearchParams(notify).toString()))).toEqual(notify);
+    expect(gateway.notifications.filter((n) => n.outTradeNo === outTradeNo).map((n) => n.answer)).toEqual(['fail', 'success']);
+  } finally {
+    await new Promise((resolve) => receiver.close(resolve));
+  }
 });
 
 const forger = new AlipayGateway({ appId: APP_ID, appPublicKey: appKeys.publicKey, alipayPrivateKey: generateKeyPair().privateKey });
