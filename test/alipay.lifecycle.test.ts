@@ -157,6 +157,32 @@ test('web checkout (alipay.trade.page.pay): a signed cashier URL, the trade exis
   expect((await fetch(url)).status).toBe(400);
 });
 
+test('paid after it was canceled (a cashier opened late): the money goes back to the customer in full, once', async () => {
+  const m = await newMerchant(stack);
+  const res = await m.api.post('/v1/payments', { amount: 2590, currency: 'CNY', ...alipay('web') });
+  // Canceled before the customer opened the cashier: Alipay has no trade to close yet.
+  expect((await m.api.post(`/v1/payments/${res.body.id}/cancel`)).body.status).toBe('canceled');
+  expect(requestsFor(res.body.id, 'alipay.trade.close').map((r) => r.subCode)).toEqual(['ACQ.TRADE_NOT_EXIST']);
+
+  expect((await fetch(res.body.next_action.url)).status).toBe(200);
+  gateway.pay(res.body.id);
+  const trade = await eventually(async () => gateway.trade(res.body.id), (t) => t?.refundedAmount === '25.90');
+  expect(trade).toMatchObject({ status: 'TRADE_CLOSED', refunds: [expect.objectContaining({ outRequestNo: `${res.body.id}_late`, amount: '25.90' })] });
+  const handle = stack.context.temporal.workflow.getHandle(`late-payment-refund:${res.body.id}`);
+  await handle.result();
+
+  // Alipay's retries of that notify, and a new one, refund nothing more.
+  const again = gateway.signNotification({
+    notify_id: 'late-again', notify_type: 'trade_status_sync', notify_time: '2026-11-25 12:00:00', app_id: APP_ID, charset: 'utf-8', version: '1.0',
+    trade_no: trade!.tradeNo, out_trade_no: res.body.id, trade_status: 'TRADE_SUCCESS', total_amount: '25.90',
+  });
+  expect(await gateway.deliverNotification(notifyUrl(), again)).toBe('success');
+  await new Promise((r) => setTimeout(r, 500));
+  expect(gateway.trade(res.body.id)?.refunds).toHaveLength(1);
+  expect((await m.api.get(`/v1/payments/${res.body.id}`)).body).toMatchObject({ status: 'canceled', amount_captured: 0, amount_refunded: 0 });
+  expect((await m.api.get('/v1/balance')).body.balances).toEqual([]);
+});
+
 test('partial refunds: a SYSTEM_ERROR after Alipay refunded is retried with the same out_request_no and refunds once', async () => {
   const { m, payment } = await waitingPayment(10_000);
   gateway.pay(payment.id);

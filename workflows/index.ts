@@ -1,2 +1,3 @@
 export { paymentWorkflow } from './payment.workflow';
 export { receiptWorkflow, webhookDeliveryWorkflow } from './notifications';
+export { latePaymentRefundWorkflow } from './late-payment.workflow';

@@ -1,10 +1,12 @@
-import { WorkflowNotFoundError } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
 import express, { Router } from 'express';
 import { ApiError } from '../../domain/errors';
 import type { ProviderNotification } from '../../providers/provider';
 import { findPaymentById } from '../../db/payments';
 import { notifyVerdict } from '../../providers/alipay/alipay.mapper';
 import { notificationOf } from '../../providers/stripe/stripe.mapper';
+import type { Payment } from '../../domain/payment';
+import { latePaymentRefundWorkflow, latePaymentRefundWorkflowId } from '../../workflows/late-payment.workflow';
 import { paymentWorkflowId, providerNotificationSignal } from '../../workflows/messages';
 import type { ApiContext } from '../context';
 
@@ -64,11 +66,34 @@ export function providerWebhooksRouter(ctx: ApiContext): Router {
     const payment = params.out_trade_no ? await findPaymentById(ctx.pool, params.out_trade_no) : undefined;
     const verdict = notifyVerdict(params, alipay.appId, payment);
     if (verdict.kind === 'reject') return reject(verdict.code, verdict.message, fields);
-    const outcome = verdict.kind === 'acknowledge' ? 'ignored' : (await deliverNotification(ctx, verdict.notification)) ? 'accepted' : 'duplicate';
+    let outcome: string;
+    if (verdict.kind === 'acknowledge') outcome = 'ignored';
+    else if (payment && (payment.status === 'canceled' || payment.status === 'failed')) outcome = await refundLatePayment(ctx, payment);
+    else outcome = (await deliverNotification(ctx, verdict.notification)) ? 'accepted' : 'duplicate';
     ctx.metrics.providerCallbacks.inc({ provider: 'alipay', outcome });
     res.type('text/plain').send('success');
   });
   return router;
+}
+
+/**
+ * Money arrived for a payment we closed: it goes back to the customer through its own workflow,
+ * started once per payment whatever the number of notifications.
+ */
+async function refundLatePayment(ctx: ApiContext, payment: Payment): Promise<string> {
+  ctx.log.warn({ provider: payment.provider, payment_id: payment.id, status: payment.status }, 'payment paid after it was closed: refunding it in full');
+  try {
+    await ctx.temporal.workflow.start(latePaymentRefundWorkflow, {
+      taskQueue: ctx.config.TEMPORAL_TASK_QUEUE,
+      workflowId: latePaymentRefundWorkflowId(payment.id),
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      args: [{ paymentId: payment.id, merchantId: payment.merchant_id, provider: payment.provider, amount: payment.amount, currency: payment.currency }],
+    });
+    return 'late_payment';
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return 'duplicate';
+    throw err;
+  }
 }
 
 /** Hands a verified callback to its payment's workflow once; false when it was a duplicate. */

@@ -1,0 +1,39 @@
+import { ApplicationFailure, log, proxyActivities, sleep } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { ProviderName } from '../domain/payment';
+import { moneyMovementOptions } from './options';
+
+export type LatePaymentInput = { paymentId: string; merchantId: string; provider: ProviderName; amount: number; currency: string };
+
+export const latePaymentRefundWorkflowId = (paymentId: string) => `late-payment-refund:${paymentId}`;
+/** Our refund number for it at the provider (Alipay's `out_request_no`): one per payment, so it refunds once. */
+export const latePaymentRefundId = (paymentId: string) => `${paymentId}_late`;
+
+const MAX_RESEND_MS = 3_600_000;
+
+/**
+ * The customer paid a payment we had already closed as canceled or failed: a wallet cashier
+ * opened after the merchant canceled, while the provider had no trade to close yet. The money
+ * is not the merchant's to keep, and no payment of ours stands for it, so it goes back to the
+ * customer in full, once. A refused refund fails this workflow, where operators see it.
+ */
+export async function latePaymentRefundWorkflow(input: LatePaymentInput): Promise<void> {
+  const { refundAtProvider } = proxyActivities<Activities>(moneyMovementOptions);
+  const refundId = latePaymentRefundId(input.paymentId);
+  for (let delayMs = 1000; ; delayMs = Math.min(delayMs * 2, MAX_RESEND_MS)) {
+    try {
+      const outcome = await refundAtProvider(input.provider, {
+        paymentId: input.paymentId, refundId, reference: input.paymentId, amount: input.amount, currency: input.currency,
+        idempotencyKey: `${input.paymentId}:refund:${refundId}`,
+      });
+      if (outcome.status === 'succeeded') {
+        log.warn('late payment refunded to the customer', { amount: input.amount, currency: input.currency });
+        return;
+      }
+      throw ApplicationFailure.nonRetryable(`The provider refused to refund a payment made after it was closed: ${outcome.code} ${outcome.message}`, 'LatePaymentRefundRefused');
+    } catch (err) {
+      if (err instanceof ApplicationFailure) throw err;
+      await sleep(delayMs); // unknown outcome: the same refund number again, later
+    }
+  }
+}
