@@ -50,6 +50,7 @@ async function main() {
     appId: keys.appId,
     appPublicKey: keys.appPublicKey,
     alipayPrivateKey: keys.alipayPrivateKey,
+    precreateNeedsScan: true,
     log: (msg, fields) => console.log(`[alipay-simulator] ${msg}${fields ? ` ${JSON.stringify(fields)}` : ''}`),
   });
   await gateway.start(port, host);

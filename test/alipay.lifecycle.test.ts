@@ -19,7 +19,11 @@ let gateway: AlipayGateway;
 let stack: TestStack;
 
 beforeAll(async () => {
-  gateway = new AlipayGateway({ appId: APP_ID, appPublicKey: appKeys.publicKey, alipayPrivateKey: alipayKeys.privateKey, notifyRetryScheduleMs: [200, 400, 800] });
+  gateway = new AlipayGateway({
+    appId: APP_ID, appPublicKey: appKeys.publicKey, alipayPrivateKey: alipayKeys.privateKey, notifyRetryScheduleMs: [200, 400, 800],
+    // As at Alipay: a QR trade is unknown to query and close until the code is scanned.
+    precreateNeedsScan: true,
+  });
   await gateway.start();
   stack = await startTestStack({
     ALIPAY_APP_ID: APP_ID,
@@ -100,8 +104,24 @@ describe('QR payments (alipay.trade.precreate)', () => {
     expect(() => gateway.pay(payment.id)).toThrow(); // the QR code no longer takes money
   });
 
-  test('canceled while waiting: the trade is closed first, a late scan cannot pay it', async () => {
+  test('canceled while the customer is paying: the close finds the trade paid, the payment is captured', async () => {
     const { m, payment } = await waitingPayment();
+    expect((await fetch(payment.next_action.qr_code)).status).toBe(200); // scanned: Alipay knows the trade now
+    gateway.injectFault({ kind: 'lose_notify' });
+    gateway.pay(payment.id);
+    const canceled = await m.api.post(`/v1/payments/${payment.id}/cancel`);
+    expect(canceled.status).toBe(409); // too late: the customer's money is in
+    expect(await eventually(paymentOf(m, payment.id), (p) => p.status === 'captured')).toMatchObject({ amount_captured: 8880 });
+    // Closing, then voiding what looked like an authorization: Alipay refuses both, the trade is paid.
+    const closes = requestsFor(payment.id, 'alipay.trade.close').map((r) => r.subCode);
+    expect(closes.length).toBeGreaterThan(0);
+    expect(new Set(closes)).toEqual(new Set(['ACQ.TRADE_STATUS_ERROR']));
+    expect(gateway.trade(payment.id)).toMatchObject({ status: 'TRADE_SUCCESS', refunds: [] });
+  });
+
+  test('canceled while waiting on a scanned QR code: the trade is closed, a late payment is impossible', async () => {
+    const { m, payment } = await waitingPayment();
+    expect((await fetch(payment.next_action.qr_code)).status).toBe(200);
     const canceled = await m.api.post(`/v1/payments/${payment.id}/cancel`);
     expect(canceled.status).toBe(200);
     expect(canceled.body).toMatchObject({ status: 'canceled', amount_captured: 0 });
@@ -157,23 +177,25 @@ test('web checkout (alipay.trade.page.pay): a signed cashier URL, the trade exis
   expect((await fetch(url)).status).toBe(400);
 });
 
-test('paid after it was canceled (a cashier opened late): the money goes back to the customer in full, once', async () => {
+test.each([
+  ['an unscanned QR code scanned later', 'qr'],
+  ['a cashier URL opened later', 'web'],
+])('paid after it was canceled (%s): the money goes back to the customer in full, once', async (_what, channel) => {
   const m = await newMerchant(stack);
-  const res = await m.api.post('/v1/payments', { amount: 2590, currency: 'CNY', ...alipay('web') });
-  // Canceled before the customer opened the cashier: Alipay has no trade to close yet.
+  const res = await m.api.post('/v1/payments', { amount: 2590, currency: 'CNY', ...alipay(channel) });
+  // Canceled before the customer acted: Alipay has no trade to close yet.
   expect((await m.api.post(`/v1/payments/${res.body.id}/cancel`)).body.status).toBe('canceled');
   expect(requestsFor(res.body.id, 'alipay.trade.close').map((r) => r.subCode)).toEqual(['ACQ.TRADE_NOT_EXIST']);
 
-  expect((await fetch(res.body.next_action.url)).status).toBe(200);
+  expect((await fetch(res.body.next_action.qr_code ?? res.body.next_action.url)).status).toBe(200);
   gateway.pay(res.body.id);
   const trade = await eventually(async () => gateway.trade(res.body.id), (t) => t?.refundedAmount === '25.90');
   expect(trade).toMatchObject({ status: 'TRADE_CLOSED', refunds: [expect.objectContaining({ outRequestNo: `${res.body.id}_late`, amount: '25.90' })] });
-  const handle = stack.context.temporal.workflow.getHandle(`late-payment-refund:${res.body.id}`);
-  await handle.result();
+  await stack.context.temporal.workflow.getHandle(`late-payment-refund:${res.body.id}`).result();
 
   // Alipay's retries of that notify, and a new one, refund nothing more.
   const again = gateway.signNotification({
-    notify_id: 'late-again', notify_type: 'trade_status_sync', notify_time: '2026-11-25 12:00:00', app_id: APP_ID, charset: 'utf-8', version: '1.0',
+    notify_id: `late-again-${channel}`, notify_type: 'trade_status_sync', notify_time: '2026-11-25 12:00:00', app_id: APP_ID, charset: 'utf-8', version: '1.0',
     trade_no: trade!.tradeNo, out_trade_no: res.body.id, trade_status: 'TRADE_SUCCESS', total_amount: '25.90',
   });
   expect(await gateway.deliverNotification(notifyUrl(), again)).toBe('success');
@@ -314,6 +336,7 @@ const forger = new AlipayGateway({ appId: APP_ID, appPublicKey: appKeys.publicKe
 
 test('answers are verified: an answer not signed by Alipay\'s key is no answer', async () => {
   const { payment } = await waitingPayment();
+  expect((await fetch(payment.next_action.qr_code)).status).toBe(200); // scanned, so Alipay knows the trade
   const misconfigured = new AlipayProvider({
     appId: APP_ID, privateKey: appKeys.privateKey, alipayPublicKey: generateKeyPair().publicKey, gateway: gateway.gatewayUrl, notifyUrl: notifyUrl(), timeoutMs: 2000,
   });
