@@ -1,4 +1,3 @@
-import { createPrivateKey, createPublicKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { AlipaySdk } from 'alipay-sdk';
 import type {
@@ -6,6 +5,7 @@ import type {
   PaymentShape, ProviderPaymentState, RefundRequest, StatusRequest,
 } from '../provider';
 import { ProviderFault } from '../provider';
+import { loadPrivateKey, loadPublicKey } from './alipay.keys';
 import type { AlipayAnswer } from './alipay.mapper';
 import {
   METHOD_OF_PRODUCT, PRODUCT_OF_CHANNEL, answerFault, declineOf, isSuccess, qrCodeAction, redirectAction, stateOf, toAlipayAmount,
@@ -40,9 +40,9 @@ export class AlipayProvider implements PaymentProvider {
   constructor(private readonly opts: AlipayOptions) {
     this.sdk = new AlipaySdk({
       appId: opts.appId,
-      privateKey: pem(parsePrivateKey(opts.privateKey)),
+      privateKey: pem(loadPrivateKey(opts.privateKey)),
       keyType: 'PKCS8',
-      alipayPublicKey: pem(parsePublicKey(opts.alipayPublicKey)),
+      alipayPublicKey: pem(loadPublicKey(opts.alipayPublicKey)),
       gateway: opts.gateway,
       timeout: opts.timeoutMs,
       signType: 'RSA2',
@@ -160,21 +160,6 @@ export class AlipayProvider implements PaymentProvider {
   }
 }
 
-function parsePrivateKey(key: string): KeyObject {
-  if (key.includes('-----BEGIN')) return createPrivateKey(key);
-  const der = Buffer.from(key.replace(/\s+/g, ''), 'base64');
-  try {
-    return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
-  } catch {
-    return createPrivateKey({ key: der, format: 'der', type: 'pkcs1' });
-  }
-}
-
-function parsePublicKey(key: string): KeyObject {
-  if (key.includes('-----BEGIN')) return createPublicKey(key);
-  return createPublicKey({ key: Buffer.from(key.replace(/\s+/g, ''), 'base64'), format: 'der', type: 'spki' });
-}
-
 function pem(key: KeyObject): string {
   return key.type === 'private' ? String(key.export({ format: 'pem', type: 'pkcs8' })) : String(key.export({ format: 'pem', type: 'spki' }));
 }
@@ -182,12 +167,12 @@ function pem(key: KeyObject): string {
 /** Throws a readable error at boot for keys that cannot be parsed (never echoing them). */
 export function checkAlipayKeys(privateKey: string, alipayPublicKey: string): void {
   try {
-    parsePrivateKey(privateKey);
+    loadPrivateKey(privateKey);
   } catch {
     throw new Error('ALIPAY_PRIVATE_KEY is not an RSA private key (PEM, or base64 PKCS#8/PKCS#1).');
   }
   try {
-    parsePublicKey(alipayPublicKey);
+    loadPublicKey(alipayPublicKey);
   } catch {
     throw new Error('ALIPAY_PUBLIC_KEY is not an RSA public key (PEM, or base64 SPKI).');
   }

@@ -1,5 +1,7 @@
-import { createPrivateKey, createPublicKey, createSign, createVerify, generateKeyPairSync } from 'node:crypto';
+import { createSign, createVerify, generateKeyPairSync } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
+
+export { loadPrivateKey, loadPublicKey } from '../../providers/alipay/alipay.keys';
 
 /** RSA 2048, PEM: PKCS#8 private key and SPKI public key, the forms Alipay's key tool produces. */
 export function generateKeyPair(): { privateKey: string; publicKey: string } {
@@ -9,23 +11,6 @@ export function generateKeyPair(): { privateKey: string; publicKey: string } {
     publicKeyEncoding: { type: 'spki', format: 'pem' },
   });
   return { privateKey, publicKey };
-}
-
-/** PEM, or the bare base64 body Alipay's console shows (PKCS#8, then PKCS#1). */
-export function loadPrivateKey(key: string): KeyObject {
-  if (key.includes('-----BEGIN')) return createPrivateKey(key);
-  const der = Buffer.from(key.replace(/\s+/g, ''), 'base64');
-  try {
-    return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
-  } catch {
-    return createPrivateKey({ key: der, format: 'der', type: 'pkcs1' });
-  }
-}
-
-/** PEM, or the bare base64 SPKI body. */
-export function loadPublicKey(key: string): KeyObject {
-  if (key.includes('-----BEGIN')) return createPublicKey(key);
-  return createPublicKey({ key: Buffer.from(key.replace(/\s+/g, ''), 'base64'), format: 'der', type: 'spki' });
 }
 
 /** The base64 body of a PEM on one line: what `.env` files and Alipay's console carry. */
