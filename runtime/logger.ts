@@ -6,7 +6,7 @@ export function createLogger(level: string) {
     level,
     base: undefined,
     redact: {
-      paths: ['*.authorization', '*.Authorization', '*.api_key', '*.apiKey', '*.token', '*.secret', '*.password', 'headers.authorization', 'req.headers.authorization'],
+      paths: ['*.authorization', '*.Authorization', '*.api_key', '*.apiKey', '*.token', '*.secret', '*.password', '*.privateKey', '*.private_key', 'headers.authorization', 'req.headers.authorization'],
       censor: '[redacted]',
     },
   });
