@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { currencyExponent, fromMajorUnitString, toMajorUnitString } from '../domain/money';
 import {
-  ALIPAY_CURRENCIES, PRODUCT_OF_CHANNEL, answerFault, beijingTime, declineOf, fromAlipayAmount, notifyVerdict, stateOf, toAlipayAmount,
+  ALIPAY_CURRENCIES, PRODUCT_OF_CHANNEL, REFUND_REFUSALS, answerFault, beijingTime, declineOf, fromAlipayAmount, normalizeAnswer, notifyVerdict, stateOf,
+  toAlipayAmount,
 } from '../providers/alipay/alipay.mapper';
 
 const value = (minor: number, currency: string) => {
@@ -94,6 +95,18 @@ test('trade statuses: paid is captured with its exact amount; unknown values nev
   expect(stateOf({ code: '40004', subCode: 'ACQ.TRADE_NOT_EXIST' }, 'CNY').status).toBe('unknown');
 });
 
+test('prefixed sub-codes read like the plain ones; a trade in another currency than the payment is unknown', () => {
+  expect(normalizeAnswer({ code: '40004', subCode: 'aop.ACQ.SYSTEM_ERROR' }).subCode).toBe('ACQ.SYSTEM_ERROR');
+  expect(normalizeAnswer({ code: '40004', subCode: 'ACQ.TRADE_NOT_EXIST' }).subCode).toBe('ACQ.TRADE_NOT_EXIST');
+  expect(answerFault('alipay.trade.refund', normalizeAnswer({ code: '40004', subCode: 'aop.ACQ.SYSTEM_ERROR' }))).toMatchObject({ retryable: true, outcomeUnknown: true });
+  expect(REFUND_REFUSALS.has('ACQ.SOMETHING_UNDOCUMENTED')).toBe(false);
+  const paidJpy = { code: '10000', outTradeNo: 'pay_1', tradeStatus: 'TRADE_SUCCESS', totalAmount: '500', transCurrency: 'JPY' };
+  expect(stateOf(paidJpy)).toMatchObject({ status: 'captured', amountCaptured: 500 });
+  expect(stateOf(paidJpy, 'JPY')).toMatchObject({ status: 'captured', amountCaptured: 500 });
+  expect(stateOf(paidJpy, 'CNY').status).toBe('unknown');
+  expect(stateOf({ ...paidJpy, transCurrency: undefined }, 'JPY')).toMatchObject({ status: 'captured', amountCaptured: 500 });
+});
+
 test('answers: system errors are re-sent, configuration errors are not, business refusals are results', () => {
   const systemError = answerFault('alipay.trade.refund', { code: '40004', subCode: 'ACQ.SYSTEM_ERROR' });
   expect(systemError).toMatchObject({ retryable: true, outcomeUnknown: true });
@@ -139,5 +152,8 @@ describe('a verified notify is checked against our own payment', () => {
     expect(notifyVerdict({ ...notify, trans_currency: 'HKD', total_amount: '88.80' }, 'app_1', { ...payment, currency: 'HKD' }).kind).toBe('deliver');
     expect(notifyVerdict({ ...notify, trans_currency: 'JPY', total_amount: '8880' }, 'app_1', { ...payment, currency: 'JPY' }).kind).toBe('deliver');
     expect(notifyVerdict({ ...notify, trans_currency: 'JPY', total_amount: '88.80' }, 'app_1', { ...payment, currency: 'JPY' }).kind).toBe('reject');
+    // Without trans_currency the amount is read in the payment's own currency.
+    expect(notifyVerdict({ ...notify, total_amount: '8880' }, 'app_1', { ...payment, currency: 'JPY' }).kind).toBe('deliver');
+    expect(notifyVerdict({ ...notify, total_amount: '88.80' }, 'app_1', { ...payment, currency: 'JPY' }).kind).toBe('reject');
   });
 });

@@ -82,7 +82,8 @@ export function tradeBizContent(req: AuthorizeRequest, product: AlipayProduct, t
     subject: `Payment ${req.paymentId}`,
     product_code: PRODUCT_CODE[product],
     time_expire: beijingTime(new Date(req.actionExpiresAt)),
-    ...(currency !== 'CNY' ? { trans_currency: currency, settle_currency: currency } : {}),
+    // Settlement is in the merchant's contracted currency, which Alipay knows: not ours to say.
+    ...(currency !== 'CNY' ? { trans_currency: currency } : {}),
   };
 }
 
@@ -98,6 +99,22 @@ export function redirectAction(url: string, expiresAt: string): NextAction {
 export type AlipayAnswer = { code: string; msg?: string; subCode?: string; subMsg?: string } & Record<string, unknown>;
 
 export const isSuccess = (a: AlipayAnswer) => a.code === '10000';
+
+/** Some gateways prefix business sub-codes (`aop.ACQ.SYSTEM_ERROR`): one spelling for the rest of the code. */
+export function normalizeAnswer(a: AlipayAnswer): AlipayAnswer {
+  return typeof a.subCode === 'string' && a.subCode.startsWith('aop.ACQ.') ? { ...a, subCode: a.subCode.slice(4) } : a;
+}
+
+/**
+ * Refusals after which a refund certainly did not happen and will not: the refund is failed and
+ * its amount refundable again. Any other answer (an undocumented sub-code included) leaves the
+ * outcome unknown, and the same `out_request_no` is asked about and sent again instead.
+ */
+export const REFUND_REFUSALS = new Set([
+  'ACQ.TRADE_NOT_EXIST', 'ACQ.TRADE_STATUS_ERROR', 'ACQ.TRADE_NOT_ALLOW_REFUND', 'ACQ.TRADE_HAS_FINISHED', 'ACQ.REFUND_AMT_NOT_EQUAL_TOTAL',
+  'ACQ.REASON_TRADE_REFUND_FEE_ERR', 'ACQ.REFUND_FEE_ERROR', 'ACQ.SELLER_BALANCE_NOT_ENOUGH', 'ACQ.DISCORDANT_REPEAT_REQUEST',
+  'ACQ.CONTEXT_INCONSISTENT', 'ACQ.INVALID_PARAMETER',
+]);
 
 /**
  * Faults from an answer that is neither a success nor a business refusal. `20000` and
@@ -127,9 +144,15 @@ export function declineOf(a: AlipayAnswer): { code: string; message: string } {
   };
 }
 
-/** `alipay.trade.query` in our vocabulary; `ACQ.TRADE_NOT_EXIST` is "no record" (a cashier not yet opened). */
-export function stateOf(a: AlipayAnswer, currency: string): ProviderPaymentState {
-  if (!isSuccess(a)) return { status: 'unknown' };
+/**
+ * `alipay.trade.query` in our vocabulary; `ACQ.TRADE_NOT_EXIST` is "no record" (a cashier not yet
+ * opened, a QR code not yet scanned). Amounts are read in the payment's currency when it is
+ * known, else in the answer's `trans_currency` (CNY without one); a trade in another currency is unknown.
+ */
+export function stateOf(a: AlipayAnswer, currency?: string): ProviderPaymentState {
+  const answered = typeof a.transCurrency === 'string' ? a.transCurrency.toUpperCase() : undefined;
+  if (!isSuccess(a) || (currency && answered && answered !== currency.toUpperCase())) return { status: 'unknown' };
+  currency = (currency ?? answered ?? 'CNY').toUpperCase();
   const reference = String(a.outTradeNo ?? a.tradeNo);
   const status = TRADE_STATUS[a.tradeStatus as AlipayTradeStatus] as ProviderPaymentState['status'] | undefined;
   switch (status) {
@@ -161,8 +184,9 @@ export function notifyVerdict(params: Record<string, string>, appId: string, pay
   if (params.app_id !== appId) return { kind: 'reject', code: 'app_id_mismatch', message: 'The notification is for another Alipay app.' };
   if (!payment || payment.provider !== 'alipay') return { kind: 'reject', code: 'unknown_trade', message: 'No Alipay payment has this out_trade_no.' };
   const currency = payment.currency.toUpperCase();
-  if ((params.trans_currency ?? 'CNY').toUpperCase() !== currency) {
-    return { kind: 'reject', code: 'currency_mismatch', message: `The notification is in ${params.trans_currency ?? 'CNY'}, the payment in ${currency}.` };
+  // The trade was created by us in the payment's currency; a notify naming another is not about it.
+  if (params.trans_currency && params.trans_currency.toUpperCase() !== currency) {
+    return { kind: 'reject', code: 'currency_mismatch', message: `The notification is in ${params.trans_currency}, the payment in ${currency}.` };
   }
   if (fromAlipayAmount(params.total_amount ?? '', currency) !== payment.amount) {
     return { kind: 'reject', code: 'amount_mismatch', message: "The notification's total_amount does not match the payment." };

@@ -8,8 +8,8 @@ import { ProviderFault } from '../provider';
 import { loadPrivateKey, loadPublicKey } from './alipay.keys';
 import type { AlipayAnswer } from './alipay.mapper';
 import {
-  METHOD_OF_PRODUCT, PRODUCT_OF_CHANNEL, answerFault, declineOf, isSuccess, qrCodeAction, redirectAction, stateOf, toAlipayAmount,
-  tradeBizContent, transportFault,
+  METHOD_OF_PRODUCT, PRODUCT_OF_CHANNEL, REFUND_REFUSALS, answerFault, beijingTime, declineOf, fromAlipayAmount, isSuccess, normalizeAnswer,
+  qrCodeAction, redirectAction, stateOf, toAlipayAmount, tradeBizContent, transportFault,
 } from './alipay.mapper';
 
 export const ALIPAY_PRODUCTION_GATEWAY = 'https://openapi.alipay.com/gateway.do';
@@ -35,7 +35,7 @@ export type AlipayOptions = {
  */
 export class AlipayProvider implements PaymentProvider {
   readonly name = 'alipay' as const;
-  readonly sdk: AlipaySdk;
+  private readonly sdk: AlipaySdk;
 
   constructor(private readonly opts: AlipayOptions) {
     this.sdk = new AlipaySdk({
@@ -75,7 +75,7 @@ export class AlipayProvider implements PaymentProvider {
     if (product !== 'precreate') {
       // The trade is created when the customer opens the cashier: nothing is sent yet.
       const url = this.sdk.pageExecute(METHOD_OF_PRODUCT[product], 'GET', {
-        bizContent, notifyUrl: this.opts.notifyUrl, ...(req.returnUrl ? { returnUrl: req.returnUrl } : {}),
+        bizContent, notifyUrl: this.opts.notifyUrl, timestamp: beijingTime(new Date()), ...(req.returnUrl ? { returnUrl: req.returnUrl } : {}),
       });
       return { status: 'requires_action', reference: req.paymentId, nextAction: redirectAction(url, req.actionExpiresAt) };
     }
@@ -89,7 +89,7 @@ export class AlipayProvider implements PaymentProvider {
 
   /** A paid Alipay trade is already settled: capturing confirms it was paid, in full. */
   async capture(req: CaptureRequest): Promise<OperationResult> {
-    const state = await this.getStatus({ paymentId: req.paymentId, reference: req.reference });
+    const state = await this.getStatus({ paymentId: req.paymentId, reference: req.reference, currency: req.currency });
     if (state.status === 'captured') {
       if (state.amountCaptured === req.amount) return { status: 'succeeded' };
       return { status: 'declined', code: 'amount_mismatch', message: `Alipay settled ${state.amountCaptured}, not ${req.amount}.` };
@@ -111,33 +111,37 @@ export class AlipayProvider implements PaymentProvider {
 
   /**
    * The refund id is the `out_request_no`, so a refund re-sent after `SYSTEM_ERROR` or a timeout
-   * is the same refund at Alipay. `fund_change: "N"` means nothing moved on this call: the
-   * refund query says whether an earlier call did.
+   * is the same refund at Alipay. Only `fund_change: "Y"` or the refund query proves a refund;
+   * only a known refusal fails it. Anything else is unknown and sent again later.
    */
   async refund(req: RefundRequest): Promise<OperationResult> {
     const amount = toAlipayAmount(req.amount, req.currency);
     if ('problem' in amount) return { status: 'declined', code: 'invalid_amount', message: amount.problem };
     const answer = await this.call('alipay.trade.refund', { out_trade_no: req.paymentId, out_request_no: req.refundId, refund_amount: amount.value });
-    if (!isSuccess(answer)) return { status: 'declined', ...declineOf(answer) };
-    if (answer.fundChange === 'Y') return { status: 'succeeded' };
+    if (isSuccess(answer) && answer.fundChange === 'Y') return { status: 'succeeded' };
+    // "N" (nothing moved on this call) or a refusal: an earlier call with this number may have refunded.
+    if (await this.refundSettled(req)) return { status: 'succeeded' };
+    if (!isSuccess(answer) && REFUND_REFUSALS.has(String(answer.subCode))) return { status: 'declined', ...declineOf(answer) };
+    throw new ProviderFault(`alipay: refund ${req.refundId} is not confirmed (${answer.subCode ?? `fund_change ${String(answer.fundChange)}`})`, true, true);
+  }
 
-    const settled = await this.call('alipay.trade.fastpay.refund.query', { out_trade_no: req.paymentId, out_request_no: req.refundId });
-    // A query that returns the refund with no status, or REFUND_SUCCESS, is a completed refund (Alipay's rule).
-    if (isSuccess(settled) && settled.refundAmount !== undefined && (settled.refundStatus === undefined || settled.refundStatus === 'REFUND_SUCCESS')) {
-      return { status: 'succeeded' };
-    }
-    throw new ProviderFault(`alipay: refund ${req.refundId} is not settled yet`, true);
+  /** Alipay's refund query shows this refund (`out_request_no`) done, for exactly its amount. */
+  private async refundSettled(req: RefundRequest): Promise<boolean> {
+    const found = await this.call('alipay.trade.fastpay.refund.query', { out_trade_no: req.paymentId, out_request_no: req.refundId });
+    return isSuccess(found) && found.refundStatus === 'REFUND_SUCCESS' && fromAlipayAmount(String(found.refundAmount), req.currency) === req.amount;
   }
 
   async getStatus(req: StatusRequest & { currency?: string }): Promise<ProviderPaymentState> {
     const answer = await this.call('alipay.trade.query', { out_trade_no: req.paymentId });
     if (!isSuccess(answer) && answer.subCode !== 'ACQ.TRADE_NOT_EXIST') throw new ProviderFault(`alipay: trade query refused: ${answer.subCode ?? answer.code}`, true);
-    return stateOf(answer, String(answer.transCurrency ?? req.currency ?? 'CNY'));
+    return stateOf(answer, req.currency);
   }
 
   /** The notification's parameters if its RSA2 signature verifies with Alipay's public key; null otherwise. */
   verifyNotification(rawBody: Buffer): Record<string, string> | null {
     const params = Object.fromEntries(new URLSearchParams(rawBody.toString('utf8')));
+    // The SDK would verify with whatever algorithm the sender names: only RSA2 is ours.
+    if (params.sign_type !== 'RSA2') return null;
     try {
       // V2 verifies the values as received: form decoding has already happened.
       return this.sdk.checkNotifySignV2(params) ? params : null;
@@ -150,7 +154,8 @@ export class AlipayProvider implements PaymentProvider {
   private async call(method: string, bizContent: Record<string, string>, params: Record<string, string> = {}): Promise<AlipayAnswer> {
     let answer: AlipayAnswer;
     try {
-      answer = (await this.sdk.exec(method, { bizContent, ...params }, { validateSign: true })) as AlipayAnswer;
+      // The SDK stamps the process's local time; Alipay reads the timestamp as Beijing time.
+      answer = normalizeAnswer((await this.sdk.exec(method, { bizContent, timestamp: beijingTime(new Date()), ...params }, { validateSign: true })) as AlipayAnswer);
     } catch (err) {
       throw transportFault(method, err);
     }

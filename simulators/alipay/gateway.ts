@@ -41,7 +41,7 @@ export type AlipayGatewayOptions = {
 /** `method` is the full Alipay method name, e.g. 'alipay.trade.refund'; absent = any method. `times` defaults to 1. */
 export type AlipayFault =
   | { kind: 'slow'; method?: string; delayMs: number; times?: number }
-  | { kind: 'system_error'; method?: string; times?: number; afterEffect?: boolean }
+  | { kind: 'system_error'; method?: string; times?: number; afterEffect?: boolean; subCode?: string }
   | { kind: 'lose_notify'; times?: number }
   | { kind: 'duplicate_notify'; times?: number }
   | { kind: 'notify_before_answer'; times?: number };
@@ -158,7 +158,12 @@ const refused = (subCode: string, subMsg: string): Answer => ({ code: '40004', m
 const invalidParameter = (detail: string): Answer => refused('ACQ.INVALID_PARAMETER', `参数无效 (${detail})`);
 const missingArgument = (subCode: string, subMsg: string): Answer => ({ code: '40001', msg: 'Missing Required Arguments', subCode, subMsg });
 const invalidArgument = (subCode: string, subMsg: string): Answer => ({ code: '40002', msg: 'Invalid Arguments', subCode, subMsg });
-const systemError = (): Answer => ({ code: '20000', msg: 'Service Currently Unavailable', subCode: 'ACQ.SYSTEM_ERROR', subMsg: '系统错误' });
+/** `20000` by default; another sub_code (e.g. `aop.ACQ.SYSTEM_ERROR`, or one nobody documented) comes as a `40004`. */
+const systemError = (subCode?: string): Answer => subCode
+  ? { code: '40004', msg: 'Business Failed', subCode, subMsg: '系统繁忙' }
+  : { code: '20000', msg: 'Service Currently Unavailable', subCode: 'ACQ.SYSTEM_ERROR', subMsg: '系统错误' };
+/** How far a request's `timestamp` (Beijing time) may be from the gateway's clock. */
+const MAX_CLOCK_SKEW_MS = 15 * 60_000;
 const tradeNotExist = (): Answer => refused('ACQ.TRADE_NOT_EXIST', '交易不存在');
 
 export class AlipayGateway {
@@ -341,14 +346,14 @@ export class AlipayGateway {
 
     let outcome: Outcome;
     if (fault?.kind === 'system_error' && !fault.afterEffect) {
-      outcome = { answer: systemError() };
+      outcome = { answer: systemError(fault.subCode) };
     } else {
       outcome = this.perform(method, params, biz);
       if (fault?.kind === 'notify_before_answer' && outcome.answer.code === '10000' && outcome.trade?.status === 'WAIT_BUYER_PAY') {
         // The customer is faster than the network: the first notify attempt completes before the answer leaves.
         await this.payTrade(outcome.trade);
       }
-      if (fault?.kind === 'system_error') outcome = { answer: systemError() };
+      if (fault?.kind === 'system_error') outcome = { answer: systemError(fault.subCode) };
     }
     if (fault?.kind === 'slow') {
       try {
@@ -376,7 +381,10 @@ export class AlipayGateway {
       return invalidArgument('isv.invalid-signature', `验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：${content}`);
     }
     if (!METHODS.has(p.method)) return invalidArgument('isv.invalid-method', '不存在的方法名');
-    if (parseBeijingTime(p.timestamp) === undefined) return invalidArgument('isv.invalid-timestamp', '非法的时间戳参数');
+    const sentAt = parseBeijingTime(p.timestamp);
+    // Alipay reads the timestamp as Beijing time: a client stamping its own zone is hours off.
+    // (A cashier URL is opened whenever the customer gets to it: only its format is checked.)
+    if (sentAt === undefined || (!PAGE_PRODUCTS[p.method] && Math.abs(sentAt - Date.now()) > MAX_CLOCK_SKEW_MS)) return invalidArgument('isv.invalid-timestamp', '非法的时间戳参数');
     if (p.version !== '1.0') return invalidArgument('isv.invalid-version', '非法的版本参数');
     if (p.charset && !/^utf-?8$/i.test(p.charset)) return invalidArgument('isv.invalid-charset', '字符集错误');
     if (p.format && p.format.toUpperCase() !== 'JSON') return invalidArgument('isv.invalid-format', '参数格式错误');
@@ -929,7 +937,7 @@ export class AlipayGateway {
 /** Validates a fault (from code or from JSON), so a typo fails loudly instead of never matching. */
 export function parseFault(input: unknown): AlipayFault {
   if (!isRecord(input)) throw new TypeError('a fault is an object with a kind');
-  const { kind, method, times, delayMs, afterEffect } = input;
+  const { kind, method, times, delayMs, afterEffect, subCode } = input;
   if (times !== undefined && !(typeof times === 'number' && Number.isInteger(times) && times >= 1)) throw new TypeError('fault.times must be an integer >= 1');
   if (method !== undefined && (typeof method !== 'string' || !METHODS.has(method))) throw new TypeError(`fault.method must be one of ${[...METHODS].join(', ')}`);
   const common = { ...(times !== undefined ? { times } : {}) };
@@ -939,7 +947,10 @@ export function parseFault(input: unknown): AlipayFault {
       return { kind, delayMs, ...common, ...(method !== undefined ? { method } : {}) };
     case 'system_error':
       if (afterEffect !== undefined && typeof afterEffect !== 'boolean') throw new TypeError('fault.afterEffect must be a boolean');
-      return { kind, ...common, ...(method !== undefined ? { method } : {}), ...(afterEffect !== undefined ? { afterEffect } : {}) };
+      if (subCode !== undefined && (typeof subCode !== 'string' || !subCode)) throw new TypeError('fault.subCode must be a non-empty string');
+      return {
+        kind, ...common, ...(method !== undefined ? { method } : {}), ...(afterEffect !== undefined ? { afterEffect } : {}), ...(subCode !== undefined ? { subCode } : {}),
+      };
     case 'lose_notify':
     case 'duplicate_notify':
     case 'notify_before_answer':
