@@ -17,12 +17,15 @@ const ACTION_TTL_MS = 6000;
 
 let gateway: AlipayGateway;
 let stack: TestStack;
+/** What the gateway logged, e.g. a fault applied as a request arrived. */
+const gatewayLog: Array<{ msg: string; fields?: Record<string, unknown> }> = [];
 
 beforeAll(async () => {
   gateway = new AlipayGateway({
     appId: APP_ID, appPublicKey: appKeys.publicKey, alipayPrivateKey: alipayKeys.privateKey, notifyRetryScheduleMs: [200, 400, 800],
     // As at Alipay: a QR trade is unknown to query and close until the code is scanned.
     precreateNeedsScan: true,
+    log: (msg, fields) => gatewayLog.push({ msg, fields }),
   });
   await gateway.start();
   stack = await startTestStack({
@@ -199,10 +202,45 @@ test.each([
     trade_no: trade!.tradeNo, out_trade_no: res.body.id, trade_status: 'TRADE_SUCCESS', total_amount: '25.90',
   });
   expect(await gateway.deliverNotification(notifyUrl(), again)).toBe('success');
-  await new Promise((r) => setTimeout(r, 500));
+  await new Promise((r) => setTimeout(r, 1500));
   expect(gateway.trade(res.body.id)?.refunds).toHaveLength(1);
   expect((await m.api.get(`/v1/payments/${res.body.id}`)).body).toMatchObject({ status: 'canceled', amount_captured: 0, amount_refunded: 0 });
   expect((await m.api.get('/v1/balance')).body.balances).toEqual([]);
+});
+
+test('the customer pays while the cancel is on its way (Alipay had no trade to close): the payment ends canceled and the money goes back', async () => {
+  const { m, payment } = await waitingPayment(3300);
+  gateway.injectFault({ kind: 'slow', method: 'alipay.trade.close', delayMs: 1200 });
+  const cancel = m.api.post(`/v1/payments/${payment.id}/cancel`);
+  // The close has reached Alipay (which found no trade) and its answer is on the way back: now the customer pays.
+  await eventually(async () => gatewayLog.some((l) => l.msg === 'fault applied' && l.fields?.method === 'alipay.trade.close'), Boolean);
+  expect((await fetch(payment.next_action.qr_code)).status).toBe(200);
+  gateway.pay(payment.id);
+  expect((await cancel).body).toMatchObject({ status: 'canceled', amount_captured: 0 });
+  expect(requestsFor(payment.id, 'alipay.trade.close').map((r) => r.subCode)).toEqual(['ACQ.TRADE_NOT_EXIST']);
+
+  const trade = await eventually(async () => gateway.trade(payment.id), (t) => t?.refundedAmount === '33.00');
+  expect(trade?.refunds).toEqual([expect.objectContaining({ outRequestNo: `${payment.id}_late`, amount: '33.00' })]);
+  // The payment's own workflow held the notification when its cancel won: it started the refund.
+  const late = await stack.context.temporal.workflow.getHandle(`late-payment-refund:${payment.id}`).describe();
+  expect(late.raw.workflowExecutionInfo?.parentExecution?.workflowId).toBe(`payment:${payment.id}`);
+  expect((await m.api.get(`/v1/payments/${payment.id}`)).body).toMatchObject({ status: 'canceled', amount_refunded: 0 });
+  expect((await m.api.get('/v1/balance')).body.balances).toEqual([]);
+});
+
+test.each([
+  ['an undocumented sub-code', 'ACQ.SOMETHING_NEW'],
+  ['a prefixed system error', 'aop.ACQ.SYSTEM_ERROR'],
+])('a refund answered with %s after Alipay refunded is confirmed by the refund query, never failed', async (_what, subCode) => {
+  const { m, payment } = await waitingPayment(5000);
+  gateway.pay(payment.id);
+  await eventually(paymentOf(m, payment.id), (p) => p.status === 'captured');
+  gateway.injectFault({ kind: 'system_error', method: 'alipay.trade.refund', afterEffect: true, subCode });
+  const refund = await m.api.post('/v1/refunds', { payment_id: payment.id, amount: 1200 });
+  expect(refund.body).toMatchObject({ status: 'succeeded', amount: 1200 });
+  expect(gateway.trade(payment.id)?.refunds).toEqual([expect.objectContaining({ outRequestNo: refund.body.id, amount: '12.00' })]);
+  // A new refund would have a new out_request_no: the amount refunded at Alipay equals ours.
+  expect((await m.api.get(`/v1/payments/${payment.id}`)).body.amount_refunded).toBe(1200);
 });
 
 test('partial refunds: a SYSTEM_ERROR after Alipay refunded is retried with the same out_request_no and refunds once', async () => {

@@ -6,6 +6,8 @@ import { moneyMovementOptions } from './options';
 export type LatePaymentInput = { paymentId: string; merchantId: string; provider: ProviderName; amount: number; currency: string };
 
 export const latePaymentRefundWorkflowId = (paymentId: string) => `late-payment-refund:${paymentId}`;
+/** Started by the payment's workflow or by the callback route, whichever learns of the payment first; restartable only after a failure. */
+export const LATE_PAYMENT_REUSE_POLICY = 'ALLOW_DUPLICATE_FAILED_ONLY' as const;
 /** Our refund number for it at the provider (Alipay's `out_request_no`): one per payment, so it refunds once. */
 export const latePaymentRefundId = (paymentId: string) => `${paymentId}_late`;
 
@@ -30,10 +32,14 @@ export async function latePaymentRefundWorkflow(input: LatePaymentInput): Promis
         log.warn('late payment refunded to the customer', { amount: input.amount, currency: input.currency });
         return;
       }
-      throw ApplicationFailure.nonRetryable(`The provider refused to refund a payment made after it was closed: ${outcome.code} ${outcome.message}`, 'LatePaymentRefundRefused');
+      // The merchant's Alipay balance can be topped up: that refusal is waited out, not final.
+      if (outcome.code !== 'seller_balance_not_enough') {
+        throw ApplicationFailure.nonRetryable(`The provider refused to refund a payment made after it was closed: ${outcome.code} ${outcome.message}`, 'LatePaymentRefundRefused');
+      }
+      log.warn('late payment refund refused for now', { code: outcome.code });
     } catch (err) {
       if (err instanceof ApplicationFailure) throw err;
-      await sleep(delayMs); // unknown outcome: the same refund number again, later
     }
+    await sleep(delayMs); // an unknown outcome or a passing refusal: the same refund number again, later
   }
 }

@@ -1,6 +1,7 @@
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import {
-  ActivityFailure, ApplicationFailure, allHandlersFinished, condition, log, proxyActivities, proxyLocalActivities,
-  setHandler, upsertSearchAttributes,
+  ActivityFailure, ApplicationFailure, ParentClosePolicy, allHandlersFinished, condition, log, patched,
+  proxyActivities, proxyLocalActivities, setHandler, startChild, upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { Posting } from '../db/ledger';
@@ -13,6 +14,7 @@ import {
 } from './messages';
 import type { PaymentWorkflowInput, RefundRequest } from './messages';
 import { authorizeOptions, moneyMovementOptions, recordOptions, statusCheckOptions } from './options';
+import { LATE_PAYMENT_REUSE_POLICY, latePaymentRefundWorkflow, latePaymentRefundWorkflowId } from './late-payment.workflow';
 import { PaymentStatusKey } from './search-attributes';
 
 const { authorizeAtProvider } = proxyActivities<Activities>(authorizeOptions);
@@ -42,6 +44,8 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   let captureRequest: { amount: number } | undefined;
   let cancelRequested = false;
   let notification: ProviderNotification | undefined;
+  /** The provider says the customer paid, but this payment was already closed as canceled or failed. */
+  let paidAfterClose = false;
   /** An operator asked to stop waiting and try the current step again now. */
   let retryNow = false;
   /** Backoff or poll waits in progress: only those can be cut short. */
@@ -103,6 +107,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   setHandler(providerNotificationSignal, (n) => {
     // The first word while we wait counts; duplicates and late callbacks change nothing.
     if (payment.status === 'requires_action' || payment.status === 'pending') notification ??= n;
+    else if ((payment.status === 'canceled' || payment.status === 'failed') && n.outcome === 'action_succeeded') paidAfterClose = true;
   });
 
   setHandler(
@@ -352,8 +357,26 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
 
   async function finish(): Promise<Payment> {
     processing = false;
+    // A cancel that won the race against the customer's payment, or a payment made after the close.
+    const closedButPaid = (payment.status === 'canceled' || payment.status === 'failed') && (paidAfterClose || notification?.outcome === 'action_succeeded');
+    if (closedButPaid && patched('late-payment-refund')) await refundLatePayment();
     await condition(allHandlersFinished);
     return payment;
+  }
+
+  /** The customer's money goes back through its own workflow, which outlives this one. */
+  async function refundLatePayment(): Promise<void> {
+    log.warn('payment paid after it was closed: refunding it in full', { status: payment.status });
+    try {
+      await startChild(latePaymentRefundWorkflow, {
+        workflowId: latePaymentRefundWorkflowId(payment.id),
+        workflowIdReusePolicy: LATE_PAYMENT_REUSE_POLICY,
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        args: [{ paymentId: payment.id, merchantId: payment.merchant_id, provider: payment.provider, amount: payment.amount, currency: payment.currency }],
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err; // the callback route started it first
+    }
   }
 }
 

@@ -6,7 +6,7 @@ import { findPaymentById } from '../../db/payments';
 import { notifyVerdict } from '../../providers/alipay/alipay.mapper';
 import { notificationOf } from '../../providers/stripe/stripe.mapper';
 import type { Payment } from '../../domain/payment';
-import { latePaymentRefundWorkflow, latePaymentRefundWorkflowId } from '../../workflows/late-payment.workflow';
+import { LATE_PAYMENT_REUSE_POLICY, latePaymentRefundWorkflow, latePaymentRefundWorkflowId } from '../../workflows/late-payment.workflow';
 import { paymentWorkflowId, providerNotificationSignal } from '../../workflows/messages';
 import type { ApiContext } from '../context';
 
@@ -28,8 +28,7 @@ export function providerWebhooksRouter(ctx: ApiContext): Router {
       ctx.metrics.providerCallbacks.inc({ provider: 'sandbox', outcome: 'rejected' });
       throw new ApiError(400, 'invalid_request_error', 'invalid_signature', 'Signature verification failed.');
     }
-    const delivered = await deliverNotification(ctx, notification);
-    ctx.metrics.providerCallbacks.inc({ provider: 'sandbox', outcome: delivered ? 'accepted' : 'duplicate' });
+    ctx.metrics.providerCallbacks.inc({ provider: 'sandbox', outcome: await deliverNotification(ctx, notification) });
     res.json({ received: true });
   });
 
@@ -44,7 +43,7 @@ export function providerWebhooksRouter(ctx: ApiContext): Router {
       throw new ApiError(400, 'invalid_request_error', 'invalid_signature', 'Signature verification failed.');
     }
     const notification = notificationOf(event);
-    const outcome = !notification ? 'ignored' : (await deliverNotification(ctx, notification)) ? 'accepted' : 'duplicate';
+    const outcome = notification ? await deliverNotification(ctx, notification) : 'ignored';
     ctx.metrics.providerCallbacks.inc({ provider: 'stripe', outcome });
     res.json({ received: true });
   });
@@ -68,8 +67,18 @@ export function providerWebhooksRouter(ctx: ApiContext): Router {
     if (verdict.kind === 'reject') return reject(verdict.code, verdict.message, fields);
     let outcome: string;
     if (verdict.kind === 'acknowledge') outcome = 'ignored';
-    else if (payment && (payment.status === 'canceled' || payment.status === 'failed')) outcome = await refundLatePayment(ctx, payment);
-    else outcome = (await deliverNotification(ctx, verdict.notification)) ? 'accepted' : 'duplicate';
+    else if (payment && isClosedUnpaid(payment)) outcome = await refundLatePayment(ctx, payment);
+    else {
+      outcome = await deliverNotification(ctx, verdict.notification);
+      // Its workflow ended while the notify was on its way: the read model says how.
+      const now = outcome === 'closed' ? await findPaymentById(ctx.pool, verdict.notification.paymentId) : undefined;
+      if (now && isClosedUnpaid(now)) {
+        outcome = await refundLatePayment(ctx, now).catch(async (err: unknown) => {
+          await forgetNotification(ctx, verdict.notification); // so that Alipay's retry is processed
+          throw err;
+        });
+      }
+    }
     ctx.metrics.providerCallbacks.inc({ provider: 'alipay', outcome });
     res.type('text/plain').send('success');
   });
@@ -86,7 +95,7 @@ async function refundLatePayment(ctx: ApiContext, payment: Payment): Promise<str
     await ctx.temporal.workflow.start(latePaymentRefundWorkflow, {
       taskQueue: ctx.config.TEMPORAL_TASK_QUEUE,
       workflowId: latePaymentRefundWorkflowId(payment.id),
-      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      workflowIdReusePolicy: LATE_PAYMENT_REUSE_POLICY,
       args: [{ paymentId: payment.id, merchantId: payment.merchant_id, provider: payment.provider, amount: payment.amount, currency: payment.currency }],
     });
     return 'late_payment';
@@ -96,20 +105,28 @@ async function refundLatePayment(ctx: ApiContext, payment: Payment): Promise<str
   }
 }
 
-/** Hands a verified callback to its payment's workflow once; false when it was a duplicate. */
-export async function deliverNotification(ctx: ApiContext, n: ProviderNotification): Promise<boolean> {
+const isClosedUnpaid = (p: Payment) => p.status === 'canceled' || p.status === 'failed';
+
+/**
+ * Hands a verified callback to its payment's workflow once: `duplicate` when it already was,
+ * `closed` when the payment's workflow has ended.
+ */
+export async function deliverNotification(ctx: ApiContext, n: ProviderNotification): Promise<'accepted' | 'duplicate' | 'closed'> {
   const first = await ctx.pool.query(
     'INSERT INTO provider_events (provider, event_id, payment_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
     [n.provider, n.eventId, n.paymentId],
   );
-  if (first.rowCount === 0) return false; // already handed over
+  if (first.rowCount === 0) return 'duplicate'; // already handed over
   try {
     await ctx.temporal.workflow.getHandle(paymentWorkflowId(n.paymentId)).signal(providerNotificationSignal, n);
-    return true;
+    return 'accepted';
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return true; // the payment's process is over: nothing left to tell it
-    // Not handed over: forget the event so the provider's retry is processed.
-    await ctx.pool.query('DELETE FROM provider_events WHERE provider = $1 AND event_id = $2', [n.provider, n.eventId]);
+    if (err instanceof WorkflowNotFoundError) return 'closed';
+    await forgetNotification(ctx, n); // not handed over: the provider's retry must be processed
     throw err;
   }
+}
+
+async function forgetNotification(ctx: ApiContext, n: ProviderNotification): Promise<void> {
+  await ctx.pool.query('DELETE FROM provider_events WHERE provider = $1 AND event_id = $2', [n.provider, n.eventId]);
 }
