@@ -34,6 +34,12 @@ function alipayProvider(config: Config): AlipayProvider {
   } catch (err) {
     throw new ConfigError(`Invalid configuration:\n  ${(err as Error).message}`);
   }
+  // Alipay itself (production or sandbox) must reach the notify URL: a local default would leave
+  // late payments, which only a notification reveals, unseen.
+  const alipayItself = /(^|\.)(alipay|alipaydev)\.com$/.test(new URL(config.ALIPAY_GATEWAY).hostname);
+  if (alipayItself && !config.ALIPAY_NOTIFY_URL?.startsWith('https://')) {
+    throw new ConfigError('Invalid configuration:\n  ALIPAY_NOTIFY_URL: required with Alipay\'s gateway: the public https URL of /webhooks/alipay');
+  }
   return new AlipayProvider({ appId, privateKey, alipayPublicKey, gateway: config.ALIPAY_GATEWAY, notifyUrl: alipayNotifyUrl(config), timeoutMs: config.ALIPAY_TIMEOUT_MS });
 }
 
