@@ -180,6 +180,19 @@ test('web checkout (alipay.trade.page.pay): a signed cashier URL, the trade exis
   expect((await fetch(url)).status).toBe(400);
 });
 
+test('mobile web (alipay.trade.wap.pay) for phone and app channels', async () => {
+  const m = await newMerchant(stack);
+  for (const channel of ['phone', 'app']) {
+    const res = await m.api.post('/v1/payments', { amount: 1000, currency: 'CNY', ...alipay(channel) });
+    expect(res.body.next_action.type).toBe('redirect_to_url');
+    expect(new URL(res.body.next_action.url).searchParams.get('method')).toBe('alipay.trade.wap.pay');
+    expect((await fetch(res.body.next_action.url)).status).toBe(200);
+    expect(gateway.trade(res.body.id)).toMatchObject({ product: 'wap', totalAmount: '10.00' });
+    gateway.pay(res.body.id);
+    await eventually(paymentOf(m, res.body.id), (p) => p.status === 'captured');
+  }
+});
+
 test.each([
   ['an unscanned QR code scanned later', 'qr'],
   ['a cashier URL opened later', 'web'],
@@ -304,6 +317,21 @@ describe('POST /webhooks/alipay trusts nothing but a genuine notify for our own 
     const after = await paymentOf(m, payment.id)();
     expect(after).toMatchObject({ status: 'requires_action', amount_captured: 0, updated_at: payment.updated_at });
     await m.api.post(`/v1/payments/${payment.id}/cancel`);
+  });
+
+  test('malformed notify bodies get a 4xx in the error shape, never a 500', async () => {
+    const cases: Array<[string | Buffer, string, number]> = [
+      ['', 'application/x-www-form-urlencoded', 400],
+      ['%%%&&&=&sign=%ZZ', 'application/x-www-form-urlencoded', 400],
+      [Buffer.from([0xff, 0xfe, 0x00, 0x41, 0x3d]), 'application/x-www-form-urlencoded; charset=gbk', 400],
+      ['{"notify_id":"x"}', 'application/json', 400],
+      ['a='.padEnd(200_000, 'x'), 'application/x-www-form-urlencoded', 413],
+    ];
+    for (const [body, type, status] of cases) {
+      const res = await fetch(notifyUrl(), { method: 'POST', headers: { 'content-type': type }, body });
+      expect(res.status).toBe(status);
+      expect(((await res.json()) as { error: { type: string } }).error.type).toBe('invalid_request_error');
+    }
   });
 
   test('a genuine notify is answered `success`; its replays too, and they change nothing', async () => {
