@@ -241,6 +241,20 @@ test('the customer pays while the cancel is on its way (Alipay had no trade to c
   expect((await m.api.get('/v1/balance')).body.balances).toEqual([]);
 });
 
+test('paid after it was canceled and every notification lost: the workflow watches until the QR code expires, finds it, refunds it', async () => {
+  const { m, payment } = await waitingPayment(4400);
+  expect((await m.api.post(`/v1/payments/${payment.id}/cancel`)).body.status).toBe('canceled'); // unscanned: nothing to close
+  gateway.injectFault({ kind: 'lose_notify' });
+  expect((await fetch(payment.next_action.qr_code)).status).toBe(200);
+  gateway.pay(payment.id);
+  const trade = await eventually(async () => gateway.trade(payment.id), (t) => t?.refundedAmount === '44.00', 20_000);
+  expect(trade?.refunds).toEqual([expect.objectContaining({ outRequestNo: `${payment.id}_late` })]);
+  expect(gateway.notifications.filter((n) => n.outTradeNo === payment.id && n.delivered && !n.outBizNo)).toEqual([]); // only the refund's came through
+  const late = await stack.context.temporal.workflow.getHandle(`late-payment-refund:${payment.id}`).describe();
+  expect(late.raw.workflowExecutionInfo?.parentExecution?.workflowId).toBe(`payment:${payment.id}`);
+  expect((await m.api.get(`/v1/payments/${payment.id}`)).body).toMatchObject({ status: 'canceled', amount_captured: 0 });
+});
+
 test.each([
   ['an undocumented sub-code', 'ACQ.SOMETHING_NEW'],
   ['a prefixed system error', 'aop.ACQ.SYSTEM_ERROR'],

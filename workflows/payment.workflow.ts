@@ -46,6 +46,8 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   let notification: ProviderNotification | undefined;
   /** The provider says the customer paid, but this payment was already closed as canceled or failed. */
   let paidAfterClose = false;
+  /** When the customer's chance to act (QR code, cashier) ends at the provider. */
+  let customerWindowEndsAt: number | undefined;
   /** An operator asked to stop waiting and try the current step again now. */
   let retryNow = false;
   /** Backoff or poll waits in progress: only those can be cut short. */
@@ -144,7 +146,8 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   if (authorization.status === 'requires_action') {
     await record({ status: 'requires_action', next_action: authorization.nextAction });
     const expiresAt = Date.parse(authorization.nextAction.expires_at);
-    const outcome = await waitForCustomer(Number.isNaN(expiresAt) ? Date.now() + input.actionTtlMs : expiresAt);
+    customerWindowEndsAt = Number.isNaN(expiresAt) ? Date.now() + input.actionTtlMs : expiresAt;
+    const outcome = await waitForCustomer(customerWindowEndsAt);
     if (outcome !== 'succeeded') return finish();
   }
   if (cancelRequested) {
@@ -360,8 +363,28 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
     // A cancel that won the race against the customer's payment, or a payment made after the close.
     const closedButPaid = (payment.status === 'canceled' || payment.status === 'failed') && (paidAfterClose || notification?.outcome === 'action_succeeded');
     if (closedButPaid && patched('late-payment-refund')) await refundLatePayment();
+    else if (payment.status === 'canceled' && customerWindowEndsAt !== undefined && customerWindowEndsAt > Date.now() && patched('late-payment-watch')) {
+      if (await paidBeforeWindowEnds(customerWindowEndsAt)) await refundLatePayment();
+    }
     await condition(allHandlersFinished);
     return payment;
+  }
+
+  /**
+   * Canceled while the customer could still act: a provider that had nothing to close yet (a
+   * cashier not opened) may still take the customer's money until the window ends. It is
+   * watched until then, by notification or by asking, and stops as soon as the provider says closed.
+   */
+  async function paidBeforeWindowEnds(endsAt: number): Promise<boolean> {
+    for (let pollMs = FIRST_POLL_MS; ; pollMs = Math.min(pollMs * 2, MAX_POLL_MS)) {
+      // A minute past the end for clocks that disagree.
+      const remaining = endsAt + 60_000 - Date.now();
+      if (remaining <= 0) return false;
+      if (await condition(() => paidAfterClose, Math.min(pollMs, remaining))) return true;
+      const state = await providerState();
+      if (state.status === 'captured') return true;
+      if (state.status !== 'unknown' && state.status !== 'requires_action') return false;
+    }
   }
 
   /** The customer's money goes back through its own workflow, which outlives this one. */
