@@ -84,6 +84,8 @@ export type Refund = {
 
 export const CANCELABLE_STATUSES: readonly PaymentStatus[] = ['pending', 'requires_action', 'authorized'];
 export const REFUNDABLE_STATUSES: readonly PaymentStatus[] = ['captured', 'partially_refunded'];
+/** Ended without the customer's money: money that arrives after all is not the merchant's to keep. */
+export const CLOSED_UNPAID_STATUSES: readonly PaymentStatus[] = ['canceled', 'failed'];
 
 /** Captured money not yet promised to a refund; pending refunds count as promised. */
 export function refundableAmount(payment: Pick<Payment, 'amount_captured'>, refunds: readonly Pick<Refund, 'amount' | 'status'>[]): number {

@@ -1,6 +1,6 @@
 import { ApplicationFailure, log, proxyActivities, sleep } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { ProviderName } from '../domain/payment';
+import type { Payment, ProviderName } from '../domain/payment';
 import { moneyMovementOptions } from './options';
 
 export type LatePaymentInput = { paymentId: string; merchantId: string; provider: ProviderName; amount: number; currency: string };
@@ -8,6 +8,15 @@ export type LatePaymentInput = { paymentId: string; merchantId: string; provider
 export const latePaymentRefundWorkflowId = (paymentId: string) => `late-payment-refund:${paymentId}`;
 /** Started by the payment's workflow or by the callback route, whichever learns of the payment first; restartable only after a failure. */
 export const LATE_PAYMENT_REUSE_POLICY = 'ALLOW_DUPLICATE_FAILED_ONLY' as const;
+/** How the payment's workflow (as a child) and the callback route (as a client) start it: the same id, policy and input. */
+export function latePaymentRefundStart(p: Pick<Payment, 'id' | 'merchant_id' | 'provider' | 'amount' | 'currency'>) {
+  return {
+    workflowId: latePaymentRefundWorkflowId(p.id),
+    workflowIdReusePolicy: LATE_PAYMENT_REUSE_POLICY,
+    args: [{ paymentId: p.id, merchantId: p.merchant_id, provider: p.provider, amount: p.amount, currency: p.currency }] as [LatePaymentInput],
+  };
+}
+
 /** Our refund number for it at the provider (Alipay's `out_request_no`): one per payment, so it refunds once. */
 export const latePaymentRefundId = (paymentId: string) => `${paymentId}_late`;
 

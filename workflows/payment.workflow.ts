@@ -7,14 +7,14 @@ import type { Activities } from '../activities';
 import type { Posting } from '../db/ledger';
 import { FailureTypes } from '../domain/errors';
 import type { Failure, Payment, PaymentStatus, Refund } from '../domain/payment';
-import { CANCELABLE_STATUSES, REFUNDABLE_STATUSES, refundableAmount } from '../domain/payment';
+import { CANCELABLE_STATUSES, CLOSED_UNPAID_STATUSES, REFUNDABLE_STATUSES, refundableAmount } from '../domain/payment';
 import type { AuthorizeResult, OperationResult, ProviderNotification, ProviderPaymentState } from '../providers/provider';
 import {
   cancelPaymentUpdate, capturePaymentUpdate, createPaymentUpdate, operatorRetrySignal, paymentQuery, providerNotificationSignal, refundPaymentUpdate,
 } from './messages';
 import type { PaymentWorkflowInput, RefundRequest } from './messages';
 import { authorizeOptions, moneyMovementOptions, recordOptions, statusCheckOptions } from './options';
-import { LATE_PAYMENT_REUSE_POLICY, latePaymentRefundWorkflow, latePaymentRefundWorkflowId } from './late-payment.workflow';
+import { latePaymentRefundStart, latePaymentRefundWorkflow } from './late-payment.workflow';
 import { PaymentStatusKey } from './search-attributes';
 
 const { authorizeAtProvider } = proxyActivities<Activities>(authorizeOptions);
@@ -109,7 +109,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   setHandler(providerNotificationSignal, (n) => {
     // The first word while we wait counts; duplicates and late callbacks change nothing.
     if (payment.status === 'requires_action' || payment.status === 'pending') notification ??= n;
-    else if ((payment.status === 'canceled' || payment.status === 'failed') && n.outcome === 'action_succeeded') paidAfterClose = true;
+    else if (CLOSED_UNPAID_STATUSES.includes(payment.status) && n.outcome === 'action_succeeded') paidAfterClose = true;
   });
 
   setHandler(
@@ -361,7 +361,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   async function finish(): Promise<Payment> {
     processing = false;
     // A cancel that won the race against the customer's payment, or a payment made after the close.
-    const closedButPaid = (payment.status === 'canceled' || payment.status === 'failed') && (paidAfterClose || notification?.outcome === 'action_succeeded');
+    const closedButPaid = CLOSED_UNPAID_STATUSES.includes(payment.status) && (paidAfterClose || notification?.outcome === 'action_succeeded');
     if (closedButPaid && patched('late-payment-refund')) await refundLatePayment();
     else if (payment.status === 'canceled' && customerWindowEndsAt !== undefined && customerWindowEndsAt > Date.now() && patched('late-payment-watch')) {
       if (await paidBeforeWindowEnds(customerWindowEndsAt)) await refundLatePayment();
@@ -391,12 +391,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   async function refundLatePayment(): Promise<void> {
     log.warn('payment paid after it was closed: refunding it in full', { status: payment.status });
     try {
-      await startChild(latePaymentRefundWorkflow, {
-        workflowId: latePaymentRefundWorkflowId(payment.id),
-        workflowIdReusePolicy: LATE_PAYMENT_REUSE_POLICY,
-        parentClosePolicy: ParentClosePolicy.ABANDON,
-        args: [{ paymentId: payment.id, merchantId: payment.merchant_id, provider: payment.provider, amount: payment.amount, currency: payment.currency }],
-      });
+      await startChild(latePaymentRefundWorkflow, { ...latePaymentRefundStart(payment), parentClosePolicy: ParentClosePolicy.ABANDON });
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err; // the callback route started it first
     }

@@ -6,7 +6,8 @@ import { findPaymentById } from '../../db/payments';
 import { notifyVerdict } from '../../providers/alipay/alipay.mapper';
 import { notificationOf } from '../../providers/stripe/stripe.mapper';
 import type { Payment } from '../../domain/payment';
-import { LATE_PAYMENT_REUSE_POLICY, latePaymentRefundWorkflow, latePaymentRefundWorkflowId } from '../../workflows/late-payment.workflow';
+import { CLOSED_UNPAID_STATUSES } from '../../domain/payment';
+import { latePaymentRefundStart, latePaymentRefundWorkflow } from '../../workflows/late-payment.workflow';
 import { paymentWorkflowId, providerNotificationSignal } from '../../workflows/messages';
 import type { ApiContext } from '../context';
 
@@ -92,12 +93,7 @@ export function providerWebhooksRouter(ctx: ApiContext): Router {
 async function refundLatePayment(ctx: ApiContext, payment: Payment): Promise<string> {
   ctx.log.warn({ provider: payment.provider, payment_id: payment.id, status: payment.status }, 'payment paid after it was closed: refunding it in full');
   try {
-    await ctx.temporal.workflow.start(latePaymentRefundWorkflow, {
-      taskQueue: ctx.config.TEMPORAL_TASK_QUEUE,
-      workflowId: latePaymentRefundWorkflowId(payment.id),
-      workflowIdReusePolicy: LATE_PAYMENT_REUSE_POLICY,
-      args: [{ paymentId: payment.id, merchantId: payment.merchant_id, provider: payment.provider, amount: payment.amount, currency: payment.currency }],
-    });
+    await ctx.temporal.workflow.start(latePaymentRefundWorkflow, { ...latePaymentRefundStart(payment), taskQueue: ctx.config.TEMPORAL_TASK_QUEUE });
     return 'late_payment';
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) return 'duplicate';
@@ -105,7 +101,7 @@ async function refundLatePayment(ctx: ApiContext, payment: Payment): Promise<str
   }
 }
 
-const isClosedUnpaid = (p: Payment) => p.status === 'canceled' || p.status === 'failed';
+const isClosedUnpaid = (p: Payment) => CLOSED_UNPAID_STATUSES.includes(p.status);
 
 /**
  * Hands a verified callback to its payment's workflow once: `duplicate` when it already was,
