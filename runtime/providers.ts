@@ -3,7 +3,7 @@ import type { Config } from '../config';
 import { ConfigError, alipayNotifyUrl, sandboxNotifyUrl } from '../config';
 import type { PaymentMethodType, ProviderName } from '../domain/payment';
 import type { PaymentProvider } from '../providers/provider';
-import { AlipayProvider, checkAlipayKeys } from '../providers/alipay/alipay.provider';
+import { AlipayProvider } from '../providers/alipay/alipay.provider';
 import { SandboxProvider } from '../providers/sandbox/sandbox.provider';
 import { StripeProvider } from '../providers/stripe/stripe.provider';
 import type { Logger } from './logger';
@@ -29,18 +29,17 @@ export function createProviders(pool: Pool, config: Config, log: Logger): Provid
 
 function alipayProvider(config: Config): AlipayProvider {
   const { ALIPAY_APP_ID: appId = '', ALIPAY_PRIVATE_KEY: privateKey = '', ALIPAY_PUBLIC_KEY: alipayPublicKey = '' } = config;
-  try {
-    checkAlipayKeys(privateKey, alipayPublicKey);
-  } catch (err) {
-    throw new ConfigError(`Invalid configuration:\n  ${(err as Error).message}`);
-  }
   // Alipay itself (production or sandbox) must reach the notify URL: a local default would leave
   // late payments, which only a notification reveals, unseen.
   const alipayItself = /(^|\.)(alipay|alipaydev)\.com$/.test(new URL(config.ALIPAY_GATEWAY).hostname);
   if (alipayItself && !config.ALIPAY_NOTIFY_URL?.startsWith('https://')) {
     throw new ConfigError('Invalid configuration:\n  ALIPAY_NOTIFY_URL: required with Alipay\'s gateway: the public https URL of /webhooks/alipay');
   }
-  return new AlipayProvider({ appId, privateKey, alipayPublicKey, gateway: config.ALIPAY_GATEWAY, notifyUrl: alipayNotifyUrl(config), timeoutMs: config.ALIPAY_TIMEOUT_MS });
+  try {
+    return new AlipayProvider({ appId, privateKey, alipayPublicKey, gateway: config.ALIPAY_GATEWAY, notifyUrl: alipayNotifyUrl(config), timeoutMs: config.ALIPAY_TIMEOUT_MS });
+  } catch (err) {
+    throw new ConfigError(`Invalid configuration:\n  ${(err as Error).message}`);
+  }
 }
 
 /** Which provider serves a payment: the forced one if configured, else Stripe for cards and Alipay for `alipay` when configured, else the sandbox. */

@@ -37,12 +37,13 @@ export class AlipayProvider implements PaymentProvider {
   readonly name = 'alipay' as const;
   private readonly sdk: AlipaySdk;
 
+  /** Throws a readable error for a key that cannot be parsed, never echoing it. */
   constructor(private readonly opts: AlipayOptions) {
     this.sdk = new AlipaySdk({
       appId: opts.appId,
-      privateKey: pem(loadPrivateKey(opts.privateKey)),
+      privateKey: pem(parsed(() => loadPrivateKey(opts.privateKey), 'ALIPAY_PRIVATE_KEY is not an RSA private key (PEM, or base64 PKCS#8/PKCS#1).')),
       keyType: 'PKCS8',
-      alipayPublicKey: pem(loadPublicKey(opts.alipayPublicKey)),
+      alipayPublicKey: pem(parsed(() => loadPublicKey(opts.alipayPublicKey), 'ALIPAY_PUBLIC_KEY is not an RSA public key (PEM, or base64 SPKI).')),
       gateway: opts.gateway,
       timeout: opts.timeoutMs,
       signType: 'RSA2',
@@ -169,16 +170,11 @@ function pem(key: KeyObject): string {
   return key.type === 'private' ? String(key.export({ format: 'pem', type: 'pkcs8' })) : String(key.export({ format: 'pem', type: 'spki' }));
 }
 
-/** Throws a readable error at boot for keys that cannot be parsed (never echoing them). */
-export function checkAlipayKeys(privateKey: string, alipayPublicKey: string): void {
+/** Node's own key errors may quote the input: replaced by one that names the setting only. */
+function parsed(load: () => KeyObject, problem: string): KeyObject {
   try {
-    loadPrivateKey(privateKey);
+    return load();
   } catch {
-    throw new Error('ALIPAY_PRIVATE_KEY is not an RSA private key (PEM, or base64 PKCS#8/PKCS#1).');
-  }
-  try {
-    loadPublicKey(alipayPublicKey);
-  } catch {
-    throw new Error('ALIPAY_PUBLIC_KEY is not an RSA public key (PEM, or base64 SPKI).');
+    throw new Error(problem);
   }
 }
