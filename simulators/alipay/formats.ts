@@ -1,6 +1,8 @@
 /**
  * Alipay's wire formats for money and time: decimal strings in major units, and wall-clock
- * times in Beijing time (UTC+8, no daylight saving) without a zone designator.
+ * times in Beijing time (UTC+8, no daylight saving) without a zone designator. Written apart
+ * from the provider's mapper on purpose: the simulator judges what the mapper sends, and a
+ * shared helper would let one mistake pass on both sides.
  */
 
 /** Alipay's cross-border `trans_currency` list; CNY is the default when none is given. */
