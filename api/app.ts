@@ -2,7 +2,7 @@ import express from 'express';
 import type { ApiContext } from './context';
 import { adminAuth, merchantAuth, optionalMerchantAuth } from './middleware/auth';
 import { errorHandler, notFoundRoute } from './middleware/errors';
-import { rejectNulCharacters } from './middleware/input';
+import { absentBodyAsEmpty, rejectNulCharacters } from './middleware/input';
 import { perKeyRateLimit } from './middleware/rate-limit';
 import { openApiDocument } from './openapi';
 import { adminRouter } from './routes/admin';
@@ -63,8 +63,8 @@ export function createApp(ctx: ApiContext): express.Express {
   app.use(['/v1', '/sandbox'], perKeyRateLimit(ctx.config.RATE_LIMIT_PER_MINUTE));
   // The Temporal UI's codec calls carry whole histories' payloads: their own, larger limit.
   app.use('/codec', express.json({ limit: '4mb', type: () => true }), codecRouter(ctx));
-  // Any content type is read as JSON, and an absent body as `{}`: routes validate one shape.
-  app.use(express.json({ limit: BODY_LIMIT, strict: true, type: () => true }));
+  // Any content type is read as JSON, and an empty or absent body as `{}`: routes validate one shape.
+  app.use(express.json({ limit: BODY_LIMIT, strict: true, type: () => true }), absentBodyAsEmpty);
   app.use(rejectNulCharacters);
   app.use('/v1/merchants', adminAuth(ctx.config.ADMIN_API_KEY), merchantsRouter(ctx));
   app.use('/v1/admin', adminAuth(ctx.config.ADMIN_API_KEY), adminRouter(ctx));

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { signPayload } from '../domain/signature';
 import type { Receiver } from './support/receiver';
 import { readmeVerifier, startReceiver } from './support/receiver';
@@ -180,6 +181,17 @@ test('resend delivers an event again, once per Idempotency-Key', async () => {
   // No body at all (curl -X POST): every field is optional.
   const bare = await fetch(`${stack().url}/v1/webhook_endpoints/${endpoint.id}/rotate_secret`, { method: 'POST', headers: { authorization: `Bearer ${m.key}` } });
   expect(bare.status).toBe(200);
+  // fetch sends `content-length: 0`; curl -X POST sends no length at all.
+  const url = new URL(stack().url);
+  const noLength = await new Promise<string>((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname, () =>
+      socket.write(`POST /v1/webhook_endpoints/${endpoint.id}/rotate_secret HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${m.key}\r\nConnection: close\r\n\r\n`));
+    let answer = '';
+    socket.on('data', (c: Buffer) => (answer += c.toString()));
+    socket.on('end', () => resolve(answer));
+    socket.on('error', reject);
+  });
+  expect(noLength).toMatch(/^HTTP\/1\.1 200 /);
   const resent = await m.api.raw('POST', `/v1/events/${event.id}/resend`, undefined, { 'Idempotency-Key': `resend-${event.id}` });
   expect(resent.status).toBe(200);
   expect(resent.body.deliveries.map((d: { reason: string }) => d.reason)).toEqual(['event', 'resend']);

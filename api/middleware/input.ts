@@ -20,6 +20,15 @@ function nulAt(value: unknown, at: string[] = []): string | undefined {
 }
 
 /**
+ * A POST with no body at all (no Content-Length, no Transfer-Encoding: `curl -X POST`) is left
+ * undefined by the JSON parser; routes validate one shape, so it reads as `{}`.
+ */
+export const absentBodyAsEmpty: RequestHandler = (req, _res, next) => {
+  req.body ??= {};
+  next();
+};
+
+/**
  * NUL characters are valid JSON but no text column (or provider) accepts them: refused up
  * front with a 400 naming the field, rather than failing deep inside a write.
  */
