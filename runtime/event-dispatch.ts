@@ -6,7 +6,7 @@ import { markDispatched, undispatchedEvents } from '../db/events';
 import { recordDelivery, subscribedEndpoints } from '../db/webhooks';
 import type { EventType, RetrySchedule } from '../domain/events';
 import { RECEIPT_EVENTS } from '../domain/events';
-import { derivedId, newId } from '../domain/ids';
+import { derivedId } from '../domain/ids';
 import { receiptWorkflow, webhookDeliveryWorkflow, receiptWorkflowId, webhookDeliveryWorkflowId } from '../workflows/notifications';
 import { MerchantIdKey } from '../workflows/search-attributes';
 
@@ -56,23 +56,30 @@ export class EventDispatcher {
       `SELECT id FROM events WHERE dispatched_at IS NULL AND created_at < now() - ($1::bigint * interval '1 millisecond') ORDER BY created_at LIMIT 200`,
       [olderThanMs],
     );
-    await this.dispatch(events.map((e) => e.id));
+    const failures: unknown[] = [];
+    // One at a time, so that one event or delivery that keeps failing holds up none of the others.
+    const each = async (work: () => Promise<void>) => work().catch((err: unknown) => void failures.push(err));
+    for (const e of events) await each(() => this.dispatch([e.id]));
     const { rows: deliveries } = await this.opts.pool.query(
       `SELECT d.id, d.event_id, e.type, d.endpoint_id, d.merchant_id, d.reason FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
        WHERE d.status = 'pending' AND d.attempt_count = 0 AND d.created_at < now() - ($1::bigint * interval '1 millisecond') LIMIT 200`,
       [olderThanMs],
     );
     for (const d of deliveries) {
-      await this.deliver({ deliveryId: d.id, eventId: d.event_id, eventType: d.type, endpointId: d.endpoint_id, merchantId: d.merchant_id, reason: d.reason });
+      await each(() => this.deliver({ deliveryId: d.id, eventId: d.event_id, eventType: d.type, endpointId: d.endpoint_id, merchantId: d.merchant_id, reason: d.reason }));
     }
+    if (failures.length > 0) throw new Error(`${failures.length} swept item(s) failed, first: ${(failures[0] as Error)?.message ?? String(failures[0])}`);
     return events.length + deliveries.length;
   }
 
-  /** A new delivery of an existing event to the given endpoints (POST /v1/events/:id/resend). */
-  async resend(event: { id: string; type: EventType; merchantId: string }, endpointIds: readonly string[]): Promise<string[]> {
+  /**
+   * A new delivery of an existing event to the given endpoints (POST /v1/events/:id/resend).
+   * Delivery ids derive from the request's operation key: a retried resend starts nothing twice.
+   */
+  async resend(event: { id: string; type: EventType; merchantId: string }, endpointIds: readonly string[], operationKey: string): Promise<string[]> {
     const ids: string[] = [];
     for (const endpointId of endpointIds) {
-      const deliveryId = newId('whd');
+      const deliveryId = derivedId('whd', 'resend', operationKey, endpointId);
       await this.deliver({ deliveryId, eventId: event.id, eventType: event.type, endpointId, merchantId: event.merchantId, reason: 'resend' });
       ids.push(deliveryId);
     }

@@ -34,7 +34,7 @@ export function adminRouter(ctx: ApiContext): Router {
   };
 
   /** Runs an action once per Idempotency-Key, audits it, and tells the merchant. */
-  const audited = (action: OperatorAction['action'], run: (merchantId: string, targetId: string) => Promise<{ outcome: string; extra?: object }>) => {
+  const audited = (action: OperatorAction['action'], run: (merchantId: string, targetId: string, opKey: string) => Promise<{ outcome: string; extra?: object }>) => {
     const { path, table, what } = ACTIONS[action];
     router.post(path, async (req, res) => {
       const { reason } = parse(OperatorActionBody, req.body);
@@ -46,8 +46,8 @@ export function adminRouter(ctx: ApiContext): Router {
         allocate: () => newId('opa'),
         convergent: false,
         replay: async (id, status) => ({ status, body: found(await findOperatorAction(pool, id), 'operator_action', id) }),
-        run: async (id) => {
-          const result = await run(merchantId, targetId);
+        run: async (id, opKey) => {
+          const result = await run(merchantId, targetId, opKey);
           const { action: recorded, eventId } = await recordOperatorAction(pool, { id, merchant_id: merchantId, action, target_id: targetId, reason, outcome: result.outcome });
           // The action is done and audited: telling the merchant now is best effort, the outbox sweep retries it.
           await dispatcher.dispatch([eventId]).catch((err) => ctx.log.warn({ err: (err as Error).message, eventId }, 'operator.action event left for the outbox sweep'));
@@ -81,11 +81,11 @@ export function adminRouter(ctx: ApiContext): Router {
   });
 
   // Delivers the event again to every enabled endpoint of its merchant that subscribes to it.
-  audited('resend_event', async (merchantId, eventId) => {
+  audited('resend_event', async (merchantId, eventId, opKey) => {
     const event = found(await findEvent(pool, merchantId, eventId), 'event', eventId);
     const endpoints = await subscribedEndpoints(pool, merchantId, event.type);
     if (endpoints.length === 0) throw invalidState('No enabled webhook endpoint subscribes to this event.', 'no_endpoint');
-    const deliveries = await dispatcher.resend({ id: event.id, type: event.type, merchantId }, endpoints);
+    const deliveries = await dispatcher.resend({ id: event.id, type: event.type, merchantId }, endpoints, opKey);
     return { outcome: `${deliveries.length} deliver${deliveries.length === 1 ? 'y' : 'ies'} started` };
   });
 

@@ -47,7 +47,7 @@ export function eventsRouter(ctx: ApiContext): Router {
       allocate: () => event.id,
       convergent: false,
       replay: async (id, status) => ({ status, body: (await withDeliveries(pool, [await loadEvent(merchant.id, id)]))[0] }),
-      run: async () => {
+      run: async (_id, opKey) => {
         let endpointIds: string[];
         if (body.endpoint_id) {
           const endpoint = found(await findEndpoint(pool, merchant.id, body.endpoint_id), 'webhook_endpoint', body.endpoint_id, 'endpoint_id');
@@ -57,7 +57,7 @@ export function eventsRouter(ctx: ApiContext): Router {
           endpointIds = await subscribedEndpoints(pool, merchant.id, event.type);
           if (endpointIds.length === 0) throw invalidState('No enabled webhook endpoint subscribes to this event.', 'no_endpoint');
         }
-        await ctx.dispatcher.resend({ id: event.id, type: event.type, merchantId: merchant.id }, endpointIds);
+        await ctx.dispatcher.resend({ id: event.id, type: event.type, merchantId: merchant.id }, endpointIds, opKey);
         return { status: 200, body: (await withDeliveries(pool, [event]))[0] };
       },
     });
