@@ -72,7 +72,15 @@ export async function startServices(
     worker = await createPaymentWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, pool, providers, dataConverter, metrics, notifications, workflowBundle: opts.workflowBundle, plugins: tracing ? [tracing.plugin] : [], maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS });
     const running = worker.run();
     // Workers also sweep the event outbox for anything a crash left undispatched.
-    const sweeper = setInterval(() => void dispatcher.sweep().catch((err) => log.warn({ err: (err as Error).message }, 'event outbox sweep failed')), 30_000);
+    // Never two sweeps at once: a slow Temporal must not stack them up.
+    let sweeping = false;
+    const sweeper = setInterval(() => {
+      if (sweeping) return;
+      sweeping = true;
+      void dispatcher.sweep()
+        .catch((err) => log.warn({ err: (err as Error).message }, 'event outbox sweep failed'))
+        .finally(() => (sweeping = false));
+    }, 30_000);
     sweeper.unref();
     stops.push(async () => {
       clearInterval(sweeper);
