@@ -23,7 +23,8 @@ const ANNOUNCED_FAMILIES = ['subscription', 'invoice'];
 /** What an endpoint subscribes to: an event type, a family (`payment.*`) or everything (`*`). */
 export const isEventFilter = (filter: string): boolean => {
   if (filter === '*' || (EVENT_TYPES as readonly string[]).includes(filter)) return true;
-  const [family, rest] = filter.split('.', 2);
+  const [family, rest, ...more] = filter.split('.');
+  if (more.length > 0) return false;
   if (rest === '*') return EVENT_TYPES.some((t) => t.startsWith(`${family}.`)) || ANNOUNCED_FAMILIES.includes(family!);
   return ANNOUNCED_FAMILIES.includes(family!) && /^[a-z_]+$/.test(rest ?? '');
 };

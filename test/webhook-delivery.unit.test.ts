@@ -72,5 +72,5 @@ test('the default retry schedule backs off exponentially with jitter, is capped,
 
 test('event filters: known types, families (including the announced subscription.* and invoice.*), and *', () => {
   for (const ok of ['*', 'payment.captured', 'payment.*', 'refund.*', 'subscription.*', 'invoice.*', 'invoice.paid', 'webhook_endpoint.disabled']) expect([ok, isEventFilter(ok)]).toEqual([ok, true]);
-  for (const bad of ['payment.exploded', 'nope.*', 'payment', '', 'invoice.Paid!', '**']) expect([bad, isEventFilter(bad)]).toEqual([bad, false]);
+  for (const bad of ['payment.exploded', 'nope.*', 'payment', '', 'invoice.Paid!', '**', 'payment.*.foo', 'invoice.paid.x']) expect([bad, isEventFilter(bad)]).toEqual([bad, false]);
 });
