@@ -100,6 +100,17 @@ test('webhooks before the synchronous answer, twice, or out of order never doubl
   expect(effectsOf(threeDS.provider_reference).map((e) => e[0])).toEqual(['authorize']); // automatic: captured at confirmation
 });
 
+test('an authorization voided after an early webhook is not mistaken for a late payment', async () => {
+  const m = await newMerchant(stack);
+  fake.setWebhooks(`${stack.url}/webhooks/stripe`, 'before');
+  const held = (await m.api.post('/v1/payments', { amount: 1300, currency: 'USD', payment_method: card(), capture_method: 'manual' })).body;
+  expect(held.status).toBe('authorized');
+  expect((await m.api.post(`/v1/payments/${held.id}/cancel`)).body.status).toBe('canceled');
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  await expect(stack.context.temporal.workflow.getHandle(`late-payment-refund:${held.id}`).describe()).rejects.toThrow(/not found/i);
+  expect(effectsOf(held.provider_reference).filter((e) => e[0] === 'refund')).toEqual([]);
+});
+
 test('a Stripe outage mid-payment: retried with the same idempotency keys until it answers, charged once', async () => {
   const m = await newMerchant(stack);
   fake.outage(3);

@@ -7,7 +7,7 @@ import type { Activities } from '../activities';
 import type { Posting } from '../db/ledger';
 import { FailureTypes } from '../domain/errors';
 import type { Failure, Payment, PaymentStatus, Refund } from '../domain/payment';
-import { CANCELABLE_STATUSES, CLOSED_UNPAID_STATUSES, REFUNDABLE_STATUSES, refundableAmount } from '../domain/payment';
+import { CANCELABLE_STATUSES, REFUNDABLE_STATUSES, refundableAmount } from '../domain/payment';
 import type { AuthorizeResult, OperationResult, ProviderNotification, ProviderPaymentState } from '../providers/provider';
 import {
   cancelPaymentUpdate, capturePaymentUpdate, createPaymentUpdate, operatorRetrySignal, paymentQuery, providerNotificationSignal, refundPaymentUpdate,
@@ -44,7 +44,9 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   let captureRequest: { amount: number } | undefined;
   let cancelRequested = false;
   let notification: ProviderNotification | undefined;
-  /** The provider says the customer paid, but this payment was already closed as canceled or failed. */
+  /** Closed at the provider while the customer could still act: the only close a late payment can follow. */
+  let closedWhileWaiting = false;
+  /** The provider says the customer paid, but this payment was already closed while waiting for them. */
   let paidAfterClose = false;
   /** When the customer's chance to act (QR code, cashier) ends at the provider. */
   let customerWindowEndsAt: number | undefined;
@@ -109,7 +111,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   setHandler(providerNotificationSignal, (n) => {
     // The first word while we wait counts; duplicates and late callbacks change nothing.
     if (payment.status === 'requires_action' || payment.status === 'pending') notification ??= n;
-    else if (CLOSED_UNPAID_STATUSES.includes(payment.status) && n.outcome === 'action_succeeded') paidAfterClose = true;
+    else if (closedWhileWaiting && n.outcome === 'action_succeeded') paidAfterClose = true;
   });
 
   setHandler(
@@ -275,6 +277,9 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
       if (known.status === 'authorized' || known.status === 'captured') return false;
     }
     await record({ status: 'canceled', amount_capturable: 0, next_action: null, failure });
+    closedWhileWaiting = true;
+    // The customer's word arrived while the close was on its way, and lost the race.
+    if (notification?.outcome === 'action_succeeded') paidAfterClose = true;
     return true;
   }
 
@@ -361,9 +366,8 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   async function finish(): Promise<Payment> {
     processing = false;
     // A cancel that won the race against the customer's payment, or a payment made after the close.
-    const closedButPaid = CLOSED_UNPAID_STATUSES.includes(payment.status) && (paidAfterClose || notification?.outcome === 'action_succeeded');
-    if (closedButPaid && patched('late-payment-refund')) await refundLatePayment();
-    else if (payment.status === 'canceled' && customerWindowEndsAt !== undefined && customerWindowEndsAt > Date.now() && patched('late-payment-watch')) {
+    if (paidAfterClose && patched('late-payment-refund')) await refundLatePayment();
+    else if (closedWhileWaiting && customerWindowEndsAt !== undefined && customerWindowEndsAt > Date.now() && patched('late-payment-watch')) {
       if (await paidBeforeWindowEnds(customerWindowEndsAt)) await refundLatePayment();
     }
     await condition(allHandlersFinished);
