@@ -18,8 +18,6 @@ export interface PaymentProvider {
   getStatus(req: StatusRequest): Promise<ProviderPaymentState>;
   /** Why this provider cannot take this payment (methods, currency rules, channels), checked before anything is written. */
   problemWith?(p: PaymentShape): PaymentProblem | undefined;
-  /** Verifies a provider callback on its raw body; returns null when the signature is not valid. */
-  parseCallback?(rawBody: Buffer, headers: Record<string, string | string[] | undefined>): ProviderNotification | null;
 }
 
 export type PaymentShape = { amount: number; currency: string; methodType: PaymentMethodType; captureMethod: CaptureMethod; channel: Channel };
@@ -55,7 +53,8 @@ export type RefundRequest = {
   currency: string;
   idempotencyKey: string;
 };
-export type StatusRequest = { paymentId: string; reference: string | null };
+/** `currency`, when known, lets a provider that writes amounts in major units read them exactly. */
+export type StatusRequest = { paymentId: string; reference: string | null; currency?: string };
 
 export type OperationResult = { status: 'succeeded' } | { status: 'declined'; code: string; message: string };
 

@@ -132,7 +132,7 @@ export class AlipayProvider implements PaymentProvider {
     return isSuccess(found) && found.refundStatus === 'REFUND_SUCCESS' && fromAlipayAmount(String(found.refundAmount), req.currency) === req.amount;
   }
 
-  async getStatus(req: StatusRequest & { currency?: string }): Promise<ProviderPaymentState> {
+  async getStatus(req: StatusRequest): Promise<ProviderPaymentState> {
     const answer = await this.call('alipay.trade.query', { out_trade_no: req.paymentId });
     if (!isSuccess(answer) && answer.subCode !== 'ACQ.TRADE_NOT_EXIST') throw new ProviderFault(`alipay: trade query refused: ${answer.subCode ?? answer.code}`, true);
     return stateOf(answer, req.currency);
