@@ -29,7 +29,7 @@ export function providerWebhooksRouter(ctx: ApiContext): Router {
       ctx.metrics.providerCallbacks.inc({ provider: 'sandbox', outcome: 'rejected' });
       throw new ApiError(400, 'invalid_request_error', 'invalid_signature', 'Signature verification failed.');
     }
-    ctx.metrics.providerCallbacks.inc({ provider: 'sandbox', outcome: await deliverNotification(ctx, notification) });
+    ctx.metrics.providerCallbacks.inc({ provider: 'sandbox', outcome: await handOver(ctx, notification) });
     res.json({ received: true });
   });
 
@@ -44,7 +44,7 @@ export function providerWebhooksRouter(ctx: ApiContext): Router {
       throw new ApiError(400, 'invalid_request_error', 'invalid_signature', 'Signature verification failed.');
     }
     const notification = notificationOf(event);
-    const outcome = notification ? await deliverNotification(ctx, notification) : 'ignored';
+    const outcome = notification ? await handOver(ctx, notification) : 'ignored';
     ctx.metrics.providerCallbacks.inc({ provider: 'stripe', outcome });
     res.json({ received: true });
   });
@@ -66,20 +66,7 @@ export function providerWebhooksRouter(ctx: ApiContext): Router {
     const payment = params.out_trade_no ? await findPaymentById(ctx.pool, params.out_trade_no) : undefined;
     const verdict = notifyVerdict(params, alipay.appId, payment);
     if (verdict.kind === 'reject') return reject(verdict.code, verdict.message, fields);
-    let outcome: string;
-    if (verdict.kind === 'acknowledge') outcome = 'ignored';
-    else if (payment && isClosedUnpaid(payment)) outcome = await refundLatePayment(ctx, payment);
-    else {
-      outcome = await deliverNotification(ctx, verdict.notification);
-      // Its workflow ended while the notify was on its way: the read model says how.
-      const now = outcome === 'closed' ? await findPaymentById(ctx.pool, verdict.notification.paymentId) : undefined;
-      if (now && isClosedUnpaid(now)) {
-        outcome = await refundLatePayment(ctx, now).catch(async (err: unknown) => {
-          await forgetNotification(ctx, verdict.notification); // so that Alipay's retry is processed
-          throw err;
-        });
-      }
-    }
+    const outcome = verdict.kind === 'acknowledge' ? 'ignored' : await handOver(ctx, verdict.notification, payment);
     ctx.metrics.providerCallbacks.inc({ provider: 'alipay', outcome });
     res.type('text/plain').send('success');
   });
@@ -87,8 +74,25 @@ export function providerWebhooksRouter(ctx: ApiContext): Router {
 }
 
 /**
- * Money arrived for a payment we closed: it goes back to the customer through its own workflow,
- * started once per payment whatever the number of notifications.
+ * A verified "the customer paid" for one of our payments: to its workflow while it runs; to a
+ * late-payment refund when the payment is already closed unpaid (the read model says so, or
+ * its workflow ended while the callback was on its way).
+ */
+async function handOver(ctx: ApiContext, n: ProviderNotification, known?: Payment): Promise<string> {
+  // A running workflow hears it as a signal, so the read model is read only where it is at hand or the workflow is gone.
+  if (known && n.outcome === 'action_succeeded' && isClosedUnpaid(known)) return refundLatePayment(ctx, known);
+  const outcome = await deliverNotification(ctx, n);
+  const now = outcome === 'closed' && n.outcome === 'action_succeeded' ? await findPaymentById(ctx.pool, n.paymentId) : undefined;
+  if (!now || !isClosedUnpaid(now)) return outcome;
+  return refundLatePayment(ctx, now).catch(async (err: unknown) => {
+    await forgetNotification(ctx, n); // so that the provider's retry is processed
+    throw err;
+  });
+}
+
+/**
+ * Money may have arrived for a payment we closed: its own workflow asks the provider and gives
+ * back whatever was taken, started once per payment whatever the number of notifications.
  */
 async function refundLatePayment(ctx: ApiContext, payment: Payment): Promise<string> {
   ctx.log.warn({ provider: payment.provider, payment_id: payment.id, status: payment.status }, 'payment paid after it was closed: refunding it in full');
@@ -107,7 +111,7 @@ const isClosedUnpaid = (p: Payment) => CLOSED_UNPAID_STATUSES.includes(p.status)
  * Hands a verified callback to its payment's workflow once: `duplicate` when it already was,
  * `closed` when the payment's workflow has ended.
  */
-export async function deliverNotification(ctx: ApiContext, n: ProviderNotification): Promise<'accepted' | 'duplicate' | 'closed'> {
+async function deliverNotification(ctx: ApiContext, n: ProviderNotification): Promise<'accepted' | 'duplicate' | 'closed'> {
   const first = await ctx.pool.query(
     'INSERT INTO provider_events (provider, event_id, payment_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
     [n.provider, n.eventId, n.paymentId],
