@@ -1,11 +1,11 @@
 import Stripe from 'stripe';
 import type {
   AuthorizeRequest, AuthorizeResult, CancelRequest, CaptureRequest, OperationResult, PaymentProblem, PaymentProvider, PaymentShape,
-  ProviderNotification, ProviderPaymentState, RefundRequest, StatusRequest,
+  ProviderPaymentState, RefundRequest, StatusRequest,
 } from '../provider';
 import { ProviderFault } from '../provider';
 import {
-  authorizeResultOf, captureParams, declineCode, faultOf, notificationOf, paymentIntentParams, refundParams, stateOf, toStripeAmount,
+  authorizeResultOf, captureParams, declineCode, faultOf, paymentIntentParams, refundParams, stateOf, toStripeAmount,
 } from './stripe.mapper';
 
 export type StripeOptions = {
@@ -128,12 +128,6 @@ export class StripeProvider implements PaymentProvider {
     } catch {
       return null;
     }
-  }
-
-  /** A verified event that concerns a waiting payment; null for a bad signature or any other event. */
-  parseCallback(rawBody: Buffer, headers: Record<string, string | string[] | undefined>): ProviderNotification | null {
-    const event = this.verifyEvent(rawBody, headers);
-    return event && notificationOf(event);
   }
 
   private async retrieve(id: string): Promise<Stripe.PaymentIntent> {
