@@ -13,7 +13,7 @@ import { paymentsRouter } from './routes/payments';
 import { refundsRouter } from './routes/refunds';
 import { sandboxRouter } from './routes/sandbox';
 import { providerWebhooksRouter } from './routes/webhooks';
-import { tracingMiddleware } from '../runtime/tracing';
+import { routeOf, tracingMiddleware } from '../runtime/tracing';
 
 export const BODY_LIMIT = '64kb';
 const PAYMENT_ID = /\bpay_[0-9A-Za-z]{24}\b/;
@@ -46,9 +46,8 @@ export function createApp(ctx: ApiContext): express.Express {
   });
   app.use((req, res, next) => {
     const started = performance.now();
-    // Routes, not raw paths, as labels: ids would explode the series count.
     res.on('finish', () => {
-      const route = req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched';
+      const route = routeOf(req);
       ctx.metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
       // One JSON line per request, with the payment it concerns (the worker's lines carry the same id).
       const paymentId = res.locals.paymentId ?? PAYMENT_ID.exec(req.originalUrl)?.[0] ?? (req.body as { payment_id?: unknown } | undefined)?.payment_id;

@@ -6,7 +6,7 @@ import { BatchSpanProcessor, ConsoleSpanExporter } from '@opentelemetry/sdk-trac
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { OpenTelemetryPlugin } from '@temporalio/interceptors-opentelemetry';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import type { Config } from '../config';
 
 export type Tracing = { plugin: OpenTelemetryPlugin; tracer: Tracer; shutdown: () => Promise<void> };
@@ -34,12 +34,15 @@ export function createTracing(config: Config): Tracing | undefined {
   };
 }
 
+/** The matched route (`/v1/payments/:id`), never the raw path: ids would explode metric series and span names. */
+export const routeOf = (req: Request): string => (req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched');
+
 /** One server span per API request; Temporal calls made while handling it become its children. */
 export function tracingMiddleware(tracer: Tracer): RequestHandler {
   return (req, res, next) => {
     tracer.startActiveSpan(`HTTP ${req.method}`, { attributes: { 'http.method': req.method, 'http.target': req.path } }, (span) => {
       res.on('finish', () => {
-        const route = req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched';
+        const route = routeOf(req);
         span.updateName(`${req.method} ${route}`);
         span.setAttributes({ 'http.route': route, 'http.status_code': res.statusCode });
         if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
