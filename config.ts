@@ -55,12 +55,20 @@ export const configSchema = z.object({
   REFUND_WINDOW_MS: durationMs.default(180 * 24 * 3600 * 1000),
   /** Where the sandbox processor sends its signed notifications. Default: this API. */
   SANDBOX_NOTIFY_URL: z.string().url().optional(),
-  SANDBOX_WEBHOOK_SECRET: z.string().min(16).default('sandbox-notification-signing-secret'),
+  /**
+   * Signs the sandbox's notifications to /webhooks/sandbox. No built-in default: a known secret
+   * would let anyone fake a test payment's outcome. `npm start` generates one; unset, the sandbox
+   * sends none (payments are found by polling) and /webhooks/sandbox refuses every callback.
+   */
+  SANDBOX_WEBHOOK_SECRET: z.string().min(16).optional(),
   /** How long the sandbox's simulated customer takes to pay a wallet or transfer (tok_ok). */
   SANDBOX_CUSTOMER_DELAY_MS: z.coerce.number().int().min(0).default(2000),
   /** Latency the sandbox adds to every call (0 for benchmarks). */
   SANDBOX_LATENCY_MS: z.coerce.number().int().min(0).default(0),
-  /** With a key, `card` payments go to Stripe (`provider: "stripe"` forces it); the sandbox serves them otherwise. */
+  /**
+   * With a key, `card` payments go to Stripe (`provider: "stripe"` forces it) in the key's own mode:
+   * `sk_live_…`/`rk_live_…` serves live payments, any other key test payments (which the sandbox serves otherwise).
+   */
   STRIPE_SECRET_KEY: z.string().min(8).optional(),
   /** Verifies `POST /webhooks/stripe` (`whsec_...`). */
   STRIPE_WEBHOOK_SECRET: z.string().min(8).optional(),
@@ -72,7 +80,7 @@ export const configSchema = z.object({
   ALIPAY_PRIVATE_KEY: z.string().min(1).optional(),
   /** Alipay's public key for the app (not the app's own): verifies answers and notifications. */
   ALIPAY_PUBLIC_KEY: z.string().min(1).optional(),
-  /** Alipay's production gateway by default; sandbox: https://openapi-sandbox.dl.alipaydev.com/gateway.do. */
+  /** Alipay's production gateway by default (live mode); any other gateway (Alipay's sandbox, a simulator) serves test mode. */
   ALIPAY_GATEWAY: z.string().url().default('https://openapi.alipay.com/gateway.do'),
   /** Where Alipay POSTs notifications: must reach this API's /webhooks/alipay from the internet. Default: this API. */
   ALIPAY_NOTIFY_URL: z.string().url().optional(),
@@ -93,6 +101,10 @@ export const configSchema = z.object({
   /** SMTP server for payer receipts, e.g. `smtp://user:pass@smtp.example.com:587`. Unset: no receipts. */
   SMTP_URL: z.string().url().optional(),
   RECEIPT_FROM: z.string().default('Payments <receipts@localhost>'),
+  /** Consecutive unreachable or timed-out calls after which a provider's circuit opens and routing skips it. */
+  CIRCUIT_FAILURE_THRESHOLD: z.coerce.number().int().min(1).default(5),
+  /** How long an open circuit stays open before one probe call is let through. */
+  CIRCUIT_OPEN_MS: durationMs.default(30_000),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -12,13 +12,18 @@ import type {
 import { FailureTypes } from '../domain/errors';
 import { ProviderFault } from '../providers/provider';
 import type { Metrics } from '../runtime/metrics';
+import type { Providers } from '../runtime/providers';
+import { providerFor } from '../runtime/providers';
+import type { CircuitBreaker } from '../routing/circuit-breaker';
 import { recordEvents } from '../db/events';
 import type { NotificationDeps } from './notifications';
 import { createNotificationActivities, eventsOf } from './notifications';
 
 export type ActivityDeps = {
   pool: Pool;
-  providers: Partial<Record<ProviderName, PaymentProvider>>;
+  providers: Providers;
+  /** Provider health shared by every process; without it no circuit is kept. */
+  circuits?: CircuitBreaker;
   metrics?: Metrics;
   /** Merchant events' fan-out, webhook delivery and receipts; without it events are only recorded. */
   notifications?: NotificationDeps;
@@ -33,9 +38,10 @@ async function callProvider<T>(fn: () => Promise<T>): Promise<T> {
   } catch (err) {
     if (err instanceof ProviderFault) {
       throw ApplicationFailure.create({
-        type: err.outcomeUnknown ? FailureTypes.outcomeUnknown : FailureTypes.providerFault,
+        type: err.notProcessed ? FailureTypes.notProcessed : err.outcomeUnknown ? FailureTypes.outcomeUnknown : FailureTypes.providerFault,
         message: err.message,
-        nonRetryable: !err.retryable || err.outcomeUnknown,
+        // Not processed: the workflow decides (the next candidate, or this one again after a backoff).
+        nonRetryable: !err.retryable || err.outcomeUnknown || err.notProcessed,
         ...(err.retryAfterMs !== undefined ? { nextRetryDelay: err.retryAfterMs } : {}),
       });
     }
@@ -43,31 +49,52 @@ async function callProvider<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-export function createActivities({ pool, providers, metrics, notifications }: ActivityDeps) {
-  const provider = (name: ProviderName): PaymentProvider => {
-    const p = providers[name];
-    if (!p) throw ApplicationFailure.nonRetryable(`provider ${name} is not configured`, FailureTypes.providerFault);
+export function createActivities({ pool, providers, circuits, metrics, notifications }: ActivityDeps) {
+  /** The provider of this name in the payment's mode: a live payment never reaches the sandbox or a test account. */
+  const provider = (name: ProviderName, livemode: boolean | undefined): PaymentProvider => {
+    const p = providerFor(providers, name, livemode ?? false);
+    if (!p) throw ApplicationFailure.nonRetryable(`provider ${name} is not configured for ${livemode ? 'live' : 'test'} mode`, FailureTypes.providerFault);
     return p;
   };
 
-  const timed = <T extends { status: string }>(name: ProviderName, operation: string, call: () => Promise<T>) =>
-    callProvider(() => (metrics ? metrics.timeProviderCall(name, operation, call) : call()));
+  /**
+   * Times the call and feeds the provider's circuit: a provider that could not be reached or did
+   * not answer in time counts against it; any answer (a decline, a refusal, a rate limit) for it.
+   */
+  const timed = async <T extends { status: string }>(name: ProviderName, livemode: boolean | undefined, operation: string, call: () => Promise<T>) => {
+    const mode = livemode ?? false;
+    try {
+      const result = await callProvider(() => (metrics ? metrics.timeProviderCall(name, mode ? 'live' : 'test', operation, call) : call()));
+      await circuits?.recordSuccess(name, mode);
+      return result;
+    } catch (err) {
+      const down = err instanceof ApplicationFailure && (err.type === FailureTypes.notProcessed || err.type === FailureTypes.outcomeUnknown);
+      if (down) await circuits?.recordFailure(name, mode, `${operation}: ${err.message}`);
+      else if (err instanceof ApplicationFailure && err.type === FailureTypes.providerFault) await circuits?.recordSuccess(name, mode);
+      throw err;
+    }
+  };
 
   return {
     async authorizeAtProvider(name: ProviderName, req: AuthorizeRequest): Promise<AuthorizeResult> {
-      return timed(name, 'authorize', () => provider(name).authorize(req));
+      const p = provider(name, req.livemode);
+      if (req.skipIfUnhealthy && circuits && !(await circuits.allow(name, req.livemode ?? false))) {
+        metrics?.providerSkipped.inc({ provider: name, mode: req.livemode ? 'live' : 'test' });
+        throw ApplicationFailure.create({ type: FailureTypes.notProcessed, message: `${name}: circuit open, not tried`, nonRetryable: true });
+      }
+      return timed(name, req.livemode, 'authorize', () => p.authorize(req));
     },
     async captureAtProvider(name: ProviderName, req: CaptureRequest): Promise<OperationResult> {
-      return timed(name, 'capture', () => provider(name).capture(req));
+      return timed(name, req.livemode, 'capture', () => provider(name, req.livemode).capture(req));
     },
     async cancelAtProvider(name: ProviderName, req: CancelRequest): Promise<OperationResult> {
-      return timed(name, 'cancel', () => provider(name).cancel(req));
+      return timed(name, req.livemode, 'cancel', () => provider(name, req.livemode).cancel(req));
     },
     async refundAtProvider(name: ProviderName, req: RefundRequest): Promise<OperationResult> {
-      return timed(name, 'refund', () => provider(name).refund(req));
+      return timed(name, req.livemode, 'refund', () => provider(name, req.livemode).refund(req));
     },
     async askProviderForStatus(name: ProviderName, req: StatusRequest): Promise<ProviderPaymentState> {
-      return timed(name, 'status', () => provider(name).getStatus(req));
+      return timed(name, req.livemode, 'status', () => provider(name, req.livemode).getStatus(req));
     },
     /**
      * Read model, ledger and merchant events move together in one transaction. Snapshots are

@@ -30,11 +30,11 @@ export function eventsOf(payment: Payment, refunds: readonly Refund[] = []): New
   const events: NewEvent[] = [];
   const paymentType = PAYMENT_STATUS_EVENTS[payment.status];
   if (paymentType) {
-    events.push({ id: derivedId('evt', payment.id, paymentType), merchantId: payment.merchant_id, type: paymentType, objectId: payment.id, data: publicPayment(payment) });
+    events.push({ id: derivedId('evt', payment.id, paymentType), merchantId: payment.merchant_id, livemode: payment.livemode ?? false, type: paymentType, objectId: payment.id, data: publicPayment(payment) });
   }
   for (const r of refunds) {
     const refundType = REFUND_STATUS_EVENTS[r.status];
-    if (refundType) events.push({ id: derivedId('evt', r.id, refundType), merchantId: r.merchant_id, type: refundType, objectId: r.id, data: publicRefund(r) });
+    if (refundType) events.push({ id: derivedId('evt', r.id, refundType), merchantId: r.merchant_id, livemode: r.livemode ?? false, type: refundType, objectId: r.id, data: publicRefund(r) });
   }
   return events;
 }
@@ -53,7 +53,7 @@ export function createNotificationActivities(pool: Pool, deps: NotificationDeps 
       const disabled = await disableFailingEndpoint(client, target.endpointId, target.createdAt, reason);
       if (!disabled) return;
       const { merchant_id: merchantId, ...endpoint } = disabled;
-      await recordEvents(client, [{ id: eventId, merchantId, type: 'webhook_endpoint.disabled', objectId: endpoint.id, data: endpoint }]);
+      await recordEvents(client, [{ id: eventId, merchantId, livemode: endpoint.livemode, type: 'webhook_endpoint.disabled', objectId: endpoint.id, data: endpoint }]);
     });
     await required().dispatcher.dispatch([eventId]);
   }
@@ -73,7 +73,7 @@ export function createNotificationActivities(pool: Pool, deps: NotificationDeps 
         await cancelDelivery(pool, target.deliveryId);
         return 'canceled';
       }
-      const event = await findEvent(pool, target.merchantId, target.eventId);
+      const event = await findEvent(pool, { merchantId: target.merchantId, livemode: target.livemode }, target.eventId);
       if (!event) throw ApplicationFailure.nonRetryable(`unknown event ${target.eventId}`, 'UnknownEvent');
       const body = JSON.stringify(publicEvent(event));
       const attemptedAt = new Date();

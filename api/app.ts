@@ -11,6 +11,7 @@ import { eventsRouter, webhookEndpointsRouter } from './routes/events';
 import { balanceRouter, merchantsRouter } from './routes/merchants';
 import { paymentsRouter } from './routes/payments';
 import { refundsRouter } from './routes/refunds';
+import { routingRouter } from './routes/routing';
 import { sandboxRouter } from './routes/sandbox';
 import { providerWebhooksRouter } from './routes/webhooks';
 import { routeOf, tracingMiddleware } from '../runtime/tracing';
@@ -73,6 +74,7 @@ export function createApp(ctx: ApiContext): express.Express {
   app.use('/v1/balance', balanceRouter(ctx));
   app.use('/v1/events', eventsRouter(ctx));
   app.use('/v1/webhook_endpoints', webhookEndpointsRouter(ctx));
+  app.use('/v1/routing', routingRouter(ctx));
   app.use('/sandbox/charges', merchantAuth(ctx.pool));
   app.use('/sandbox', optionalMerchantAuth(ctx.pool), sandboxRouter(ctx));
 

@@ -9,6 +9,7 @@ import type { Metrics } from '../runtime/metrics';
 import type { SecretBox } from '../runtime/secret-box';
 import type { UrlGuard } from '../runtime/url-guard';
 import type { Providers } from '../runtime/providers';
+import type { CircuitBreaker } from '../routing/circuit-breaker';
 
 /** What the HTTP layer needs; built once by the server (or a test) and passed to `createApp`. */
 export type ApiContext = {
@@ -16,6 +17,8 @@ export type ApiContext = {
   pool: Pool;
   temporal: Client;
   providers: Providers;
+  /** Provider health (circuit breakers per provider and mode), shown to operators. */
+  circuits: CircuitBreaker;
   log: Logger;
   /** The payload codec, also served at /codec for the Temporal UI. */
   codec: EncryptionCodec;

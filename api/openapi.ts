@@ -7,6 +7,7 @@ import {
   WebhookEndpointList, WebhookEndpointObject,
 } from './schemas/events';
 import { BalanceObject, CreateMerchantBody, MerchantObject, SandboxChargeList } from './schemas/merchants';
+import { ProviderHealthList, RoutingConfigBody, RoutingObject } from './schemas/routing';
 import {
   CaptureBody, CreatePaymentBody, CreateRefundBody, PaymentList, PaymentListQuery, PaymentObject, RefundList, RefundListQuery, RefundObject,
 } from './schemas/payments';
@@ -39,6 +40,9 @@ const ROUTES: Route[] = [
   { method: 'post', path: '/v1/admin/payments/{id}/retry', summary: 'Operator: retry the payment\'s stuck step now (audited)', body: OperatorActionBody, ok: [200, OperatorActionObject], errors: [400, 401, 404, 409], admin: true },
   { method: 'post', path: '/v1/admin/payments/{id}/cancel', summary: 'Operator: force-cancel a payment (audited)', body: OperatorActionBody, ok: [200, OperatorActionObject], errors: [400, 401, 404, 409, 503], admin: true },
   { method: 'post', path: '/v1/admin/events/{id}/resend', summary: 'Operator: re-send an event to the merchant\'s endpoints (audited)', body: OperatorActionBody, ok: [200, OperatorActionObject], errors: [400, 401, 404, 409], admin: true },
+  { method: 'get', path: '/v1/routing', summary: 'The routing rules of the key\'s mode', ok: [200, RoutingObject], errors: [401] },
+  { method: 'post', path: '/v1/routing', summary: 'Replace the routing rules of the key\'s mode (rules, fee schedules, default lists)', body: RoutingConfigBody, ok: [200, RoutingObject], errors: [400, 401] },
+  { method: 'get', path: '/v1/admin/providers', summary: 'Operator: configured providers per mode and their circuit breakers', ok: [200, ProviderHealthList], errors: [401], admin: true },
   { method: 'get', path: '/v1/balance', summary: 'What the merchant is owed, per currency, from the ledger', ok: [200, BalanceObject], errors: [401] },
   { method: 'get', path: '/sandbox/charges', summary: 'Effects the sandbox processor really applied', ok: [200, SandboxChargeList], errors: [401] },
   { method: 'post', path: '/sandbox/payments/{id}/complete', summary: 'Sandbox: the customer completes the required action', ok: [200, PaymentObject], errors: [404, 409], public: true },

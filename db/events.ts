@@ -3,40 +3,44 @@ import type { EventType, MerchantEvent } from '../domain/events';
 import type { Filter, PageRequest } from './pages';
 import { listPage } from './pages';
 import { iso } from './pool';
+import type { Tenant } from './merchants';
 
-export type NewEvent = { id: string; merchantId: string; type: EventType; objectId: string; data: object };
+export type NewEvent = { id: string; merchantId: string; livemode: boolean; type: EventType; objectId: string; data: object };
 
 /** Outbox write, inside the transaction of the change it reports. A known id changes nothing. */
 export async function recordEvents(client: PoolClient, events: readonly NewEvent[]): Promise<void> {
   for (const e of events) {
     await client.query(
-      `INSERT INTO events (id, merchant_id, type, object_id, data) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
-      [e.id, e.merchantId, e.type, e.objectId, JSON.stringify(e.data)],
+      `INSERT INTO events (id, merchant_id, livemode, type, object_id, data) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`,
+      [e.id, e.merchantId, e.livemode, e.type, e.objectId, JSON.stringify(e.data)],
     );
   }
 }
 
-type EventRow = { id: string; merchant_id: string; type: EventType; object_id: string; sequence: number; data: Record<string, unknown>; created_at: Date };
-const EVENT_COLUMNS = 'id, merchant_id, type, object_id, sequence, data, created_at';
+type EventRow = { id: string; merchant_id: string; livemode: boolean; type: EventType; object_id: string; sequence: number; data: Record<string, unknown>; created_at: Date };
+const EVENT_COLUMNS = 'id, merchant_id, livemode, type, object_id, sequence, data, created_at';
 
 export const toEvent = (r: EventRow): MerchantEvent & { merchant_id: string } => ({
-  id: r.id, object: 'event', type: r.type, object_id: r.object_id, sequence: r.sequence, data: { object: r.data }, created_at: iso(r.created_at), merchant_id: r.merchant_id,
+  id: r.id, object: 'event', type: r.type, object_id: r.object_id, sequence: r.sequence, data: { object: r.data }, livemode: r.livemode,
+  created_at: iso(r.created_at), merchant_id: r.merchant_id,
 });
 
 /** The event as it is delivered: no internal fields. */
 export const publicEvent = ({ merchant_id: _m, ...event }: MerchantEvent & { merchant_id?: string }): MerchantEvent => event;
 
-export async function findEvent(pool: Pool, merchantId: string, id: string) {
-  const { rows } = await pool.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE id = $1 AND merchant_id = $2`, [id, merchantId]);
+export async function findEvent(pool: Pool, tenant: Tenant, id: string) {
+  const { rows } = await pool.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE id = $1 AND merchant_id = $2 AND livemode = $3`, [
+    id, tenant.merchantId, tenant.livemode,
+  ]);
   return rows[0] && toEvent(rows[0]);
 }
 
-export function listEvents(pool: Pool, merchantId: string, f: { type?: string; objectId?: string }, page: PageRequest) {
+export function listEvents(pool: Pool, tenant: Tenant, f: { type?: string; objectId?: string }, page: PageRequest) {
   const filters: Filter[] = [];
   if (f.type?.endsWith('.*')) filters.push(['type LIKE $', `${f.type.slice(0, -1)}%`]);
   else if (f.type && f.type !== '*') filters.push(['type = $', f.type]);
   if (f.objectId) filters.push(['object_id = $', f.objectId]);
-  return listPage(pool, { table: 'events', columns: EVENT_COLUMNS, filters }, merchantId, page, toEvent);
+  return listPage(pool, { table: 'events', columns: EVENT_COLUMNS, filters }, tenant, page, toEvent);
 }
 
 /** Events among `ids` whose deliveries have not all been started yet. */

@@ -4,6 +4,12 @@ import { iso } from './pool';
 
 export type Merchant = { id: string; object: 'merchant'; name: string; settlement_currency: string | null; created_at: string };
 
+/**
+ * Who a request acts for: a merchant in one mode. Every query that reads or changes a merchant's
+ * objects is scoped by both, so a test key never sees live objects, nor the other way round.
+ */
+export type Tenant = { merchantId: string; livemode: boolean };
+
 export const hashApiKey = (key: string): string => createHash('sha256').update(key).digest('hex');
 
 type Row = { id: string; name: string; settlement_currency: string | null; created_at: Date };
@@ -15,11 +21,14 @@ const toMerchant = (r: Row): Merchant => ({
   created_at: iso(r.created_at),
 });
 
-export async function insertMerchant(pool: Pool, m: { id: string; name: string; settlementCurrency: string | null; apiKey: string }): Promise<Merchant> {
+export async function insertMerchant(
+  pool: Pool,
+  m: { id: string; name: string; settlementCurrency: string | null; apiKey: string; liveApiKey: string },
+): Promise<Merchant> {
   const { rows } = await pool.query<Row>(
-    `INSERT INTO merchants (id, name, settlement_currency, api_key_hash) VALUES ($1, $2, $3, $4)
+    `INSERT INTO merchants (id, name, settlement_currency, api_key_hash, live_api_key_hash) VALUES ($1, $2, $3, $4, $5)
      RETURNING id, name, settlement_currency, created_at`,
-    [m.id, m.name, m.settlementCurrency, hashApiKey(m.apiKey)],
+    [m.id, m.name, m.settlementCurrency, hashApiKey(m.apiKey), hashApiKey(m.liveApiKey)],
   );
   return toMerchant(rows[0]!);
 }
@@ -29,9 +38,17 @@ export async function findMerchantById(pool: Pool, id: string): Promise<Merchant
   return rows[0] && toMerchant(rows[0]);
 }
 
-export async function findMerchantByApiKey(pool: Pool, apiKey: string): Promise<Merchant | undefined> {
-  const { rows } = await pool.query<Row>('SELECT id, name, settlement_currency, created_at FROM merchants WHERE api_key_hash = $1', [
-    hashApiKey(apiKey),
-  ]);
-  return rows[0] && toMerchant(rows[0]);
+/** The merchant a key belongs to, and the mode the key acts in. */
+export async function findMerchantByApiKey(pool: Pool, apiKey: string): Promise<(Merchant & { livemode: boolean }) | undefined> {
+  const hash = hashApiKey(apiKey);
+  const { rows } = await pool.query<Row & { livemode: boolean }>(
+    `SELECT id, name, settlement_currency, created_at, live_api_key_hash = $1 AS livemode FROM merchants
+     WHERE api_key_hash = $1 OR live_api_key_hash = $1`,
+    [hash],
+  );
+  return rows[0] && { ...toMerchant(rows[0]), livemode: rows[0].livemode === true };
+}
+
+export async function setLiveApiKey(pool: Pool, merchantId: string, liveApiKey: string): Promise<void> {
+  await pool.query('UPDATE merchants SET live_api_key_hash = $2 WHERE id = $1', [merchantId, hashApiKey(liveApiKey)]);
 }

@@ -18,7 +18,7 @@ type Row = Omit<OperatorAction, 'object' | 'created_at'> & { created_at: Date };
 const toAction = (r: Row): OperatorAction => ({ ...r, object: 'operator_action', created_at: iso(r.created_at) });
 
 /** The audit row and the merchant's `operator.action` event, together. */
-export async function recordOperatorAction(pool: Pool, a: Omit<OperatorAction, 'object' | 'created_at'>): Promise<{ action: OperatorAction; eventId: string }> {
+export async function recordOperatorAction(pool: Pool, a: Omit<OperatorAction, 'object' | 'created_at'>, livemode: boolean): Promise<{ action: OperatorAction; eventId: string }> {
   const eventId = derivedId('evt', a.id, 'operator.action');
   const action = await inTransaction(pool, async (client) => {
     const { rows } = await client.query<Row>(
@@ -28,7 +28,7 @@ export async function recordOperatorAction(pool: Pool, a: Omit<OperatorAction, '
     );
     const recorded = toAction(rows[0]!);
     const { merchant_id: merchantId, ...data } = recorded;
-    await recordEvents(client, [{ id: eventId, merchantId, type: 'operator.action', objectId: a.target_id, data }]);
+    await recordEvents(client, [{ id: eventId, merchantId, livemode, type: 'operator.action', objectId: a.target_id, data }]);
     return recorded;
   });
   return { action, eventId };

@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import type { Tenant } from './merchants';
 
 /** A condition with one `$` placeholder for its value (`status = $`), or none (`deleted_at IS NULL`). */
 export type Filter = [condition: string, value?: unknown];
@@ -13,12 +14,12 @@ export type PageRequest = { limit: number; startingAfter?: string };
 export async function listPage<T>(
   pool: Pool,
   sql: { table: 'payments' | 'refunds' | 'events' | 'webhook_endpoints'; columns: string; filters: Filter[] },
-  merchantId: string,
+  tenant: Tenant,
   page: PageRequest,
   map: (row: never) => T,
 ): Promise<Page<T> | undefined> {
-  const params: unknown[] = [merchantId];
-  const where = ['merchant_id = $1'];
+  const params: unknown[] = [tenant.merchantId, tenant.livemode];
+  const where = ['merchant_id = $1', 'livemode = $2'];
   for (const [condition, value] of sql.filters) {
     if (!condition.includes('$')) {
       where.push(condition);
@@ -28,7 +29,9 @@ export async function listPage<T>(
     where.push(condition.replace('$', `$${params.length}`));
   }
   if (page.startingAfter) {
-    const cursor = await pool.query(`SELECT created_at, id FROM ${sql.table} WHERE id = $1 AND merchant_id = $2`, [page.startingAfter, merchantId]);
+    const cursor = await pool.query(`SELECT created_at, id FROM ${sql.table} WHERE id = $1 AND merchant_id = $2 AND livemode = $3`, [
+      page.startingAfter, tenant.merchantId, tenant.livemode,
+    ]);
     if (cursor.rowCount === 0) return undefined;
     params.push(cursor.rows[0].created_at, cursor.rows[0].id);
     where.push(`(created_at, id) < ($${params.length - 1}, $${params.length})`);

@@ -1,12 +1,13 @@
 import type { Pool, PoolClient } from 'pg';
 import type { Payment, Refund } from '../domain/payment';
+import type { Tenant } from './merchants';
 import type { Filter, PageRequest } from './pages';
 import { listPage } from './pages';
 import { iso } from './pool';
 
 const PAYMENT_COLUMNS = `id, merchant_id, status, amount, currency, amount_capturable, amount_captured, amount_refunded,
   capture_method, payment_method, provider, provider_reference, channel, next_action, failure, customer_id,
-  description, metadata, return_url, receipt_email, created_at, updated_at, version`;
+  description, metadata, return_url, receipt_email, created_at, updated_at, version, livemode, routing`;
 
 type Timestamps = { created_at: Date; updated_at: Date };
 const toPayment = (r: Omit<Payment, 'object' | 'created_at' | 'updated_at'> & Timestamps): Payment => ({
@@ -26,9 +27,9 @@ const toRefund = (r: Omit<Refund, 'object' | 'created_at' | 'updated_at'> & Time
 export async function upsertPayment(client: PoolClient, p: Payment): Promise<void> {
   await client.query(
     `INSERT INTO payments (${PAYMENT_COLUMNS})
-     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)
+     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25)
      ON CONFLICT (id) DO UPDATE SET
-       status = EXCLUDED.status, amount_capturable = EXCLUDED.amount_capturable,
+       status = EXCLUDED.status, provider = EXCLUDED.provider, routing = EXCLUDED.routing, amount_capturable = EXCLUDED.amount_capturable,
        amount_captured = EXCLUDED.amount_captured, amount_refunded = EXCLUDED.amount_refunded,
        provider_reference = EXCLUDED.provider_reference, next_action = EXCLUDED.next_action,
        failure = EXCLUDED.failure, updated_at = EXCLUDED.updated_at, version = EXCLUDED.version
@@ -38,6 +39,7 @@ export async function upsertPayment(client: PoolClient, p: Payment): Promise<voi
       p.capture_method, JSON.stringify(p.payment_method), p.provider, p.provider_reference, p.channel,
       p.next_action && JSON.stringify(p.next_action), p.failure && JSON.stringify(p.failure), p.customer_id,
       p.description, JSON.stringify(p.metadata), p.return_url, p.receipt_email ?? null, p.created_at, p.updated_at, p.version,
+      p.livemode ?? false, p.routing ? JSON.stringify(p.routing) : null,
     ],
   );
 }
@@ -45,16 +47,18 @@ export async function upsertPayment(client: PoolClient, p: Payment): Promise<voi
 /** Refund rows only move forward: pending -> succeeded | failed. */
 export async function upsertRefund(client: PoolClient, r: Refund): Promise<void> {
   await client.query(
-    `INSERT INTO refunds (id, merchant_id, payment_id, amount, currency, status, reason, failure, created_at, updated_at)
-     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
+    `INSERT INTO refunds (id, merchant_id, payment_id, amount, currency, status, reason, failure, created_at, updated_at, livemode)
+     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)
      ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, failure = EXCLUDED.failure, updated_at = EXCLUDED.updated_at
      WHERE refunds.status = 'pending'`,
-    [r.id, r.merchant_id, r.payment_id, r.amount, r.currency, r.status, r.reason, r.failure && JSON.stringify(r.failure), r.created_at, r.updated_at],
+    [r.id, r.merchant_id, r.payment_id, r.amount, r.currency, r.status, r.reason, r.failure && JSON.stringify(r.failure), r.created_at, r.updated_at, r.livemode ?? false],
   );
 }
 
-export async function findPayment(pool: Pool, merchantId: string, id: string): Promise<Payment | undefined> {
-  const { rows } = await pool.query(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id = $1 AND merchant_id = $2`, [id, merchantId]);
+export async function findPayment(pool: Pool, tenant: Tenant, id: string): Promise<Payment | undefined> {
+  const { rows } = await pool.query(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id = $1 AND merchant_id = $2 AND livemode = $3`, [
+    id, tenant.merchantId, tenant.livemode,
+  ]);
   return rows[0] && toPayment(rows[0]);
 }
 
@@ -64,30 +68,30 @@ export async function findPaymentById(pool: Pool, id: string): Promise<Payment |
   return rows[0] && toPayment(rows[0]);
 }
 
-export async function findRefund(pool: Pool, merchantId: string, id: string): Promise<Refund | undefined> {
-  const { rows } = await pool.query('SELECT * FROM refunds WHERE id = $1 AND merchant_id = $2', [id, merchantId]);
+export async function findRefund(pool: Pool, tenant: Tenant, id: string): Promise<Refund | undefined> {
+  const { rows } = await pool.query('SELECT * FROM refunds WHERE id = $1 AND merchant_id = $2 AND livemode = $3', [id, tenant.merchantId, tenant.livemode]);
   return rows[0] && toRefund(rows[0]);
 }
 
-export function listPayments(pool: Pool, merchantId: string, f: { status?: string; customerId?: string }, page: PageRequest) {
+export function listPayments(pool: Pool, tenant: Tenant, f: { status?: string; customerId?: string }, page: PageRequest) {
   const filters: Filter[] = [];
   if (f.status) filters.push(['status = $', f.status]);
   if (f.customerId) filters.push(['customer_id = $', f.customerId]);
-  return listPage(pool, { table: 'payments', columns: PAYMENT_COLUMNS, filters }, merchantId, page, toPayment);
+  return listPage(pool, { table: 'payments', columns: PAYMENT_COLUMNS, filters }, tenant, page, toPayment);
 }
 
-export function listRefunds(pool: Pool, merchantId: string, f: { paymentId?: string }, page: PageRequest) {
+export function listRefunds(pool: Pool, tenant: Tenant, f: { paymentId?: string }, page: PageRequest) {
   const filters: Filter[] = f.paymentId ? [['payment_id = $', f.paymentId]] : [];
-  return listPage(pool, { table: 'refunds', columns: '*', filters }, merchantId, page, toRefund);
+  return listPage(pool, { table: 'refunds', columns: '*', filters }, tenant, page, toRefund);
 }
 
 /** Hides what is internal to the orchestrator from the API object. */
 export function publicPayment(p: Payment): Omit<Payment, 'merchant_id' | 'version' | 'return_url'> & { return_url?: string } {
   const { merchant_id: _m, version: _v, return_url, ...rest } = p;
-  return { ...rest, receipt_email: rest.receipt_email ?? null, ...(return_url ? { return_url } : {}) };
+  return { ...rest, livemode: rest.livemode ?? false, routing: rest.routing ?? null, receipt_email: rest.receipt_email ?? null, ...(return_url ? { return_url } : {}) };
 }
 
 export function publicRefund(r: Refund): Omit<Refund, 'merchant_id' | 'updated_at'> {
   const { merchant_id: _m, updated_at: _u, ...rest } = r;
-  return rest;
+  return { ...rest, livemode: rest.livemode ?? false };
 }

@@ -3,6 +3,7 @@ import type { DeliveryStatus } from './events';
 import type { PageRequest } from './pages';
 import { listPage } from './pages';
 import { inTransaction, iso } from './pool';
+import type { Tenant } from './merchants';
 
 export type WebhookEndpoint = {
   id: string;
@@ -12,41 +13,42 @@ export type WebhookEndpoint = {
   description: string | null;
   status: 'enabled' | 'disabled';
   disabled_reason: string | null;
+  livemode: boolean;
   created_at: string;
   updated_at: string;
 };
 
 type EndpointRow = Omit<WebhookEndpoint, 'object' | 'created_at' | 'updated_at'> & { created_at: Date; updated_at: Date };
-const ENDPOINT_COLUMNS = 'id, url, events, description, status, disabled_reason, created_at, updated_at';
+const ENDPOINT_COLUMNS = 'id, url, events, description, status, disabled_reason, livemode, created_at, updated_at';
 const toEndpoint = (r: EndpointRow): WebhookEndpoint => ({ ...r, object: 'webhook_endpoint', created_at: iso(r.created_at), updated_at: iso(r.updated_at) });
 
 export async function createEndpoint(
   pool: Pool,
-  e: { id: string; merchantId: string; url: string; events: string[]; description: string | null; secretSealed: string },
+  e: { id: string; tenant: Tenant; url: string; events: string[]; description: string | null; secretSealed: string },
 ): Promise<WebhookEndpoint> {
   const { rows } = await pool.query<EndpointRow>(
-    `INSERT INTO webhook_endpoints (id, merchant_id, url, events, description, secret_sealed) VALUES ($1, $2, $3, $4, $5, $6)
+    `INSERT INTO webhook_endpoints (id, merchant_id, livemode, url, events, description, secret_sealed) VALUES ($1, $2, $3, $4, $5, $6, $7)
      RETURNING ${ENDPOINT_COLUMNS}`,
-    [e.id, e.merchantId, e.url, e.events, e.description, e.secretSealed],
+    [e.id, e.tenant.merchantId, e.tenant.livemode, e.url, e.events, e.description, e.secretSealed],
   );
   return toEndpoint(rows[0]!);
 }
 
-export async function findEndpoint(pool: Pool, merchantId: string, id: string): Promise<WebhookEndpoint | undefined> {
+export async function findEndpoint(pool: Pool, tenant: Tenant, id: string): Promise<WebhookEndpoint | undefined> {
   const { rows } = await pool.query<EndpointRow>(
-    `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1 AND merchant_id = $2 AND deleted_at IS NULL`,
-    [id, merchantId],
+    `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1 AND merchant_id = $2 AND livemode = $3 AND deleted_at IS NULL`,
+    [id, tenant.merchantId, tenant.livemode],
   );
   return rows[0] && toEndpoint(rows[0]);
 }
 
-export function listEndpoints(pool: Pool, merchantId: string, page: PageRequest) {
-  return listPage(pool, { table: 'webhook_endpoints', columns: ENDPOINT_COLUMNS, filters: [['deleted_at IS NULL']] }, merchantId, page, toEndpoint);
+export function listEndpoints(pool: Pool, tenant: Tenant, page: PageRequest) {
+  return listPage(pool, { table: 'webhook_endpoints', columns: ENDPOINT_COLUMNS, filters: [['deleted_at IS NULL']] }, tenant, page, toEndpoint);
 }
 
 export async function updateEndpoint(
   pool: Pool,
-  merchantId: string,
+  tenant: Tenant,
   id: string,
   changes: { url?: string; events?: string[]; description?: string | null; status?: 'enabled' | 'disabled' },
 ): Promise<WebhookEndpoint | undefined> {
@@ -57,39 +59,39 @@ export async function updateEndpoint(
        status = COALESCE($7, status),
        disabled_reason = CASE WHEN COALESCE($7, status) = 'enabled' THEN NULL WHEN $7 = 'disabled' THEN 'disabled by the merchant' ELSE disabled_reason END,
        updated_at = now()
-     WHERE id = $1 AND merchant_id = $2 AND deleted_at IS NULL RETURNING ${ENDPOINT_COLUMNS}`,
-    [id, merchantId, changes.url ?? null, changes.events ?? null, 'description' in changes, changes.description ?? null, changes.status ?? null],
+     WHERE id = $1 AND merchant_id = $2 AND livemode = $8 AND deleted_at IS NULL RETURNING ${ENDPOINT_COLUMNS}`,
+    [id, tenant.merchantId, changes.url ?? null, changes.events ?? null, 'description' in changes, changes.description ?? null, changes.status ?? null, tenant.livemode],
   );
   return rows[0] && toEndpoint(rows[0]);
 }
 
-export async function deleteEndpoint(pool: Pool, merchantId: string, id: string): Promise<boolean> {
+export async function deleteEndpoint(pool: Pool, tenant: Tenant, id: string): Promise<boolean> {
   const { rowCount } = await pool.query(
-    'UPDATE webhook_endpoints SET deleted_at = now(), updated_at = now() WHERE id = $1 AND merchant_id = $2 AND deleted_at IS NULL',
-    [id, merchantId],
+    'UPDATE webhook_endpoints SET deleted_at = now(), updated_at = now() WHERE id = $1 AND merchant_id = $2 AND livemode = $3 AND deleted_at IS NULL',
+    [id, tenant.merchantId, tenant.livemode],
   );
   return rowCount === 1;
 }
 
 /** The new secret signs from now on; the old one keeps signing too until `overlapMs` has passed. */
-export async function rotateSecret(pool: Pool, merchantId: string, id: string, secretSealed: string, overlapMs: number): Promise<WebhookEndpoint | undefined> {
+export async function rotateSecret(pool: Pool, tenant: Tenant, id: string, secretSealed: string, overlapMs: number): Promise<WebhookEndpoint | undefined> {
   const { rows } = await pool.query<EndpointRow>(
     `UPDATE webhook_endpoints SET previous_secret_sealed = secret_sealed, secret_sealed = $3,
        previous_secret_expires_at = now() + ($4::bigint * interval '1 millisecond'), updated_at = now()
-     WHERE id = $1 AND merchant_id = $2 AND deleted_at IS NULL RETURNING ${ENDPOINT_COLUMNS}`,
-    [id, merchantId, secretSealed, overlapMs],
+     WHERE id = $1 AND merchant_id = $2 AND livemode = $5 AND deleted_at IS NULL RETURNING ${ENDPOINT_COLUMNS}`,
+    [id, tenant.merchantId, secretSealed, overlapMs, tenant.livemode],
   );
   return rows[0] && toEndpoint(rows[0]);
 }
 
-/** Enabled endpoints of the merchant that subscribe to this event type. */
-export async function subscribedEndpoints(pool: Pool, merchantId: string, type: string): Promise<string[]> {
+/** Enabled endpoints of the merchant, in the event's mode, that subscribe to this event type. */
+export async function subscribedEndpoints(pool: Pool, tenant: Tenant, type: string): Promise<string[]> {
   const { rows } = await pool.query<{ id: string }>(
     `SELECT id FROM webhook_endpoints
-     WHERE merchant_id = $1 AND status = 'enabled' AND deleted_at IS NULL
+     WHERE merchant_id = $1 AND livemode = $3 AND status = 'enabled' AND deleted_at IS NULL
        AND ('*' = ANY(events) OR $2 = ANY(events) OR split_part($2, '.', 1) || '.*' = ANY(events))
      ORDER BY created_at, id`,
-    [merchantId, type],
+    [tenant.merchantId, type, tenant.livemode],
   );
   return rows.map((r) => r.id);
 }
@@ -103,13 +105,13 @@ export async function recordDelivery(pool: Pool, d: { id: string; eventId: strin
 
 /** Everything one attempt needs: the event, where it goes, and the sealed secrets that sign it. */
 export type DeliveryTarget = {
-  deliveryId: string; status: DeliveryStatus; createdAt: Date; eventId: string; endpointId: string; merchantId: string;
+  deliveryId: string; status: DeliveryStatus; createdAt: Date; eventId: string; endpointId: string; merchantId: string; livemode: boolean;
   url: string; endpointStatus: 'enabled' | 'disabled'; endpointDeleted: boolean; secretsSealed: string[]; lastSuccessAt: Date | null;
 };
 
 export async function deliveryTarget(pool: Pool, deliveryId: string): Promise<DeliveryTarget | undefined> {
   const { rows } = await pool.query(
-    `SELECT d.id, d.status, d.created_at, d.event_id, d.endpoint_id, d.merchant_id, w.url, w.status AS endpoint_status,
+    `SELECT d.id, d.status, d.created_at, d.event_id, d.endpoint_id, d.merchant_id, w.livemode, w.url, w.status AS endpoint_status,
             w.deleted_at IS NOT NULL AS deleted, w.secret_sealed, w.last_success_at,
             CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret_sealed END AS previous_secret_sealed
      FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id WHERE d.id = $1`,
@@ -118,7 +120,7 @@ export async function deliveryTarget(pool: Pool, deliveryId: string): Promise<De
   const r = rows[0];
   if (!r) return undefined;
   return {
-    deliveryId: r.id, status: r.status, createdAt: r.created_at, eventId: r.event_id, endpointId: r.endpoint_id, merchantId: r.merchant_id,
+    deliveryId: r.id, status: r.status, createdAt: r.created_at, eventId: r.event_id, endpointId: r.endpoint_id, merchantId: r.merchant_id, livemode: r.livemode,
     url: r.url, endpointStatus: r.endpoint_status, endpointDeleted: r.deleted, lastSuccessAt: r.last_success_at,
     secretsSealed: [r.secret_sealed, ...(r.previous_secret_sealed ? [r.previous_secret_sealed] : [])],
   };

@@ -58,4 +58,6 @@ export const FailureTypes = {
   invalidAmount: 'InvalidAmount',
   providerFault: 'ProviderFault',
   outcomeUnknown: 'ProviderOutcomeUnknown',
+  /** The provider certainly did not act (unreachable before sending, or its circuit is open): the next candidate may be tried. */
+  notProcessed: 'ProviderNotProcessed',
 } as const;

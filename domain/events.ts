@@ -62,6 +62,7 @@ export type MerchantEvent = {
   /** Increases with every event; a receiver ignores one lower than the last it applied for that object. */
   sequence: number;
   data: { object: Record<string, unknown> };
+  livemode: boolean;
   created_at: string;
 };
 

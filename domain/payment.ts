@@ -36,10 +36,18 @@ export type NextAction = {
 
 export type Failure = { code: string; message: string };
 
+export const ROUTING_STRATEGIES = ['default', 'priority', 'split', 'lowest_fee', 'forced'] as const;
+export type RoutingStrategy = (typeof ROUTING_STRATEGIES)[number];
+
+/** Why the payment went where it went: the rule that matched (`default` when none did) and the providers in the order tried. */
+export type RoutingDecision = { rule: string; strategy: RoutingStrategy; candidates: ProviderName[] };
+
 export type Payment = {
   id: string;
   object: 'payment';
   merchant_id: string;
+  /** Made with a live key: real money at a real provider. Absent in payments made before modes existed (test). */
+  livemode?: boolean;
   status: PaymentStatus;
   amount: number;
   currency: string;
@@ -50,6 +58,7 @@ export type Payment = {
   payment_method: { type: PaymentMethodType };
   provider: ProviderName;
   provider_reference: string | null;
+  routing?: RoutingDecision | null;
   channel: Channel;
   next_action: NextAction | null;
   failure: Failure | null;
@@ -72,6 +81,7 @@ export type Refund = {
   id: string;
   object: 'refund';
   merchant_id: string;
+  livemode?: boolean;
   payment_id: string;
   amount: number;
   currency: string;

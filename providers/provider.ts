@@ -24,7 +24,10 @@ export type PaymentShape = { amount: number; currency: string; methodType: Payme
 /** A 400 before any provider call: which parameter, our error code, and why. */
 export type PaymentProblem = { param: string; code: string; message: string };
 
-export type AuthorizeRequest = {
+/** Every request names the payment's mode: a live payment is only ever sent to a live provider. */
+type InMode = { livemode?: boolean };
+
+export type AuthorizeRequest = InMode & {
   paymentId: string;
   merchantId: string;
   amount: number;
@@ -36,6 +39,8 @@ export type AuthorizeRequest = {
   /** When the customer's chance to act (QR, redirect) ends. */
   actionExpiresAt: string;
   idempotencyKey: string;
+  /** Another candidate provider is there: an unhealthy (open-circuit) provider is skipped, not tried. */
+  skipIfUnhealthy?: boolean;
 };
 
 export type AuthorizeResult =
@@ -43,9 +48,9 @@ export type AuthorizeResult =
   | { status: 'requires_action'; reference: string; nextAction: NextAction }
   | { status: 'declined'; reference: string | null; code: string; message: string };
 
-export type CaptureRequest = { paymentId: string; reference: string; amount: number; currency: string; idempotencyKey: string };
-export type CancelRequest = { paymentId: string; reference: string | null; idempotencyKey: string };
-export type RefundRequest = {
+export type CaptureRequest = InMode & { paymentId: string; reference: string; amount: number; currency: string; idempotencyKey: string };
+export type CancelRequest = InMode & { paymentId: string; reference: string | null; idempotencyKey: string };
+export type RefundRequest = InMode & {
   paymentId: string;
   refundId: string;
   reference: string;
@@ -54,7 +59,7 @@ export type RefundRequest = {
   idempotencyKey: string;
 };
 /** `currency`, when known, lets a provider that writes amounts in major units read them exactly. */
-export type StatusRequest = { paymentId: string; reference: string | null; currency?: string };
+export type StatusRequest = InMode & { paymentId: string; reference: string | null; currency?: string };
 
 export type OperationResult = { status: 'succeeded' } | { status: 'declined'; code: string; message: string };
 
@@ -82,6 +87,15 @@ export type ProviderNotification = {
  * acting again. `retryAfterMs` honours the provider's Retry-After.
  */
 export class ProviderFault extends Error {
+  /** The provider certainly did nothing (the request never reached it, or it said so): another provider may be tried. */
+  notProcessed = false;
+
+  static notProcessed(message: string): ProviderFault {
+    const fault = new ProviderFault(message, true);
+    fault.notProcessed = true;
+    return fault;
+  }
+
   constructor(
     message: string,
     readonly retryable: boolean,
@@ -90,4 +104,16 @@ export class ProviderFault extends Error {
   ) {
     super(message);
   }
+}
+
+/** Connection failures that happen before a request is written: the provider cannot have acted. */
+const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+
+/** Whether an error (or what it wraps: `cause`, `detail`, an AggregateError's `errors`) says the request never left. */
+export function neverSent(err: unknown, depth = 0): boolean {
+  if (typeof err !== 'object' || err === null || depth > 5) return false;
+  const e = err as { code?: unknown; cause?: unknown; detail?: unknown; errors?: unknown };
+  if (typeof e.code === 'string' && NEVER_SENT.has(e.code)) return true;
+  if (Array.isArray(e.errors) && e.errors.length > 0 && e.errors.every((x) => neverSent(x, depth + 1))) return true;
+  return neverSent(e.cause, depth + 1) || neverSent(e.detail, depth + 1);
 }

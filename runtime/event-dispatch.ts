@@ -28,7 +28,7 @@ export class EventDispatcher {
 
   async dispatch(eventIds: readonly string[]): Promise<void> {
     for (const event of await undispatchedEvents(this.opts.pool, eventIds)) {
-      for (const endpointId of await subscribedEndpoints(this.opts.pool, event.merchant_id, event.type)) {
+      for (const endpointId of await subscribedEndpoints(this.opts.pool, { merchantId: event.merchant_id, livemode: event.livemode }, event.type)) {
         await this.deliver({ deliveryId: derivedId('whd', event.id, endpointId), eventId: event.id, eventType: event.type, endpointId, merchantId: event.merchant_id, reason: 'event' });
       }
       if (this.opts.receipts && RECEIPT_EVENTS.includes(event.type) && (await this.payerWantsReceipt(event.data.object))) {

@@ -9,8 +9,8 @@ export class Metrics {
   readonly registry = new Registry();
   readonly providerCallSeconds = new Histogram({
     name: 'payments_provider_call_duration_seconds',
-    help: 'Latency of calls to payment providers, by provider, operation and outcome.',
-    labelNames: ['provider', 'operation', 'outcome'] as const,
+    help: 'Latency of calls to payment providers, by provider, mode (test, live), operation and outcome.',
+    labelNames: ['provider', 'mode', 'operation', 'outcome'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
@@ -18,6 +18,12 @@ export class Metrics {
     name: 'payments_provider_callbacks_total',
     help: 'Inbound provider callbacks, by provider and outcome (accepted, duplicate, rejected).',
     labelNames: ['provider', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly providerSkipped = new Counter({
+    name: 'payments_provider_skipped_total',
+    help: 'Authorizations that skipped a provider whose circuit was open and went to the next candidate, by provider and mode.',
+    labelNames: ['provider', 'mode'] as const,
     registers: [this.registry],
   });
   readonly webhookDeliveries = new Counter({
@@ -38,15 +44,26 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry });
     new Gauge({
       name: 'payments_by_status',
-      help: 'Payments in the read model, by status, provider and payment method.',
-      labelNames: ['status', 'provider', 'method'] as const,
+      help: 'Payments in the read model, by status, provider, payment method and mode (test, live).',
+      labelNames: ['status', 'provider', 'method', 'mode'] as const,
       registers: [this.registry],
       async collect() {
         this.reset();
-        const { rows } = await pool.query<{ status: string; provider: string; method: string; n: number }>(
-          `SELECT status, provider, payment_method->>'type' AS method, count(*)::int AS n FROM payments GROUP BY 1, 2, 3`,
+        const { rows } = await pool.query<{ status: string; provider: string; method: string; livemode: boolean; n: number }>(
+          `SELECT status, provider, payment_method->>'type' AS method, livemode, count(*)::int AS n FROM payments GROUP BY 1, 2, 3, 4`,
         );
-        for (const r of rows) this.set({ status: r.status, provider: r.provider, method: r.method }, r.n);
+        for (const r of rows) this.set({ status: r.status, provider: r.provider, method: r.method, mode: r.livemode ? 'live' : 'test' }, r.n);
+      },
+    });
+    new Gauge({
+      name: 'payments_provider_circuit_state',
+      help: 'Circuit breaker per provider and mode: 0 closed (healthy), 1 half-open (probing), 2 open (skipped by routing).',
+      labelNames: ['provider', 'mode'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        const { rows } = await pool.query<{ provider: string; livemode: boolean; state: string }>('SELECT provider, livemode, state FROM provider_health');
+        for (const r of rows) this.set({ provider: r.provider, mode: r.livemode ? 'live' : 'test' }, r.state === 'open' ? 2 : r.state === 'half_open' ? 1 : 0);
       },
     });
   }
@@ -60,8 +77,8 @@ export class Metrics {
   }
 
   /** Times a provider call; the outcome label is the result's status, or `fault`. */
-  async timeProviderCall<T extends { status: string }>(provider: string, operation: string, call: () => Promise<T>): Promise<T> {
-    const end = this.providerCallSeconds.startTimer({ provider, operation });
+  async timeProviderCall<T extends { status: string }>(provider: string, mode: 'test' | 'live', operation: string, call: () => Promise<T>): Promise<T> {
+    const end = this.providerCallSeconds.startTimer({ provider, mode, operation });
     try {
       const result = await call();
       end({ outcome: result.status });

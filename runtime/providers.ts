@@ -1,17 +1,37 @@
 import type { Pool } from 'pg';
 import type { Config } from '../config';
 import { ConfigError, alipayNotifyUrl, sandboxNotifyUrl } from '../config';
-import type { PaymentMethodType, ProviderName } from '../domain/payment';
+import type { ProviderName } from '../domain/payment';
 import type { PaymentProvider } from '../providers/provider';
 import { AlipayProvider } from '../providers/alipay/alipay.provider';
 import { SandboxProvider } from '../providers/sandbox/sandbox.provider';
 import { StripeProvider } from '../providers/stripe/stripe.provider';
 import type { Logger } from './logger';
 
-export type Providers = { sandbox: SandboxProvider; stripe?: StripeProvider; alipay?: AlipayProvider } & Partial<Record<ProviderName, PaymentProvider>>;
+export type Mode = 'test' | 'live';
+export const modeOf = (livemode: boolean | undefined): Mode => (livemode ? 'live' : 'test');
 
-/** Providers with credentials configured; the sandbox serves every method otherwise. */
+/**
+ * The providers with credentials configured, and the one mode each set of credentials serves.
+ * The sandbox moves no real money: it serves test mode only, and nothing live ever reaches it.
+ */
+export type Providers = {
+  sandbox: SandboxProvider;
+  stripe?: StripeProvider;
+  alipay?: AlipayProvider;
+  modes: Partial<Record<ProviderName, Mode>>;
+};
+
+/** Stripe keys say their mode (`sk_live_…`, `rk_live_…`); anything else is a test key or a local fake's. */
+export const stripeModeOf = (secretKey: string): Mode => (/^(sk|rk)_live_/.test(secretKey) ? 'live' : 'test');
+/** Only Alipay's production gateway moves real money; its sandbox and local simulators are test mode. */
+export const alipayModeOf = (gateway: string): Mode => (new URL(gateway).hostname === 'openapi.alipay.com' ? 'live' : 'test');
+
 export function createProviders(pool: Pool, config: Config, log: Logger): Providers {
+  const stripe = config.STRIPE_SECRET_KEY
+    ? new StripeProvider({ secretKey: config.STRIPE_SECRET_KEY, webhookSecret: config.STRIPE_WEBHOOK_SECRET, apiBase: config.STRIPE_API_BASE })
+    : undefined;
+  const alipay = config.ALIPAY_APP_ID && config.ALIPAY_PRIVATE_KEY && config.ALIPAY_PUBLIC_KEY ? alipayProvider(config) : undefined;
   return {
     sandbox: new SandboxProvider(pool, {
       notifyUrl: sandboxNotifyUrl(config),
@@ -20,11 +40,25 @@ export function createProviders(pool: Pool, config: Config, log: Logger): Provid
       latencyMs: config.SANDBOX_LATENCY_MS,
       log: (msg, fields) => log.warn(fields ?? {}, msg),
     }),
-    ...(config.STRIPE_SECRET_KEY
-      ? { stripe: new StripeProvider({ secretKey: config.STRIPE_SECRET_KEY, webhookSecret: config.STRIPE_WEBHOOK_SECRET, apiBase: config.STRIPE_API_BASE }) }
-      : {}),
-    ...(config.ALIPAY_APP_ID && config.ALIPAY_PRIVATE_KEY && config.ALIPAY_PUBLIC_KEY ? { alipay: alipayProvider(config) } : {}),
+    ...(stripe ? { stripe } : {}),
+    ...(alipay ? { alipay } : {}),
+    modes: {
+      sandbox: 'test',
+      ...(config.STRIPE_SECRET_KEY ? { stripe: stripeModeOf(config.STRIPE_SECRET_KEY) } : {}),
+      ...(alipay ? { alipay: alipayModeOf(config.ALIPAY_GATEWAY) } : {}),
+    },
   };
+}
+
+/** The provider that serves this name in this mode, if any: a live payment never reaches a test provider, nor the reverse. */
+export function providerFor(providers: Providers, name: ProviderName, livemode: boolean): PaymentProvider | undefined {
+  if (providers.modes[name] !== modeOf(livemode)) return undefined;
+  return (providers as unknown as Partial<Record<ProviderName, PaymentProvider>>)[name];
+}
+
+/** The providers configured for one mode, by name. */
+export function providersOfMode(providers: Providers, livemode: boolean): ProviderName[] {
+  return (Object.keys(providers.modes) as ProviderName[]).filter((name) => providerFor(providers, name, livemode));
 }
 
 function alipayProvider(config: Config): AlipayProvider {
@@ -40,12 +74,4 @@ function alipayProvider(config: Config): AlipayProvider {
   } catch (err) {
     throw new ConfigError(`Invalid configuration:\n  ${(err as Error).message}`);
   }
-}
-
-/** Which provider serves a payment: the forced one if configured, else Stripe for cards and Alipay for `alipay` when configured, else the sandbox. */
-export function routeProvider(providers: Providers, forced: ProviderName | undefined, method: PaymentMethodType): ProviderName | undefined {
-  if (forced) return providers[forced] ? forced : undefined;
-  if (method === 'card' && providers.stripe) return 'stripe';
-  if (method === 'alipay' && providers.alipay) return 'alipay';
-  return 'sandbox';
 }

@@ -18,6 +18,7 @@ import { createPool } from '../db/pool';
 import { createPaymentWorker } from '../workers/worker';
 import type { Logger } from './logger';
 import { createProviders } from './providers';
+import { CircuitBreaker } from '../routing/circuit-breaker';
 import { connectClient, connectWorker } from './temporal';
 
 export type Endpoints = { databaseUrl: string; temporalAddress: string };
@@ -55,12 +56,13 @@ export async function startServices(
   const tracing = createTracing(config);
   const temporal = await connectClient(target, dataConverter, tracing ? [tracing.plugin] : []);
   const providers = createProviders(pool, config, log);
+  const circuits = new CircuitBreaker(pool, { failureThreshold: config.CIRCUIT_FAILURE_THRESHOLD, openMs: config.CIRCUIT_OPEN_MS });
   const metrics = new Metrics(pool, opts.sdkMetricsUrl);
   const secrets = new SecretBox(payloadKeys);
   const dispatcher = new EventDispatcher({
     client: temporal, pool, taskQueue: config.TEMPORAL_TASK_QUEUE, schedule: retryScheduleOf(config), attemptTimeoutMs: config.WEBHOOK_TIMEOUT_MS, receipts: Boolean(config.SMTP_URL),
   });
-  const context: ApiContext = { config, pool, temporal, providers, log, codec, metrics, dispatcher, secrets, urlGuard, tracer: tracing?.tracer };
+  const context: ApiContext = { config, pool, temporal, providers, circuits, log, codec, metrics, dispatcher, secrets, urlGuard, tracer: tracing?.tracer };
   const stops: (() => Promise<void>)[] = [];
 
   let worker: Worker | undefined;
@@ -69,7 +71,7 @@ export async function startServices(
     const sender = new WebhookSender(urlGuard, config.WEBHOOK_TIMEOUT_MS);
     const mailer = config.SMTP_URL ? new Mailer(config.SMTP_URL, config.RECEIPT_FROM) : undefined;
     const notifications = { dispatcher, sender, secrets, mailer };
-    worker = await createPaymentWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, pool, providers, dataConverter, metrics, notifications, workflowBundle: opts.workflowBundle, plugins: tracing ? [tracing.plugin] : [], maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS });
+    worker = await createPaymentWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, pool, providers, circuits, dataConverter, metrics, notifications, workflowBundle: opts.workflowBundle, plugins: tracing ? [tracing.plugin] : [], maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS });
     const running = worker.run();
     // Workers also sweep the event outbox for anything a crash left undispatched.
     // Never two sweeps at once: a slow Temporal must not stack them up.

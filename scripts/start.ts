@@ -4,7 +4,7 @@ import path from 'node:path';
 import { newApiKey } from '../api/routes/merchants';
 import { ConfigError, loadConfig } from '../config';
 import { migrate } from '../db/migrate';
-import { findMerchantByApiKey, insertMerchant } from '../db/merchants';
+import { findMerchantByApiKey, insertMerchant, setLiveApiKey } from '../db/merchants';
 import { newId } from '../domain/ids';
 import { createLogger } from '../runtime/logger';
 import { startServices } from '../runtime/services';
@@ -14,7 +14,7 @@ import { newPayloadKeySpec } from '../runtime/codec';
 import { installSdkRuntime } from '../runtime/sdk-runtime';
 import { freePort } from './ports';
 
-type DevSecrets = { adminApiKey: string; demoMerchantKey?: string; payloadKeys?: string };
+type DevSecrets = { adminApiKey: string; demoMerchantKey?: string; demoMerchantLiveKey?: string; payloadKeys?: string; sandboxWebhookSecret?: string };
 
 /**
  * Local-only keys of the embedded stack, kept under DATA_DIR (mode 0600) so every start prints
@@ -24,7 +24,8 @@ function loadDevSecrets(dataDir: string): DevSecrets & { save: () => void } {
   const file = path.join(dataDir, 'dev-secrets.json');
   const secrets: DevSecrets = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : { adminApiKey: `adm_${randomBytes(24).toString('base64url')}` };
   const save = () => {
-    writeFileSync(file, JSON.stringify({ adminApiKey: secrets.adminApiKey, demoMerchantKey: secrets.demoMerchantKey, payloadKeys: secrets.payloadKeys }, null, 2));
+    const { save: _save, ...kept } = secrets as DevSecrets & { save?: unknown };
+    writeFileSync(file, JSON.stringify(kept, null, 2));
     chmodSync(file, 0o600);
   };
   return Object.assign(secrets, { save });
@@ -90,6 +91,8 @@ async function main(): Promise<void> {
         ...config,
         ADMIN_API_KEY: adminApiKey,
         PAYLOAD_ENCRYPTION_KEYS: config.PAYLOAD_ENCRYPTION_KEYS ?? secrets.payloadKeys,
+        // Local only: a generated secret, kept with the other dev secrets (production sets its own).
+        SANDBOX_WEBHOOK_SECRET: config.SANDBOX_WEBHOOK_SECRET ?? (secrets.sandboxWebhookSecret ??= `sbx_${randomBytes(24).toString('base64url')}`),
         // On a laptop the merchant's receiver is usually on this machine too.
         WEBHOOK_ALLOWED_NETWORKS: process.env.WEBHOOK_ALLOWED_NETWORKS ?? LOCAL_NETWORKS,
       },
@@ -99,9 +102,15 @@ async function main(): Promise<void> {
     );
     stops.push(services.stop);
 
-    if (!secrets.demoMerchantKey || !(await findMerchantByApiKey(services.pool, secrets.demoMerchantKey))) {
-      secrets.demoMerchantKey = newApiKey();
-      await insertMerchant(services.pool, { id: newId('mer'), name: 'Demo shop', settlementCurrency: null, apiKey: secrets.demoMerchantKey });
+    const demo = secrets.demoMerchantKey ? await findMerchantByApiKey(services.pool, secrets.demoMerchantKey) : undefined;
+    if (!demo) {
+      secrets.demoMerchantKey = newApiKey(false);
+      secrets.demoMerchantLiveKey = newApiKey(true);
+      await insertMerchant(services.pool, { id: newId('mer'), name: 'Demo shop', settlementCurrency: null, apiKey: secrets.demoMerchantKey, liveApiKey: secrets.demoMerchantLiveKey });
+    } else if (!secrets.demoMerchantLiveKey || !(await findMerchantByApiKey(services.pool, secrets.demoMerchantLiveKey))) {
+      // A demo merchant from before modes existed gets its live key now.
+      secrets.demoMerchantLiveKey = newApiKey(true);
+      await setLiveApiKey(services.pool, demo.id, secrets.demoMerchantLiveKey);
     }
     secrets.save();
 
@@ -113,7 +122,8 @@ Payment orchestrator is running.
   Temporal       ${temporalAddress} (namespace ${config.TEMPORAL_NAMESPACE})
   Data           ${dataDir}
   Admin key      ${adminApiKey}
-  Demo merchant  ${secrets.demoMerchantKey}
+  Demo merchant  ${secrets.demoMerchantKey}   (test mode: the sandbox and test credentials)
+  Live key       ${secrets.demoMerchantLiveKey}   (live mode: real providers only)
 
   Try it:
     curl -s ${services.url}/v1/payments -H "Authorization: Bearer ${secrets.demoMerchantKey}" \\

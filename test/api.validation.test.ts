@@ -164,7 +164,7 @@ describe('metrics', () => {
     await shop.api.post('/v1/payments', { amount: 100, currency: 'USD', payment_method: card('tok_decline') });
     await shop.api.post('/v1/payments', { amount: 100, currency: 'USD', payment_method: card() });
     const after = await read();
-    const failed = 'payments_by_status{status="failed",provider="sandbox",method="card"}';
+    const failed = 'payments_by_status{status="failed",provider="sandbox",method="card",mode="test"}';
     expect(value(after, failed)).toBe(value(before, failed) + 1);
     const authorizeCalls = 'payments_provider_call_duration_seconds_count{provider="sandbox",operation="authorize",outcome="authorized"}';
     expect(value(after, authorizeCalls)).toBeGreaterThanOrEqual(value(before, authorizeCalls) + 1);

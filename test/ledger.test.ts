@@ -32,7 +32,7 @@ test('the database refuses a posting that does not balance', async () => {
       await client.query(`INSERT INTO ledger_entries (posting_id, merchant_id, account, currency, amount) VALUES ('bad-1', $1, 'merchant_payable', 'USD', -100)`, [m]);
     }),
   ).rejects.toThrow(/does not balance/);
-  expect(await merchantBalances(pool, m)).toEqual([]);
+  expect(await merchantBalances(pool, { merchantId: m, livemode: false })).toEqual([]);
 });
 
 test('a posting recorded twice counts once; capture and refund net out per currency', async () => {
@@ -42,7 +42,7 @@ test('a posting recorded twice counts once; capture and refund net out per curre
   await inTransaction(pool, (c) => recordPosting(c, capture));
   await inTransaction(pool, (c) => recordPosting(c, { id: `${m}:pay_2:capture`, merchantId: m, paymentId: 'pay_2', kind: 'capture', currency: 'JPY', amount: 500 }));
   await inTransaction(pool, (c) => recordPosting(c, { id: `${m}:pay_1:refund:re_1`, merchantId: m, paymentId: 'pay_1', refundId: 're_1', kind: 'refund', currency: 'EUR', amount: 300 }));
-  expect(await merchantBalances(pool, m)).toEqual([
+  expect(await merchantBalances(pool, { merchantId: m, livemode: false })).toEqual([
     { currency: 'EUR', amount: 700 },
     { currency: 'JPY', amount: 500 },
   ]);

@@ -188,7 +188,7 @@ describe('provider notifications', () => {
     expect((await m.api.post(`/sandbox/payments/${res.body.id}/complete`)).body.status).toBe('captured');
     const late = JSON.stringify({ id: `evt_late_${res.body.id}`, type: 'payment.action_failed', payment_id: res.body.id });
     for (let i = 0; i < 2; i++) {
-      const answer = await post(late, signPayload(stack().config.SANDBOX_WEBHOOK_SECRET, late));
+      const answer = await post(late, signPayload(stack().config.SANDBOX_WEBHOOK_SECRET!, late));
       expect(answer.status).toBe(200);
     }
     const after = (await m.api.get(`/v1/payments/${res.body.id}`)).body;
@@ -200,7 +200,7 @@ describe('provider notifications', () => {
 
   test('a notification signed too long ago is refused', async () => {
     const body = JSON.stringify({ id: 'evt_old', type: 'payment.action_succeeded', payment_id: 'pay_x' });
-    const answer = await post(body, signPayload(stack().config.SANDBOX_WEBHOOK_SECRET, body, Math.floor(Date.now() / 1000) - 3600));
+    const answer = await post(body, signPayload(stack().config.SANDBOX_WEBHOOK_SECRET!, body, Math.floor(Date.now() / 1000) - 3600));
     expect(answer.status).toBe(400);
   });
 });

@@ -121,7 +121,7 @@ test('npm start logs JSON lines that carry the payment id, and /metrics adds the
   const p = (await shop.post('/v1/payments', { amount: 777, currency: 'USD', payment_method: { type: 'card' }, capture_method: 'manual' })).body;
   await shop.post(`/v1/payments/${p.id}/capture`, {});
   const metrics = await (await fetch(`${instance.api}/metrics`)).text();
-  expect(metrics).toMatch(/^payments_by_status\{status="captured",provider="sandbox",method="card"\} 1$/m);
+  expect(metrics).toMatch(/^payments_by_status\{status="captured",provider="sandbox",method="card",mode="test"\} 1$/m);
   expect(metrics).toMatch(/^temporal_worker_task_slots_available\{/m);
   expect(metrics).toMatch(/^temporal_workflow_completed_total\{|^temporal_activity_execution_latency_bucket\{|^temporal_workflow_task_execution_latency_bucket\{/m);
   expect(await stop(instance)).toBe(0);

@@ -6,6 +6,7 @@ import { createActivities } from '../activities';
 import type { NotificationDeps } from '../activities/notifications';
 import type { Metrics } from '../runtime/metrics';
 import type { Providers } from '../runtime/providers';
+import type { CircuitBreaker } from '../routing/circuit-breaker';
 
 export type PaymentWorkerOptions = {
   connection: NativeConnection;
@@ -13,6 +14,8 @@ export type PaymentWorkerOptions = {
   taskQueue: string;
   pool: Pool;
   providers: Providers;
+  /** Provider health shared with every process: failover skips providers whose circuit is open. */
+  circuits?: CircuitBreaker;
   /** Must match the clients': the payload codec that encrypts everything the server stores. */
   dataConverter: DataConverter;
   metrics?: Metrics;
@@ -29,7 +32,7 @@ export async function createPaymentWorker(opts: PaymentWorkerOptions): Promise<W
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
-    activities: createActivities({ pool: opts.pool, providers: opts.providers, metrics: opts.metrics, notifications: opts.notifications }),
+    activities: createActivities({ pool: opts.pool, providers: opts.providers, circuits: opts.circuits, metrics: opts.metrics, notifications: opts.notifications }),
     dataConverter: opts.dataConverter,
     plugins: opts.plugins,
     ...(opts.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: opts.maxCachedWorkflows } : {}),

@@ -4,17 +4,17 @@ import type { Payment, ProviderName } from '../domain/payment';
 import { moneyMovementOptions, statusCheckOptions } from './options';
 
 /** What the provider holds is asked, not assumed: the amount refunded is the amount it took. */
-export type LatePaymentInput = { paymentId: string; merchantId: string; provider: ProviderName; currency: string };
+export type LatePaymentInput = { paymentId: string; merchantId: string; provider: ProviderName; currency: string; livemode?: boolean };
 
 export const latePaymentRefundWorkflowId = (paymentId: string) => `late-payment-refund:${paymentId}`;
 /** Started by the payment's workflow or by the callback route, whichever learns of the payment first; restartable only after a failure. */
 export const LATE_PAYMENT_REUSE_POLICY = 'ALLOW_DUPLICATE_FAILED_ONLY' as const;
 /** How the payment's workflow (as a child) and the callback route (as a client) start it: the same id, policy and input. */
-export function latePaymentRefundStart(p: Pick<Payment, 'id' | 'merchant_id' | 'provider' | 'currency'>) {
+export function latePaymentRefundStart(p: Pick<Payment, 'id' | 'merchant_id' | 'provider' | 'currency' | 'livemode'>) {
   return {
     workflowId: latePaymentRefundWorkflowId(p.id),
     workflowIdReusePolicy: LATE_PAYMENT_REUSE_POLICY,
-    args: [{ paymentId: p.id, merchantId: p.merchant_id, provider: p.provider, currency: p.currency }] as [LatePaymentInput],
+    args: [{ paymentId: p.id, merchantId: p.merchant_id, provider: p.provider, currency: p.currency, livemode: p.livemode ?? false }] as [LatePaymentInput],
   };
 }
 
@@ -36,17 +36,18 @@ export async function latePaymentRefundWorkflow(input: LatePaymentInput): Promis
   const { refundAtProvider, cancelAtProvider } = proxyActivities<Activities>(moneyMovementOptions);
   const { askProviderForStatus } = proxyActivities<Activities>(statusCheckOptions);
   const refundId = latePaymentRefundId(input.paymentId);
+  const mode = { livemode: input.livemode ?? false };
   const giveUpAt = Date.now() + LOOK_FOR_MS;
   for (let delayMs = 1000; ; delayMs = Math.min(delayMs * 2, MAX_RESEND_MS)) {
     try {
-      const state = await askProviderForStatus(input.provider, { paymentId: input.paymentId, reference: null, currency: input.currency });
+      const state = await askProviderForStatus(input.provider, { ...mode, paymentId: input.paymentId, reference: null, currency: input.currency });
       if (state.status === 'canceled' || state.status === 'failed') return; // nothing held (or our refund already closed it)
       if (state.status === 'authorized') {
-        const released = await cancelAtProvider(input.provider, { paymentId: input.paymentId, reference: state.reference, idempotencyKey: `${input.paymentId}:void` });
+        const released = await cancelAtProvider(input.provider, { ...mode, paymentId: input.paymentId, reference: state.reference, idempotencyKey: `${input.paymentId}:void` });
         if (released.status === 'succeeded') return log.warn('late authorization released', {});
       } else if (state.status === 'captured') {
         const outcome = await refundAtProvider(input.provider, {
-          paymentId: input.paymentId, refundId, reference: state.reference, amount: state.amountCaptured, currency: input.currency,
+          ...mode, paymentId: input.paymentId, refundId, reference: state.reference, amount: state.amountCaptured, currency: input.currency,
           idempotencyKey: `${input.paymentId}:refund:${refundId}`,
         });
         if (outcome.status === 'succeeded') return log.warn('late payment refunded to the customer', { amount: state.amountCaptured, currency: input.currency });

@@ -6,7 +6,7 @@ import {
 import type { Activities } from '../activities';
 import type { Posting } from '../db/ledger';
 import { FailureTypes } from '../domain/errors';
-import type { Failure, Payment, PaymentStatus, Refund } from '../domain/payment';
+import type { Failure, Payment, PaymentStatus, ProviderName, Refund } from '../domain/payment';
 import { CANCELABLE_STATUSES, REFUNDABLE_STATUSES, refundableAmount } from '../domain/payment';
 import type { AuthorizeResult, OperationResult, ProviderNotification, ProviderPaymentState } from '../providers/provider';
 import {
@@ -15,7 +15,7 @@ import {
 import type { PaymentWorkflowInput, RefundRequest } from './messages';
 import { authorizeOptions, moneyMovementOptions, recordOptions, statusCheckOptions } from './options';
 import { latePaymentRefundStart, latePaymentRefundWorkflow } from './late-payment.workflow';
-import { PaymentStatusKey } from './search-attributes';
+import { PaymentStatusKey, ProviderKey } from './search-attributes';
 
 const { authorizeAtProvider } = proxyActivities<Activities>(authorizeOptions);
 const { captureAtProvider, cancelAtProvider, refundAtProvider } = proxyActivities<Activities>(moneyMovementOptions);
@@ -27,6 +27,8 @@ const { recordPayment } = proxyLocalActivities<Activities>(recordOptions);
 const FIRST_POLL_MS = 1000;
 const MAX_POLL_MS = 60_000;
 const MAX_RESEND_MS = 3_600_000;
+/** A provider that surely did nothing is tried this often (as the authorize activity's own retries) before the payment fails. */
+const NOT_PROCESSED_TRIES = 8;
 
 const invalidState = (message: string) => ApplicationFailure.create({ type: FailureTypes.invalidState, message, nonRetryable: true });
 const invalidAmount = (message: string) => ApplicationFailure.create({ type: FailureTypes.invalidAmount, message, nonRetryable: true });
@@ -39,6 +41,8 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   const payment: Payment = { ...input.payment };
   const refunds: Refund[] = [];
   const keyFor = (operation: string) => `${payment.id}:${operation}`;
+  /** Sent with every provider call: live payments only ever reach live providers. */
+  const mode = { livemode: payment.livemode ?? false };
   /** True while the process is working, false while it waits for the outside world. */
   let processing = true;
   let captureRequest: { amount: number } | undefined;
@@ -178,9 +182,32 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
 
   // ---- steps ------------------------------------------------------------------------------
 
-  /** Authorizes once; after a timeout of unknown outcome, asks the provider before trying again. */
+  /**
+   * Authorizes at the first candidate that takes the request. A candidate that surely did nothing
+   * (unreachable before sending, open circuit) hands over to the next, with a key of its own; an
+   * unknown outcome never does: that provider is asked first, as before.
+   */
   async function authorize(): Promise<AuthorizeResult> {
+    if (!patched('routing-failover')) return (await authorizeAt(payment.provider, keyFor('authorize'), false)) as AuthorizeResult;
+    const candidates = payment.routing?.candidates.length ? payment.routing.candidates : [payment.provider];
+    for (let i = 0; ; i++) {
+      const provider = candidates[i]!;
+      if (provider !== payment.provider) {
+        log.warn('failing over to the next provider', { from: payment.provider, to: provider });
+        payment.provider = provider;
+        upsertSearchAttributes([{ key: ProviderKey, value: provider }]);
+      }
+      const last = i === candidates.length - 1;
+      const result = await authorizeAt(provider, i === 0 ? keyFor('authorize') : keyFor(`authorize:${provider}`), !last);
+      if (result !== 'not_processed') return result;
+    }
+  }
+
+  /** Authorizes at one provider; after a timeout of unknown outcome, asks it before trying again. */
+  async function authorizeAt(provider: ProviderName, idempotencyKey: string, failover: boolean): Promise<AuthorizeResult | 'not_processed'> {
     const request = {
+      ...mode,
+      ...(failover ? { skipIfUnhealthy: true } : {}),
       paymentId: payment.id,
       merchantId: payment.merchant_id,
       amount: payment.amount,
@@ -190,18 +217,28 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
       channel: payment.channel,
       returnUrl: payment.return_url,
       actionExpiresAt: new Date(Date.now() + input.actionTtlMs).toISOString(),
-      idempotencyKey: keyFor('authorize'),
+      idempotencyKey,
     };
+    let notProcessed = 0;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await authorizeAtProvider(payment.provider, request);
+        return await authorizeAtProvider(provider, request);
       } catch (err) {
+        if (failureType(err) === FailureTypes.notProcessed) {
+          if (failover) return 'not_processed';
+          // The last candidate: tried again after a pause, as the activity's own retries would.
+          if (++notProcessed < NOT_PROCESSED_TRIES) {
+            await backOff(Math.min(500 * 2 ** (notProcessed - 1), 10_000));
+            continue;
+          }
+          return { status: 'declined', reference: null, code: 'provider_unavailable', message: 'The payment provider could not be reached.' };
+        }
         const known = await providerState();
         if (known.status === 'authorized' || known.status === 'captured') return { status: 'authorized', reference: known.reference };
         if (known.status === 'failed') return { status: 'declined', reference: known.reference, code: known.code, message: known.message };
         if (failureType(err) === FailureTypes.outcomeUnknown && attempt < 5) continue; // nothing happened at the provider: same key again
         // Giving up: make sure no hold is left behind that we never recorded.
-        await releaseHoldAtProvider(payment.provider, { paymentId: payment.id, reference: payment.provider_reference, idempotencyKey: keyFor('void') }).catch(() => undefined);
+        await releaseHoldAtProvider(payment.provider, { ...mode, paymentId: payment.id, reference: payment.provider_reference, idempotencyKey: keyFor('void') }).catch(() => undefined);
         return { status: 'declined', reference: null, code: 'provider_unavailable', message: 'The payment provider could not be reached.' };
       }
     }
@@ -222,9 +259,11 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
       retryNow = false;
       processing = true;
       if (cancelRequested) return (await closeAtProvider()) ? 'canceled' : 'succeeded';
-      const state = notification
-        ? notification.outcome === 'action_succeeded' ? 'authorized' : 'failed'
-        : (await providerState()).status;
+      const state = notification?.outcome === 'action_succeeded' && patched('confirm-paid-notification')
+        ? await confirmedPaid()
+        : notification
+          ? notification.outcome === 'action_succeeded' ? 'authorized' : 'failed'
+          : (await providerState()).status;
       if (state === 'authorized' || state === 'captured') return 'succeeded';
       if (state === 'failed') {
         await fail(notification?.failure ?? { code: 'payment_method_action_failed', message: 'The customer did not complete the payment.' });
@@ -234,21 +273,31 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
     }
   }
 
+  /**
+   * A "customer paid" callback moves the payment only once the provider's own status says so:
+   * a forged or mistaken callback changes nothing, and a provider that cannot answer now is asked again later.
+   */
+  async function confirmedPaid(): Promise<ProviderPaymentState['status']> {
+    const known = await providerState();
+    if (known.status !== 'authorized' && known.status !== 'captured') log.warn('paid notification not confirmed by the provider', { provider_status: known.status });
+    return known.status;
+  }
+
   async function capture(amount: number): Promise<void> {
     const result = await untilAnswered(() =>
       captureAtProvider(payment.provider, {
-        paymentId: payment.id, reference: payment.provider_reference!, amount, currency: payment.currency, idempotencyKey: keyFor('capture'),
+        ...mode, paymentId: payment.id, reference: payment.provider_reference!, amount, currency: payment.currency, idempotencyKey: keyFor('capture'),
       }),
     );
     if (result.status === 'declined') {
-      await untilAnswered(() => cancelAtProvider(payment.provider, { paymentId: payment.id, reference: payment.provider_reference, idempotencyKey: keyFor('void') }));
+      await untilAnswered(() => cancelAtProvider(payment.provider, { ...mode, paymentId: payment.id, reference: payment.provider_reference, idempotencyKey: keyFor('void') }));
       return fail({ code: result.code, message: result.message });
     }
     await recordCapture(amount);
   }
 
   async function recordCapture(amount: number): Promise<void> {
-    const posting: Posting = { id: keyFor('capture'), merchantId: payment.merchant_id, paymentId: payment.id, kind: 'capture', currency: payment.currency, amount };
+    const posting: Posting = { id: keyFor('capture'), merchantId: payment.merchant_id, livemode: payment.livemode ?? false, paymentId: payment.id, kind: 'capture', currency: payment.currency, amount };
     await record({ status: 'captured', amount_captured: amount, amount_capturable: 0, next_action: null }, { postings: [posting] });
   }
 
@@ -256,7 +305,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   async function voidAuthorization(failure: Failure | null = null): Promise<void> {
     for (;;) {
       const result = await untilAnswered(() =>
-        cancelAtProvider(payment.provider, { paymentId: payment.id, reference: payment.provider_reference, idempotencyKey: keyFor('void') }),
+        cancelAtProvider(payment.provider, { ...mode, paymentId: payment.id, reference: payment.provider_reference, idempotencyKey: keyFor('void') }),
       );
       if (result.status === 'succeeded') break;
       const known = await providerState();
@@ -270,7 +319,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   /** Closes a payment still waiting for the customer. False when the customer paid after all. */
   async function closeAtProvider(failure: Failure | null = null): Promise<boolean> {
     const result = await untilAnswered(() =>
-      cancelAtProvider(payment.provider, { paymentId: payment.id, reference: payment.provider_reference, idempotencyKey: keyFor('close') }),
+      cancelAtProvider(payment.provider, { ...mode, paymentId: payment.id, reference: payment.provider_reference, idempotencyKey: keyFor('close') }),
     );
     if (result.status === 'declined') {
       const known = await providerState();
@@ -308,7 +357,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
 
   /** Where the provider stands; `unknown` when it cannot say right now. */
   async function providerState(): Promise<ProviderPaymentState> {
-    return askProviderForStatus(payment.provider, { paymentId: payment.id, reference: payment.provider_reference }).catch(() => ({ status: 'unknown' as const }));
+    return askProviderForStatus(payment.provider, { ...mode, paymentId: payment.id, reference: payment.provider_reference }).catch(() => ({ status: 'unknown' as const }));
   }
 
   async function fail(failure: Failure, reference: string | null = payment.provider_reference): Promise<void> {
@@ -323,7 +372,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
     }
     const amount = checkRefundable(req); // again: another refund may have been reserved since validation
     const r: Refund = {
-      id: req.refundId, object: 'refund', merchant_id: payment.merchant_id, payment_id: payment.id, amount,
+      id: req.refundId, object: 'refund', merchant_id: payment.merchant_id, livemode: payment.livemode ?? false, payment_id: payment.id, amount,
       currency: payment.currency, status: 'pending', reason: req.reason, failure: null, created_at: req.createdAt, updated_at: req.createdAt,
     };
     refunds.push(r);
@@ -332,7 +381,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
     // would free the amount for a second refund. It is re-sent with the same key instead.
     const outcome = await untilAnswered(() =>
       refundAtProvider(payment.provider, {
-        paymentId: payment.id, refundId: r.id, reference: payment.provider_reference!, amount, currency: payment.currency, idempotencyKey: keyFor(`refund:${r.id}`),
+        ...mode, paymentId: payment.id, refundId: r.id, reference: payment.provider_reference!, amount, currency: payment.currency, idempotencyKey: keyFor(`refund:${r.id}`),
       }),
     );
     r.updated_at = new Date().toISOString();
@@ -343,7 +392,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
     }
     r.status = 'succeeded';
     const refunded = payment.amount_refunded + amount;
-    const posting: Posting = { id: keyFor(`refund:${r.id}`), merchantId: payment.merchant_id, paymentId: payment.id, refundId: r.id, kind: 'refund', currency: payment.currency, amount };
+    const posting: Posting = { id: keyFor(`refund:${r.id}`), merchantId: payment.merchant_id, livemode: payment.livemode ?? false, paymentId: payment.id, refundId: r.id, kind: 'refund', currency: payment.currency, amount };
     await record(
       { amount_refunded: refunded, status: refunded === payment.amount_captured ? 'refunded' : 'partially_refunded' },
       { refunds: [{ ...r }], postings: [posting] },

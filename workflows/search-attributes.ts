@@ -12,9 +12,11 @@ export const PaymentMethodKey = defineSearchAttributeKey('PaymentMethod', Search
 export const CurrencyKey = defineSearchAttributeKey('Currency', SearchAttributeType.KEYWORD);
 export const AmountMinorKey = defineSearchAttributeKey('AmountMinor', SearchAttributeType.INT);
 /** The merchant's own customer reference (an id, never a name or an email). */
+/** Whether the payment moves real money (a live key made it). */
+export const LivemodeKey = defineSearchAttributeKey('Livemode', SearchAttributeType.BOOL);
 export const CustomerIdKey = defineSearchAttributeKey('CustomerId', SearchAttributeType.KEYWORD);
 
 /** The subscription a recurring payment belongs to: registered now, set by the subscription workflows when they land. */
 export const SubscriptionIdKey = defineSearchAttributeKey('SubscriptionId', SearchAttributeType.KEYWORD);
 
-export const PAYMENT_SEARCH_ATTRIBUTES = [PaymentStatusKey, MerchantIdKey, ProviderKey, PaymentMethodKey, CurrencyKey, AmountMinorKey, CustomerIdKey, SubscriptionIdKey];
+export const PAYMENT_SEARCH_ATTRIBUTES = [PaymentStatusKey, MerchantIdKey, LivemodeKey, ProviderKey, PaymentMethodKey, CurrencyKey, AmountMinorKey, CustomerIdKey, SubscriptionIdKey];

@@ -1,13 +1,15 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
 import type { Pool } from 'pg';
-import type { Merchant } from '../../db/merchants';
+import type { Merchant, Tenant } from '../../db/merchants';
 import { findMerchantByApiKey } from '../../db/merchants';
 import { ApiError } from '../../domain/errors';
 
 declare module 'express-serve-static-core' {
   interface Request {
     merchant?: Merchant;
+    /** The merchant and the mode of the key the request came with. */
+    tenant?: Tenant;
   }
 }
 
@@ -27,7 +29,9 @@ export function merchantAuth(pool: Pool): RequestHandler {
       const key = bearerKey(req);
       const merchant = key ? await findMerchantByApiKey(pool, key) : undefined;
       if (!merchant) throw unauthenticated();
-      req.merchant = merchant;
+      const { livemode, ...rest } = merchant;
+      req.merchant = rest;
+      req.tenant = { merchantId: merchant.id, livemode };
       next();
     } catch (err) {
       next(err);
@@ -56,3 +60,11 @@ export function requireMerchant(req: Request): Merchant {
   if (!req.merchant) throw unauthenticated();
   return req.merchant;
 }
+
+export function requireTenant(req: Request): Tenant {
+  if (!req.tenant) throw unauthenticated();
+  return req.tenant;
+}
+
+/** Idempotency keys are per merchant and mode: the same key in test and live names two requests. */
+export const idempotencyScope = (t: Tenant): string => (t.livemode ? `${t.merchantId}:live` : t.merchantId);

@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import type { Tenant } from '../../db/merchants';
 import { findEvent } from '../../db/events';
 import type { OperatorAction } from '../../db/operator-actions';
 import { findOperatorAction, recordOperatorAction } from '../../db/operator-actions';
@@ -7,6 +8,8 @@ import { subscribedEndpoints } from '../../db/webhooks';
 import { found, invalidState } from '../../domain/errors';
 import { newId } from '../../domain/ids';
 import { CANCELABLE_STATUSES } from '../../domain/payment';
+import type { ProviderName } from '../../domain/payment';
+import { PROVIDER_METHODS } from '../../routing/capabilities';
 import { cancelPaymentUpdate, operatorRetrySignal, paymentWorkflowId } from '../../workflows/messages';
 import type { ApiContext } from '../context';
 import { parse } from '../middleware/errors';
@@ -28,18 +31,19 @@ export function adminRouter(ctx: ApiContext): Router {
   const router = Router();
   const { pool, temporal, config, dispatcher } = ctx;
 
-  const ownerOf = async (table: 'payments' | 'events', id: string, what: string): Promise<string> => {
-    const { rows } = await pool.query(`SELECT merchant_id FROM ${table} WHERE id = $1`, [id]);
-    return found(rows[0]?.merchant_id as string | undefined, what, id);
+  const ownerOf = async (table: 'payments' | 'events', id: string, what: string): Promise<Tenant> => {
+    const { rows } = await pool.query<{ merchant_id: string; livemode: boolean }>(`SELECT merchant_id, livemode FROM ${table} WHERE id = $1`, [id]);
+    const row = found(rows[0], what, id);
+    return { merchantId: row.merchant_id, livemode: row.livemode };
   };
 
   /** Runs an action once per Idempotency-Key, audits it, and tells the merchant. */
-  const audited = (action: OperatorAction['action'], run: (merchantId: string, targetId: string, opKey: string) => Promise<{ outcome: string; extra?: object }>) => {
+  const audited = (action: OperatorAction['action'], run: (owner: Tenant, targetId: string, opKey: string) => Promise<{ outcome: string; extra?: object }>) => {
     const { path, table, what } = ACTIONS[action];
     router.post(path, async (req, res) => {
       const { reason } = parse(OperatorActionBody, req.body);
       const targetId = String(req.params.id);
-      const merchantId = await ownerOf(table, targetId, what);
+      const owner = await ownerOf(table, targetId, what);
       const outcome = await idempotent(pool, req, {
         scope: 'admin',
         resourceType: 'operator_action',
@@ -47,8 +51,10 @@ export function adminRouter(ctx: ApiContext): Router {
         convergent: false,
         replay: async (id, status) => ({ status, body: found(await findOperatorAction(pool, id), 'operator_action', id) }),
         run: async (id, opKey) => {
-          const result = await run(merchantId, targetId, opKey);
-          const { action: recorded, eventId } = await recordOperatorAction(pool, { id, merchant_id: merchantId, action, target_id: targetId, reason, outcome: result.outcome });
+          const result = await run(owner, targetId, opKey);
+          const { action: recorded, eventId } = await recordOperatorAction(
+            pool, { id, merchant_id: owner.merchantId, action, target_id: targetId, reason, outcome: result.outcome }, owner.livemode,
+          );
           // The action is done and audited: telling the merchant now is best effort, the outbox sweep retries it.
           await dispatcher.dispatch([eventId]).catch((err) => ctx.log.warn({ err: (err as Error).message, eventId }, 'operator.action event left for the outbox sweep'));
           return { status: 200, body: { ...recorded, ...result.extra } };
@@ -59,8 +65,8 @@ export function adminRouter(ctx: ApiContext): Router {
   };
 
   // Cuts the payment's current backoff or poll wait short: the stuck step is tried again now.
-  audited('retry_step', async (merchantId, paymentId) => {
-    const payment = found(await findPayment(pool, merchantId, paymentId), 'payment', paymentId);
+  audited('retry_step', async (owner, paymentId) => {
+    const payment = found(await findPayment(pool, owner, paymentId), 'payment', paymentId);
     try {
       await temporal.workflow.getHandle(paymentWorkflowId(paymentId)).signal(operatorRetrySignal);
     } catch (err) {
@@ -71,22 +77,39 @@ export function adminRouter(ctx: ApiContext): Router {
   });
 
   // Cancels on the merchant's behalf (a payment still waiting for its provider or customer acts on it at once).
-  audited('force_cancel', async (merchantId, paymentId) => {
-    const payment = found(await findPayment(pool, merchantId, paymentId), 'payment', paymentId);
+  audited('force_cancel', async (owner, paymentId) => {
+    const payment = found(await findPayment(pool, owner, paymentId), 'payment', paymentId);
     if (!CANCELABLE_STATUSES.includes(payment.status)) throw invalidState(`A payment that is ${payment.status} cannot be canceled.`);
     const handle = temporal.workflow.getHandle(paymentWorkflowId(paymentId));
     const canceled = await settleWithin(temporal, config.SYNC_WAIT_MS, () => handle.executeUpdate(cancelPaymentUpdate, { updateId: `operator-cancel:${paymentId}` }));
-    const now = canceled ?? found(await findPayment(pool, merchantId, paymentId), 'payment', paymentId);
+    const now = canceled ?? found(await findPayment(pool, owner, paymentId), 'payment', paymentId);
     return { outcome: `payment ${now.status}`, extra: { payment: publicPayment(now) } };
   });
 
   // Delivers the event again to every enabled endpoint of its merchant that subscribes to it.
-  audited('resend_event', async (merchantId, eventId, opKey) => {
-    const event = found(await findEvent(pool, merchantId, eventId), 'event', eventId);
-    const endpoints = await subscribedEndpoints(pool, merchantId, event.type);
+  audited('resend_event', async (owner, eventId, opKey) => {
+    const event = found(await findEvent(pool, owner, eventId), 'event', eventId);
+    const endpoints = await subscribedEndpoints(pool, owner, event.type);
     if (endpoints.length === 0) throw invalidState('No enabled webhook endpoint subscribes to this event.', 'no_endpoint');
-    const deliveries = await dispatcher.resend({ id: event.id, type: event.type, merchantId }, endpoints, opKey);
+    const deliveries = await dispatcher.resend({ id: event.id, type: event.type, merchantId: owner.merchantId }, endpoints, opKey);
     return { outcome: `${deliveries.length} deliver${deliveries.length === 1 ? 'y' : 'ies'} started` };
+  });
+
+  // Provider health: every configured provider per mode, with its circuit (closed when never faulted).
+  router.get('/providers', async (_req, res) => {
+    const health = await ctx.circuits.all();
+    const data = (Object.entries(ctx.providers.modes) as [ProviderName, 'test' | 'live'][]).map(([provider, mode]) => {
+      const h = health.find((x) => x.provider === provider && x.livemode === (mode === 'live'));
+      const when = (d: Date | null | undefined) => (d ? d.toISOString() : null);
+      return {
+        object: 'provider', provider, livemode: mode === 'live', methods: [...PROVIDER_METHODS[provider]],
+        circuit: {
+          state: h?.state ?? 'closed', consecutive_failures: h?.consecutive_failures ?? 0, opened_at: when(h?.opened_at),
+          last_failure: h?.last_failure ?? null, last_failure_at: when(h?.last_failure_at), last_success_at: when(h?.last_success_at),
+        },
+      };
+    });
+    res.json({ object: 'list', data, has_more: false });
   });
 
   return router;

@@ -7,7 +7,8 @@ import { found, invalidRequest, invalidState, notFound } from '../../domain/erro
 import { newId } from '../../domain/ids';
 import { ForbiddenUrlError } from '../../runtime/url-guard';
 import type { ApiContext } from '../context';
-import { requireMerchant } from '../middleware/auth';
+import { idempotencyScope, requireTenant } from '../middleware/auth';
+import type { Tenant } from '../../db/merchants';
 import { parse } from '../middleware/errors';
 import { idempotent } from '../middleware/idempotency';
 import { CreateWebhookEndpointBody, EventListQuery, ResendEventBody, RotateSecretBody, UpdateWebhookEndpointBody } from '../schemas/events';
@@ -21,43 +22,43 @@ async function withDeliveries(pool: Pool, events: MerchantEvent[]) {
 export function eventsRouter(ctx: ApiContext): Router {
   const router = Router();
   const { pool } = ctx;
-  const loadEvent = async (merchantId: string, id: string) => found(await findEvent(pool, merchantId, id), 'event', id);
+  const loadEvent = async (tenant: Tenant, id: string) => found(await findEvent(pool, tenant, id), 'event', id);
 
   router.get('/', async (req, res) => {
-    const merchant = requireMerchant(req);
+    const tenant = requireTenant(req);
     const q = parse(EventListQuery, req.query);
-    const page = await listEvents(pool, merchant.id, { type: q.type, objectId: q.object_id }, { limit: q.limit, startingAfter: q.starting_after });
+    const page = await listEvents(pool, tenant, { type: q.type, objectId: q.object_id }, { limit: q.limit, startingAfter: q.starting_after });
     if (!page) throw invalidRequest('starting_after does not name an event of this merchant.', 'starting_after');
     res.json({ ...page, data: await withDeliveries(pool, page.data) });
   });
 
   router.get('/:id', async (req, res) => {
-    const merchant = requireMerchant(req);
-    const [event] = await withDeliveries(pool, [await loadEvent(merchant.id, String(req.params.id))]);
+    const tenant = requireTenant(req);
+    const [event] = await withDeliveries(pool, [await loadEvent(tenant, String(req.params.id))]);
     res.json(event);
   });
 
   router.post('/:id/resend', async (req, res) => {
-    const merchant = requireMerchant(req);
+    const tenant = requireTenant(req);
     const body = parse(ResendEventBody, req.body);
-    const event = await loadEvent(merchant.id, String(req.params.id));
+    const event = await loadEvent(tenant, String(req.params.id));
     const outcome = await idempotent(pool, req, {
-      scope: merchant.id,
+      scope: idempotencyScope(tenant),
       resourceType: 'event_resend',
       allocate: () => event.id,
       convergent: false,
-      replay: async (id, status) => ({ status, body: (await withDeliveries(pool, [await loadEvent(merchant.id, id)]))[0] }),
+      replay: async (id, status) => ({ status, body: (await withDeliveries(pool, [await loadEvent(tenant, id)]))[0] }),
       run: async (_id, opKey) => {
         let endpointIds: string[];
         if (body.endpoint_id) {
-          const endpoint = found(await findEndpoint(pool, merchant.id, body.endpoint_id), 'webhook_endpoint', body.endpoint_id, 'endpoint_id');
+          const endpoint = found(await findEndpoint(pool, tenant, body.endpoint_id), 'webhook_endpoint', body.endpoint_id, 'endpoint_id');
           if (endpoint.status !== 'enabled') throw invalidState(`Webhook endpoint ${endpoint.id} is disabled; enable it first.`);
           endpointIds = [endpoint.id];
         } else {
-          endpointIds = await subscribedEndpoints(pool, merchant.id, event.type);
+          endpointIds = await subscribedEndpoints(pool, tenant, event.type);
           if (endpointIds.length === 0) throw invalidState('No enabled webhook endpoint subscribes to this event.', 'no_endpoint');
         }
-        await ctx.dispatcher.resend({ id: event.id, type: event.type, merchantId: merchant.id }, endpointIds, opKey);
+        await ctx.dispatcher.resend({ id: event.id, type: event.type, merchantId: tenant.merchantId }, endpointIds, opKey);
         return { status: 200, body: (await withDeliveries(pool, [event]))[0] };
       },
     });
@@ -69,7 +70,7 @@ export function eventsRouter(ctx: ApiContext): Router {
 export function webhookEndpointsRouter(ctx: ApiContext): Router {
   const router = Router();
   const { pool, secrets, urlGuard } = ctx;
-  const loadEndpoint = async (merchantId: string, id: string) => found(await findEndpoint(pool, merchantId, id), 'webhook_endpoint', id);
+  const loadEndpoint = async (tenant: Tenant, id: string) => found(await findEndpoint(pool, tenant, id), 'webhook_endpoint', id);
 
   const checkUrl = async (url: string) => {
     try {
@@ -81,76 +82,76 @@ export function webhookEndpointsRouter(ctx: ApiContext): Router {
   };
 
   router.post('/', async (req, res) => {
-    const merchant = requireMerchant(req);
+    const tenant = requireTenant(req);
     const body = parse(CreateWebhookEndpointBody, req.body);
     await checkUrl(body.url);
     const outcome = await idempotent(pool, req, {
-      scope: merchant.id,
+      scope: idempotencyScope(tenant),
       resourceType: 'webhook_endpoint',
       allocate: () => newId('we'),
       convergent: false,
       // The secret is shown once; a replay of the same request (whose first answer may have been
       // lost) shows it again, since the caller could not have stored it otherwise.
-      replay: async (id, status) => ({ status, body: await withSecret(merchant.id, id) }),
+      replay: async (id, status) => ({ status, body: await withSecret(tenant, id) }),
       run: async (id) => {
         await createEndpoint(pool, {
-          id, merchantId: merchant.id, url: body.url, events: body.events ?? ['*'], description: body.description ?? null, secretSealed: secrets.seal(newId('whsec')),
+          id, tenant, url: body.url, events: body.events ?? ['*'], description: body.description ?? null, secretSealed: secrets.seal(newId('whsec')),
         });
-        return { status: 201, body: await withSecret(merchant.id, id) };
+        return { status: 201, body: await withSecret(tenant, id) };
       },
     });
     res.status(outcome.status).json(outcome.body);
   });
 
-  const withSecret = async (merchantId: string, id: string) => {
-    const endpoint = await loadEndpoint(merchantId, id);
+  const withSecret = async (tenant: Tenant, id: string) => {
+    const endpoint = await loadEndpoint(tenant, id);
     const { rows } = await pool.query('SELECT secret_sealed FROM webhook_endpoints WHERE id = $1', [id]);
     return { ...endpoint, secret: secrets.open(rows[0].secret_sealed) };
   };
 
   router.get('/', async (req, res) => {
-    const merchant = requireMerchant(req);
+    const tenant = requireTenant(req);
     const q = parse(EventListQuery.pick({ limit: true, starting_after: true }), req.query);
-    const page = await listEndpoints(pool, merchant.id, { limit: q.limit, startingAfter: q.starting_after });
+    const page = await listEndpoints(pool, tenant, { limit: q.limit, startingAfter: q.starting_after });
     if (!page) throw invalidRequest('starting_after does not name a webhook endpoint of this merchant.', 'starting_after');
     res.json(page);
   });
 
   router.get('/:id', async (req, res) => {
-    res.json(await loadEndpoint(requireMerchant(req).id, String(req.params.id)));
+    res.json(await loadEndpoint(requireTenant(req), String(req.params.id)));
   });
 
   router.post('/:id', async (req, res) => {
-    const merchant = requireMerchant(req);
+    const tenant = requireTenant(req);
     const body = parse(UpdateWebhookEndpointBody, req.body);
     if (body.url !== undefined) await checkUrl(body.url);
     const id = String(req.params.id);
-    res.json(found(await updateEndpoint(pool, merchant.id, id, body), 'webhook_endpoint', id));
+    res.json(found(await updateEndpoint(pool, tenant, id, body), 'webhook_endpoint', id));
   });
 
   router.post('/:id/rotate_secret', async (req, res) => {
-    const merchant = requireMerchant(req);
+    const tenant = requireTenant(req);
     const body = parse(RotateSecretBody, req.body);
     const id = String(req.params.id);
-    await loadEndpoint(merchant.id, id);
+    await loadEndpoint(tenant, id);
     const outcome = await idempotent(pool, req, {
-      scope: merchant.id,
+      scope: idempotencyScope(tenant),
       resourceType: 'webhook_secret',
       allocate: () => id,
       convergent: false,
-      replay: async (endpointId, status) => ({ status, body: await withSecret(merchant.id, endpointId) }),
+      replay: async (endpointId, status) => ({ status, body: await withSecret(tenant, endpointId) }),
       run: async () => {
-        found(await rotateSecret(pool, merchant.id, id, secrets.seal(newId('whsec')), body.overlap_seconds * 1000), 'webhook_endpoint', id);
-        return { status: 200, body: await withSecret(merchant.id, id) };
+        found(await rotateSecret(pool, tenant, id, secrets.seal(newId('whsec')), body.overlap_seconds * 1000), 'webhook_endpoint', id);
+        return { status: 200, body: await withSecret(tenant, id) };
       },
     });
     res.status(outcome.status).json(outcome.body);
   });
 
   router.delete('/:id', async (req, res) => {
-    const merchant = requireMerchant(req);
+    const tenant = requireTenant(req);
     const id = String(req.params.id);
-    if (!(await deleteEndpoint(pool, merchant.id, id))) throw notFound('webhook_endpoint', id);
+    if (!(await deleteEndpoint(pool, tenant, id))) throw notFound('webhook_endpoint', id);
     res.json({ id, object: 'webhook_endpoint', deleted: true });
   });
   return router;

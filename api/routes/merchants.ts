@@ -5,12 +5,13 @@ import { merchantBalances } from '../../db/ledger';
 import { found } from '../../domain/errors';
 import { newId } from '../../domain/ids';
 import type { ApiContext } from '../context';
-import { requireMerchant } from '../middleware/auth';
+import { requireTenant } from '../middleware/auth';
 import { parse } from '../middleware/errors';
 import { idempotent } from '../middleware/idempotency';
 import { CreateMerchantBody } from '../schemas/merchants';
 
-export const newApiKey = () => `sk_${randomBytes(24).toString('base64url')}`;
+/** Keys say their mode, as Stripe's do: `sk_test_…` acts on test objects only, `sk_live_…` on live ones. */
+export const newApiKey = (livemode = false) => `sk_${livemode ? 'live' : 'test'}_${randomBytes(24).toString('base64url')}`;
 
 export function merchantsRouter(ctx: ApiContext): Router {
   const router = Router();
@@ -26,9 +27,10 @@ export function merchantsRouter(ctx: ApiContext): Router {
         return { status, body: found(await findMerchantById(ctx.pool, id), 'merchant', id) };
       },
       run: async (id) => {
-        const apiKey = newApiKey();
-        const merchant = await insertMerchant(ctx.pool, { id, name: body.name, settlementCurrency: body.settlement_currency ?? null, apiKey });
-        return { status: 201, body: { ...merchant, api_key: apiKey } };
+        const apiKey = newApiKey(false);
+        const liveApiKey = newApiKey(true);
+        const merchant = await insertMerchant(ctx.pool, { id, name: body.name, settlementCurrency: body.settlement_currency ?? null, apiKey, liveApiKey });
+        return { status: 201, body: { ...merchant, api_key: apiKey, live_api_key: liveApiKey } };
       },
     });
     res.status(outcome.status).json(outcome.body);
@@ -39,8 +41,8 @@ export function merchantsRouter(ctx: ApiContext): Router {
 export function balanceRouter(ctx: ApiContext): Router {
   const router = Router();
   router.get('/', async (req, res) => {
-    const merchant = requireMerchant(req);
-    res.json({ object: 'balance', balances: await merchantBalances(ctx.pool, merchant.id) });
+    const tenant = requireTenant(req);
+    res.json({ object: 'balance', livemode: tenant.livemode, balances: await merchantBalances(ctx.pool, tenant) });
   });
   return router;
 }

@@ -9,10 +9,12 @@ import type { Payment } from '../../domain/payment';
 import { cancelPaymentUpdate, capturePaymentUpdate, createPaymentUpdate, paymentWorkflowId } from '../../workflows/messages';
 import type { PaymentWorkflowInput } from '../../workflows/messages';
 import { paymentWorkflow } from '../../workflows/payment.workflow';
-import { AmountMinorKey, CurrencyKey, CustomerIdKey, MerchantIdKey, PaymentMethodKey, PaymentStatusKey, ProviderKey } from '../../workflows/search-attributes';
-import { routeProvider } from '../../runtime/providers';
+import { AmountMinorKey, CurrencyKey, CustomerIdKey, LivemodeKey, MerchantIdKey, PaymentMethodKey, PaymentStatusKey, ProviderKey } from '../../workflows/search-attributes';
+import type { Tenant } from '../../db/merchants';
+import { findRouting } from '../../db/routing';
+import { planRoute } from '../../routing/plan';
 import type { ApiContext } from '../context';
-import { requireMerchant } from '../middleware/auth';
+import { idempotencyScope, requireMerchant, requireTenant } from '../middleware/auth';
 import { parse } from '../middleware/errors';
 import type { Outcome } from '../middleware/idempotency';
 import { idempotent } from '../middleware/idempotency';
@@ -35,35 +37,37 @@ export function paymentsRouter(ctx: ApiContext): Router {
   const router = Router();
   const { pool, temporal, config } = ctx;
 
-  const loadPayment = async (merchantId: string, id: string): Promise<Payment> => found(await findPayment(pool, merchantId, id), 'payment', id);
+  const loadPayment = async (tenant: Tenant, id: string): Promise<Payment> => found(await findPayment(pool, tenant, id), 'payment', id);
 
   router.post('/', async (req, res) => {
     const merchant = requireMerchant(req);
+    const tenant = requireTenant(req);
     const body = parse(CreatePaymentBody, req.body);
-    const provider = routeProvider(ctx.providers, body.provider, body.payment_method.type);
-    if (!provider) throw invalidRequest(`Provider ${body.provider} is not configured.`, 'provider', 'provider_unavailable');
-    const problem = ctx.providers[provider]?.problemWith?.({
-      amount: body.amount, currency: body.currency, methodType: body.payment_method.type, captureMethod: body.capture_method, channel: body.channel,
+    const plan = planRoute(ctx.providers, await findRouting(pool, tenant), {
+      amount: body.amount, currency: body.currency, method: body.payment_method.type, captureMethod: body.capture_method, channel: body.channel,
+      forced: body.provider, livemode: tenant.livemode,
     });
-    if (problem) throw invalidRequest(problem.message, problem.param, problem.code);
+    if (typeof plan !== 'function') throw invalidRequest(plan.message, plan.param, plan.code);
     if (body.settlement_currency && body.settlement_currency !== body.currency) {
       throw invalidRequest('Cross-border settlement is not available yet: settlement_currency must equal currency.', 'settlement_currency', 'fx_unavailable');
     }
     if (body.fx_quote_id) throw invalidRequest('FX quotes are not available yet.', 'fx_quote_id', 'fx_unavailable');
 
     const outcome = await idempotent(pool, req, {
-      scope: merchant.id,
+      scope: idempotencyScope(tenant),
       resourceType: 'payment',
       allocate: () => newId('pay'),
       convergent: true,
-      replay: async (id, status) => createOutcome(await loadPayment(merchant.id, id), status === 202 ? 201 : status),
+      replay: async (id, status) => createOutcome(await loadPayment(tenant, id), status === 202 ? 201 : status),
       run: async (id) => {
         res.locals.paymentId = id;
         const now = new Date().toISOString();
+        const routing = plan(id);
+        const provider = routing.candidates[0]!;
         const payment: Payment = {
-          id, object: 'payment', merchant_id: merchant.id, status: 'pending', amount: body.amount, currency: body.currency,
+          id, object: 'payment', merchant_id: merchant.id, livemode: tenant.livemode, status: 'pending', amount: body.amount, currency: body.currency,
           amount_capturable: 0, amount_captured: 0, amount_refunded: 0, capture_method: body.capture_method,
-          payment_method: { type: body.payment_method.type }, provider, provider_reference: null, channel: body.channel,
+          payment_method: { type: body.payment_method.type }, provider, provider_reference: null, routing, channel: body.channel,
           next_action: null, failure: null, customer_id: body.customer_id ?? null, description: body.description ?? null,
           metadata: body.metadata ?? {}, return_url: body.return_url ?? null,
           receipt_email: body.receipt_email ?? null, created_at: now, updated_at: now, version: 0,
@@ -88,13 +92,14 @@ export function paymentsRouter(ctx: ApiContext): Router {
             typedSearchAttributes: [
               { key: PaymentStatusKey, value: 'pending' },
               { key: MerchantIdKey, value: merchant.id },
+              { key: LivemodeKey, value: tenant.livemode },
               { key: ProviderKey, value: provider },
               { key: PaymentMethodKey, value: body.payment_method.type },
               { key: CurrencyKey, value: body.currency },
               { key: AmountMinorKey, value: body.amount },
               ...(body.customer_id ? [{ key: CustomerIdKey, value: body.customer_id }] : []),
             ],
-            memo: { amount: body.amount, currency: body.currency, merchant: merchant.name },
+            memo: { amount: body.amount, currency: body.currency, merchant: merchant.name, mode: tenant.livemode ? 'live' : 'test' },
           });
         let settled: Payment | undefined;
         try {
@@ -104,12 +109,12 @@ export function paymentsRouter(ctx: ApiContext): Router {
         } catch (err) {
           if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
           // This payment's process has already finished: answer with what it left behind.
-          settled = await findPayment(pool, merchant.id, id);
+          settled = await findPayment(pool, tenant, id);
           if (!settled) throw err;
         }
         if (settled) return createOutcome(settled);
         // Still working: answer 202 only if the payment's workflow surely exists.
-        const stored = await findPayment(pool, merchant.id, id);
+        const stored = await findPayment(pool, tenant, id);
         if (stored) return { status: 202, body: publicPayment(stored) };
         try {
           await temporal.connection.withDeadline(Date.now() + 3000, () => temporal.workflow.getHandle(paymentWorkflowId(id)).describe());
@@ -124,37 +129,36 @@ export function paymentsRouter(ctx: ApiContext): Router {
   });
 
   router.get('/', async (req, res) => {
-    const merchant = requireMerchant(req);
+    const tenant = requireTenant(req);
     const q = parse(PaymentListQuery, req.query);
-    const page = await listPayments(pool, merchant.id, { status: q.status, customerId: q.customer_id }, { limit: q.limit, startingAfter: q.starting_after });
+    const page = await listPayments(pool, tenant, { status: q.status, customerId: q.customer_id }, { limit: q.limit, startingAfter: q.starting_after });
     if (!page) throw invalidRequest('starting_after does not name a payment of this merchant.', 'starting_after');
     res.json({ ...page, data: page.data.map(publicPayment) });
   });
 
   router.get('/:id', async (req, res) => {
-    const merchant = requireMerchant(req);
-    res.json(publicPayment(await loadPayment(merchant.id, String(req.params.id))));
+    res.json(publicPayment(await loadPayment(requireTenant(req), String(req.params.id))));
   });
 
   /** Capture and cancel are workflow updates; the update id makes a retried request converge. */
   const act = (update: typeof capturePaymentUpdate | typeof cancelPaymentUpdate, schema: typeof CaptureBody | typeof CancelBody) =>
     async (req: Request, res: Response) => {
-      const merchant = requireMerchant(req);
+      const tenant = requireTenant(req);
       const body = parse(schema, req.body);
-      const payment = await loadPayment(merchant.id, String(req.params.id));
+      const payment = await loadPayment(tenant, String(req.params.id));
       const outcome = await idempotent(pool, req, {
-        scope: merchant.id,
+        scope: idempotencyScope(tenant),
         resourceType: 'payment',
         allocate: () => payment.id,
         convergent: true,
-        replay: async (id) => ({ status: 200, body: publicPayment(await loadPayment(merchant.id, id)) }),
+        replay: async (id) => ({ status: 200, body: publicPayment(await loadPayment(tenant, id)) }),
         run: async (id, opKey) => {
           const handle = temporal.workflow.getHandle(paymentWorkflowId(id));
           const args = update === capturePaymentUpdate ? [body as { amount?: number }] : [];
           const updated = await settleWithin(temporal, config.SYNC_WAIT_MS, () =>
             handle.executeUpdate(update as typeof capturePaymentUpdate, { args: args as [{ amount?: number }], updateId: `${update.name}:${opKey}` }),
           );
-          return { status: updated ? 200 : 202, body: publicPayment(updated ?? (await loadPayment(merchant.id, id))) };
+          return { status: updated ? 200 : 202, body: publicPayment(updated ?? (await loadPayment(tenant, id))) };
         },
       });
       res.status(outcome.status).json(outcome.body);

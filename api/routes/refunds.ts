@@ -4,7 +4,8 @@ import { found, invalidRequest, unavailable } from '../../domain/errors';
 import { newId } from '../../domain/ids';
 import { paymentWorkflowId, refundPaymentUpdate } from '../../workflows/messages';
 import type { ApiContext } from '../context';
-import { requireMerchant } from '../middleware/auth';
+import { idempotencyScope, requireTenant } from '../middleware/auth';
+import type { Tenant } from '../../db/merchants';
 import { parse } from '../middleware/errors';
 import { idempotent } from '../middleware/idempotency';
 import { CreateRefundBody, RefundListQuery } from '../schemas/payments';
@@ -14,18 +15,18 @@ export function refundsRouter(ctx: ApiContext): Router {
   const router = Router();
   const { pool, temporal, config } = ctx;
 
-  const loadRefund = async (merchantId: string, id: string) => found(await findRefund(pool, merchantId, id), 'refund', id);
+  const loadRefund = async (tenant: Tenant, id: string) => found(await findRefund(pool, tenant, id), 'refund', id);
 
   router.post('/', async (req, res) => {
-    const merchant = requireMerchant(req);
+    const tenant = requireTenant(req);
     const body = parse(CreateRefundBody, req.body);
-    const payment = found(await findPayment(pool, merchant.id, body.payment_id), 'payment', body.payment_id, 'payment_id');
+    const payment = found(await findPayment(pool, tenant, body.payment_id), 'payment', body.payment_id, 'payment_id');
     const outcome = await idempotent(pool, req, {
-      scope: merchant.id,
+      scope: idempotencyScope(tenant),
       resourceType: 'refund',
       allocate: () => newId('re'),
       convergent: true,
-      replay: async (id, status) => ({ status, body: publicRefund(await loadRefund(merchant.id, id)) }),
+      replay: async (id, status) => ({ status, body: publicRefund(await loadRefund(tenant, id)) }),
       run: async (refundId) => {
         // The update id is the refund id: a retried request attaches to the same refund.
         const refund = await settleWithin(temporal, config.SYNC_WAIT_MS, () =>
@@ -35,7 +36,7 @@ export function refundsRouter(ctx: ApiContext): Router {
           }),
         );
         if (refund) return { status: 201, body: publicRefund(refund) };
-        const pending = await findRefund(pool, merchant.id, refundId);
+        const pending = await findRefund(pool, tenant, refundId);
         // Not even recorded yet: 503 keeps the key, so the retry attaches to this same refund id.
         if (!pending) throw unavailable('The refund is not confirmed yet; retry with the same Idempotency-Key.');
         return { status: 202, body: publicRefund(pending) };
@@ -45,16 +46,16 @@ export function refundsRouter(ctx: ApiContext): Router {
   });
 
   router.get('/', async (req, res) => {
-    const merchant = requireMerchant(req);
+    const tenant = requireTenant(req);
     const q = parse(RefundListQuery, req.query);
-    const page = await listRefunds(pool, merchant.id, { paymentId: q.payment_id }, { limit: q.limit, startingAfter: q.starting_after });
+    const page = await listRefunds(pool, tenant, { paymentId: q.payment_id }, { limit: q.limit, startingAfter: q.starting_after });
     if (!page) throw invalidRequest('starting_after does not name a refund of this merchant.', 'starting_after');
     res.json({ ...page, data: page.data.map(publicRefund) });
   });
 
   router.get('/:id', async (req, res) => {
-    const merchant = requireMerchant(req);
-    res.json(publicRefund(await loadRefund(merchant.id, String(req.params.id))));
+    const tenant = requireTenant(req);
+    res.json(publicRefund(await loadRefund(tenant, String(req.params.id))));
   });
   return router;
 }

@@ -3,7 +3,8 @@ import { Router } from 'express';
 import { findPayment, publicPayment } from '../../db/payments';
 import { ApiError, invalidRequest, notFound } from '../../domain/errors';
 import type { ApiContext } from '../context';
-import { requireMerchant } from '../middleware/auth';
+import { requireTenant } from '../middleware/auth';
+import type { Tenant } from '../../db/merchants';
 
 /**
  * The sandbox processor's own surface: what it really did (`/sandbox/charges`) and the
@@ -14,14 +15,14 @@ export function sandboxRouter(ctx: ApiContext): Router {
   const { pool, providers } = ctx;
 
   router.get('/charges', async (req, res) => {
-    const merchant = requireMerchant(req);
+    const tenant = requireTenant(req);
     const paymentId = typeof req.query.payment_id === 'string' ? req.query.payment_id : undefined;
     if (req.query.payment_id !== undefined && !paymentId) throw invalidRequest('payment_id must be a single id.', 'payment_id');
     let ids: string[];
     if (paymentId) {
-      ids = (await findPayment(pool, merchant.id, paymentId)) ? [paymentId] : [];
+      ids = (await findPayment(pool, tenant, paymentId)) ? [paymentId] : [];
     } else {
-      ids = (await pool.query<{ id: string }>('SELECT id FROM payments WHERE merchant_id = $1', [merchant.id])).rows.map((r) => r.id);
+      ids = (await pool.query<{ id: string }>('SELECT id FROM payments WHERE merchant_id = $1 AND livemode = $2', [tenant.merchantId, tenant.livemode])).rows.map((r) => r.id);
     }
     const data = await providers.sandbox.store.charges(ids);
     res.json({ object: 'list', data: data.map(({ object: _o, ...c }) => c), has_more: false });
@@ -29,9 +30,11 @@ export function sandboxRouter(ctx: ApiContext): Router {
 
   const customerAction = (outcome: 'succeeded' | 'failed') => async (req: express.Request, res: express.Response) => {
     const id = String(req.params.id);
-    const payment = await pool.query<{ merchant_id: string }>('SELECT merchant_id FROM payments WHERE id = $1', [id]);
-    const owner = payment.rows[0]?.merchant_id;
-    if (!owner || (req.merchant && req.merchant.id !== owner)) throw notFound('payment', id);
+    // The simulated customer pays test-mode sandbox payments only.
+    const payment = await pool.query<{ merchant_id: string; livemode: boolean; provider: string }>('SELECT merchant_id, livemode, provider FROM payments WHERE id = $1', [id]);
+    const row = payment.rows[0];
+    const owner: Tenant | undefined = row && !row.livemode && row.provider === 'sandbox' ? { merchantId: row.merchant_id, livemode: false } : undefined;
+    if (!owner || (req.tenant && (req.tenant.merchantId !== owner.merchantId || req.tenant.livemode))) throw notFound('payment', id);
     const moved = await providers.sandbox.completeAction(id, outcome);
     if (!moved) {
       const state = await providers.sandbox.store.findByPayment(id);
@@ -49,9 +52,9 @@ export function sandboxRouter(ctx: ApiContext): Router {
   return router;
 }
 
-async function waitUntilSettled(ctx: ApiContext, merchantId: string, paymentId: string, deadline: number) {
+async function waitUntilSettled(ctx: ApiContext, owner: Tenant, paymentId: string, deadline: number) {
   for (;;) {
-    const p = (await findPayment(ctx.pool, merchantId, paymentId))!;
+    const p = (await findPayment(ctx.pool, owner, paymentId))!;
     if ((p.status !== 'requires_action' && p.status !== 'pending') || Date.now() >= deadline) return p;
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -5,7 +5,7 @@ import type { ProviderNotification } from '../../providers/provider';
 import { findPaymentById } from '../../db/payments';
 import { notifyVerdict } from '../../providers/alipay/alipay.mapper';
 import { notificationOf } from '../../providers/stripe/stripe.mapper';
-import type { Payment } from '../../domain/payment';
+import type { Payment, ProviderName } from '../../domain/payment';
 import { CLOSED_UNPAID_STATUSES } from '../../domain/payment';
 import { latePaymentRefundStart, latePaymentRefundWorkflow } from '../../workflows/late-payment.workflow';
 import { paymentWorkflowId, providerNotificationSignal } from '../../workflows/messages';
@@ -29,6 +29,8 @@ export function providerWebhooksRouter(ctx: ApiContext): Router {
       ctx.metrics.providerCallbacks.inc({ provider: 'sandbox', outcome: 'rejected' });
       throw new ApiError(400, 'invalid_request_error', 'invalid_signature', 'Signature verification failed.');
     }
+    // The sandbox moves no real money: it may only speak for its own test-mode payments.
+    await ownPayment(ctx, notification.paymentId, 'sandbox', false);
     ctx.metrics.providerCallbacks.inc({ provider: 'sandbox', outcome: await handOver(ctx, notification) });
     res.json({ received: true });
   });
@@ -44,6 +46,10 @@ export function providerWebhooksRouter(ctx: ApiContext): Router {
       throw new ApiError(400, 'invalid_request_error', 'invalid_signature', 'Signature verification failed.');
     }
     const notification = notificationOf(event);
+    // Stripe says which mode an event is from; it must be the mode our key serves, and the payment ours at Stripe in that mode.
+    const livemode = ctx.providers.modes.stripe === 'live';
+    if (notification && event.livemode !== livemode) foreignCallback(ctx, 'stripe', notification.paymentId, 'livemode_mismatch');
+    if (notification) await ownPayment(ctx, notification.paymentId, 'stripe', livemode);
     const outcome = notification ? await handOver(ctx, notification) : 'ignored';
     ctx.metrics.providerCallbacks.inc({ provider: 'stripe', outcome });
     res.json({ received: true });
@@ -63,7 +69,9 @@ export function providerWebhooksRouter(ctx: ApiContext): Router {
     };
     if (!alipay || !params) return reject('invalid_signature', 'Signature verification failed.');
     const fields = { out_trade_no: params.out_trade_no, notify_id: params.notify_id, payment_id: params.out_trade_no };
-    const payment = params.out_trade_no ? await findPaymentById(ctx.pool, params.out_trade_no) : undefined;
+    const found = params.out_trade_no ? await findPaymentById(ctx.pool, params.out_trade_no) : undefined;
+    // Only Alipay payments of the mode its gateway serves: a test gateway's notify never moves a live payment.
+    const payment = found && (found.livemode ?? false) === (ctx.providers.modes.alipay === 'live') ? found : undefined;
     const verdict = notifyVerdict(params, alipay.appId, payment);
     if (verdict.kind === 'reject') return reject(verdict.code, verdict.message, fields);
     const outcome = verdict.kind === 'acknowledge' ? 'ignored' : await handOver(ctx, verdict.notification, payment);
@@ -71,6 +79,24 @@ export function providerWebhooksRouter(ctx: ApiContext): Router {
     res.type('text/plain').send('success');
   });
   return router;
+}
+
+/**
+ * The payment a verified callback names, if it belongs to this provider in this mode; otherwise
+ * the callback is refused (400, counted, logged) before anything reaches a workflow.
+ */
+async function ownPayment(ctx: ApiContext, paymentId: string, provider: ProviderName, livemode: boolean): Promise<Payment> {
+  const payment = await findPaymentById(ctx.pool, paymentId);
+  if (!payment) return foreignCallback(ctx, provider, paymentId, 'unknown_payment');
+  if (payment.provider !== provider) return foreignCallback(ctx, provider, paymentId, 'other_provider');
+  if ((payment.livemode ?? false) !== livemode) return foreignCallback(ctx, provider, paymentId, 'other_mode');
+  return payment;
+}
+
+function foreignCallback(ctx: ApiContext, provider: ProviderName, paymentId: string, reason: string): never {
+  ctx.metrics.providerCallbacks.inc({ provider, outcome: 'rejected' });
+  ctx.log.warn({ provider, payment_id: paymentId, reason }, 'provider callback rejected: not a payment of this provider and mode');
+  throw new ApiError(400, 'invalid_request_error', 'payment_mismatch', `This callback does not name a ${provider} payment it may change.`);
 }
 
 /**

@@ -44,6 +44,7 @@ export const WebhookEndpointObject = z
   .object({
     id: z.string().openapi({ example: 'we_4fQ...' }),
     object: z.literal('webhook_endpoint'),
+    livemode: z.boolean().openapi({ description: 'Receives the events of this mode only.' }),
     url: z.string(),
     events: z.array(z.string()),
     description: z.string().nullable(),
@@ -84,6 +85,7 @@ export const EventObject = z
   .object({
     id: z.string().openapi({ example: 'evt_9Kd...' }),
     object: z.literal('event'),
+    livemode: z.boolean(),
     type: z.enum(EVENT_TYPES),
     object_id: z.string(),
     sequence: z.number().int().openapi({ description: 'Increases with every event: ignore one lower than the last you applied for the same object.' }),

@@ -10,13 +10,14 @@ export const MerchantObject = z
     object: z.literal('merchant'),
     name: z.string(),
     settlement_currency: z.string().nullable(),
-    api_key: z.string().optional().openapi({ description: 'Shown once, at creation; only its hash is stored.' }),
+    api_key: z.string().optional().openapi({ description: 'The test-mode key (`sk_test_…`). Shown once, at creation; only its hash is stored.' }),
+    live_api_key: z.string().optional().openapi({ description: 'The live-mode key (`sk_live_…`). Shown once, at creation; only its hash is stored.' }),
     created_at: Timestamp,
   })
   .openapi('Merchant');
 
 export const BalanceObject = z
-  .object({ object: z.literal('balance'), balances: z.array(z.object({ currency: z.string(), amount: z.number().int() })) })
+  .object({ object: z.literal('balance'), livemode: z.boolean(), balances: z.array(z.object({ currency: z.string(), amount: z.number().int() })) })
   .openapi('Balance');
 
 export const SandboxChargeList = z

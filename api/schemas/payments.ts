@@ -1,4 +1,4 @@
-import { CAPTURE_METHODS, CHANNELS, PAYMENT_METHOD_TYPES, PAYMENT_STATUSES, PROVIDERS, REFUND_STATUSES } from '../../domain/payment';
+import { CAPTURE_METHODS, CHANNELS, PAYMENT_METHOD_TYPES, PAYMENT_STATUSES, PROVIDERS, REFUND_STATUSES, ROUTING_STRATEGIES } from '../../domain/payment';
 import { Amount, Currency, listOf, ListQuery, Metadata, Timestamp, z } from './common';
 
 export const CreatePaymentBody = z
@@ -45,6 +45,7 @@ export const PaymentObject = z
   .object({
     id: z.string().openapi({ example: 'pay_3xY9...' }),
     object: z.literal('payment'),
+    livemode: z.boolean().openapi({ description: 'True when made with a live key: real money at a real provider.' }),
     status: z.enum(PAYMENT_STATUSES),
     amount: z.number().int(),
     currency: z.string(),
@@ -55,6 +56,13 @@ export const PaymentObject = z
     payment_method: z.object({ type: z.enum(PAYMENT_METHOD_TYPES) }),
     provider: z.enum(PROVIDERS),
     provider_reference: z.string().nullable(),
+    routing: z
+      .object({
+        rule: z.string().openapi({ description: 'The rule that chose the provider (`default` when none matched, `forced` for `provider`).' }),
+        strategy: z.enum(ROUTING_STRATEGIES),
+        candidates: z.array(z.enum(PROVIDERS)).openapi({ description: 'Providers in the order they are tried: the next one takes over if one surely did nothing.' }),
+      })
+      .nullable(),
     channel: z.enum(CHANNELS),
     next_action: z
       .object({
@@ -80,6 +88,7 @@ export const RefundObject = z
   .object({
     id: z.string(),
     object: z.literal('refund'),
+    livemode: z.boolean(),
     payment_id: z.string(),
     amount: z.number().int(),
     currency: z.string(),

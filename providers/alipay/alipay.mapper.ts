@@ -1,7 +1,7 @@
 import { currencyExponent, fromMajorUnitString, toMajorUnitString } from '../../domain/money';
 import type { Channel, NextAction, Payment } from '../../domain/payment';
 import type { AuthorizeRequest, ProviderNotification, ProviderPaymentState } from '../provider';
-import { ProviderFault } from '../provider';
+import { ProviderFault, neverSent } from '../provider';
 
 /**
  * Pure transforms between our model and Alipay's OpenAPI gateway (v1, RSA2). Amounts are
@@ -132,6 +132,7 @@ export function answerFault(method: string, a: AlipayAnswer): ProviderFault | un
 /** The SDK throws for transport failures, non-200 answers and answers whose signature fails. */
 export function transportFault(method: string, err: unknown): ProviderFault {
   const message = err instanceof Error ? err.message : String(err);
+  if (neverSent(err)) return ProviderFault.notProcessed(`alipay ${method}: ${message.slice(0, 200)}`);
   // Whatever Alipay did is unknown: an unverifiable answer is no answer.
   return new ProviderFault(`alipay ${method}: ${message.slice(0, 200)}`, true, true);
 }

@@ -16,7 +16,8 @@ export const SANDBOX_SIGNATURE_HEADER = 'sandbox-signature';
 export type SandboxOptions = {
   /** Our own callback endpoint, where the simulated processor posts its notifications. */
   notifyUrl: string;
-  webhookSecret: string;
+  /** Signs notifications; without one the sandbox sends none and verifies none. */
+  webhookSecret?: string;
   /** How long the simulated customer takes to pay a wallet or transfer with `tok_ok`. */
   customerDelayMs: number;
   /** Latency added to every call. */
@@ -136,7 +137,7 @@ export class SandboxProvider implements PaymentProvider {
 
   parseCallback(rawBody: Buffer, headers: Record<string, string | string[] | undefined>): ProviderNotification | null {
     const header = headers[SANDBOX_SIGNATURE_HEADER];
-    if (!verifySignature(this.opts.webhookSecret, rawBody, Array.isArray(header) ? header[0] : header)) return null;
+    if (!this.opts.webhookSecret || !verifySignature(this.opts.webhookSecret, rawBody, Array.isArray(header) ? header[0] : header)) return null;
     const body = JSON.parse(rawBody.toString('utf8')) as { id: string; type: string; payment_id: string; failure?: { code: string; message: string } };
     return {
       provider: 'sandbox',
@@ -167,6 +168,7 @@ export class SandboxProvider implements PaymentProvider {
 
   /** Posts a signed notification to our callback endpoint, as a real processor would. */
   async notify(paymentId: string, outcome: 'succeeded' | 'failed'): Promise<void> {
+    if (!this.opts.webhookSecret) return; // nothing to sign with: the payment's workflow finds the outcome by polling
     const body = JSON.stringify({
       id: newId('evt'),
       type: outcome === 'succeeded' ? 'payment.action_succeeded' : 'payment.action_failed',
@@ -186,7 +188,7 @@ export class SandboxProvider implements PaymentProvider {
   private async enter(token: string, idempotencyKey: string): Promise<number> {
     await sleep(token === 'tok_slow' ? SLOW_MS : this.opts.latencyMs);
     const attempt = await this.store.countAttempt(idempotencyKey);
-    if (token === 'tok_flaky' && attempt <= 2) throw new ProviderFault('sandbox: 503 Service Unavailable', true, false);
+    if (token === 'tok_flaky' && attempt <= 2) throw ProviderFault.notProcessed('sandbox: 503 Service Unavailable (not processed)');
     return attempt;
   }
 

@@ -2,7 +2,7 @@ import type Stripe from 'stripe';
 import { currencyExponent } from '../../domain/money';
 import type { NextAction } from '../../domain/payment';
 import type { AuthorizeRequest, AuthorizeResult, CaptureRequest, ProviderNotification, ProviderPaymentState, RefundRequest } from '../provider';
-import { ProviderFault } from '../provider';
+import { ProviderFault, neverSent } from '../provider';
 
 /** Pure transforms between our payments and Stripe's API: no I/O here. */
 
@@ -120,7 +120,7 @@ export function stateOf(pi: Stripe.PaymentIntent): ProviderPaymentState {
  * caller turns them into results); rate limits, 5xx and connection trouble are retryable faults
  * honouring Retry-After; authentication, permission and invalid requests fail loudly.
  */
-export function faultOf(err: { type?: string; code?: string; message?: string; statusCode?: number; headers?: Record<string, string | undefined> }): ProviderFault {
+export function faultOf(err: { type?: string; code?: string; message?: string; statusCode?: number; headers?: Record<string, string | undefined>; detail?: unknown }): ProviderFault {
   const retryAfterSeconds = Number(err.headers?.['retry-after']);
   const retryAfterMs = Number.isFinite(retryAfterSeconds) && retryAfterSeconds > 0 ? retryAfterSeconds * 1000 : undefined;
   const message = `stripe: ${err.message ?? err.type ?? 'unknown error'}`;
@@ -129,8 +129,10 @@ export function faultOf(err: { type?: string; code?: string; message?: string; s
   switch (err.type) {
     case 'StripeRateLimitError':
       return new ProviderFault(message, true, false, retryAfterMs);
-    case 'StripeAPIError':
     case 'StripeConnectionError':
+      // Refused before sending: Stripe never saw it. Broken after sending: it may have acted.
+      return neverSent(err.detail) ? ProviderFault.notProcessed(message) : new ProviderFault(message, true, true, retryAfterMs);
+    case 'StripeAPIError':
       // Stripe may have acted (a timeout, a 5xx it stored for the key): the workflow asks
       // before sending again, and then sends with the same key.
       return new ProviderFault(message, true, true, retryAfterMs);

@@ -26,6 +26,9 @@ export type TestStack = RunningServices & { config: Config };
  * The orchestrator (API + worker) in this process, against the run's real PostgreSQL and
  * Temporal, on its own task queue so test files never see each other's tasks.
  */
+/** The test stacks' sandbox signing secret (production has no default). */
+export const TEST_SANDBOX_SECRET = 'test-sandbox-notification-secret';
+
 export async function startTestStack(overrides: Record<string, string> = {}, opts: { worker?: boolean; prebuiltBundle?: boolean } = {}): Promise<TestStack> {
   const infra = readInfra();
   const port = await freePort();
@@ -40,6 +43,7 @@ export async function startTestStack(overrides: Record<string, string> = {}, opt
     LOG_LEVEL: 'silent',
     SYNC_WAIT_MS: '15000',
     SANDBOX_CUSTOMER_DELAY_MS: '300',
+    SANDBOX_WEBHOOK_SECRET: TEST_SANDBOX_SECRET,
     // Test receivers listen on loopback, which production refuses (SSRF).
     WEBHOOK_ALLOWED_NETWORKS: '127.0.0.0/8,::1/128',
     ...overrides,
