@@ -166,7 +166,7 @@ describe('metrics', () => {
     const after = await read();
     const failed = 'payments_by_status{status="failed",provider="sandbox",method="card",mode="test"}';
     expect(value(after, failed)).toBe(value(before, failed) + 1);
-    const authorizeCalls = 'payments_provider_call_duration_seconds_count{provider="sandbox",operation="authorize",outcome="authorized"}';
+    const authorizeCalls = 'payments_provider_call_duration_seconds_count{provider="sandbox",mode="test",operation="authorize",outcome="authorized"}';
     expect(value(after, authorizeCalls)).toBeGreaterThanOrEqual(value(before, authorizeCalls) + 1);
     expect(after).toMatch(/payments_http_requests_total\{method="POST",route="\/v1\/payments\/",status="402"\}/);
     expect(after).toContain('process_resident_memory_bytes');

@@ -18,7 +18,7 @@ describe('cards', () => {
     expect(res.body.id).toMatch(/^pay_/);
     expect(res.body.payment_method).toEqual({ type: 'card' });
     expect(await operations(m, res.body.id)).toEqual(['authorize:1999', 'capture:1999']);
-    expect((await m.api.get('/v1/balance')).body).toEqual({ object: 'balance', balances: [{ currency: 'USD', amount: 1999 }] });
+    expect((await m.api.get('/v1/balance')).body).toEqual({ object: 'balance', livemode: false, balances: [{ currency: 'USD', amount: 1999 }] });
     await expectLedgerConsistent(stack().pool, m.id);
   });
 

@@ -88,7 +88,7 @@ test('a receiver failing twice gets the event on the third attempt; every attemp
   expect(Number(/payments_webhook_delivery_attempts_total\{outcome="delivered"\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
   expect(r.received).toHaveLength(3);
   for (const d of r.received) {
-    expect(d.event).toEqual({ id: event.id, object: 'event', type: 'payment.captured', object_id: p.id, sequence: event.sequence, data: event.data, created_at: event.created_at });
+    expect(d.event).toEqual({ id: event.id, object: 'event', livemode: false, type: 'payment.captured', object_id: p.id, sequence: event.sequence, data: event.data, created_at: event.created_at });
     expect(verify(d.raw, d.headers['payment-signature'] as string, endpoint.secret)).toBe(true);
   }
   // Only payment.captured was subscribed: nothing else arrived, and nothing arrives twice later.

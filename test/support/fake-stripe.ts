@@ -14,7 +14,7 @@ type PaymentIntent = {
   capture_method: 'automatic' | 'manual'; status: Stripe.PaymentIntent.Status; metadata: Record<string, string>; payment_method: string;
   last_payment_error: { type: string; code: string; decline_code?: string; message: string } | null;
   next_action: { type: 'redirect_to_url'; redirect_to_url: { url: string; return_url: string | null } } | null;
-  latest_charge: string | null; created: number; livemode: false; refunded: number;
+  latest_charge: string | null; created: number; livemode: boolean; refunded: number;
 };
 export type Effect = { operation: 'authorize' | 'capture' | 'cancel' | 'refund'; paymentIntent: string; amount: number; idempotencyKey: string };
 /** When webhooks go out relative to the API answer that caused them. */
@@ -29,7 +29,9 @@ const THREE_DS = new Set(['pm_card_authenticationRequired', 'pm_card_threeDSecur
 
 const id = (prefix: string) => `${prefix}_${randomBytes(12).toString('hex')}`;
 
-export async function startFakeStripe(webhookSecret: string) {
+/** `live`: an account in live mode, as Stripe runs it: `sk_live_` keys, objects and events with `livemode: true`. */
+export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'test' | 'live' } = {}) {
+  const livemode = opts.mode === 'live';
   const intents = new Map<string, PaymentIntent>();
   const refunds: { id: string; payment_intent: string; metadata: Record<string, string> }[] = [];
   const idempotent = new Map<string, { status: number; body: unknown }>();
@@ -40,7 +42,7 @@ export async function startFakeStripe(webhookSecret: string) {
 
   async function sendEvent(type: string, object: object, created = Math.floor(Date.now() / 1000)): Promise<void> {
     if (!state.webhookUrl || state.webhookMode === 'none') return;
-    const payload = JSON.stringify({ id: id('evt'), object: 'event', type, created, api_version: '2025-09-30.clover', data: { object }, livemode: false });
+    const payload = JSON.stringify({ id: id('evt'), object: 'event', type, created, api_version: '2025-09-30.clover', data: { object }, livemode });
     const header = signer.webhooks.generateTestHeaderString({ payload, secret: webhookSecret });
     const post = () => fetch(state.webhookUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': header }, body: payload }).catch(() => undefined);
     await post();
@@ -68,7 +70,7 @@ export async function startFakeStripe(webhookSecret: string) {
         id: id('pi'), object: 'payment_intent', amount, amount_capturable: 0, amount_received: 0, currency: form.get('currency')!,
         capture_method: (form.get('capture_method') as 'manual') ?? 'automatic', status: 'requires_confirmation', payment_method: paymentMethod,
         metadata: { payment_id: form.get('metadata[payment_id]') ?? '', merchant_id: form.get('metadata[merchant_id]') ?? '' },
-        last_payment_error: null, next_action: null, latest_charge: null, created: Math.floor(Date.now() / 1000), livemode: false, refunded: 0,
+        last_payment_error: null, next_action: null, latest_charge: null, created: Math.floor(Date.now() / 1000), livemode, refunded: 0,
       };
       intents.set(pi.id, pi);
       const decline = DECLINES[paymentMethod];
@@ -171,7 +173,7 @@ export async function startFakeStripe(webhookSecret: string) {
         }
         return reply(200, pi);
       }
-      if (!(req.headers.authorization ?? '').startsWith('Bearer sk_test_')) return reply(401, { error: { type: 'invalid_request_error', message: 'Invalid API Key provided.' } });
+      if (!(req.headers.authorization ?? '').startsWith(livemode ? 'Bearer sk_live_' : 'Bearer sk_test_')) return reply(401, { error: { type: 'invalid_request_error', message: 'Invalid API Key provided.' } });
       if (state.outage > 0) {
         state.outage--;
         return reply(500, { error: { type: 'api_error', message: 'An unknown error occurred (simulated outage).' } });
@@ -185,8 +187,13 @@ export async function startFakeStripe(webhookSecret: string) {
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const port = (server.address() as { port: number }).port;
+  const base = `http://127.0.0.1:${port}`;
   state.base = base;
+  const close = () => new Promise<void>((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  });
 
   return {
     url: base,
@@ -200,10 +207,10 @@ export async function startFakeStripe(webhookSecret: string) {
     completeThreeDS: (pi: string, outcome: 'succeeded' | 'failed' = 'succeeded') => fetch(`${base}/_fake/3ds/${pi}?outcome=${outcome}`, { method: 'POST' }),
     /** Sends an event as Stripe would, e.g. a late or out-of-order one. */
     sendEvent,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close,
+    /** Stripe unreachable: connections are refused until `up()`, which listens on the same port with the books intact. */
+    down: close,
+    up: () => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve)),
   };
 }
 export type FakeStripe = Awaited<ReturnType<typeof startFakeStripe>>;

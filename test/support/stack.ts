@@ -88,10 +88,11 @@ export function client(baseUrl: string, apiKey?: string) {
 }
 export type Client = ReturnType<typeof client>;
 
-export async function newMerchant(stack: TestStack, name = 'Test shop'): Promise<{ id: string; key: string; api: Client }> {
+/** A new merchant: `api` acts with its test key, `live` with its live key. */
+export async function newMerchant(stack: TestStack, name = 'Test shop'): Promise<{ id: string; key: string; liveKey: string; api: Client; live: Client }> {
   const res = await client(stack.url, ADMIN_KEY).post('/v1/merchants', { name });
   if (res.status !== 201) throw new Error(`merchant creation failed: ${res.status} ${JSON.stringify(res.body)}`);
-  return { id: res.body.id, key: res.body.api_key, api: client(stack.url, res.body.api_key) };
+  return { id: res.body.id, key: res.body.api_key, liveKey: res.body.live_api_key, api: client(stack.url, res.body.api_key), live: client(stack.url, res.body.live_api_key) };
 }
 
 /** Polls until `check` passes (the workflow moves on asynchronously); fails with the last value. */
