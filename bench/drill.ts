@@ -8,6 +8,8 @@ import { migrate } from '../db/migrate';
 import { createLogger } from '../runtime/logger';
 import type { RunningServices } from '../runtime/services';
 import { startServices } from '../runtime/services';
+import type { FakeStripe } from '../test/support/fake-stripe';
+import { startFakeStripe } from '../test/support/fake-stripe';
 import type { Infra } from './harness';
 import { kill9, pool, sleep, spawnWorker, startInfra } from './harness';
 
@@ -22,6 +24,7 @@ const { values: opts } = parseArgs({ options: { only: { type: 'string' }, paymen
 const PAYMENTS = Number(opts.payments);
 const TERMINAL = new Set(['captured', 'failed', 'canceled']);
 const PAYLOAD_KEYS = `drill:${Buffer.alloc(32, 5).toString('base64')}`;
+const SANDBOX_SECRET = 'drill-sandbox-signing-secret';
 
 type Payment = { id: string; status: string; amount: number; amount_captured: number; currency: string };
 type Drill = {
@@ -31,8 +34,11 @@ type Drill = {
   workers: number;
   /** Breaks something once the payments are under way; returns when it is repaired. */
   fault: (ctx: Ctx) => Promise<void>;
+  /** A Stripe (the stateful fake) the payments may be routed to, with routing rules for the merchant. */
+  stripe?: { routing: object };
 };
-type Ctx = { infra: Infra; workers: ChildProcess[]; startWorker: () => Promise<ChildProcess>; api: RunningServices; notes: string[]; repairedAt?: number };
+type Ctx = { infra: Infra; workers: ChildProcess[]; startWorker: () => Promise<ChildProcess>; api: RunningServices; notes: string[]; repairedAt?: number; stripe?: FakeStripe };
+const STRIPE_WEBHOOK_SECRET = 'whsec_drill_0123456789';
 
 const MIXED = [
   { type: 'card', token: 'tok_ok' }, { type: 'card', token: 'tok_decline' }, { type: 'card', token: 'tok_flaky' },
@@ -81,23 +87,49 @@ const DRILLS: Drill[] = [
       ctx.repairedAt = Date.now();
     },
   },
+  {
+    name: 'D6', what: 'first provider (Stripe) down for 15 s mid-run: payments fail over to the sandbox', tokens: [{ type: 'card', token: 'pm_card_visa' }], workers: 1,
+    stripe: { routing: { default: { card: ['stripe', 'sandbox'] } } },
+    fault: async (ctx) => {
+      await ctx.stripe!.down();
+      await sleep(15_000);
+      await ctx.stripe!.up();
+      ctx.repairedAt = Date.now();
+    },
+  },
 ];
+
+/** What a live Stripe's books hold for one payment, in the sandbox's terms (an automatic capture is one confirm at Stripe). */
+function stripeCharges(stripe: FakeStripe | undefined, paymentId: string): { operation: string; amount: number }[] {
+  if (!stripe) return [];
+  const intents = [...stripe.intents.values()].filter((pi) => pi.metadata.payment_id === paymentId);
+  return intents.flatMap((pi) => [
+    ...stripe.effects.filter((e) => e.paymentIntent === pi.id).map((e) => ({ operation: e.operation, amount: e.amount })),
+    ...(pi.capture_method === 'automatic' && pi.status === 'succeeded' ? [{ operation: 'capture', amount: pi.amount_received }] : []),
+  ]);
+}
 
 async function runDrill(drill: Drill): Promise<boolean> {
   const dir = mkdtempSync(path.join(os.tmpdir(), `drill-${drill.name}-`));
   chmodSync(dir, 0o755); // as root, PostgreSQL runs as its own user and must reach its cluster
   const infra = await startInfra(dir);
   await migrate(infra.databaseUrl);
+  const stripe = drill.stripe ? await startFakeStripe(STRIPE_WEBHOOK_SECRET) : undefined;
+  const stripeEnv: Record<string, string> = stripe
+    ? { STRIPE_SECRET_KEY: 'sk_test_drill', STRIPE_API_BASE: stripe.url, STRIPE_WEBHOOK_SECRET, CIRCUIT_OPEN_MS: '5000' }
+    : {};
   const config = configSchema.parse({
     PORT: '0', ADMIN_API_KEY: 'drill-admin-key-0123456789', PAYLOAD_ENCRYPTION_KEYS: PAYLOAD_KEYS, LOG_LEVEL: 'silent', SYNC_WAIT_MS: '3000',
     RATE_LIMIT_PER_MINUTE: '1000000', SANDBOX_CUSTOMER_DELAY_MS: '1500', DATABASE_URL: infra.databaseUrl, TEMPORAL_ADDRESS: infra.temporalAddress,
+    SANDBOX_WEBHOOK_SECRET: SANDBOX_SECRET, ...stripeEnv,
   });
   const api = await startServices(config, { databaseUrl: infra.databaseUrl, temporalAddress: infra.temporalAddress }, createLogger('silent'), { worker: false });
   const startWorker = () => spawnWorker({
     DATABASE_URL: infra.databaseUrl, TEMPORAL_ADDRESS: infra.temporalAddress, PAYLOAD_ENCRYPTION_KEYS: PAYLOAD_KEYS, SANDBOX_NOTIFY_URL: `${api.url}/webhooks/sandbox`,
-    SANDBOX_CUSTOMER_DELAY_MS: '1500', LOG_LEVEL: 'info',
+    SANDBOX_CUSTOMER_DELAY_MS: '1500', LOG_LEVEL: 'info', SANDBOX_WEBHOOK_SECRET: SANDBOX_SECRET, ...stripeEnv,
   });
-  const ctx: Ctx = { infra, workers: [], startWorker, api, notes: [] };
+  stripe?.setWebhooks(`${api.url}/webhooks/stripe`);
+  const ctx: Ctx = { infra, workers: [], startWorker, api, notes: [], stripe };
   for (let i = 0; i < drill.workers; i++) ctx.workers.push(await startWorker());
   const violations: string[] = [];
   try {
@@ -107,6 +139,7 @@ async function runDrill(drill: Drill): Promise<boolean> {
       const res = await fetch(`${api.url}${p}`, { method, headers: { ...headers, ...(key ? { 'idempotency-key': key } : {}) }, body: body && JSON.stringify(body), signal: AbortSignal.timeout(30_000) });
       return { status: res.status, body: (await res.json()) as unknown };
     };
+    if (drill.stripe) await call('POST', '/v1/routing', drill.stripe.routing);
     /** A client that retries with its Idempotency-Key until the API answers: a request is never lost. */
     const create = async (i: number): Promise<string> => {
       const method = drill.tokens[i % drill.tokens.length]!;
@@ -122,7 +155,7 @@ async function runDrill(drill: Drill): Promise<boolean> {
     const started = Date.now();
     const creating = pool(PAYMENTS, 25, create);
     // The fault lands once the processor has charged some of the payments.
-    while ((await countCharges(api)) < PAYMENTS / 4 && Date.now() - started < 60_000) await sleep(200);
+    while ((await countCharges(api)) + (stripe?.intents.size ?? 0) < PAYMENTS / 4 && Date.now() - started < 60_000) await sleep(200);
     await drill.fault(ctx);
     const ids = await creating;
 
@@ -137,7 +170,11 @@ async function runDrill(drill: Drill): Promise<boolean> {
 
     for (const p of payments) {
       if (!TERMINAL.has(p.status)) violations.push(`${p.id} not terminal: ${p.status}`);
-      const charges = ((await call('GET', `/sandbox/charges?payment_id=${p.id}`)).body as { data: { operation: string; amount: number }[] }).data;
+      // Both processors' books: a payment that failed over must have been charged at one of them only.
+      const charges = [
+        ...((await call('GET', `/sandbox/charges?payment_id=${p.id}`)).body as { data: { operation: string; amount: number }[] }).data,
+        ...stripeCharges(stripe, p.id),
+      ];
       const count = (op: string) => charges.filter((c) => c.operation === op).length;
       if (count('authorize') > 1) violations.push(`${p.id} authorized ${count('authorize')} times`);
       if (count('capture') > 1) violations.push(`${p.id} captured ${count('capture')} times`);
@@ -151,6 +188,11 @@ async function runDrill(drill: Drill): Promise<boolean> {
       const booked = balance.find((b) => b.currency === currency)?.amount ?? 0;
       if (booked !== expected) violations.push(`ledger ${currency}: ${booked} booked, payments add up to ${expected}`);
     }
+    if (stripe) {
+      const onSandbox = payments.filter((p) => (p as Payment & { provider?: string }).provider === 'sandbox').length;
+      ctx.notes.push(`${onSandbox} of ${payments.length} payments failed over to the sandbox`);
+      if (onSandbox === 0) ctx.notes.push('VIOLATION: no payment failed over while Stripe was down');
+    }
     violations.push(...ctx.notes.filter((n) => n.startsWith('VIOLATION')));
     const byStatus = Object.entries(payments.reduce<Record<string, number>>((acc, p) => ({ ...acc, [p.status]: (acc[p.status] ?? 0) + 1 }), {})).map(([s, n]) => `${n} ${s}`).join(', ');
     const recovery = ctx.repairedAt ? `${((recovered - ctx.repairedAt) / 1000).toFixed(1)} s from repair to all terminal` : `${((recovered - started) / 1000).toFixed(1)} s in all`;
@@ -162,6 +204,7 @@ async function runDrill(drill: Drill): Promise<boolean> {
     for (const w of ctx.workers) await kill9(w);
     await api.stop().catch(() => undefined);
     await infra.stop();
+    await stripe?.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
