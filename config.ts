@@ -43,6 +43,11 @@ export const configSchema = z.object({
   OTEL_TRACES_EXPORTER: z.enum(['none', 'otlp', 'console']).default('none'),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().default('http://localhost:4318'),
   OTEL_SERVICE_NAME: z.string().default('temporal-payments'),
+  /**
+   * Which proxies in front of the API to trust for the client's address (rate limits of requests
+   * without a valid key): `false` (default), `true`, a hop count, or addresses/subnets.
+   */
+  TRUST_PROXY: z.string().default('false'),
   /** Requests per minute per API key (429 beyond). */
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(6000),
   /** How long POST /v1/payments waits for the first provider round trip before answering 202. */
@@ -98,6 +103,8 @@ export const configSchema = z.object({
    * Empty in production; `npm start` allows loopback so local receivers work.
    */
   WEBHOOK_ALLOWED_NETWORKS: z.string().default(''),
+  /** How often each worker sweeps the event outbox for work a crash left unstarted; 0 turns it off (tests call the sweep themselves). */
+  OUTBOX_SWEEP_MS: z.coerce.number().int().min(0).default(30_000),
   /** SMTP server for payer receipts, e.g. `smtp://user:pass@smtp.example.com:587`. Unset: no receipts. */
   SMTP_URL: z.string().url().optional(),
   RECEIPT_FROM: z.string().default('Payments <receipts@localhost>'),

@@ -32,6 +32,13 @@ export function eventsOf(payment: Payment, refunds: readonly Refund[] = []): New
   if (paymentType) {
     events.push({ id: derivedId('evt', payment.id, paymentType), merchantId: payment.merchant_id, livemode: payment.livemode ?? false, type: paymentType, objectId: payment.id, data: publicPayment(payment) });
   }
+  // One event per episode: its id derives from when the movement got stuck.
+  if (payment.attention) {
+    events.push({
+      id: derivedId('evt', payment.id, 'operator.attention_required', payment.attention.since), merchantId: payment.merchant_id,
+      livemode: payment.livemode ?? false, type: 'operator.attention_required', objectId: payment.id, data: publicPayment(payment),
+    });
+  }
   for (const r of refunds) {
     const refundType = REFUND_STATUS_EVENTS[r.status];
     if (refundType) events.push({ id: derivedId('evt', r.id, refundType), merchantId: r.merchant_id, livemode: r.livemode ?? false, type: refundType, objectId: r.id, data: publicRefund(r) });

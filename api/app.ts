@@ -29,11 +29,19 @@ export async function readiness(ctx: ApiContext): Promise<{ postgres: boolean; t
   return { postgres, temporal };
 }
 
+/** TRUST_PROXY as Express takes it: `true`/`false`, a hop count, or addresses/subnets (`loopback, 10.0.0.0/8`). */
+function trustProxy(value: string): boolean | number | string {
+  if (value === 'true' || value === 'false') return value === 'true';
+  return /^\d+$/.test(value) ? Number(value) : value;
+}
+
 /** The HTTP API of shared/API.md, without listening: tests drive it in-process or over a port. */
 export function createApp(ctx: ApiContext): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  // Behind a load balancer the client's address is in X-Forwarded-For: trusted only as configured.
+  app.set('trust proxy', trustProxy(ctx.config.TRUST_PROXY));
   if (ctx.tracer) app.use(tracingMiddleware(ctx.tracer));
 
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
@@ -60,7 +68,7 @@ export function createApp(ctx: ApiContext): express.Express {
   // Provider callbacks need the raw body for signature checks: mounted before the JSON parser.
   app.use('/webhooks', providerWebhooksRouter(ctx));
 
-  app.use(['/v1', '/sandbox'], perKeyRateLimit(ctx.config.RATE_LIMIT_PER_MINUTE));
+  app.use(['/v1', '/sandbox'], perKeyRateLimit(ctx.pool, ctx.config.RATE_LIMIT_PER_MINUTE, ctx.config.ADMIN_API_KEY));
   // The Temporal UI's codec calls carry whole histories' payloads: their own, larger limit.
   app.use('/codec', express.json({ limit: '4mb', type: () => true }), codecRouter(ctx));
   // Any content type is read as JSON, and an empty or absent body as `{}`: routes validate one shape.

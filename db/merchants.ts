@@ -26,7 +26,9 @@ export async function insertMerchant(
   m: { id: string; name: string; settlementCurrency: string | null; apiKey: string; liveApiKey: string },
 ): Promise<Merchant> {
   const { rows } = await pool.query<Row>(
+    // A rerun for the same id (its first run died before answering) issues new keys: the first ones were never shown.
     `INSERT INTO merchants (id, name, settlement_currency, api_key_hash, live_api_key_hash) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (id) DO UPDATE SET api_key_hash = EXCLUDED.api_key_hash, live_api_key_hash = EXCLUDED.live_api_key_hash
      RETURNING id, name, settlement_currency, created_at`,
     [m.id, m.name, m.settlementCurrency, hashApiKey(m.apiKey), hashApiKey(m.liveApiKey)],
   );

@@ -7,7 +7,7 @@ import { iso } from './pool';
 
 const PAYMENT_COLUMNS = `id, merchant_id, status, amount, currency, amount_capturable, amount_captured, amount_refunded,
   capture_method, payment_method, provider, provider_reference, channel, next_action, failure, customer_id,
-  description, metadata, return_url, receipt_email, created_at, updated_at, version, livemode, routing`;
+  description, metadata, return_url, receipt_email, created_at, updated_at, version, livemode, routing, attention`;
 
 type Timestamps = { created_at: Date; updated_at: Date };
 const toPayment = (r: Omit<Payment, 'object' | 'created_at' | 'updated_at'> & Timestamps): Payment => ({
@@ -27,9 +27,9 @@ const toRefund = (r: Omit<Refund, 'object' | 'created_at' | 'updated_at'> & Time
 export async function upsertPayment(client: PoolClient, p: Payment): Promise<void> {
   await client.query(
     `INSERT INTO payments (${PAYMENT_COLUMNS})
-     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25)
+     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26)
      ON CONFLICT (id) DO UPDATE SET
-       status = EXCLUDED.status, provider = EXCLUDED.provider, routing = EXCLUDED.routing, amount_capturable = EXCLUDED.amount_capturable,
+       status = EXCLUDED.status, provider = EXCLUDED.provider, routing = EXCLUDED.routing, attention = EXCLUDED.attention, amount_capturable = EXCLUDED.amount_capturable,
        amount_captured = EXCLUDED.amount_captured, amount_refunded = EXCLUDED.amount_refunded,
        provider_reference = EXCLUDED.provider_reference, next_action = EXCLUDED.next_action,
        failure = EXCLUDED.failure, updated_at = EXCLUDED.updated_at, version = EXCLUDED.version
@@ -39,7 +39,7 @@ export async function upsertPayment(client: PoolClient, p: Payment): Promise<voi
       p.capture_method, JSON.stringify(p.payment_method), p.provider, p.provider_reference, p.channel,
       p.next_action && JSON.stringify(p.next_action), p.failure && JSON.stringify(p.failure), p.customer_id,
       p.description, JSON.stringify(p.metadata), p.return_url, p.receipt_email ?? null, p.created_at, p.updated_at, p.version,
-      p.livemode ?? false, p.routing ? JSON.stringify(p.routing) : null,
+      p.livemode ?? false, p.routing ? JSON.stringify(p.routing) : null, p.attention ? JSON.stringify(p.attention) : null,
     ],
   );
 }
@@ -47,11 +47,11 @@ export async function upsertPayment(client: PoolClient, p: Payment): Promise<voi
 /** Refund rows only move forward: pending -> succeeded | failed. */
 export async function upsertRefund(client: PoolClient, r: Refund): Promise<void> {
   await client.query(
-    `INSERT INTO refunds (id, merchant_id, payment_id, amount, currency, status, reason, failure, created_at, updated_at, livemode)
-     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)
-     ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, failure = EXCLUDED.failure, updated_at = EXCLUDED.updated_at
+    `INSERT INTO refunds (id, merchant_id, payment_id, amount, currency, status, reason, failure, created_at, updated_at, livemode, attention)
+     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)
+     ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, failure = EXCLUDED.failure, updated_at = EXCLUDED.updated_at, attention = EXCLUDED.attention
      WHERE refunds.status = 'pending'`,
-    [r.id, r.merchant_id, r.payment_id, r.amount, r.currency, r.status, r.reason, r.failure && JSON.stringify(r.failure), r.created_at, r.updated_at, r.livemode ?? false],
+    [r.id, r.merchant_id, r.payment_id, r.amount, r.currency, r.status, r.reason, r.failure && JSON.stringify(r.failure), r.created_at, r.updated_at, r.livemode ?? false, r.attention ? JSON.stringify(r.attention) : null],
   );
 }
 
@@ -86,12 +86,14 @@ export function listRefunds(pool: Pool, tenant: Tenant, f: { paymentId?: string 
 }
 
 /** Hides what is internal to the orchestrator from the API object. */
-export function publicPayment(p: Payment): Omit<Payment, 'merchant_id' | 'version' | 'return_url'> & { return_url?: string } {
+export function publicPayment(p: Payment): Omit<Payment, 'merchant_id' | 'version' | 'return_url'> & { return_url?: string; requires_attention: boolean } {
   const { merchant_id: _m, version: _v, return_url, ...rest } = p;
-  return { ...rest, livemode: rest.livemode ?? false, routing: rest.routing ?? null, receipt_email: rest.receipt_email ?? null, ...(return_url ? { return_url } : {}) };
+  return {
+    ...rest, livemode: rest.livemode ?? false, routing: rest.routing ?? null,
+    requires_attention: Boolean(rest.attention), attention: rest.attention ?? null, receipt_email: rest.receipt_email ?? null, ...(return_url ? { return_url } : {}) };
 }
 
-export function publicRefund(r: Refund): Omit<Refund, 'merchant_id' | 'updated_at'> {
+export function publicRefund(r: Refund): Omit<Refund, 'merchant_id' | 'updated_at'> & { requires_attention: boolean } {
   const { merchant_id: _m, updated_at: _u, ...rest } = r;
-  return { ...rest, livemode: rest.livemode ?? false };
+  return { ...rest, livemode: rest.livemode ?? false, requires_attention: Boolean(rest.attention), attention: rest.attention ?? null };
 }

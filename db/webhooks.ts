@@ -27,8 +27,9 @@ export async function createEndpoint(
   e: { id: string; tenant: Tenant; url: string; events: string[]; description: string | null; secretSealed: string },
 ): Promise<WebhookEndpoint> {
   const { rows } = await pool.query<EndpointRow>(
+    // A rerun for the same id keeps what the first run created (and its secret).
     `INSERT INTO webhook_endpoints (id, merchant_id, livemode, url, events, description, secret_sealed) VALUES ($1, $2, $3, $4, $5, $6, $7)
-     RETURNING ${ENDPOINT_COLUMNS}`,
+     ON CONFLICT (id) DO UPDATE SET id = EXCLUDED.id RETURNING ${ENDPOINT_COLUMNS}`,
     [e.id, e.tenant.merchantId, e.tenant.livemode, e.url, e.events, e.description, e.secretSealed],
   );
   return toEndpoint(rows[0]!);
@@ -73,13 +74,20 @@ export async function deleteEndpoint(pool: Pool, tenant: Tenant, id: string): Pr
   return rowCount === 1;
 }
 
-/** The new secret signs from now on; the old one keeps signing too until `overlapMs` has passed. */
-export async function rotateSecret(pool: Pool, tenant: Tenant, id: string, secretSealed: string, overlapMs: number): Promise<WebhookEndpoint | undefined> {
+/**
+ * The new secret signs from now on; the old one keeps signing too until `overlapMs` has passed.
+ * Once per operation key: a rerun of the same request leaves the rotation it already made.
+ */
+export async function rotateSecret(pool: Pool, tenant: Tenant, id: string, secretSealed: string, overlapMs: number, operationKey: string): Promise<WebhookEndpoint | undefined> {
   const { rows } = await pool.query<EndpointRow>(
-    `UPDATE webhook_endpoints SET previous_secret_sealed = secret_sealed, secret_sealed = $3,
-       previous_secret_expires_at = now() + ($4::bigint * interval '1 millisecond'), updated_at = now()
+    `UPDATE webhook_endpoints SET
+       previous_secret_sealed = CASE WHEN last_rotation_key IS DISTINCT FROM $6 THEN secret_sealed ELSE previous_secret_sealed END,
+       secret_sealed = CASE WHEN last_rotation_key IS DISTINCT FROM $6 THEN $3 ELSE secret_sealed END,
+       previous_secret_expires_at = CASE WHEN last_rotation_key IS DISTINCT FROM $6 THEN now() + ($4::bigint * interval '1 millisecond') ELSE previous_secret_expires_at END,
+       updated_at = CASE WHEN last_rotation_key IS DISTINCT FROM $6 THEN now() ELSE updated_at END,
+       last_rotation_key = $6
      WHERE id = $1 AND merchant_id = $2 AND livemode = $5 AND deleted_at IS NULL RETURNING ${ENDPOINT_COLUMNS}`,
-    [id, tenant.merchantId, secretSealed, overlapMs, tenant.livemode],
+    [id, tenant.merchantId, secretSealed, overlapMs, tenant.livemode, operationKey],
   );
   return rows[0] && toEndpoint(rows[0]);
 }

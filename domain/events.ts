@@ -14,6 +14,8 @@ export const EVENT_TYPES = [
   'refund.failed',
   'webhook_endpoint.disabled',
   'operator.action',
+  /** A capture, void or refund that cannot finish without an operator (see `attention` on the object). */
+  'operator.attention_required',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

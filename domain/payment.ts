@@ -27,14 +27,19 @@ export const PROVIDERS = ['sandbox', 'stripe', 'alipay', 'wechat_pay'] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
 
 export type NextAction = {
-  type: 'redirect_to_url' | 'display_qr_code' | 'bank_transfer_instructions';
+  /** `use_stripe_sdk`: 3-D Secure in the merchant's page through Stripe.js with `client_secret` (no `return_url` was given). */
+  type: 'redirect_to_url' | 'display_qr_code' | 'bank_transfer_instructions' | 'use_stripe_sdk';
   url?: string;
+  client_secret?: string;
   qr_code?: string;
   reference?: string;
   expires_at: string;
 };
 
 export type Failure = { code: string; message: string };
+
+/** Why a money movement is stuck until an operator acts, and since when (RFC 3339). */
+export type Attention = { code: string; message: string; since: string };
 
 export const ROUTING_STRATEGIES = ['default', 'priority', 'split', 'lowest_fee', 'forced'] as const;
 export type RoutingStrategy = (typeof ROUTING_STRATEGIES)[number];
@@ -62,6 +67,8 @@ export type Payment = {
   channel: Channel;
   next_action: NextAction | null;
   failure: Failure | null;
+  /** Set while a capture, void or refund cannot finish without an operator; absent before this existed. */
+  attention?: Attention | null;
   customer_id: string | null;
   description: string | null;
   metadata: Record<string, string>;
@@ -88,6 +95,7 @@ export type Refund = {
   status: RefundStatus;
   reason: string | null;
   failure: Failure | null;
+  attention?: Attention | null;
   created_at: string;
   updated_at: string;
 };

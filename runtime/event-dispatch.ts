@@ -16,6 +16,9 @@ export const retryScheduleOf = (config: Config): RetrySchedule => ({
   windowMs: config.WEBHOOK_RETRY_WINDOW_MS,
 });
 
+/** The advisory lock the outbox sweep holds: an arbitrary constant of this application. */
+const OUTBOX_SWEEP_LOCK = 0x7061_7931;
+
 type DispatchOptions = { client: Client; pool: Pool; taskQueue: string; schedule: RetrySchedule; attemptTimeoutMs: number; receipts: boolean };
 
 /**
@@ -52,6 +55,22 @@ export class EventDispatcher {
    * up again. Starting is idempotent by workflow id, so racing a live dispatch is harmless.
    */
   async sweep(olderThanMs = 30_000): Promise<number> {
+    // One sweeper at a time across every worker: the others skip this round.
+    const lock = await this.opts.pool.connect();
+    try {
+      const { rows } = await lock.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [OUTBOX_SWEEP_LOCK]);
+      if (!rows[0]?.locked) return 0;
+      try {
+        return await this.sweepLocked(olderThanMs);
+      } finally {
+        await lock.query('SELECT pg_advisory_unlock($1)', [OUTBOX_SWEEP_LOCK]);
+      }
+    } finally {
+      lock.release();
+    }
+  }
+
+  private async sweepLocked(olderThanMs: number): Promise<number> {
     const { rows: events } = await this.opts.pool.query<{ id: string }>(
       `SELECT id FROM events WHERE dispatched_at IS NULL AND created_at < now() - ($1::bigint * interval '1 millisecond') ORDER BY created_at LIMIT 200`,
       [olderThanMs],
@@ -62,7 +81,7 @@ export class EventDispatcher {
     for (const e of events) await each(() => this.dispatch([e.id]));
     const { rows: deliveries } = await this.opts.pool.query(
       `SELECT d.id, d.event_id, e.type, d.endpoint_id, d.merchant_id, d.reason FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
-       WHERE d.status = 'pending' AND d.attempt_count = 0 AND d.created_at < now() - ($1::bigint * interval '1 millisecond') LIMIT 200`,
+       WHERE d.started_at IS NULL AND d.status = 'pending' AND d.created_at < now() - ($1::bigint * interval '1 millisecond') LIMIT 200`,
       [olderThanMs],
     );
     for (const d of deliveries) {
@@ -98,6 +117,7 @@ export class EventDispatcher {
         memo: { event: d.eventId, eventType: d.eventType, endpoint: d.endpointId },
       }),
     );
+    await this.opts.pool.query('UPDATE webhook_deliveries SET started_at = now() WHERE id = $1 AND started_at IS NULL', [d.deliveryId]);
   }
 
   private async payerWantsReceipt(object: Record<string, unknown>): Promise<boolean> {

@@ -1,8 +1,8 @@
 import type { Pool } from 'pg';
 import type { Config } from '../config';
 import { ConfigError, alipayNotifyUrl, sandboxNotifyUrl } from '../config';
-import type { ProviderName } from '../domain/payment';
-import type { PaymentProvider } from '../providers/provider';
+import type { Payment, ProviderName } from '../domain/payment';
+import type { PaymentProblem, PaymentProvider } from '../providers/provider';
 import { AlipayProvider } from '../providers/alipay/alipay.provider';
 import { SandboxProvider } from '../providers/sandbox/sandbox.provider';
 import { StripeProvider } from '../providers/stripe/stripe.provider';
@@ -54,6 +54,17 @@ export function createProviders(pool: Pool, config: Config, log: Logger): Provid
 export function providerFor(providers: Providers, name: ProviderName, livemode: boolean): PaymentProvider | undefined {
   if (providers.modes[name] !== modeOf(livemode)) return undefined;
   return (providers as unknown as Partial<Record<ProviderName, PaymentProvider>>)[name];
+}
+
+/**
+ * Whether the payment's provider can move this amount of it (Stripe's three-decimal amounts end
+ * in 0, ...): checked before a capture or refund is reserved, so the merchant gets a clear 400.
+ */
+export function amountProblem(providers: Providers, payment: Payment, amount: number): PaymentProblem | undefined {
+  const problem = providerFor(providers, payment.provider, payment.livemode ?? false)?.problemWith?.({
+    amount, currency: payment.currency, methodType: payment.payment_method.type, captureMethod: payment.capture_method, channel: payment.channel,
+  });
+  return problem?.param === 'amount' ? problem : undefined;
 }
 
 /** The providers configured for one mode, by name. */

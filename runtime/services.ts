@@ -19,6 +19,7 @@ import { createPaymentWorker } from '../workers/worker';
 import type { Logger } from './logger';
 import { createProviders } from './providers';
 import { CircuitBreaker } from '../routing/circuit-breaker';
+import { sweepIdempotencyKeys } from '../api/middleware/idempotency';
 import { connectClient, connectWorker } from './temporal';
 
 export type Endpoints = { databaseUrl: string; temporalAddress: string };
@@ -74,16 +75,19 @@ export async function startServices(
     worker = await createPaymentWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, pool, providers, circuits, dataConverter, metrics, notifications, workflowBundle: opts.workflowBundle, plugins: tracing ? [tracing.plugin] : [], maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS });
     const running = worker.run();
     // Workers also sweep the event outbox for anything a crash left undispatched.
-    // Never two sweeps at once: a slow Temporal must not stack them up.
+    // Never two sweeps at once in a process (a slow Temporal must not stack them up), nor across
+    // processes (an advisory lock in the sweep).
     let sweeping = false;
-    const sweeper = setInterval(() => {
-      if (sweeping) return;
-      sweeping = true;
-      void dispatcher.sweep()
-        .catch((err) => log.warn({ err: (err as Error).message }, 'event outbox sweep failed'))
-        .finally(() => (sweeping = false));
-    }, 30_000);
-    sweeper.unref();
+    const sweeper = config.OUTBOX_SWEEP_MS > 0
+      ? setInterval(() => {
+        if (sweeping) return;
+        sweeping = true;
+        void dispatcher.sweep()
+          .catch((err) => log.warn({ err: (err as Error).message }, 'event outbox sweep failed'))
+          .finally(() => (sweeping = false));
+      }, config.OUTBOX_SWEEP_MS)
+      : undefined;
+    sweeper?.unref();
     stops.push(async () => {
       clearInterval(sweeper);
       if (worker!.getState() === 'RUNNING') worker!.shutdown();
@@ -102,7 +106,13 @@ export async function startServices(
     });
     const address = server.address();
     url = `http://${config.HOST}:${typeof address === 'object' && address ? address.port : config.PORT}`;
+    // Idempotency keys are kept 24 hours (API.md), then forgotten: hourly, by each API process.
+    const keySweeper = setInterval(() => {
+      void sweepIdempotencyKeys(pool).catch((err) => log.warn({ err: (err as Error).message }, 'idempotency key sweep failed'));
+    }, 3_600_000);
+    keySweeper.unref();
     stops.unshift(() => new Promise<void>((resolve) => {
+      clearInterval(keySweeper);
       server.close(() => resolve());
       server.closeAllConnections();
     }));

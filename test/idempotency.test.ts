@@ -1,4 +1,5 @@
-import { card, newMerchant, useTestStack } from './support/stack';
+import { sweepIdempotencyKeys } from '../api/middleware/idempotency';
+import { ADMIN_KEY, card, client, newMerchant, useTestStack } from './support/stack';
 
 const stack = useTestStack();
 
@@ -104,4 +105,73 @@ test('a retry after a crash that lost the stored answer, once the payment has fi
   for await (const run of stack().context.temporal.workflow.list({ query: `WorkflowId = 'payment:${paymentId}'` })) runs.push(run);
   expect(runs).toHaveLength(1);
   expect((await m.api.get(`/sandbox/charges?payment_id=${paymentId}`)).body.data).toEqual([]);
+});
+
+describe('leases', () => {
+  /** As if the process handling the request died before storing its answer, `leaseLeftMs` ago or still within its lease. */
+  const die = (scope: string, key: string, leaseLeftMs: number) =>
+    stack().pool.query(
+      `UPDATE idempotency_keys SET response_status = NULL, locked_until = now() + ($3::bigint * interval '1 millisecond') WHERE scope = $1 AND key = $2`,
+      [scope, key, leaseLeftMs],
+    );
+
+  test('a concurrent duplicate of a POST answers 409 in flight, and the first one still answers', async () => {
+    const m = await newMerchant(stack());
+    const slow = { ...body, payment_method: card('tok_slow') };
+    const first = m.api.post('/v1/payments', slow, { 'Idempotency-Key': 'slow-1' });
+    await new Promise((r) => setTimeout(r, 400));
+    const duplicate = await m.api.post('/v1/payments', slow, { 'Idempotency-Key': 'slow-1' });
+    expect(duplicate.status).toBe(409);
+    expect(duplicate.body.error).toMatchObject({ type: 'idempotency_error', code: 'idempotency_key_in_use' });
+    const answered = await first;
+    expect(answered.status).toBe(201);
+    expect((await m.api.post('/v1/payments', slow, { 'Idempotency-Key': 'slow-1' })).body.id).toBe(answered.body.id);
+  });
+
+  test('merchant creation that died without an answer: 409 during its lease, then the retry takes over with working keys', async () => {
+    const admin = client(stack().url, ADMIN_KEY);
+    const first = await admin.post('/v1/merchants', { name: 'Lease shop' }, { 'Idempotency-Key': 'm-lease' });
+    expect(first.status).toBe(201);
+    await die('admin', 'm-lease', 60_000);
+    expect((await admin.post('/v1/merchants', { name: 'Lease shop' }, { 'Idempotency-Key': 'm-lease' })).body.error.code).toBe('idempotency_key_in_use');
+    await die('admin', 'm-lease', -1);
+    const retried = await admin.post('/v1/merchants', { name: 'Lease shop' }, { 'Idempotency-Key': 'm-lease' });
+    expect(retried.status).toBe(201);
+    expect(retried.body.id).toBe(first.body.id);
+    // The first answer never reached the caller: the keys it carries now are the ones that work.
+    expect((await client(stack().url, retried.body.api_key).get('/v1/payments')).status).toBe(200);
+    expect((await client(stack().url, retried.body.live_api_key).get('/v1/payments')).status).toBe(200);
+    const { rows } = await stack().pool.query('SELECT count(*)::int AS n FROM merchants WHERE id = $1', [first.body.id]);
+    expect(rows[0].n).toBe(1);
+  });
+
+  test('a rotate_secret retried after it died rotates once: the secret from before still signs during the overlap', async () => {
+    const m = await newMerchant(stack());
+    const endpoint = (await m.api.post('/v1/webhook_endpoints', { url: 'https://shop.example/hooks' }, { 'Idempotency-Key': 'we-1' })).body;
+    await die(m.id, 'we-1', -1);
+    const again = (await m.api.post('/v1/webhook_endpoints', { url: 'https://shop.example/hooks' }, { 'Idempotency-Key': 'we-1' })).body;
+    expect([again.id, again.secret]).toEqual([endpoint.id, endpoint.secret]);
+    expect((await m.api.get('/v1/webhook_endpoints')).body.data).toHaveLength(1);
+
+    const rotated = (await m.api.post(`/v1/webhook_endpoints/${endpoint.id}/rotate_secret`, { overlap_seconds: 3600 }, { 'Idempotency-Key': 'rot-1' })).body;
+    expect(rotated.secret).not.toBe(endpoint.secret);
+    await die(m.id, 'rot-1', -1);
+    const retried = await m.api.post(`/v1/webhook_endpoints/${endpoint.id}/rotate_secret`, { overlap_seconds: 3600 }, { 'Idempotency-Key': 'rot-1' });
+    expect(retried.status).toBe(200);
+    expect(retried.body.secret).toBe(rotated.secret);
+    const { rows } = await stack().pool.query('SELECT previous_secret_sealed FROM webhook_endpoints WHERE id = $1', [endpoint.id]);
+    expect(stack().context.secrets.open(rows[0].previous_secret_sealed)).toBe(endpoint.secret);
+  });
+
+  test('keys are forgotten after 24 hours: the same key then makes a new payment', async () => {
+    const m = await newMerchant(stack());
+    const first = await m.api.post('/v1/payments', body, { 'Idempotency-Key': 'old-1' });
+    await stack().pool.query(`UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE scope = $1 AND key = 'old-1'`, [m.id]);
+    const recent = await m.api.post('/v1/payments', body, { 'Idempotency-Key': 'recent-1' });
+    expect(await sweepIdempotencyKeys(stack().pool)).toBeGreaterThanOrEqual(1);
+    expect((await m.api.post('/v1/payments', body, { 'Idempotency-Key': 'recent-1' })).body.id).toBe(recent.body.id);
+    const later = await m.api.post('/v1/payments', body, { 'Idempotency-Key': 'old-1' });
+    expect(later.status).toBe(201);
+    expect(later.body.id).not.toBe(first.body.id);
+  });
 });

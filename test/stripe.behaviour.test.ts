@@ -80,6 +80,19 @@ test('3-D Secure: requires_action with Stripe\'s redirect URL, then the webhook 
   expect(failed.failure.code).toBe('payment_intent_authentication_failure');
 });
 
+test('3-D Secure without return_url: Stripe answers use_stripe_sdk, and the payment carries the client secret for Stripe.js', async () => {
+  const m = await newMerchant(stack);
+  const p = (await m.api.post('/v1/payments', { amount: 3100, currency: 'EUR', payment_method: card('pm_card_threeDSecure2Required') })).body;
+  expect(p.status).toBe('requires_action');
+  const pi = fake.intents.get(p.provider_reference)!;
+  expect(pi.next_action?.type).toBe('use_stripe_sdk');
+  expect(p.next_action).toMatchObject({ type: 'use_stripe_sdk', client_secret: pi.client_secret });
+  expect(p.next_action.url).toBeUndefined();
+  // The customer completes the challenge in the merchant's page (Stripe.js); the webhook moves the payment on.
+  await fake.completeThreeDS(p.provider_reference);
+  expect((await eventually(async () => (await m.api.get(`/v1/payments/${p.id}`)).body, (x) => x.status === 'captured')).amount_captured).toBe(3100);
+});
+
 test('webhooks before the synchronous answer, twice, or out of order never double-capture or regress a status', async () => {
   const m = await newMerchant(stack);
   fake.setWebhooks(`${stack.url}/webhooks/stripe`, 'before');

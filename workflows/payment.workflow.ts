@@ -15,7 +15,7 @@ import {
 import type { PaymentWorkflowInput, RefundRequest } from './messages';
 import { authorizeOptions, moneyMovementOptions, recordOptions, statusCheckOptions } from './options';
 import { latePaymentRefundStart, latePaymentRefundWorkflow } from './late-payment.workflow';
-import { PaymentStatusKey, ProviderKey } from './search-attributes';
+import { PaymentStatusKey, ProviderKey, RequiresAttentionKey } from './search-attributes';
 
 const { authorizeAtProvider } = proxyActivities<Activities>(authorizeOptions);
 const { captureAtProvider, cancelAtProvider, refundAtProvider } = proxyActivities<Activities>(moneyMovementOptions);
@@ -29,6 +29,8 @@ const MAX_POLL_MS = 60_000;
 const MAX_RESEND_MS = 3_600_000;
 /** A provider that surely did nothing is tried this often (as the authorize activity's own retries) before the payment fails. */
 const NOT_PROCESSED_TRIES = 8;
+/** A movement waiting for an operator is tried again when one asks, or after this long anyway. */
+const ATTENTION_RECHECK_MS = 24 * 3_600_000;
 
 const invalidState = (message: string) => ApplicationFailure.create({ type: FailureTypes.invalidState, message, nonRetryable: true });
 const invalidAmount = (message: string) => ApplicationFailure.create({ type: FailureTypes.invalidAmount, message, nonRetryable: true });
@@ -333,18 +335,44 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   }
 
   /**
-   * A money movement at the provider. Its idempotency key makes re-sending safe, so whatever
-   * goes wrong (an unknown outcome, a fault Temporal stopped retrying) it is sent again later
-   * with the same key: never abandoned halfway, never failing the payment's workflow.
+   * A money movement at the provider. Its idempotency key makes re-sending safe, so it is never
+   * abandoned halfway and never fails the payment's workflow. A decline is an answer (final,
+   * recorded by the caller); an unknown outcome or a provider that could not be reached is sent
+   * again with the same key after a backoff; a refusal no retry can fix (revoked credentials, a
+   * request the provider will never take) flags the payment, and the refund, as requiring
+   * attention and waits for an operator's retry instead of looping unseen.
    */
-  async function untilAnswered(call: () => Promise<OperationResult>): Promise<OperationResult> {
+  async function untilAnswered(call: () => Promise<OperationResult>, refund?: Refund): Promise<OperationResult> {
     for (let delayMs = 1000; ; delayMs = Math.min(delayMs * 2, MAX_RESEND_MS)) {
       try {
-        return await call();
-      } catch {
+        const result = await call();
+        if (payment.attention) await clearAttention(refund);
+        return result;
+      } catch (err) {
+        if (isFinalFault(err) && patched('attention-on-refusal')) {
+          await raiseAttention(err, refund);
+          await backOff(ATTENTION_RECHECK_MS);
+          continue;
+        }
         await backOff(delayMs);
       }
     }
+  }
+
+  async function raiseAttention(err: unknown, refund?: Refund): Promise<void> {
+    if (payment.attention && (!refund || refund.attention)) return; // flagged already: one event per episode
+    const cause = err instanceof ActivityFailure && err.cause ? err.cause.message : String(err);
+    const attention = { code: 'provider_refused', message: cause.slice(0, 500), since: new Date().toISOString() };
+    log.warn('money movement needs an operator', { reason: attention.message, refund_id: refund?.id });
+    if (refund) Object.assign(refund, { attention, updated_at: attention.since });
+    upsertSearchAttributes([{ key: RequiresAttentionKey, value: true }]);
+    await record({ attention }, refund ? { refunds: [{ ...refund }] } : {});
+  }
+
+  async function clearAttention(refund?: Refund): Promise<void> {
+    if (refund) refund.attention = null;
+    upsertSearchAttributes([{ key: RequiresAttentionKey, value: false }]);
+    await record({ attention: null }, refund ? { refunds: [{ ...refund }] } : {});
   }
 
   /** A timer an operator can cut short (POST /v1/admin/payments/:id/retry). */
@@ -379,10 +407,12 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
     await recordPayment({ payment: { ...payment }, refunds: [{ ...r }] });
     // Only a decline fails a refund: after a fault its outcome is unknown, and marking it failed
     // would free the amount for a second refund. It is re-sent with the same key instead.
-    const outcome = await untilAnswered(() =>
-      refundAtProvider(payment.provider, {
-        ...mode, paymentId: payment.id, refundId: r.id, reference: payment.provider_reference!, amount, currency: payment.currency, idempotencyKey: keyFor(`refund:${r.id}`),
-      }),
+    const outcome = await untilAnswered(
+      () =>
+        refundAtProvider(payment.provider, {
+          ...mode, paymentId: payment.id, refundId: r.id, reference: payment.provider_reference!, amount, currency: payment.currency, idempotencyKey: keyFor(`refund:${r.id}`),
+        }),
+      r,
     );
     r.updated_at = new Date().toISOString();
     if (outcome.status === 'declined') {
@@ -453,4 +483,9 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
 
 function failureType(err: unknown): string | undefined {
   return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause.type ?? undefined : undefined;
+}
+
+/** A provider fault that retrying cannot fix: not an unknown outcome, not an unreachable provider. */
+function isFinalFault(err: unknown): boolean {
+  return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === FailureTypes.providerFault && err.cause.nonRetryable === true;
 }

@@ -14,9 +14,11 @@ export const AmountMinorKey = defineSearchAttributeKey('AmountMinor', SearchAttr
 /** The merchant's own customer reference (an id, never a name or an email). */
 /** Whether the payment moves real money (a live key made it). */
 export const LivemodeKey = defineSearchAttributeKey('Livemode', SearchAttributeType.BOOL);
+/** Set while a money movement of the payment waits for an operator (see the payment's `attention`). */
+export const RequiresAttentionKey = defineSearchAttributeKey('RequiresAttention', SearchAttributeType.BOOL);
 export const CustomerIdKey = defineSearchAttributeKey('CustomerId', SearchAttributeType.KEYWORD);
 
 /** The subscription a recurring payment belongs to: registered now, set by the subscription workflows when they land. */
 export const SubscriptionIdKey = defineSearchAttributeKey('SubscriptionId', SearchAttributeType.KEYWORD);
 
-export const PAYMENT_SEARCH_ATTRIBUTES = [PaymentStatusKey, MerchantIdKey, LivemodeKey, ProviderKey, PaymentMethodKey, CurrencyKey, AmountMinorKey, CustomerIdKey, SubscriptionIdKey];
+export const PAYMENT_SEARCH_ATTRIBUTES = [PaymentStatusKey, MerchantIdKey, LivemodeKey, RequiresAttentionKey, ProviderKey, PaymentMethodKey, CurrencyKey, AmountMinorKey, CustomerIdKey, SubscriptionIdKey];

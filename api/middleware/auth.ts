@@ -47,11 +47,13 @@ export function optionalMerchantAuth(pool: Pool): RequestHandler {
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
+/** Compares digests: constant time whatever the lengths. */
+export const isAdminKey = (key: string, adminKey: string): boolean => timingSafeEqual(digest(key), digest(adminKey));
+
 export function adminAuth(adminKey: string | undefined): RequestHandler {
   return (req, _res, next) => {
     const key = bearerKey(req);
-    // Compare digests: constant time whatever the lengths.
-    if (!adminKey || !key || !timingSafeEqual(digest(key), digest(adminKey))) return next(unauthenticated());
+    if (!adminKey || !key || !isAdminKey(key, adminKey)) return next(unauthenticated());
     next();
   };
 }

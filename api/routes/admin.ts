@@ -48,7 +48,6 @@ export function adminRouter(ctx: ApiContext): Router {
         scope: 'admin',
         resourceType: 'operator_action',
         allocate: () => newId('opa'),
-        convergent: false,
         replay: async (id, status) => ({ status, body: found(await findOperatorAction(pool, id), 'operator_action', id) }),
         run: async (id, opKey) => {
           const result = await run(owner, targetId, opKey);

@@ -46,7 +46,6 @@ export function eventsRouter(ctx: ApiContext): Router {
       scope: idempotencyScope(tenant),
       resourceType: 'event_resend',
       allocate: () => event.id,
-      convergent: false,
       replay: async (id, status) => ({ status, body: (await withDeliveries(pool, [await loadEvent(tenant, id)]))[0] }),
       run: async (_id, opKey) => {
         let endpointIds: string[];
@@ -89,7 +88,6 @@ export function webhookEndpointsRouter(ctx: ApiContext): Router {
       scope: idempotencyScope(tenant),
       resourceType: 'webhook_endpoint',
       allocate: () => newId('we'),
-      convergent: false,
       // The secret is shown once; a replay of the same request (whose first answer may have been
       // lost) shows it again, since the caller could not have stored it otherwise.
       replay: async (id, status) => ({ status, body: await withSecret(tenant, id) }),
@@ -138,10 +136,9 @@ export function webhookEndpointsRouter(ctx: ApiContext): Router {
       scope: idempotencyScope(tenant),
       resourceType: 'webhook_secret',
       allocate: () => id,
-      convergent: false,
       replay: async (endpointId, status) => ({ status, body: await withSecret(tenant, endpointId) }),
-      run: async () => {
-        found(await rotateSecret(pool, tenant, id, secrets.seal(newId('whsec')), body.overlap_seconds * 1000), 'webhook_endpoint', id);
+      run: async (_id, opKey) => {
+        found(await rotateSecret(pool, tenant, id, secrets.seal(newId('whsec')), body.overlap_seconds * 1000, opKey), 'webhook_endpoint', id);
         return { status: 200, body: await withSecret(tenant, id) };
       },
     });

@@ -21,7 +21,6 @@ export function merchantsRouter(ctx: ApiContext): Router {
       scope: 'admin',
       resourceType: 'merchant',
       allocate: () => newId('mer'),
-      convergent: false,
       // The key is shown once: a replay returns the merchant without it.
       replay: async (id, status) => {
         return { status, body: found(await findMerchantById(ctx.pool, id), 'merchant', id) };

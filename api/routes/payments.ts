@@ -13,6 +13,7 @@ import { AmountMinorKey, CurrencyKey, CustomerIdKey, LivemodeKey, MerchantIdKey,
 import type { Tenant } from '../../db/merchants';
 import { findRouting } from '../../db/routing';
 import { planRoute } from '../../routing/plan';
+import { amountProblem } from '../../runtime/providers';
 import type { ApiContext } from '../context';
 import { idempotencyScope, requireMerchant, requireTenant } from '../middleware/auth';
 import { parse } from '../middleware/errors';
@@ -57,7 +58,6 @@ export function paymentsRouter(ctx: ApiContext): Router {
       scope: idempotencyScope(tenant),
       resourceType: 'payment',
       allocate: () => newId('pay'),
-      convergent: true,
       replay: async (id, status) => createOutcome(await loadPayment(tenant, id), status === 202 ? 201 : status),
       run: async (id) => {
         res.locals.paymentId = id;
@@ -146,11 +146,13 @@ export function paymentsRouter(ctx: ApiContext): Router {
       const tenant = requireTenant(req);
       const body = parse(schema, req.body);
       const payment = await loadPayment(tenant, String(req.params.id));
+      const amount = (body as { amount?: number }).amount;
+      const problem = update === capturePaymentUpdate && amount !== undefined ? amountProblem(ctx.providers, payment, amount) : undefined;
+      if (problem) throw invalidRequest(problem.message, problem.param, problem.code);
       const outcome = await idempotent(pool, req, {
         scope: idempotencyScope(tenant),
         resourceType: 'payment',
         allocate: () => payment.id,
-        convergent: true,
         replay: async (id) => ({ status: 200, body: publicPayment(await loadPayment(tenant, id)) }),
         run: async (id, opKey) => {
           const handle = temporal.workflow.getHandle(paymentWorkflowId(id));

@@ -3,6 +3,7 @@ import { findPayment, findRefund, listRefunds, publicRefund } from '../../db/pay
 import { found, invalidRequest, unavailable } from '../../domain/errors';
 import { newId } from '../../domain/ids';
 import { paymentWorkflowId, refundPaymentUpdate } from '../../workflows/messages';
+import { amountProblem } from '../../runtime/providers';
 import type { ApiContext } from '../context';
 import { idempotencyScope, requireTenant } from '../middleware/auth';
 import type { Tenant } from '../../db/merchants';
@@ -21,11 +22,13 @@ export function refundsRouter(ctx: ApiContext): Router {
     const tenant = requireTenant(req);
     const body = parse(CreateRefundBody, req.body);
     const payment = found(await findPayment(pool, tenant, body.payment_id), 'payment', body.payment_id, 'payment_id');
+    // The whole remainder when no amount is given: what the read model says is left.
+    const problem = amountProblem(ctx.providers, payment, body.amount ?? Math.max(1, payment.amount_captured - payment.amount_refunded));
+    if (problem) throw invalidRequest(problem.message, problem.param, problem.code);
     const outcome = await idempotent(pool, req, {
       scope: idempotencyScope(tenant),
       resourceType: 'refund',
       allocate: () => newId('re'),
-      convergent: true,
       replay: async (id, status) => ({ status, body: publicRefund(await loadRefund(tenant, id)) }),
       run: async (refundId) => {
         // The update id is the refund id: a retried request attaches to the same refund.

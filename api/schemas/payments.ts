@@ -40,6 +40,10 @@ export const PaymentListQuery = ListQuery.extend({
 export const RefundListQuery = ListQuery.extend({ payment_id: z.string().max(100).optional() });
 
 const Failure = z.object({ code: z.string(), message: z.string() });
+const Attention = z
+  .object({ code: z.string(), message: z.string(), since: Timestamp })
+  .nullable()
+  .openapi({ description: 'Why a capture, void or refund is stuck until an operator acts (`POST /v1/admin/payments/:id/retry` once fixed).' });
 
 export const PaymentObject = z
   .object({
@@ -66,14 +70,17 @@ export const PaymentObject = z
     channel: z.enum(CHANNELS),
     next_action: z
       .object({
-        type: z.enum(['redirect_to_url', 'display_qr_code', 'bank_transfer_instructions']),
+        type: z.enum(['redirect_to_url', 'display_qr_code', 'bank_transfer_instructions', 'use_stripe_sdk']),
         url: z.string().optional(),
+        client_secret: z.string().optional().openapi({ description: '`use_stripe_sdk`: pass to Stripe.js `handleNextAction` in the customer\'s browser.' }),
         qr_code: z.string().optional(),
         reference: z.string().optional(),
         expires_at: Timestamp,
       })
       .nullable(),
     failure: Failure.nullable(),
+    requires_attention: z.boolean(),
+    attention: Attention,
     customer_id: z.string().nullable(),
     description: z.string().nullable(),
     metadata: z.record(z.string(), z.string()),
@@ -95,6 +102,8 @@ export const RefundObject = z
     status: z.enum(REFUND_STATUSES),
     reason: z.string().nullable(),
     failure: Failure.nullable(),
+    requires_attention: z.boolean(),
+    attention: Attention,
     created_at: Timestamp,
   })
   .openapi('Refund');

@@ -86,7 +86,12 @@ export function declineCode(error: { code?: string | null; decline_code?: string
   return specific ?? error?.code ?? 'card_declined';
 }
 
+/**
+ * The customer's step: a redirect to the bank's page when a `return_url` was given; without one
+ * Stripe answers `use_stripe_sdk`, which the merchant's page completes with Stripe.js and the client secret.
+ */
 function nextActionOf(pi: Stripe.PaymentIntent, expiresAt: string): NextAction {
+  if (pi.next_action?.type === 'use_stripe_sdk' && pi.client_secret) return { type: 'use_stripe_sdk', client_secret: pi.client_secret, expires_at: expiresAt };
   return { type: 'redirect_to_url', ...(pi.next_action?.redirect_to_url?.url ? { url: pi.next_action.redirect_to_url.url } : {}), expires_at: expiresAt };
 }
 

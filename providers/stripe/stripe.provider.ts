@@ -23,6 +23,9 @@ type StripeErrorLike = { type?: string; code?: string; decline_code?: string; me
  * answers such as "already captured" or "already canceled" count as success, so retries and
  * webhooks racing the synchronous call converge on one effect.
  */
+/** Stripe error codes that refuse a refund for good: the refund fails and its amount is refundable again. */
+const REFUND_REFUSALS = new Set(['charge_already_refunded', 'amount_too_large', 'charge_disputed']);
+
 export class StripeProvider implements PaymentProvider {
   readonly name = 'stripe' as const;
   readonly stripe: Stripe;
@@ -108,8 +111,8 @@ export class StripeProvider implements PaymentProvider {
     } catch (err) {
       if (err instanceof ProviderFault) throw err;
       const e = err as StripeErrorLike;
-      // A refund larger than what remains, or of an uncaptured payment: Stripe's answer is final.
-      if (e.code === 'charge_already_refunded' || e.code === 'amount_too_large') return { status: 'declined', code: e.code, message: e.message ?? e.code };
+      // Stripe's final refusals of this refund (larger than what remains, a disputed charge...): recorded, never re-sent.
+      if (e.code && REFUND_REFUSALS.has(e.code)) return { status: 'declined', code: e.code, message: e.message ?? e.code };
       throw faultOf(err as never);
     }
   }

@@ -13,7 +13,8 @@ type PaymentIntent = {
   id: string; object: 'payment_intent'; amount: number; amount_capturable: number; amount_received: number; currency: string;
   capture_method: 'automatic' | 'manual'; status: Stripe.PaymentIntent.Status; metadata: Record<string, string>; payment_method: string;
   last_payment_error: { type: string; code: string; decline_code?: string; message: string } | null;
-  next_action: { type: 'redirect_to_url'; redirect_to_url: { url: string; return_url: string | null } } | null;
+  next_action: { type: 'redirect_to_url'; redirect_to_url: { url: string; return_url: string | null } } | { type: 'use_stripe_sdk'; use_stripe_sdk: { type: string } } | null;
+  client_secret: string;
   latest_charge: string | null; created: number; livemode: boolean; refunded: number;
 };
 export type Effect = { operation: 'authorize' | 'capture' | 'cancel' | 'refund'; paymentIntent: string; amount: number; idempotencyKey: string };
@@ -37,7 +38,7 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
   const idempotent = new Map<string, { status: number; body: unknown }>();
   const effects: Effect[] = [];
   const requests: { method: string; path: string; idempotencyKey?: string }[] = [];
-  const state = { webhookUrl: '', webhookMode: 'after' as WebhookMode, outage: 0, base: '' };
+  const state = { webhookUrl: '', webhookMode: 'after' as WebhookMode, outage: 0, base: '', keyRevoked: false };
   const signer = new Stripe('sk_test_fake');
 
   async function sendEvent(type: string, object: object, created = Math.floor(Date.now() / 1000)): Promise<void> {
@@ -67,11 +68,13 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
       const amount = Number(form.get('amount'));
       const paymentMethod = form.get('payment_method') ?? 'pm_card_visa';
       const pi: PaymentIntent = {
-        id: id('pi'), object: 'payment_intent', amount, amount_capturable: 0, amount_received: 0, currency: form.get('currency')!,
+        id: '', client_secret: '', object: 'payment_intent', amount, amount_capturable: 0, amount_received: 0, currency: form.get('currency')!,
         capture_method: (form.get('capture_method') as 'manual') ?? 'automatic', status: 'requires_confirmation', payment_method: paymentMethod,
         metadata: { payment_id: form.get('metadata[payment_id]') ?? '', merchant_id: form.get('metadata[merchant_id]') ?? '' },
         last_payment_error: null, next_action: null, latest_charge: null, created: Math.floor(Date.now() / 1000), livemode, refunded: 0,
       };
+      pi.id = id('pi');
+      pi.client_secret = `${pi.id}_secret_${randomBytes(12).toString('hex')}`;
       intents.set(pi.id, pi);
       const decline = DECLINES[paymentMethod];
       if (decline) {
@@ -80,7 +83,12 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
         return stripeError(402, 'card_error', decline.code, decline.message, { ...(decline.decline_code ? { decline_code: decline.decline_code } : {}), payment_intent: pi });
       }
       if (THREE_DS.has(paymentMethod)) {
-        Object.assign(pi, { status: 'requires_action', next_action: { type: 'redirect_to_url', redirect_to_url: { url: `${state.base}/3ds/${pi.id}`, return_url: form.get('return_url') } } });
+        // As Stripe: a redirect only where the customer can come back to (`return_url`); otherwise the page handles it with Stripe.js.
+        const returnUrl = form.get('return_url');
+        const next = returnUrl
+          ? { type: 'redirect_to_url' as const, redirect_to_url: { url: `${state.base}/3ds/${pi.id}`, return_url: returnUrl } }
+          : { type: 'use_stripe_sdk' as const, use_stripe_sdk: { type: 'three_d_secure_redirect' } };
+        Object.assign(pi, { status: 'requires_action', next_action: next });
         emit('payment_intent.requires_action', pi);
         return { status: 200, body: pi };
       }
@@ -117,6 +125,8 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
       const pi = intents.get(form.get('payment_intent') ?? '');
       if (!pi) return stripeError(404, 'invalid_request_error', 'resource_missing', 'No such payment_intent.');
       if (pi.status !== 'succeeded') return stripeError(400, 'invalid_request_error', 'charge_not_refundable', 'This PaymentIntent has no successful charge to refund.');
+      // Stripe's test card whose charge is disputed at once: a disputed charge cannot be refunded.
+      if (pi.payment_method === 'pm_card_createDispute') return stripeError(400, 'invalid_request_error', 'charge_disputed', `Charge ${pi.latest_charge} has been charged back; cannot issue a refund.`);
       const remaining = pi.amount_received - pi.refunded;
       if (remaining === 0) return stripeError(400, 'invalid_request_error', 'charge_already_refunded', 'This charge has already been refunded.');
       const amount = Number(form.get('amount') ?? remaining);
@@ -173,7 +183,7 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
         }
         return reply(200, pi);
       }
-      if (!(req.headers.authorization ?? '').startsWith(livemode ? 'Bearer sk_live_' : 'Bearer sk_test_')) return reply(401, { error: { type: 'invalid_request_error', message: 'Invalid API Key provided.' } });
+      if (state.keyRevoked || !(req.headers.authorization ?? '').startsWith(livemode ? 'Bearer sk_live_' : 'Bearer sk_test_')) return reply(401, { error: { type: 'invalid_request_error', message: 'Invalid API Key provided.' } });
       if (state.outage > 0) {
         state.outage--;
         return reply(500, { error: { type: 'api_error', message: 'An unknown error occurred (simulated outage).' } });
@@ -202,6 +212,8 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
     requests,
     /** Where webhooks go (our POST /webhooks/stripe), and when. */
     setWebhooks: (url: string, mode: WebhookMode = 'after') => Object.assign(state, { webhookUrl: url, webhookMode: mode }),
+    /** The account's key is rolled (revoked) in the Dashboard: every call answers 401 until restored. */
+    revokeKey: (revoked = true) => (state.keyRevoked = revoked),
     /** The next `n` API calls answer 500, as during a Stripe incident. */
     outage: (n: number) => (state.outage = n),
     completeThreeDS: (pi: string, outcome: 'succeeded' | 'failed' = 'succeeded') => fetch(`${base}/_fake/3ds/${pi}?outcome=${outcome}`, { method: 'POST' }),

@@ -44,6 +44,8 @@ export async function startTestStack(overrides: Record<string, string> = {}, opt
     SYNC_WAIT_MS: '15000',
     SANDBOX_CUSTOMER_DELAY_MS: '300',
     SANDBOX_WEBHOOK_SECRET: TEST_SANDBOX_SECRET,
+    // Each file's stack runs its own task queue: a sweeper here must not start another file's leftovers.
+    OUTBOX_SWEEP_MS: '0',
     // Test receivers listen on loopback, which production refuses (SSRF).
     WEBHOOK_ALLOWED_NETWORKS: '127.0.0.0/8,::1/128',
     ...overrides,

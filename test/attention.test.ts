@@ -1,0 +1,87 @@
+import type { FakeStripe } from './support/fake-stripe';
+import { startFakeStripe } from './support/fake-stripe';
+import type { TestStack } from './support/stack';
+import { ADMIN_KEY, client, eventually, newMerchant, startTestStack } from './support/stack';
+import { expectAllLedgersConsistent } from './support/ledger';
+
+// Refusals that retrying cannot fix end in a recorded, visible state instead of looping unseen.
+const WEBHOOK_SECRET = 'whsec_attention_0123456789';
+let stripe: FakeStripe;
+let stack: TestStack;
+beforeAll(async () => {
+  stripe = await startFakeStripe(WEBHOOK_SECRET);
+  stack = await startTestStack({ STRIPE_SECRET_KEY: 'sk_test_attention', STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET, STRIPE_API_BASE: stripe.url, SYNC_WAIT_MS: '3000' });
+  stripe.setWebhooks(`${stack.url}/webhooks/stripe`);
+});
+afterAll(async () => {
+  if (stack) await expectAllLedgersConsistent(stack.pool);
+  await stack?.stop();
+  await stripe?.close();
+});
+
+const card = (pm = 'pm_card_visa') => ({ type: 'card', token: pm });
+
+test('a capture or refund amount the provider cannot take is a 400 before anything is reserved', async () => {
+  const m = await newMerchant(stack);
+  const p = (await m.api.post('/v1/payments', { amount: 2000, currency: 'KWD', payment_method: card(), capture_method: 'manual' })).body;
+  expect(p).toMatchObject({ status: 'authorized', provider: 'stripe' });
+  const odd = await m.api.post(`/v1/payments/${p.id}/capture`, { amount: 1005 });
+  expect(odd.status).toBe(400);
+  expect(odd.body.error).toMatchObject({ code: 'invalid_amount', param: 'amount' });
+  // Nothing is stuck: the payment can still be captured properly, or canceled.
+  expect((await m.api.post(`/v1/payments/${p.id}/capture`, { amount: 1000 })).body).toMatchObject({ status: 'captured', amount_captured: 1000 });
+  const refund = await m.api.post('/v1/refunds', { payment_id: p.id, amount: 15 });
+  expect([refund.status, refund.body.error.code]).toEqual([400, 'invalid_amount']);
+  expect((await m.api.get(`/v1/refunds?payment_id=${p.id}`)).body.data).toEqual([]);
+  expect((await m.api.post('/v1/refunds', { payment_id: p.id, amount: 10 })).body.status).toBe('succeeded');
+});
+
+test('a refund of a disputed charge fails for good, and its amount is refundable again', async () => {
+  const m = await newMerchant(stack);
+  const p = (await m.api.post('/v1/payments', { amount: 5000, currency: 'USD', payment_method: card('pm_card_createDispute') })).body;
+  expect(p.status).toBe('captured');
+  const refund = await m.api.post('/v1/refunds', { payment_id: p.id, amount: 5000 });
+  expect(refund.status).toBe(201);
+  expect(refund.body).toMatchObject({ status: 'failed', failure: { code: 'charge_disputed' }, requires_attention: false });
+  const after = (await m.api.get(`/v1/payments/${p.id}`)).body;
+  expect(after).toMatchObject({ status: 'captured', amount_refunded: 0, requires_attention: false });
+  // Not reserved any more: another refund of the whole amount is accepted (and refused by Stripe again).
+  expect((await m.api.post('/v1/refunds', { payment_id: p.id })).body).toMatchObject({ status: 'failed', amount: 5000 });
+  expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'USD', amount: 5000 }]);
+});
+
+test('a refund refused for good (revoked key) flags the payment and the refund until an operator retries', async () => {
+  const m = await newMerchant(stack);
+  const p = (await m.api.post('/v1/payments', { amount: 3000, currency: 'EUR', payment_method: card() })).body;
+  expect(p.status).toBe('captured');
+  stripe.revokeKey();
+  let refundId: string;
+  try {
+    const refund = await m.api.post('/v1/refunds', { payment_id: p.id, amount: 1200 });
+    expect(refund.status).toBe(202);
+    refundId = refund.body.id;
+    const flagged = await eventually(() => m.api.get(`/v1/payments/${p.id}`), (r) => r.body.requires_attention === true);
+    expect(flagged.body.attention).toMatchObject({ code: 'provider_refused' });
+    expect(flagged.body.attention.message).toMatch(/API Key/);
+    expect((await m.api.get(`/v1/refunds/${refundId}`)).body).toMatchObject({ status: 'pending', requires_attention: true });
+    const events = (await m.api.get('/v1/events?type=operator.attention_required')).body.data;
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ object_id: p.id, data: { object: { requires_attention: true } } });
+    const handle = stack.context.temporal.workflow.getHandle(`payment:${p.id}`);
+    expect((await handle.describe()).searchAttributes.RequiresAttention).toEqual([true]);
+    // It waits for a person: no resend loop against the refusing provider.
+    const calls = stripe.requests.length;
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(stripe.requests.length).toBe(calls);
+  } finally {
+    stripe.revokeKey(false);
+  }
+  // The key is fixed; the operator retries the stuck step.
+  const retried = await client(stack.url, ADMIN_KEY).post(`/v1/admin/payments/${p.id}/retry`, { reason: 'Stripe key restored' });
+  expect(retried.status).toBe(200);
+  await eventually(() => m.api.get(`/v1/refunds/${refundId}`), (r) => r.body.status === 'succeeded');
+  const settled = (await m.api.get(`/v1/payments/${p.id}`)).body;
+  expect(settled).toMatchObject({ status: 'partially_refunded', amount_refunded: 1200, requires_attention: false, attention: null });
+  expect((await stack.context.temporal.workflow.getHandle(`payment:${p.id}`).describe()).searchAttributes.RequiresAttention).toEqual([false]);
+  expect(stripe.effects.filter((e) => e.operation === 'refund' && e.idempotencyKey.startsWith(p.id))).toHaveLength(1);
+});
