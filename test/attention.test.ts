@@ -85,3 +85,44 @@ test('a refund refused for good (revoked key) flags the payment and the refund u
   expect((await stack.context.temporal.workflow.getHandle(`payment:${p.id}`).describe()).searchAttributes.RequiresAttention).toEqual([false]);
   expect(stripe.effects.filter((e) => e.operation === 'refund' && e.idempotencyKey.startsWith(p.id))).toHaveLength(1);
 });
+
+describe('authorizations whose answers are lost (Stripe keeps a 500 for the key, its search lags)', () => {
+  const intentOf = (paymentId: string) => [...stripe.intents.values()].find((pi) => pi.metadata.payment_id === paymentId);
+  const lose = async (m: Awaited<ReturnType<typeof newMerchant>>, searchLagMs: number, amount: number) => {
+    stripe.searchLag(searchLagMs);
+    stripe.failAfterEffect(1);
+    const created = await m.api.post('/v1/payments', { amount, currency: 'USD', payment_method: card() });
+    const id: string = created.body.id ?? created.body.error.payment.id;
+    // Stripe did charge: its first answer was the stored 500, every retry with the key the same.
+    expect(intentOf(id)).toMatchObject({ status: 'succeeded', amount_received: amount });
+    return id;
+  };
+  afterEach(() => {
+    stripe.searchLag(0);
+    stripe.failAfterEffect(0);
+  });
+
+  test('retries are spaced out until the search shows the charge: captured, charged once', async () => {
+    const m = await newMerchant(stack);
+    const id = await lose(m, 4_000, 2100);
+    const done = await eventually(() => m.api.get(`/v1/payments/${id}`), (r) => r.body.status !== 'pending', 40_000);
+    expect(done.body).toMatchObject({ status: 'captured', amount_captured: 2100, provider_reference: intentOf(id)!.id });
+    const sends = stripe.requests.filter((r) => r.method === 'POST' && r.idempotencyKey === `${id}:authorize`);
+    expect(sends.length).toBeGreaterThan(1);
+    expect(sends.length).toBeLessThan(5);
+    expect(stripe.effects.filter((e) => e.paymentIntent === intentOf(id)!.id).map((e) => e.operation)).toEqual(['authorize']);
+    expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'USD', amount: 2100 }]);
+  }, 60_000);
+
+  test('past the search lag it ends failed, never with the money kept: the late-payment refund gives it back, once', async () => {
+    const m = await newMerchant(stack);
+    const id = await lose(m, 25_000, 4400);
+    const failed = await eventually(() => m.api.get(`/v1/payments/${id}`), (r) => r.body.status === 'failed', 40_000);
+    expect(failed.body.failure.code).toBe('provider_unavailable');
+    expect(stripe.requests.filter((r) => r.method === 'POST' && r.idempotencyKey === `${id}:authorize`)).toHaveLength(5);
+    await eventually(async () => stripe.effects.filter((e) => e.paymentIntent === intentOf(id)!.id && e.operation === 'refund').length, (n) => n === 1, 60_000);
+    expect(stripe.effects.filter((e) => e.paymentIntent === intentOf(id)!.id).map((e) => [e.operation, e.amount])).toEqual([['authorize', 4400], ['refund', 4400]]);
+    expect((await m.api.get(`/v1/payments/${id}`)).body.status).toBe('failed');
+    expect((await m.api.get('/v1/balance')).body.balances).toEqual([]);
+  }, 120_000);
+});

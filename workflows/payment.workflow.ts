@@ -56,6 +56,8 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   let paidAfterClose = false;
   /** When the customer's chance to act (QR code, cashier) ends at the provider. */
   let customerWindowEndsAt: number | undefined;
+  /** Authorization given up after answers of unknown outcome: the provider may hold the customer's money. */
+  let mayHaveBeenCharged = false;
   /** An operator asked to stop waiting and try the current step again now. */
   let retryNow = false;
   /** Backoff or poll waits in progress: only those can be cut short. */
@@ -238,9 +240,18 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
         const known = await providerState();
         if (known.status === 'authorized' || known.status === 'captured') return { status: 'authorized', reference: known.reference };
         if (known.status === 'failed') return { status: 'declined', reference: known.reference, code: known.code, message: known.message };
-        if (failureType(err) === FailureTypes.outcomeUnknown && attempt < 5) continue; // nothing happened at the provider: same key again
+        const unknownOutcome = failureType(err) === FailureTypes.outcomeUnknown;
+        if (unknownOutcome && attempt < 5) {
+          // Nothing known at the provider yet: the same key again, after a pause (a provider that
+          // keeps a 5xx for a key, or a search that lags, needs time, not a burst of retries).
+          if (patched('unknown-outcome-backoff')) await backOff(1000 * 2 ** (attempt - 1));
+          continue;
+        }
         // Giving up: make sure no hold is left behind that we never recorded.
         await releaseHoldAtProvider(payment.provider, { ...mode, paymentId: payment.id, reference: payment.provider_reference, idempotencyKey: keyFor('void') }).catch(() => undefined);
+        // The provider may still have charged (its answer lost, its search behind): whatever it
+        // took goes back to the customer through the late-payment refund, which keeps asking.
+        if (unknownOutcome && patched('unknown-outcome-backoff')) mayHaveBeenCharged = true;
         return { status: 'declined', reference: null, code: 'provider_unavailable', message: 'The payment provider could not be reached.' };
       }
     }
@@ -445,7 +456,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   async function finish(): Promise<Payment> {
     processing = false;
     // A cancel that won the race against the customer's payment, or a payment made after the close.
-    if (paidAfterClose && patched('late-payment-refund')) await refundLatePayment();
+    if ((paidAfterClose || mayHaveBeenCharged) && patched('late-payment-refund')) await refundLatePayment();
     else if (closedWhileWaiting && customerWindowEndsAt !== undefined && customerWindowEndsAt > Date.now() && patched('late-payment-watch')) {
       if (await paidBeforeWindowEnds(customerWindowEndsAt)) await refundLatePayment();
     }

@@ -38,7 +38,7 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
   const idempotent = new Map<string, { status: number; body: unknown }>();
   const effects: Effect[] = [];
   const requests: { method: string; path: string; idempotencyKey?: string }[] = [];
-  const state = { webhookUrl: '', webhookMode: 'after' as WebhookMode, outage: 0, base: '', keyRevoked: false };
+  const state = { webhookUrl: '', webhookMode: 'after' as WebhookMode, outage: 0, base: '', keyRevoked: false, failAfterEffect: 0, searchLagMs: 0 };
   const signer = new Stripe('sk_test_fake');
 
   async function sendEvent(type: string, object: object, created = Math.floor(Date.now() / 1000)): Promise<void> {
@@ -97,7 +97,8 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
     }
     if (method === 'GET' && path === '/v1/payment_intents/search') {
       const paymentId = /metadata\['payment_id'\]:'([^']+)'/.exec(query.get('query') ?? '')?.[1];
-      const data = [...intents.values()].filter((pi) => pi.metadata.payment_id === paymentId);
+      // Stripe's search is eventually consistent: an object shows up only after the lag.
+      const data = [...intents.values()].filter((pi) => pi.metadata.payment_id === paymentId && pi.created * 1000 <= Date.now() - state.searchLagMs);
       return { status: 200, body: { object: 'search_result', data, has_more: false, url: '/v1/payment_intents/search' } };
     }
     if (piMatch) {
@@ -191,7 +192,13 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
       const cacheKey = idempotencyKey && `${req.method} ${url.pathname} ${idempotencyKey}`;
       const cached = cacheKey ? idempotent.get(cacheKey) : undefined;
       if (cached) return reply(cached.status, cached.body); // Stripe replays the first answer for a key
-      const answer = handle(req.method!, url.pathname, new URLSearchParams(raw), url.searchParams);
+      let answer = handle(req.method!, url.pathname, new URLSearchParams(raw), url.searchParams);
+      if (req.method === 'POST' && state.failAfterEffect > 0) {
+        // An internal error after the effect: Stripe keeps the 500 for the key, so every retry with it gets the 500 again.
+        state.failAfterEffect--;
+        answer = { status: 500, body: { error: { type: 'api_error', message: 'An unknown error occurred (simulated, kept for this key).' } } };
+        if (cacheKey) idempotent.set(cacheKey, answer);
+      }
       if (cacheKey && req.method === 'POST' && answer.status < 500) idempotent.set(cacheKey, answer);
       return reply(answer.status, answer.body);
     });
@@ -214,6 +221,10 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
     setWebhooks: (url: string, mode: WebhookMode = 'after') => Object.assign(state, { webhookUrl: url, webhookMode: mode }),
     /** The account's key is rolled (revoked) in the Dashboard: every call answers 401 until restored. */
     revokeKey: (revoked = true) => (state.keyRevoked = revoked),
+    /** The next `n` POSTs take effect, then answer 500, which Stripe keeps for their idempotency keys. */
+    failAfterEffect: (n: number) => (state.failAfterEffect = n),
+    /** How long a new PaymentIntent stays invisible to search (Stripe's search is not real-time). */
+    searchLag: (ms: number) => (state.searchLagMs = ms),
     /** The next `n` API calls answer 500, as during a Stripe incident. */
     outage: (n: number) => (state.outage = n),
     completeThreeDS: (pi: string, outcome: 'succeeded' | 'failed' = 'succeeded') => fetch(`${base}/_fake/3ds/${pi}?outcome=${outcome}`, { method: 'POST' }),
