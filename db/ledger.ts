@@ -17,7 +17,8 @@ export type Posting = {
   livemode?: boolean;
   paymentId: string;
   refundId?: string;
-  kind: 'capture' | 'refund';
+  /** `refund_reversal`: a refund the provider failed after it had succeeded; the money is the merchant's again. */
+  kind: 'capture' | 'refund' | 'refund_reversal';
   currency: string;
   amount: number;
 };
@@ -33,6 +34,11 @@ function entriesOf(p: Posting): { account: string; amount: number }[] {
       return [
         { account: Accounts.merchantPayable, amount: p.amount },
         { account: Accounts.providerClearing, amount: -p.amount },
+      ];
+    case 'refund_reversal':
+      return [
+        { account: Accounts.providerClearing, amount: p.amount },
+        { account: Accounts.merchantPayable, amount: -p.amount },
       ];
   }
 }

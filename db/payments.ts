@@ -44,13 +44,13 @@ export async function upsertPayment(client: PoolClient, p: Payment): Promise<voi
   );
 }
 
-/** Refund rows only move forward: pending -> succeeded | failed. */
+/** Refund rows only move forward: pending -> succeeded | failed, and succeeded -> failed when the provider reverses it. */
 export async function upsertRefund(client: PoolClient, r: Refund): Promise<void> {
   await client.query(
     `INSERT INTO refunds (id, merchant_id, payment_id, amount, currency, status, reason, failure, created_at, updated_at, livemode, attention)
      VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)
      ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, failure = EXCLUDED.failure, updated_at = EXCLUDED.updated_at, attention = EXCLUDED.attention
-     WHERE refunds.status = 'pending'`,
+     WHERE refunds.status = 'pending' OR (refunds.status = 'succeeded' AND EXCLUDED.status = 'failed')`,
     [r.id, r.merchant_id, r.payment_id, r.amount, r.currency, r.status, r.reason, r.failure && JSON.stringify(r.failure), r.created_at, r.updated_at, r.livemode ?? false, r.attention ? JSON.stringify(r.attention) : null],
   );
 }

@@ -82,6 +82,17 @@ export type ProviderNotification = {
   failure?: { code: string; message: string };
 };
 
+/** A provider's later word on one of our refunds: it may fail after having succeeded (a card closed, a bank return). */
+export type RefundNotification = {
+  provider: ProviderName;
+  eventId: string;
+  paymentId: string;
+  refundId: string;
+  status: 'succeeded' | 'failed';
+  amount: number;
+  failure?: { code: string; message: string };
+};
+
 /**
  * A provider fault. `retryable` decides whether Temporal retries the activity; `outcomeUnknown`
  * says the provider may have acted (a timeout after sending), so the workflow must ask before

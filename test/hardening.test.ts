@@ -140,3 +140,26 @@ describe('authorizations whose answers are lost (Stripe keeps a 500 for the key,
     expect((await m.api.get('/v1/balance')).body.balances).toEqual([]);
   }, 120_000);
 });
+
+test('a refund that fails after it succeeded is reversed: compensating posting, refund.failed, the amount refundable again', async () => {
+  const m = await newMerchant(stack);
+  const p = (await m.api.post('/v1/payments', { amount: 6000, currency: 'USD', payment_method: card() })).body;
+  const whole = (await m.api.post('/v1/refunds', { payment_id: p.id })).body;
+  expect(whole.status).toBe('succeeded');
+  expect((await m.api.get(`/v1/payments/${p.id}`)).body).toMatchObject({ status: 'refunded', amount_refunded: 6000 });
+  expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'USD', amount: 0 }]);
+
+  await stripe.failRefund(whole.id); // two signed events for it: refund.failed and charge.refund.updated
+  const reversed = await eventually(() => m.api.get(`/v1/refunds/${whole.id}`), (r) => r.body.status === 'failed');
+  expect(reversed.body.failure).toMatchObject({ code: 'expired_or_canceled_card' });
+  const payment = (await m.api.get(`/v1/payments/${p.id}`)).body;
+  expect(payment).toMatchObject({ status: 'captured', amount_refunded: 0 });
+  expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'USD', amount: 6000 }]);
+  const types = (await m.api.get(`/v1/events?object_id=${whole.id}`)).body.data.map((e: { type: string }) => e.type);
+  expect(types.sort()).toEqual(['refund.failed', 'refund.succeeded']);
+  const postings = await stack.pool.query('SELECT kind FROM ledger_postings WHERE payment_id = $1 ORDER BY created_at', [p.id]);
+  expect(postings.rows.map((r) => r.kind)).toEqual(['capture', 'refund', 'refund_reversal']);
+  // The amount can be refunded again, once more only.
+  expect((await m.api.post('/v1/refunds', { payment_id: p.id, amount: 2500 })).body.status).toBe('succeeded');
+  expect((await m.api.post('/v1/refunds', { payment_id: p.id, amount: 3501 })).status).toBe(409);
+});

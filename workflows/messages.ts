@@ -1,6 +1,6 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Payment, Refund } from '../domain/payment';
-import type { ProviderNotification } from '../providers/provider';
+import type { ProviderNotification, RefundNotification } from '../providers/provider';
 
 /** Messages shared by the API and the PaymentWorkflow; defined once, here. */
 
@@ -11,6 +11,8 @@ export const cancelPaymentUpdate = defineUpdate<Payment>('cancelPayment');
 export const refundPaymentUpdate = defineUpdate<Refund, [RefundRequest]>('refundPayment');
 /** A verified provider callback (customer paid / failed at the provider); duplicates are harmless. */
 export const providerNotificationSignal = defineSignal<[ProviderNotification]>('providerNotification');
+/** A verified provider word on one of this payment's refunds (e.g. a refund failing after it succeeded). */
+export const refundNotificationSignal = defineSignal<[RefundNotification]>('refundNotification');
 export const paymentQuery = defineQuery<Payment>('payment');
 /** An operator's "retry the stuck step now": cuts the current backoff or poll wait short. */
 export const operatorRetrySignal = defineSignal('operatorRetry');

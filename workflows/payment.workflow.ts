@@ -10,7 +10,8 @@ import type { Failure, Payment, PaymentStatus, ProviderName, Refund } from '../d
 import { CANCELABLE_STATUSES, REFUNDABLE_STATUSES, refundableAmount } from '../domain/payment';
 import type { AuthorizeResult, OperationResult, ProviderNotification, ProviderPaymentState } from '../providers/provider';
 import {
-  cancelPaymentUpdate, capturePaymentUpdate, createPaymentUpdate, operatorRetrySignal, paymentQuery, providerNotificationSignal, refundPaymentUpdate,
+  cancelPaymentUpdate, capturePaymentUpdate, createPaymentUpdate, operatorRetrySignal, paymentQuery, providerNotificationSignal, refundNotificationSignal,
+  refundPaymentUpdate,
 } from './messages';
 import type { PaymentWorkflowInput, RefundRequest } from './messages';
 import { authorizeOptions, moneyMovementOptions, recordOptions, statusCheckOptions } from './options';
@@ -122,6 +123,18 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
     else if (closedWhileWaiting && n.outcome === 'action_succeeded') paidAfterClose = true;
   });
 
+  // A refund the provider fails after it succeeded: the money is the merchant's again.
+  setHandler(refundNotificationSignal, async (n) => {
+    const r = refunds.find((x) => x.id === n.refundId);
+    if (!r || n.status !== 'failed' || n.amount !== r.amount) return; // not ours to reverse, or nothing changes
+    if (r.status === 'pending') {
+      retryNow = retryableWaits > 0; // its own send will read the failure: no need to wait for the next try
+      return;
+    }
+    if (r.status !== 'succeeded') return;
+    await reverseRefund(r, n.failure ?? { code: 'refund_failed', message: 'The provider reversed the refund.' });
+  });
+
   setHandler(
     refundPaymentUpdate,
     async (req) => refund(req),
@@ -180,7 +193,9 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
 
   if (payment.status === 'captured') {
     processing = false;
-    await condition(() => payment.status === 'refunded', input.refundWindowMs);
+    // A whole refund can still fail later at the provider: the payment stays open for the window either way.
+    if (patched('refund-reversals')) await condition(() => false, input.refundWindowMs);
+    else await condition(() => payment.status === 'refunded', input.refundWindowMs);
   }
   return finish();
 
@@ -439,6 +454,21 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
       { refunds: [{ ...r }], postings: [posting] },
     );
     return r;
+  }
+
+  /** Undoes a refund the provider failed after it succeeded: a compensating posting, `refund.failed`, and the amount refundable again. */
+  async function reverseRefund(r: Refund, failure: Failure): Promise<void> {
+    log.warn('refund reversed by the provider', { refund_id: r.id, amount: r.amount, code: failure.code });
+    Object.assign(r, { status: 'failed', failure, updated_at: new Date().toISOString() });
+    const refunded = payment.amount_refunded - r.amount;
+    const posting: Posting = {
+      id: keyFor(`refund_reversal:${r.id}`), merchantId: payment.merchant_id, livemode: payment.livemode ?? false, paymentId: payment.id, refundId: r.id,
+      kind: 'refund_reversal', currency: payment.currency, amount: r.amount,
+    };
+    await record(
+      { amount_refunded: refunded, status: refunded === 0 ? 'captured' : 'partially_refunded' },
+      { refunds: [{ ...r }], postings: [posting] },
+    );
   }
 
   /** Applies a transition, makes it searchable, and writes the read model and ledger in one go. */

@@ -1,14 +1,14 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
 import express, { Router } from 'express';
 import { ApiError } from '../../domain/errors';
-import type { ProviderNotification } from '../../providers/provider';
+import type { ProviderNotification, RefundNotification } from '../../providers/provider';
 import { findPaymentById } from '../../db/payments';
 import { notifyVerdict } from '../../providers/alipay/alipay.mapper';
-import { notificationOf } from '../../providers/stripe/stripe.mapper';
+import { notificationOf, refundNotificationOf } from '../../providers/stripe/stripe.mapper';
 import type { Payment, ProviderName } from '../../domain/payment';
 import { CLOSED_UNPAID_STATUSES } from '../../domain/payment';
 import { latePaymentRefundStart, latePaymentRefundWorkflow } from '../../workflows/late-payment.workflow';
-import { paymentWorkflowId, providerNotificationSignal } from '../../workflows/messages';
+import { paymentWorkflowId, providerNotificationSignal, refundNotificationSignal } from '../../workflows/messages';
 import type { ApiContext } from '../context';
 
 /**
@@ -44,6 +44,13 @@ export function providerWebhooksRouter(ctx: ApiContext): Router {
     if (!stripe || !event) {
       ctx.metrics.providerCallbacks.inc({ provider: 'stripe', outcome: 'rejected' });
       throw new ApiError(400, 'invalid_request_error', 'invalid_signature', 'Signature verification failed.');
+    }
+    const refunded = refundNotificationOf(event);
+    if (refunded) {
+      if (event.livemode !== (ctx.providers.modes.stripe === 'live')) foreignCallback(ctx, 'stripe', refunded.paymentId, 'livemode_mismatch');
+      await ownPayment(ctx, refunded.paymentId, 'stripe', event.livemode);
+      ctx.metrics.providerCallbacks.inc({ provider: 'stripe', outcome: await deliverRefundNotification(ctx, refunded) });
+      return void res.json({ received: true });
     }
     const notification = notificationOf(event);
     // Stripe says which mode an event is from; it must be the mode our key serves, and the payment ours at Stripe in that mode.
@@ -149,6 +156,23 @@ async function deliverNotification(ctx: ApiContext, n: ProviderNotification): Pr
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return 'closed';
     await forgetNotification(ctx, n); // not handed over: the provider's retry must be processed
+    throw err;
+  }
+}
+
+/** A provider's word on one of our refunds, to its payment's workflow once (by the provider's event id). */
+async function deliverRefundNotification(ctx: ApiContext, n: RefundNotification): Promise<'accepted' | 'duplicate' | 'closed'> {
+  const first = await ctx.pool.query('INSERT INTO provider_events (provider, event_id, payment_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [n.provider, n.eventId, n.paymentId]);
+  if (first.rowCount === 0) return 'duplicate';
+  try {
+    await ctx.temporal.workflow.getHandle(paymentWorkflowId(n.paymentId)).signal(refundNotificationSignal, n);
+    return 'accepted';
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) {
+      ctx.log.warn({ provider: n.provider, payment_id: n.paymentId, refund_id: n.refundId, status: n.status }, 'refund update for a payment whose workflow has ended: needs an operator');
+      return 'closed';
+    }
+    await ctx.pool.query('DELETE FROM provider_events WHERE provider = $1 AND event_id = $2', [n.provider, n.eventId]);
     throw err;
   }
 }

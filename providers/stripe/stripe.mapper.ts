@@ -1,7 +1,7 @@
 import type Stripe from 'stripe';
 import { currencyExponent } from '../../domain/money';
 import type { NextAction } from '../../domain/payment';
-import type { AuthorizeRequest, AuthorizeResult, CaptureRequest, ProviderNotification, ProviderPaymentState, RefundRequest } from '../provider';
+import type { AuthorizeRequest, AuthorizeResult, CaptureRequest, ProviderNotification, ProviderPaymentState, RefundNotification, RefundRequest } from '../provider';
 import { ProviderFault, neverSent } from '../provider';
 
 /** Pure transforms between our payments and Stripe's API: no I/O here. */
@@ -150,6 +150,22 @@ export function faultOf(err: { type?: string; code?: string; message?: string; s
     default:
       return (err.statusCode ?? 500) >= 500 ? new ProviderFault(message, true, true, retryAfterMs) : new ProviderFault(message, false);
   }
+}
+
+/**
+ * Stripe's refund events (`refund.updated`, `refund.failed`, `charge.refund.updated`) about one of
+ * our refunds, in our terms; null for refunds that are not ours or not settled yet.
+ */
+export function refundNotificationOf(event: Stripe.Event): RefundNotification | null {
+  if (!['refund.updated', 'refund.failed', 'charge.refund.updated'].includes(event.type)) return null;
+  const refund = event.data.object as Stripe.Refund;
+  const { payment_id: paymentId, refund_id: refundId } = refund.metadata ?? {};
+  if (!paymentId || !refundId || (refund.status !== 'succeeded' && refund.status !== 'failed')) return null;
+  return {
+    provider: 'stripe', eventId: event.id, paymentId, refundId, status: refund.status,
+    amount: fromStripeAmount(refund.amount, refund.currency.toUpperCase()),
+    ...(refund.status === 'failed' ? { failure: { code: refund.failure_reason ?? 'refund_failed', message: `Stripe could not complete the refund: ${refund.failure_reason ?? 'failed'}.` } } : {}),
+  };
 }
 
 /** Stripe webhook events that tell a waiting payment how the customer's step ended. */

@@ -34,7 +34,7 @@ const id = (prefix: string) => `${prefix}_${randomBytes(12).toString('hex')}`;
 export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'test' | 'live' } = {}) {
   const livemode = opts.mode === 'live';
   const intents = new Map<string, PaymentIntent>();
-  const refunds: { id: string; payment_intent: string; metadata: Record<string, string> }[] = [];
+  const refunds: { id: string; payment_intent: string; amount: number; status: string; failure_reason: string | null; metadata: Record<string, string> }[] = [];
   const idempotent = new Map<string, { status: number; body: unknown }>();
   const effects: Effect[] = [];
   const requests: { method: string; path: string; idempotencyKey?: string }[] = [];
@@ -219,6 +219,18 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
     requests,
     /** Where webhooks go (our POST /webhooks/stripe), and when. */
     setWebhooks: (url: string, mode: WebhookMode = 'after') => Object.assign(state, { webhookUrl: url, webhookMode: mode }),
+    /**
+     * A refund that succeeded fails later (the customer's card closed): Stripe sends `refund.failed`
+     * and `charge.refund.updated`, and the money is back on the charge.
+     */
+    failRefund: async (refundId: string, reason = 'expired_or_canceled_card') => {
+      const refund = refunds.find((r) => r.metadata.refund_id === refundId);
+      if (!refund) throw new Error(`no refund ${refundId}`);
+      Object.assign(refund, { status: 'failed', failure_reason: reason });
+      intents.get(refund.payment_intent)!.refunded -= refund.amount;
+      await sendEvent('refund.failed', { ...refund });
+      await sendEvent('charge.refund.updated', { ...refund });
+    },
     /** The account's key is rolled (revoked) in the Dashboard: every call answers 401 until restored. */
     revokeKey: (revoked = true) => (state.keyRevoked = revoked),
     /** The next `n` POSTs take effect, then answer 500, which Stripe keeps for their idempotency keys. */
