@@ -35,6 +35,8 @@ export const configSchema = z.object({
    * Payments stay open for their refund window: a cap bounds memory, evicted ones replay when woken.
    */
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
+  /** When set, /metrics (API and worker) requires `Authorization: Bearer <token>`. */
+  METRICS_AUTH_TOKEN: z.string().min(16).optional(),
   /** Where `npm run worker` serves /metrics (the API serves its own on PORT). */
   WORKER_METRICS_PORT: listenPort.default(9464),
   /** Loopback port of the Temporal SDK's own metrics exporter (appended to /metrics); 0 picks a free one. */
@@ -56,6 +58,8 @@ export const configSchema = z.object({
   AUTHORIZATION_TTL_MS: durationMs.default(7 * 24 * 3600 * 1000),
   /** How long a customer has to finish a wallet, transfer or 3-D Secure step. */
   ACTION_TTL_MS: durationMs.default(15 * 60 * 1000),
+  /** A payment's run continues as new past this many history events (besides the server's suggestion); for tests and drills. */
+  PAYMENT_CONTINUE_AS_NEW_EVENTS: z.coerce.number().int().min(50).optional(),
   /** How long a captured payment stays open for refunds. */
   REFUND_WINDOW_MS: durationMs.default(180 * 24 * 3600 * 1000),
   /** Where the sandbox processor sends its signed notifications. Default: this API. */

@@ -15,6 +15,8 @@ import { routingRouter } from './routes/routing';
 import { sandboxRouter } from './routes/sandbox';
 import { providerWebhooksRouter } from './routes/webhooks';
 import { routeOf, tracingMiddleware } from '../runtime/tracing';
+import { mayScrape } from '../runtime/metrics';
+import { ApiError } from '../domain/errors';
 
 export const BODY_LIMIT = '64kb';
 const PAYMENT_ID = /\bpay_[0-9A-Za-z]{24}\b/;
@@ -50,7 +52,10 @@ export function createApp(ctx: ApiContext): express.Express {
     res.status(checks.postgres && checks.temporal ? 200 : 503).json({ status: checks.postgres && checks.temporal ? 'ready' : 'unavailable', checks });
   });
   app.get('/openapi.json', (_req, res) => void res.json(openApiDocument()));
-  app.get('/metrics', async (_req, res) => {
+  app.get('/metrics', async (req, res) => {
+    if (!mayScrape(ctx.config.METRICS_AUTH_TOKEN, req.header('authorization'))) {
+      return void res.status(401).json(new ApiError(401, 'authentication_error', 'invalid_metrics_token', 'Send `Authorization: Bearer <METRICS_AUTH_TOKEN>`.').toBody());
+    }
     res.set('Content-Type', ctx.metrics.registry.contentType).send(await ctx.metrics.text());
   });
   app.use((req, res, next) => {
@@ -70,6 +75,8 @@ export function createApp(ctx: ApiContext): express.Express {
 
   app.use(['/v1', '/sandbox'], perKeyRateLimit(ctx.pool, ctx.config.RATE_LIMIT_PER_MINUTE, ctx.config.ADMIN_API_KEY));
   // The Temporal UI's codec calls carry whole histories' payloads: their own, larger limit.
+  // The codec decrypts: limited per address like requests without a key.
+  app.use('/codec', perKeyRateLimit(ctx.pool, ctx.config.RATE_LIMIT_PER_MINUTE, undefined));
   app.use('/codec', express.json({ limit: '4mb', type: () => true }), codecRouter(ctx));
   // Any content type is read as JSON, and an empty or absent body as `{}`: routes validate one shape.
   app.use(express.json({ limit: BODY_LIMIT, strict: true, type: () => true }), absentBodyAsEmpty);

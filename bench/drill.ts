@@ -129,8 +129,15 @@ async function runDrill(drill: Drill): Promise<boolean> {
     SANDBOX_CUSTOMER_DELAY_MS: '1500', LOG_LEVEL: 'info', SANDBOX_WEBHOOK_SECRET: SANDBOX_SECRET, ...stripeEnv,
   });
   stripe?.setWebhooks(`${api.url}/webhooks/stripe`);
-  const ctx: Ctx = { infra, workers: [], startWorker, api, notes: [], stripe };
-  for (let i = 0; i < drill.workers; i++) ctx.workers.push(await startWorker());
+  const ctx: Ctx = { infra, workers: [], startWorker: async () => watch(await startWorker()), api, notes: [], stripe };
+  const tails = new Map<ChildProcess, string>();
+  const watch = (w: ChildProcess) => {
+    const keep = (c: Buffer) => tails.set(w, ((tails.get(w) ?? '') + c.toString()).slice(-4000));
+    w.stdout?.on('data', keep);
+    w.stderr?.on('data', keep);
+    return w;
+  };
+  for (let i = 0; i < drill.workers; i++) ctx.workers.push(await ctx.startWorker());
   const violations: string[] = [];
   try {
     const merchant = await (await fetch(`${api.url}/v1/merchants`, { method: 'POST', headers: { authorization: `Bearer ${config.ADMIN_API_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: drill.name }) })).json() as { api_key: string };
@@ -192,6 +199,10 @@ async function runDrill(drill: Drill): Promise<boolean> {
       const onSandbox = payments.filter((p) => (p as Payment & { provider?: string }).provider === 'sandbox').length;
       ctx.notes.push(`${onSandbox} of ${payments.length} payments failed over to the sandbox`);
       if (onSandbox === 0) ctx.notes.push('VIOLATION: no payment failed over while Stripe was down');
+    }
+    // A worker that died by itself (not killed by the drill) is a violation: its tail says why.
+    for (const w of ctx.workers) {
+      if (w.exitCode !== null) ctx.notes.push(`VIOLATION: a worker exited by itself (code ${w.exitCode}): ${tails.get(w)?.slice(-600) ?? ''}`);
     }
     violations.push(...ctx.notes.filter((n) => n.startsWith('VIOLATION')));
     const byStatus = Object.entries(payments.reduce<Record<string, number>>((acc, p) => ({ ...acc, [p.status]: (acc[p.status] ?? 0) + 1 }), {})).map(([s, n]) => `${n} ${s}`).join(', ');

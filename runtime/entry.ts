@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { mayScrape } from './metrics';
 import { ConfigError, loadConfig } from '../config';
 import { migrate } from '../db/migrate';
 import { freePort } from '../scripts/ports';
@@ -23,6 +24,7 @@ export function runRole(role: 'api' | 'worker'): void {
       const { registry } = services.context.metrics;
       const server = http.createServer(async (req, res) => {
         if (req.url !== '/metrics') return void res.writeHead(404).end();
+        if (!mayScrape(config.METRICS_AUTH_TOKEN, req.headers.authorization)) return void res.writeHead(401).end();
         res.writeHead(200, { 'content-type': registry.contentType }).end(await services.context.metrics.text());
       });
       server.listen(config.WORKER_METRICS_PORT, config.HOST);

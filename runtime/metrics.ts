@@ -1,5 +1,13 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Pool } from 'pg';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Whether a /metrics request may read: anyone without METRICS_AUTH_TOKEN, else only its bearer. */
+export function mayScrape(token: string | undefined, authorization: string | undefined): boolean {
+  if (!token) return true;
+  const given = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1];
+  return given !== undefined && timingSafeEqual(createHash('sha256').update(given).digest(), createHash('sha256').update(token).digest());
+}
 
 /**
  * Prometheus metrics of one process (API, worker, or both under `npm start`). Payment counts

@@ -101,6 +101,20 @@ async function main() {
         await call('DELETE', `/v1/webhook_endpoints/${endpoint.id}`, key);
         return webhookDeliveryWorkflowId(events.data[0].deliveries[0].id);
       },
+      // Since modes and routing: a provider that surely did nothing (503 not processed) is tried again after a pause.
+      'card-flaky-not-processed': async () => (await call('POST', '/v1/payments', key, card('tok_flaky'))).id,
+      // Since the paid-notification check: the customer's payment is confirmed with the provider before it moves.
+      'wallet-paid-confirmed': async () => {
+        const p = await call('POST', '/v1/payments', key, { amount: 6600, currency: 'CNY', payment_method: { type: 'alipay' }, channel: 'qr' });
+        await wait(1500);
+        return p.id;
+      },
+      // Since refund reversals: a wholly refunded payment stays open for its refund window.
+      'card-refunded-stays-open': async () => {
+        const p = await call('POST', '/v1/payments', key, card('tok_ok'));
+        await call('POST', '/v1/refunds', key, { payment_id: p.id });
+        return p.id;
+      },
       'receipt-sent': async () => {
         const p = await call('POST', '/v1/payments', key, card('tok_ok', { receipt_email: 'payer@example.com' }));
         await wait(1500);
@@ -108,9 +122,12 @@ async function main() {
         return receiptWorkflowId(events.data[0].id);
       },
     };
-    rmSync(OUT, { recursive: true, force: true });
+    // `--only a,b` adds or replaces those histories and keeps the others: older histories are what
+    // prove that payments started by older code still replay.
+    const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+    if (!only) rmSync(OUT, { recursive: true, force: true });
     mkdirSync(OUT, { recursive: true });
-    for (const [name, run] of Object.entries(scenarios)) {
+    for (const [name, run] of Object.entries(scenarios).filter(([n]) => !only || only.includes(n))) {
       const id = await run();
       await wait(500);
       const history = await services.context.temporal.workflow.getHandle(id.includes(':') ? id : paymentWorkflowId(id)).fetchHistory();

@@ -27,3 +27,14 @@ test('made-up keys get no bucket of their own: they share their address\'s, and 
   expect((await a.api.get('/v1/balance')).status).toBe(429);
   expect((await a.live.get('/v1/balance')).status).toBe(200);
 });
+
+describe('with METRICS_AUTH_TOKEN', () => {
+  const guarded = useTestStack({ METRICS_AUTH_TOKEN: 'metrics-token-0123456789' }, { worker: false });
+  test('/metrics answers only its bearer', async () => {
+    expect((await client(guarded().url).get('/metrics')).status).toBe(401);
+    expect((await client(guarded().url, 'wrong-token-0123456789').get('/metrics')).status).toBe(401);
+    const ok = await client(guarded().url, 'metrics-token-0123456789').get('/metrics');
+    expect(ok.status).toBe(200);
+    expect(ok.body).toContain('payments_http_requests_total');
+  });
+});

@@ -27,6 +27,13 @@ export type PaymentWorkflowInput = {
   authorizationTtlMs: number;
   actionTtlMs: number;
   refundWindowMs: number;
+  /**
+   * A run continued from an earlier one while it waited for refunds (its history grew long): the
+   * refunds so far and when the refund window ends. The payment travels in `payment`.
+   */
+  resume?: { refunds: Refund[]; refundWindowEndsAt: number };
+  /** Continue as new past this many history events, besides the server's own suggestion (tests set it low). */
+  continueAsNewAfterEvents?: number;
 };
 
 export const paymentWorkflowId = (paymentId: string) => `payment:${paymentId}`;

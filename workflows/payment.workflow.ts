@@ -1,7 +1,7 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import {
-  ActivityFailure, ApplicationFailure, ParentClosePolicy, allHandlersFinished, condition, log, patched,
-  proxyActivities, proxyLocalActivities, setHandler, startChild, upsertSearchAttributes,
+  ActivityFailure, ApplicationFailure, ParentClosePolicy, allHandlersFinished, condition, continueAsNew, log, patched,
+  proxyActivities, proxyLocalActivities, setHandler, startChild, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { Posting } from '../db/ledger';
@@ -26,7 +26,8 @@ const { cancelAtProvider: releaseHoldAtProvider } = proxyActivities<Activities>(
 const { recordPayment } = proxyLocalActivities<Activities>(recordOptions);
 
 const FIRST_POLL_MS = 1000;
-const MAX_POLL_MS = 60_000;
+/** Polling a provider for the customer's step backs off to this: short enough that a payment moves on within seconds of an outage ending. */
+const MAX_POLL_MS = 15_000;
 const MAX_RESEND_MS = 3_600_000;
 /** A provider that surely did nothing is tried this often (as the authorize activity's own retries) before the payment fails. */
 const NOT_PROCESSED_TRIES = 8;
@@ -42,7 +43,7 @@ const invalidAmount = (message: string) => ApplicationFailure.create({ type: Fai
  */
 export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Payment> {
   const payment: Payment = { ...input.payment };
-  const refunds: Refund[] = [];
+  const refunds: Refund[] = [...(input.resume?.refunds ?? [])];
   const keyFor = (operation: string) => `${payment.id}:${operation}`;
   /** Sent with every provider call: live payments only ever reach live providers. */
   const mode = { livemode: payment.livemode ?? false };
@@ -157,6 +158,12 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
 
   // ---- the process --------------------------------------------------------------------------
 
+  if (input.resume) {
+    // Continued from an earlier run that was waiting for refunds: it goes on waiting.
+    await awaitRefunds(input.resume.refundWindowEndsAt);
+    return finish();
+  }
+
   await record();
 
   const authorization = await authorize();
@@ -194,7 +201,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   if (payment.status === 'captured') {
     processing = false;
     // A whole refund can still fail later at the provider: the payment stays open for the window either way.
-    if (patched('refund-reversals')) await condition(() => false, input.refundWindowMs);
+    if (patched('refund-reversals')) await awaitRefunds(Date.now() + input.refundWindowMs);
     else await condition(() => payment.status === 'refunded', input.refundWindowMs);
   }
   return finish();
@@ -454,6 +461,25 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
       { refunds: [{ ...r }], postings: [posting] },
     );
     return r;
+  }
+
+  /**
+   * Refunds (and their reversals) until the window ends. A payment with many refunds grows a long
+   * history: once the server suggests it (or past `continueAsNewAfterEvents`), and with no refund
+   * in flight, the payment continues as a new run carrying the payment, its refunds and the window.
+   */
+  async function awaitRefunds(windowEndsAt: number): Promise<void> {
+    processing = false;
+    const historyTooLong = () =>
+      workflowInfo().continueAsNewSuggested || (input.continueAsNewAfterEvents !== undefined && workflowInfo().historyLength > input.continueAsNewAfterEvents);
+    for (;;) {
+      const remaining = windowEndsAt - Date.now();
+      if (remaining <= 0) return;
+      if (await condition(() => historyTooLong() && allHandlersFinished(), remaining)) {
+        log.info('continuing as new', { history_length: workflowInfo().historyLength, refunds: refunds.length });
+        await continueAsNew<typeof paymentWorkflow>({ ...input, payment: { ...payment }, resume: { refunds: refunds.map((r) => ({ ...r })), refundWindowEndsAt: windowEndsAt } });
+      }
+    }
   }
 
   /** Undoes a refund the provider failed after it succeeded: a compensating posting, `refund.failed`, and the amount refundable again. */

@@ -78,6 +78,7 @@ export function paymentsRouter(ctx: ApiContext): Router {
           authorizationTtlMs: config.AUTHORIZATION_TTL_MS,
           actionTtlMs: config.ACTION_TTL_MS,
           refundWindowMs: config.REFUND_WINDOW_MS,
+          ...(config.PAYMENT_CONTINUE_AS_NEW_EVENTS ? { continueAsNewAfterEvents: config.PAYMENT_CONTINUE_AS_NEW_EVENTS } : {}),
         };
         // A fresh operation per attempt: an operation object can be executed only once.
         const start = () =>
