@@ -73,6 +73,12 @@ export async function findRefund(pool: Pool, tenant: Tenant, id: string): Promis
   return rows[0] && toRefund(rows[0]);
 }
 
+/** Every refund of a payment, oldest first, as the workflow keeps them (for a payment reopened after its window). */
+export async function refundsOfPayment(pool: Pool, paymentId: string): Promise<Refund[]> {
+  const { rows } = await pool.query('SELECT * FROM refunds WHERE payment_id = $1 ORDER BY created_at, id', [paymentId]);
+  return rows.map((r) => toRefund(r));
+}
+
 export function listPayments(pool: Pool, tenant: Tenant, f: { status?: string; customerId?: string }, page: PageRequest) {
   const filters: Filter[] = [];
   if (f.status) filters.push(['status = $', f.status]);

@@ -1,4 +1,6 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { SearchAttributePair } from '@temporalio/common';
+import type { Payment } from '../domain/payment';
 
 /**
  * Search attributes operators filter payments by in the Temporal UI. Stored in plain text by
@@ -22,3 +24,17 @@ export const CustomerIdKey = defineSearchAttributeKey('CustomerId', SearchAttrib
 export const SubscriptionIdKey = defineSearchAttributeKey('SubscriptionId', SearchAttributeType.KEYWORD);
 
 export const PAYMENT_SEARCH_ATTRIBUTES = [PaymentStatusKey, MerchantIdKey, LivemodeKey, RequiresAttentionKey, ProviderKey, PaymentMethodKey, CurrencyKey, AmountMinorKey, CustomerIdKey, SubscriptionIdKey];
+
+/** What a payment's run is found by, set when it starts (and when it is started again for a late refund). */
+export function paymentSearchAttributes(p: Payment): SearchAttributePair[] {
+  return [
+    { key: PaymentStatusKey, value: p.status },
+    { key: MerchantIdKey, value: p.merchant_id },
+    { key: LivemodeKey, value: p.livemode ?? false },
+    { key: ProviderKey, value: p.provider },
+    { key: PaymentMethodKey, value: p.payment_method.type },
+    { key: CurrencyKey, value: p.currency },
+    { key: AmountMinorKey, value: p.amount },
+    ...(p.customer_id ? [{ key: CustomerIdKey, value: p.customer_id }] : []),
+  ];
+}

@@ -9,7 +9,7 @@ import type { Payment } from '../../domain/payment';
 import { cancelPaymentUpdate, capturePaymentUpdate, createPaymentUpdate, paymentWorkflowId } from '../../workflows/messages';
 import type { PaymentWorkflowInput } from '../../workflows/messages';
 import { paymentWorkflow } from '../../workflows/payment.workflow';
-import { AmountMinorKey, CurrencyKey, CustomerIdKey, LivemodeKey, MerchantIdKey, PaymentMethodKey, PaymentStatusKey, ProviderKey } from '../../workflows/search-attributes';
+import { paymentSearchAttributes } from '../../workflows/search-attributes';
 import type { Tenant } from '../../db/merchants';
 import { findRouting } from '../../db/routing';
 import { planRoute } from '../../routing/plan';
@@ -90,16 +90,7 @@ export function paymentsRouter(ctx: ApiContext): Router {
             // starts a second run of one that has finished.
             workflowIdConflictPolicy: 'USE_EXISTING',
             workflowIdReusePolicy: 'REJECT_DUPLICATE',
-            typedSearchAttributes: [
-              { key: PaymentStatusKey, value: 'pending' },
-              { key: MerchantIdKey, value: merchant.id },
-              { key: LivemodeKey, value: tenant.livemode },
-              { key: ProviderKey, value: provider },
-              { key: PaymentMethodKey, value: body.payment_method.type },
-              { key: CurrencyKey, value: body.currency },
-              { key: AmountMinorKey, value: body.amount },
-              ...(body.customer_id ? [{ key: CustomerIdKey, value: body.customer_id }] : []),
-            ],
+            typedSearchAttributes: paymentSearchAttributes(payment),
             memo: { amount: body.amount, currency: body.currency, merchant: merchant.name, mode: tenant.livemode ? 'live' : 'test' },
           });
         let settled: Payment | undefined;

@@ -1,12 +1,19 @@
+import { WithStartWorkflowOperation } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/common';
 import { Router } from 'express';
-import { findPayment, findRefund, listRefunds, publicRefund } from '../../db/payments';
+import type { Tenant } from '../../db/merchants';
+import { findPayment, findPaymentById, findRefund, listRefunds, publicRefund, refundsOfPayment } from '../../db/payments';
 import { found, invalidRequest, unavailable } from '../../domain/errors';
 import { newId } from '../../domain/ids';
-import { paymentWorkflowId, refundPaymentUpdate } from '../../workflows/messages';
+import type { Refund } from '../../domain/payment';
+import { REFUNDABLE_STATUSES } from '../../domain/payment';
 import { amountProblem } from '../../runtime/providers';
+import type { RefundRequest } from '../../workflows/messages';
+import { paymentWorkflowId, refundPaymentUpdate } from '../../workflows/messages';
+import { paymentWorkflow } from '../../workflows/payment.workflow';
+import { paymentSearchAttributes } from '../../workflows/search-attributes';
 import type { ApiContext } from '../context';
 import { idempotencyScope, requireTenant } from '../middleware/auth';
-import type { Tenant } from '../../db/merchants';
 import { parse } from '../middleware/errors';
 import { idempotent } from '../middleware/idempotency';
 import { CreateRefundBody, RefundListQuery } from '../schemas/payments';
@@ -31,13 +38,17 @@ export function refundsRouter(ctx: ApiContext): Router {
       allocate: () => newId('re'),
       replay: async (id, status) => ({ status, body: publicRefund(await loadRefund(tenant, id)) }),
       run: async (refundId) => {
+        const request = { refundId, amount: body.amount, reason: body.reason ?? null, createdAt: new Date().toISOString() };
         // The update id is the refund id: a retried request attaches to the same refund.
-        const refund = await settleWithin(temporal, config.SYNC_WAIT_MS, () =>
-          temporal.workflow.getHandle(paymentWorkflowId(payment.id)).executeUpdate(refundPaymentUpdate, {
-            args: [{ refundId, amount: body.amount, reason: body.reason ?? null, createdAt: new Date().toISOString() }],
-            updateId: refundId,
-          }),
-        );
+        const refund = await settleWithin(temporal, config.SYNC_WAIT_MS, async () => {
+          try {
+            return await temporal.workflow.getHandle(paymentWorkflowId(payment.id)).executeUpdate(refundPaymentUpdate, { args: [request], updateId: refundId });
+          } catch (err) {
+            // Past its refund window the payment's workflow has ended: it is started again for this refund.
+            if (!(err instanceof WorkflowNotFoundError) || !REFUNDABLE_STATUSES.includes(payment.status)) throw err;
+            return reopenForRefund(ctx, payment.id, request);
+          }
+        });
         if (refund) return { status: 201, body: publicRefund(refund) };
         const pending = await findRefund(pool, tenant, refundId);
         // Not even recorded yet: 503 keeps the key, so the retry attaches to this same refund id.
@@ -61,4 +72,34 @@ export function refundsRouter(ctx: ApiContext): Router {
     res.json(publicRefund(await loadRefund(tenant, String(req.params.id))));
   });
   return router;
+}
+
+/** How long a payment reopened for a refund after its window stays open for more. */
+const REOPENED_FOR_MS = 3_600_000;
+
+/**
+ * A refund after the refund window: the payment's workflow is started again from what the read
+ * model holds (final, since its last run ended), carrying every refund so far, and takes the
+ * refund as before: same key scheme at the provider, same never-over-refund check. A refund that
+ * races it attaches to the same run (update-with-start on the same workflow id).
+ */
+async function reopenForRefund(ctx: ApiContext, paymentId: string, request: RefundRequest): Promise<Refund> {
+  const payment = (await findPaymentById(ctx.pool, paymentId))!;
+  const refunds = await refundsOfPayment(ctx.pool, paymentId);
+  const { config } = ctx;
+  return ctx.temporal.workflow.executeUpdateWithStart(refundPaymentUpdate, {
+    args: [request],
+    updateId: request.refundId,
+    startWorkflowOperation: new WithStartWorkflowOperation(paymentWorkflow, {
+      workflowId: paymentWorkflowId(paymentId),
+      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      args: [{
+        payment, authorizationTtlMs: config.AUTHORIZATION_TTL_MS, actionTtlMs: config.ACTION_TTL_MS, refundWindowMs: config.REFUND_WINDOW_MS,
+        resume: { refunds, refundWindowEndsAt: Date.now() + REOPENED_FOR_MS },
+      }],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+      typedSearchAttributes: paymentSearchAttributes(payment),
+    }),
+  });
 }
