@@ -15,19 +15,37 @@ export function createPool(connectionString: string, max = 10): Pool {
   });
 }
 
-export async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+/**
+ * A client of the pool for a while. While checked out a client has none of the pool's error
+ * handling: a database lost in between would be an unhandled 'error' event, which kills the
+ * process. It is caught here, and the broken client destroyed instead of returned.
+ */
+export async function withClient<T>(pool: Pool, fn: (client: PoolClient, broken: (err: Error) => void) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  let failure: Error | undefined;
+  const broken = (err: Error) => void (failure ??= err);
+  client.on('error', broken);
   try {
-    await client.query('BEGIN');
-    const result = await fn(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
+    return await fn(client, broken);
   } finally {
-    client.release();
+    client.off('error', broken);
+    client.release(failure);
   }
+}
+
+export async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  return withClient(pool, async (client, broken) => {
+    await client.query('BEGIN');
+    try {
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      // A client that cannot even roll back is not given to anyone else.
+      await client.query('ROLLBACK').catch(broken);
+      throw err;
+    }
+  });
 }
 
 export const iso = (d: Date | string): string => (d instanceof Date ? d.toISOString() : new Date(d).toISOString());

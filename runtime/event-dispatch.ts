@@ -3,6 +3,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Pool } from 'pg';
 import type { Config } from '../config';
 import { markDispatched, undispatchedEvents } from '../db/events';
+import { withClient } from '../db/pool';
 import { recordDelivery, subscribedEndpoints } from '../db/webhooks';
 import type { EventType, RetrySchedule } from '../domain/events';
 import { RECEIPT_EVENTS } from '../domain/events';
@@ -56,18 +57,16 @@ export class EventDispatcher {
    */
   async sweep(olderThanMs = 30_000): Promise<number> {
     // One sweeper at a time across every worker: the others skip this round.
-    const lock = await this.opts.pool.connect();
-    try {
+    return withClient(this.opts.pool, async (lock, broken) => {
       const { rows } = await lock.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [OUTBOX_SWEEP_LOCK]);
       if (!rows[0]?.locked) return 0;
       try {
         return await this.sweepLocked(olderThanMs);
       } finally {
-        await lock.query('SELECT pg_advisory_unlock($1)', [OUTBOX_SWEEP_LOCK]);
+        // A session lock: a client that cannot unlock is destroyed, which releases it.
+        await lock.query('SELECT pg_advisory_unlock($1)', [OUTBOX_SWEEP_LOCK]).catch(broken);
       }
-    } finally {
-      lock.release();
-    }
+    });
   }
 
   private async sweepLocked(olderThanMs: number): Promise<number> {
