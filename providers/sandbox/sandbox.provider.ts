@@ -65,14 +65,9 @@ export class SandboxProvider implements PaymentProvider {
       customer_completes_at: needsCustomer && token !== 'tok_requires_action' ? new Date(Date.now() + this.opts.customerDelayMs) : null,
       action_expires_at: needsCustomer ? new Date(req.actionExpiresAt) : null,
       failure_code: decline?.code ?? null,
-    });
-    if (record.status === 'authorized') {
-      await this.store.apply(record.reference, {
-        operation: 'authorize', amount: req.amount, idempotencyKey: req.idempotencyKey, from: ['authorized'], set: 'status = status',
-      });
-      // The processor charged, but the answer never reached us: the caller must ask before acting again.
-      if (token === 'tok_timeout' && attempt === 1) throw new ProviderFault('sandbox: request timed out', true, true);
-    }
+    }, req.idempotencyKey);
+    // The processor charged, but the answer never reached us: the caller must ask before acting again.
+    if (record.status === 'authorized' && token === 'tok_timeout' && attempt === 1) throw new ProviderFault('sandbox: request timed out', true, true);
     if (record.customer_completes_at) this.simulateCustomer(record);
     return authorizeResultOf(record, this.nextAction(record, req));
   }

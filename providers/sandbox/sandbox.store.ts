@@ -53,15 +53,27 @@ export class SandboxStore {
     return rowCount === 1;
   }
 
-  /** Creates the processor's record once per payment; a repeat returns the first one. */
-  async open(p: Omit<SandboxPayment, 'amount_captured' | 'amount_refunded'>): Promise<SandboxPayment> {
-    await this.pool.query(
-      `INSERT INTO sandbox_payments (reference, payment_id, merchant_id, method_type, token, status, amount, currency,
-         customer_completes_at, action_expires_at, failure_code)
-       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT (payment_id) DO NOTHING`,
-      [p.reference, p.payment_id, p.merchant_id, p.method_type, p.token, p.status, p.amount, p.currency,
-        p.customer_completes_at, p.action_expires_at, p.failure_code],
-    );
+  /**
+   * Creates the processor's record once per payment; a repeat returns the first one. An
+   * authorized record and its authorize charge commit together: a crash in between must not
+   * leave a hold the books do not show (a retry would find the record and charge nothing).
+   */
+  async open(p: Omit<SandboxPayment, 'amount_captured' | 'amount_refunded'>, authorizeKey?: string): Promise<SandboxPayment> {
+    await inTransaction(this.pool, async (client) => {
+      const created = await client.query(
+        `INSERT INTO sandbox_payments (reference, payment_id, merchant_id, method_type, token, status, amount, currency,
+           customer_completes_at, action_expires_at, failure_code)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT (payment_id) DO NOTHING`,
+        [p.reference, p.payment_id, p.merchant_id, p.method_type, p.token, p.status, p.amount, p.currency,
+          p.customer_completes_at, p.action_expires_at, p.failure_code],
+      );
+      if (created.rowCount === 1 && p.status === 'authorized' && authorizeKey) {
+        await client.query(
+          `INSERT INTO sandbox_charges (id, reference, payment_id, operation, amount, currency, idempotency_key) VALUES ($1,$2,$3,'authorize',$4,$5,$6)`,
+          [newId('ch'), p.reference, p.payment_id, p.amount, p.currency, authorizeKey],
+        );
+      }
+    });
     return (await this.findByPayment(p.payment_id))!;
   }
 
