@@ -6,7 +6,7 @@ import { upsertPayment, upsertRefund } from '../db/payments';
 import { inTransaction } from '../db/pool';
 import type { Payment, ProviderName, Refund } from '../domain/payment';
 import type {
-  AuthorizeRequest, AuthorizeResult, CancelRequest, CaptureRequest, OperationResult, PaymentProvider,
+  AuthorizeRequest, AuthorizeResult, CancelRequest, CaptureRequest, OperationResult, PaymentProvider, RefundResult,
   ProviderPaymentState, RefundRequest, StatusRequest,
 } from '../providers/provider';
 import { FailureTypes } from '../domain/errors';
@@ -90,7 +90,7 @@ export function createActivities({ pool, providers, circuits, metrics, notificat
     async cancelAtProvider(name: ProviderName, req: CancelRequest): Promise<OperationResult> {
       return timed(name, req.livemode, 'cancel', () => provider(name, req.livemode).cancel(req));
     },
-    async refundAtProvider(name: ProviderName, req: RefundRequest): Promise<OperationResult> {
+    async refundAtProvider(name: ProviderName, req: RefundRequest): Promise<RefundResult> {
       return timed(name, req.livemode, 'refund', () => provider(name, req.livemode).refund(req));
     },
     async askProviderForStatus(name: ProviderName, req: StatusRequest): Promise<ProviderPaymentState> {

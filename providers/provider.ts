@@ -13,7 +13,7 @@ export interface PaymentProvider {
   authorize(req: AuthorizeRequest): Promise<AuthorizeResult>;
   capture(req: CaptureRequest): Promise<OperationResult>;
   cancel(req: CancelRequest): Promise<OperationResult>;
-  refund(req: RefundRequest): Promise<OperationResult>;
+  refund(req: RefundRequest): Promise<RefundResult>;
   /** Where the provider stands on this payment: used for polling and to settle unknown outcomes. */
   getStatus(req: StatusRequest): Promise<ProviderPaymentState>;
   /** Why this provider cannot take this payment (methods, currency rules, channels), checked before anything is written. */
@@ -63,6 +63,8 @@ export type RefundRequest = InMode & {
 export type StatusRequest = InMode & { paymentId: string; reference: string | null; currency?: string };
 
 export type OperationResult = { status: 'succeeded' } | { status: 'declined'; code: string; message: string };
+/** A refund may also be accepted but not settled yet (Stripe's `pending`): neither done nor failed, asked again. */
+export type RefundResult = OperationResult | { status: 'pending' };
 
 /** Provider-side truth, in our vocabulary. `unknown` means the provider has no record. */
 export type ProviderPaymentState =

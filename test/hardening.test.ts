@@ -163,3 +163,26 @@ test('a refund that fails after it succeeded is reversed: compensating posting, 
   expect((await m.api.post('/v1/refunds', { payment_id: p.id, amount: 2500 })).body.status).toBe('succeeded');
   expect((await m.api.post('/v1/refunds', { payment_id: p.id, amount: 3501 })).status).toBe(409);
 });
+
+test('a pending refund stays pending, its amount reserved, until Stripe settles it; its refund.updated webhook moves it on', async () => {
+  const m = await newMerchant(stack);
+  const p = (await m.api.post('/v1/payments', { amount: 8000, currency: 'USD', payment_method: card() })).body;
+  stripe.pendingRefunds();
+  let refundId: string;
+  try {
+    const refund = await m.api.post('/v1/refunds', { payment_id: p.id, amount: 5000 });
+    expect([refund.status, refund.body.status]).toEqual([202, 'pending']);
+    refundId = refund.body.id;
+    // Reserved while pending: only the rest can be refunded.
+    expect((await m.api.post('/v1/refunds', { payment_id: p.id, amount: 3001 })).status).toBe(409);
+  } finally {
+    stripe.pendingRefunds(false);
+  }
+  const accepted = async () => Number(/payments_provider_callbacks_total\{provider="stripe",outcome="accepted"\} (\d+)/.exec(await (await fetch(`${stack.url}/metrics`)).text())?.[1] ?? 0);
+  const before = await accepted();
+  await stripe.settleRefund(refundId);
+  await eventually(() => m.api.get(`/v1/refunds/${refundId}`), (r) => r.body.status === 'succeeded');
+  expect(await accepted()).toBe(before + 1); // the refund.updated webhook reached the payment's workflow
+  expect((await m.api.get(`/v1/payments/${p.id}`)).body).toMatchObject({ status: 'partially_refunded', amount_refunded: 5000 });
+  expect(stripe.effects.filter((e) => e.operation === 'refund' && e.idempotencyKey === `${p.id}:refund:${refundId}`)).toHaveLength(1);
+});

@@ -51,11 +51,11 @@ export async function latePaymentRefundWorkflow(input: LatePaymentInput): Promis
           idempotencyKey: `${input.paymentId}:refund:${refundId}`,
         });
         if (outcome.status === 'succeeded') return log.warn('late payment refunded to the customer', { amount: state.amountCaptured, currency: input.currency });
-        // The merchant's Alipay balance can be topped up: that refusal is waited out, not final.
-        if (outcome.code !== 'seller_balance_not_enough') {
+        // Pending (accepted, not settled) is asked again below. The merchant's Alipay balance can be topped up: that refusal is waited out, not final.
+        if (outcome.status === 'declined' && outcome.code !== 'seller_balance_not_enough') {
           throw ApplicationFailure.nonRetryable(`The provider refused to refund a payment made after it was closed: ${outcome.code} ${outcome.message}`, 'LatePaymentRefundRefused');
         }
-        log.warn('late payment refund refused for now', { code: outcome.code });
+        if (outcome.status === 'declined') log.warn('late payment refund refused for now', { code: outcome.code });
       } else if (Date.now() >= giveUpAt) {
         return log.warn('no late payment found at the provider', { status: state.status });
       }

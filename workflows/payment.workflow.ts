@@ -127,12 +127,13 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   // A refund the provider fails after it succeeded: the money is the merchant's again.
   setHandler(refundNotificationSignal, async (n) => {
     const r = refunds.find((x) => x.id === n.refundId);
-    if (!r || n.status !== 'failed' || n.amount !== r.amount) return; // not ours to reverse, or nothing changes
+    if (!r || n.amount !== r.amount) return;
     if (r.status === 'pending') {
-      retryNow = retryableWaits > 0; // its own send will read the failure: no need to wait for the next try
+      // Settled at the provider: its own send reads the outcome now instead of at the next try.
+      if (retryableWaits > 0) retryNow = true;
       return;
     }
-    if (r.status !== 'succeeded') return;
+    if (r.status !== 'succeeded' || n.status !== 'failed') return; // nothing changes
     await reverseRefund(r, n.failure ?? { code: 'refund_failed', message: 'The provider reversed the refund.' });
   });
 
@@ -375,7 +376,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
    * request the provider will never take) flags the payment, and the refund, as requiring
    * attention and waits for an operator's retry instead of looping unseen.
    */
-  async function untilAnswered(call: () => Promise<OperationResult>, refund?: Refund): Promise<OperationResult> {
+  async function untilAnswered<R extends { status: string }>(call: () => Promise<R>, refund?: Refund): Promise<R> {
     for (let delayMs = 1000; ; delayMs = Math.min(delayMs * 2, MAX_RESEND_MS)) {
       try {
         const result = await call();
@@ -440,13 +441,20 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
     await recordPayment({ payment: { ...payment }, refunds: [{ ...r }] });
     // Only a decline fails a refund: after a fault its outcome is unknown, and marking it failed
     // would free the amount for a second refund. It is re-sent with the same key instead.
-    const outcome = await untilAnswered(
-      () =>
-        refundAtProvider(payment.provider, {
-          ...mode, paymentId: payment.id, refundId: r.id, reference: payment.provider_reference!, amount, currency: payment.currency, idempotencyKey: keyFor(`refund:${r.id}`),
-        }),
-      r,
-    );
+    const send = () =>
+      untilAnswered(
+        () =>
+          refundAtProvider(payment.provider, {
+            ...mode, paymentId: payment.id, refundId: r.id, reference: payment.provider_reference!, amount, currency: payment.currency, idempotencyKey: keyFor(`refund:${r.id}`),
+          }),
+        r,
+      );
+    let outcome = await send();
+    // Accepted but not settled: asked again after a pause, at once when the provider's webhook says it moved.
+    for (let delayMs = 1000; outcome.status === 'pending'; delayMs = Math.min(delayMs * 2, MAX_POLL_MS)) {
+      await backOff(delayMs);
+      outcome = await send();
+    }
     r.updated_at = new Date().toISOString();
     if (outcome.status === 'declined') {
       Object.assign(r, { status: 'failed', failure: { code: outcome.code, message: outcome.message } });

@@ -1,6 +1,6 @@
 import Stripe from 'stripe';
 import type {
-  AuthorizeRequest, AuthorizeResult, CancelRequest, CaptureRequest, OperationResult, PaymentProblem, PaymentProvider, PaymentShape,
+  AuthorizeRequest, AuthorizeResult, CancelRequest, CaptureRequest, OperationResult, PaymentProblem, PaymentProvider, PaymentShape, RefundResult,
   ProviderPaymentState, RefundRequest, StatusRequest,
 } from '../provider';
 import { ProviderFault } from '../provider';
@@ -103,14 +103,15 @@ export class StripeProvider implements PaymentProvider {
    * Refunds are found by our refund id before any (re)send: an idempotency key lives 24 hours
    * at Stripe, a refund retried after that must not become a second one.
    */
-  async refund(req: RefundRequest): Promise<OperationResult> {
+  async refund(req: RefundRequest): Promise<RefundResult> {
     try {
       const refund = (await this.findRefund(req.reference, req.refundId)) ?? (await this.stripe.refunds.create(refundParams(req), { idempotencyKey: req.idempotencyKey }));
       if (refund.status === 'failed' || refund.status === 'canceled') {
         return { status: 'declined', code: refund.failure_reason ?? 'refund_failed', message: `Stripe could not refund: ${refund.failure_reason ?? refund.status}.` };
       }
-      // Pending (or waiting on the customer): neither done nor failed. Asked again until it settles.
-      if (refund.status !== 'succeeded') throw new ProviderFault(`stripe: refund ${refund.id} is ${refund.status}`, true);
+      // Pending (or waiting on the customer): neither done nor failed. Asked again until it settles
+      // (sooner when its refund.updated webhook arrives).
+      if (refund.status !== 'succeeded') return { status: 'pending' };
       return { status: 'succeeded' };
     } catch (err) {
       if (err instanceof ProviderFault) throw err;

@@ -38,7 +38,7 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
   const idempotent = new Map<string, { status: number; body: unknown }>();
   const effects: Effect[] = [];
   const requests: { method: string; path: string; idempotencyKey?: string }[] = [];
-  const state = { webhookUrl: '', webhookMode: 'after' as WebhookMode, outage: 0, base: '', keyRevoked: false, failAfterEffect: 0, searchLagMs: 0 };
+  const state = { webhookUrl: '', webhookMode: 'after' as WebhookMode, outage: 0, base: '', keyRevoked: false, failAfterEffect: 0, searchLagMs: 0, pendingRefunds: false };
   const signer = new Stripe('sk_test_fake');
 
   async function sendEvent(type: string, object: object, created = Math.floor(Date.now() / 1000)): Promise<void> {
@@ -134,7 +134,8 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
       if (amount > remaining) return stripeError(400, 'invalid_request_error', 'amount_too_large', `Refund amount exceeds the ${remaining} remaining.`);
       pi.refunded += amount;
       const metadata = { payment_id: form.get('metadata[payment_id]') ?? '', refund_id: form.get('metadata[refund_id]') ?? '' };
-      const refund = { id: id('re'), object: 'refund', amount, currency: pi.currency, payment_intent: pi.id, status: 'succeeded', failure_reason: null, metadata };
+      // Some refunds take days at Stripe (bank transfers, some cards): `pending` until settled.
+      const refund = { id: id('re'), object: 'refund', amount, currency: pi.currency, payment_intent: pi.id, status: state.pendingRefunds ? 'pending' : 'succeeded', failure_reason: null, metadata };
       refunds.push(refund);
       effects.push({ operation: 'refund', paymentIntent: pi.id, amount, idempotencyKey: key });
       pendingEvents.push(['refund.created', refund], ['charge.refunded', { id: pi.latest_charge, object: 'charge', amount_refunded: pi.refunded, payment_intent: pi.id }]);
@@ -230,6 +231,15 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
       intents.get(refund.payment_intent)!.refunded -= refund.amount;
       await sendEvent('refund.failed', { ...refund });
       await sendEvent('charge.refund.updated', { ...refund });
+    },
+    /** New refunds stay `pending` until `settleRefund`. */
+    pendingRefunds: (on = true) => (state.pendingRefunds = on),
+    /** A pending refund settles: Stripe sends `refund.updated`. */
+    settleRefund: async (refundId: string) => {
+      const refund = refunds.find((r) => r.metadata.refund_id === refundId);
+      if (!refund) throw new Error(`no refund ${refundId}`);
+      refund.status = 'succeeded';
+      await sendEvent('refund.updated', { ...refund });
     },
     /** The account's key is rolled (revoked) in the Dashboard: every call answers 401 until restored. */
     revokeKey: (revoked = true) => (state.keyRevoked = revoked),
