@@ -8,7 +8,7 @@ import type { Posting } from '../db/ledger';
 import { FailureTypes } from '../domain/errors';
 import type { Failure, Payment, PaymentStatus, ProviderName, Refund } from '../domain/payment';
 import { CANCELABLE_STATUSES, REFUNDABLE_STATUSES, refundableAmount } from '../domain/payment';
-import type { AuthorizeResult, OperationResult, ProviderNotification, ProviderPaymentState } from '../providers/provider';
+import type { AuthorizeResult, ProviderNotification, ProviderPaymentState } from '../providers/provider';
 import {
   cancelPaymentUpdate, capturePaymentUpdate, createPaymentUpdate, operatorRetrySignal, paymentQuery, providerNotificationSignal, refundNotificationSignal,
   refundPaymentUpdate,
