@@ -2,7 +2,7 @@ import { WithStartWorkflowOperation } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { Router } from 'express';
 import type { Tenant } from '../../db/merchants';
-import { findPayment, findPaymentById, findRefund, listRefunds, publicRefund, refundsOfPayment } from '../../db/payments';
+import { findPayment, findRefund, listRefunds, publicRefund } from '../../db/payments';
 import { found, invalidRequest, unavailable } from '../../domain/errors';
 import { newId } from '../../domain/ids';
 import type { Refund } from '../../domain/payment';
@@ -10,8 +10,8 @@ import { REFUNDABLE_STATUSES } from '../../domain/payment';
 import { amountProblem } from '../../runtime/providers';
 import type { RefundRequest } from '../../workflows/messages';
 import { paymentWorkflowId, refundPaymentUpdate } from '../../workflows/messages';
+import { reopenedPayment } from '../reopen';
 import { paymentWorkflow } from '../../workflows/payment.workflow';
-import { paymentSearchAttributes } from '../../workflows/search-attributes';
 import type { ApiContext } from '../context';
 import { idempotencyScope, requireTenant } from '../middleware/auth';
 import { parse } from '../middleware/errors';
@@ -74,32 +74,15 @@ export function refundsRouter(ctx: ApiContext): Router {
   return router;
 }
 
-/** How long a payment reopened for a refund after its window stays open for more. */
-const REOPENED_FOR_MS = 3_600_000;
-
 /**
- * A refund after the refund window: the payment's workflow is started again from what the read
- * model holds (final, since its last run ended), carrying every refund so far, and takes the
- * refund as before: same key scheme at the provider, same never-over-refund check. A refund that
- * races it attaches to the same run (update-with-start on the same workflow id).
+ * A refund after the refund window: the payment's workflow is started again (see `reopenedPayment`)
+ * and takes the refund as before: same key scheme at the provider, same never-over-refund check.
+ * A refund that races it attaches to the same run (update-with-start on the same workflow id).
  */
 async function reopenForRefund(ctx: ApiContext, paymentId: string, request: RefundRequest): Promise<Refund> {
-  const payment = (await findPaymentById(ctx.pool, paymentId))!;
-  const refunds = await refundsOfPayment(ctx.pool, paymentId);
-  const { config } = ctx;
   return ctx.temporal.workflow.executeUpdateWithStart(refundPaymentUpdate, {
     args: [request],
     updateId: request.refundId,
-    startWorkflowOperation: new WithStartWorkflowOperation(paymentWorkflow, {
-      workflowId: paymentWorkflowId(paymentId),
-      taskQueue: config.TEMPORAL_TASK_QUEUE,
-      args: [{
-        payment, authorizationTtlMs: config.AUTHORIZATION_TTL_MS, actionTtlMs: config.ACTION_TTL_MS, refundWindowMs: config.REFUND_WINDOW_MS,
-        resume: { refunds, refundWindowEndsAt: Date.now() + REOPENED_FOR_MS },
-      }],
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-      typedSearchAttributes: paymentSearchAttributes(payment),
-    }),
+    startWorkflowOperation: new WithStartWorkflowOperation(paymentWorkflow, await reopenedPayment(ctx, paymentId)),
   });
 }

@@ -10,6 +10,8 @@ import { CLOSED_UNPAID_STATUSES } from '../../domain/payment';
 import { latePaymentRefundStart, latePaymentRefundWorkflow } from '../../workflows/late-payment.workflow';
 import { paymentWorkflowId, providerNotificationSignal, refundNotificationSignal } from '../../workflows/messages';
 import type { ApiContext } from '../context';
+import { reopenedPayment } from '../reopen';
+import { paymentWorkflow } from '../../workflows/payment.workflow';
 
 /**
  * Provider callbacks: verified on the raw body, deduplicated by the provider's event id, then
@@ -161,18 +163,20 @@ async function deliverNotification(ctx: ApiContext, n: ProviderNotification): Pr
 }
 
 /** A provider's word on one of our refunds, to its payment's workflow once (by the provider's event id). */
-async function deliverRefundNotification(ctx: ApiContext, n: RefundNotification): Promise<'accepted' | 'duplicate' | 'closed'> {
+async function deliverRefundNotification(ctx: ApiContext, n: RefundNotification): Promise<'accepted' | 'duplicate'> {
   const first = await ctx.pool.query('INSERT INTO provider_events (provider, event_id, payment_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [n.provider, n.eventId, n.paymentId]);
   if (first.rowCount === 0) return 'duplicate';
   try {
-    await ctx.temporal.workflow.getHandle(paymentWorkflowId(n.paymentId)).signal(refundNotificationSignal, n);
+    try {
+      await ctx.temporal.workflow.getHandle(paymentWorkflowId(n.paymentId)).signal(refundNotificationSignal, n);
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      // Past its refund window the payment's workflow has ended: it is started again to hear it.
+      await ctx.temporal.workflow.signalWithStart(paymentWorkflow, { ...(await reopenedPayment(ctx, n.paymentId)), signal: refundNotificationSignal, signalArgs: [n] });
+    }
     return 'accepted';
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) {
-      ctx.log.warn({ provider: n.provider, payment_id: n.paymentId, refund_id: n.refundId, status: n.status }, 'refund update for a payment whose workflow has ended: needs an operator');
-      return 'closed';
-    }
-    await ctx.pool.query('DELETE FROM provider_events WHERE provider = $1 AND event_id = $2', [n.provider, n.eventId]);
+    await ctx.pool.query('DELETE FROM provider_events WHERE provider = $1 AND event_id = $2', [n.provider, n.eventId]); // the provider's retry must be processed
     throw err;
   }
 }
