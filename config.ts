@@ -27,6 +27,13 @@ export const configSchema = z.object({
   CODEC_CORS_ORIGINS: z.string().optional(),
   /** When set, /codec requires `Authorization: Bearer <token>`. */
   CODEC_AUTH_TOKEN: z.string().min(16).optional(),
+  /**
+   * Serves /codec on its own listener (HOST:CODEC_PORT), for operators only, instead of the API
+   * port. Without it, the API port serves /codec only with CODEC_AUTH_TOKEN, or with CODEC_OPEN.
+   */
+  CODEC_PORT: listenPort.optional(),
+  /** Serve /codec on the API port without a token: local only (`npm start` sets it). */
+  CODEC_OPEN: z.enum(['true', 'false']).default('false'),
   /** When set, this PostgreSQL is used and no embedded one is started. */
   DATABASE_URL: z.string().url().optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),

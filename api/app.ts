@@ -37,6 +37,25 @@ function trustProxy(value: string): boolean | number | string {
   return /^\d+$/.test(value) ? Number(value) : value;
 }
 
+export const codecOnApiPort = (config: ApiContext['config']): boolean =>
+  config.CODEC_PORT === undefined && (config.CODEC_AUTH_TOKEN !== undefined || config.CODEC_OPEN === 'true');
+
+/** /codec with its own body limit (the UI sends whole histories' payloads), rate-limited per address. */
+export function mountCodec(app: express.Express, ctx: ApiContext): void {
+  app.use('/codec', perKeyRateLimit(ctx.pool, ctx.config.RATE_LIMIT_PER_MINUTE, undefined));
+  app.use('/codec', express.json({ limit: '4mb', type: () => true }), codecRouter(ctx));
+}
+
+/** The codec alone, for CODEC_PORT: nothing else of the API is reachable there. */
+export function createCodecApp(ctx: ApiContext): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  mountCodec(app, ctx);
+  app.use(notFoundRoute);
+  app.use(errorHandler(ctx.log));
+  return app;
+}
+
 /** The HTTP API of shared/API.md, without listening: tests drive it in-process or over a port. */
 export function createApp(ctx: ApiContext): express.Express {
   const app = express();
@@ -75,9 +94,9 @@ export function createApp(ctx: ApiContext): express.Express {
 
   app.use(['/v1', '/sandbox'], perKeyRateLimit(ctx.pool, ctx.config.RATE_LIMIT_PER_MINUTE, ctx.config.ADMIN_API_KEY));
   // The Temporal UI's codec calls carry whole histories' payloads: their own, larger limit.
-  // The codec decrypts: limited per address like requests without a key.
-  app.use('/codec', perKeyRateLimit(ctx.pool, ctx.config.RATE_LIMIT_PER_MINUTE, undefined));
-  app.use('/codec', express.json({ limit: '4mb', type: () => true }), codecRouter(ctx));
+  // The codec decrypts: on the API port only behind a token, or where it is local (npm start);
+  // otherwise on its own operators' listener (CODEC_PORT), or not at all.
+  if (codecOnApiPort(ctx.config)) mountCodec(app, ctx);
   // Any content type is read as JSON, and an empty or absent body as `{}`: routes validate one shape.
   app.use(express.json({ limit: BODY_LIMIT, strict: true, type: () => true }), absentBodyAsEmpty);
   app.use(rejectNulCharacters);

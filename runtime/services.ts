@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import type { Worker, WorkerOptions } from '@temporalio/worker';
 import type { Pool } from 'pg';
-import { createApp } from '../api/app';
+import { codecOnApiPort, createApp, createCodecApp } from '../api/app';
 import type { ApiContext } from '../api/context';
 import type { Config } from '../config';
 import { ConfigError } from '../config';
@@ -24,7 +24,7 @@ import { connectClient, connectWorker } from './temporal';
 
 export type Endpoints = { databaseUrl: string; temporalAddress: string };
 
-export type RunningServices = { url: string; pool: Pool; context: ApiContext; worker?: Worker; stop: () => Promise<void> };
+export type RunningServices = { url: string; codecUrl?: string; pool: Pool; context: ApiContext; worker?: Worker; stop: () => Promise<void> };
 
 /**
  * The orchestrator's own processes against given PostgreSQL and Temporal: the API (listening
@@ -99,6 +99,8 @@ export async function startServices(
   }
 
   let url = '';
+  /** Where /codec is served when it has its own listener (CODEC_PORT). */
+  let codecUrl: string | undefined;
   if (opts.api !== false) {
     const app = createApp(context);
     const server = await new Promise<http.Server>((resolve) => {
@@ -116,10 +118,25 @@ export async function startServices(
       server.close(() => resolve());
       server.closeAllConnections();
     }));
+    const codecPort = config.CODEC_PORT;
+    if (codecPort !== undefined) {
+      const codecServer = await new Promise<http.Server>((resolve) => {
+        const s = createCodecApp(context).listen(codecPort, config.HOST, () => resolve(s));
+      });
+      const at = codecServer.address();
+      codecUrl = `http://${config.HOST}:${typeof at === 'object' && at ? at.port : codecPort}`;
+      stops.unshift(() => new Promise<void>((resolve) => {
+        codecServer.close(() => resolve());
+        codecServer.closeAllConnections();
+      }));
+    } else if (!codecOnApiPort(config)) {
+      log.warn('/codec is off: set CODEC_AUTH_TOKEN, or CODEC_PORT for an operators-only listener, for the Temporal UI to decrypt payloads');
+    }
   }
 
   return {
     url,
+    codecUrl,
     pool,
     context,
     worker,

@@ -91,6 +91,8 @@ async function main(): Promise<void> {
         ...config,
         ADMIN_API_KEY: adminApiKey,
         PAYLOAD_ENCRYPTION_KEYS: config.PAYLOAD_ENCRYPTION_KEYS ?? secrets.payloadKeys,
+        // Local only: the embedded UI decrypts through the API's /codec without a token.
+        CODEC_OPEN: 'true',
         // Local only: a generated secret, kept with the other dev secrets (production sets its own).
         SANDBOX_WEBHOOK_SECRET: config.SANDBOX_WEBHOOK_SECRET ?? (secrets.sandboxWebhookSecret ??= `sbx_${randomBytes(24).toString('base64url')}`),
         // On a laptop the merchant's receiver is usually on this machine too.

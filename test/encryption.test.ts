@@ -84,3 +84,23 @@ test('failure messages are encoded too: the server stores "Encoded failure", the
   const [plain] = await new EncryptionCodec(parsePayloadKeys(stack().config.PAYLOAD_ENCRYPTION_KEYS!)).decode([failure.encodedAttributes as never]);
   expect(JSON.parse(Buffer.from(plain!.data!).toString())).toMatchObject({ message: 'sandbox: request timed out' });
 });
+
+describe('where the codec is served', () => {
+  const plain = { payloads: [{ metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('{"b":2}').toString('base64') }] };
+  const closed = useTestStack({ TEMPORAL_UI_PORT: '18233' }, { worker: false });
+  const separate = useTestStack({ TEMPORAL_UI_PORT: '18233', CODEC_PORT: '0' }, { worker: false });
+
+  test('without a token (and outside npm start) the API port does not decrypt for anyone', async () => {
+    const res = await client(closed().url).post('/codec/decode', plain, { origin: UI_ORIGIN });
+    expect(res.status).toBe(404);
+  });
+
+  test('with CODEC_PORT it is served on that operators-only listener, and only there', async () => {
+    expect((await client(separate().url).post('/codec/encode', plain, { origin: UI_ORIGIN })).status).toBe(404);
+    const codec = client(separate().codecUrl!);
+    const encoded = await codec.post('/codec/encode', plain, { origin: UI_ORIGIN });
+    expect(encoded.status).toBe(200);
+    expect((await codec.post('/codec/decode', encoded.body, { origin: UI_ORIGIN })).body).toEqual(plain);
+    expect((await codec.get('/v1/payments')).status).toBe(404); // nothing else of the API there
+  });
+});
