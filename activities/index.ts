@@ -57,6 +57,15 @@ export function createActivities({ pool, providers, circuits, metrics, notificat
     return p;
   };
 
+  /** Circuit bookkeeping never replaces what the provider answered (the money may have moved). */
+  const health = async (write: () => Promise<void> | undefined) => {
+    try {
+      await write();
+    } catch {
+      // The database is down: the circuit misses one observation.
+    }
+  };
+
   /**
    * Times the call and feeds the provider's circuit: a provider that could not be reached or did
    * not answer in time counts against it; any answer (a decline, a refusal, a rate limit) for it.
@@ -65,12 +74,12 @@ export function createActivities({ pool, providers, circuits, metrics, notificat
     const mode = livemode ?? false;
     try {
       const result = await callProvider(() => (metrics ? metrics.timeProviderCall(name, mode ? 'live' : 'test', operation, call) : call()));
-      await circuits?.recordSuccess(name, mode);
+      await health(() => circuits?.recordSuccess(name, mode));
       return result;
     } catch (err) {
       const down = err instanceof ApplicationFailure && (err.type === FailureTypes.notProcessed || err.type === FailureTypes.outcomeUnknown);
-      if (down) await circuits?.recordFailure(name, mode, `${operation}: ${err.message}`);
-      else if (err instanceof ApplicationFailure && err.type === FailureTypes.providerFault) await circuits?.recordSuccess(name, mode);
+      if (down) await health(() => circuits?.recordFailure(name, mode, `${operation}: ${err.message}`));
+      else if (err instanceof ApplicationFailure && err.type === FailureTypes.providerFault) await health(() => circuits?.recordSuccess(name, mode));
       throw err;
     }
   };

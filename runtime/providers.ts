@@ -24,8 +24,15 @@ export type Providers = {
 
 /** Stripe keys say their mode (`sk_live_…`, `rk_live_…`); anything else is a test key or a local fake's. */
 export const stripeModeOf = (secretKey: string): Mode => (/^(sk|rk)_live_/.test(secretKey) ? 'live' : 'test');
-/** Only Alipay's production gateway moves real money; its sandbox and local simulators are test mode. */
-export const alipayModeOf = (gateway: string): Mode => (new URL(gateway).hostname === 'openapi.alipay.com' ? 'live' : 'test');
+/**
+ * Alipay's sandbox (alipaydev.com) and a simulator on this machine are test mode; any other
+ * gateway, the production one first, is taken to move real money.
+ */
+export const alipayModeOf = (gateway: string): Mode => {
+  const host = new URL(gateway).hostname;
+  const local = host === 'localhost' || host === '[::1]' || /^127\./.test(host);
+  return local || /(^|\.)alipaydev\.com$/.test(host) ? 'test' : 'live';
+};
 
 export function createProviders(pool: Pool, config: Config, log: Logger): Providers {
   const stripe = config.STRIPE_SECRET_KEY

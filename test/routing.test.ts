@@ -1,7 +1,7 @@
 import type { FakeStripe } from './support/fake-stripe';
 import { startFakeStripe } from './support/fake-stripe';
 import type { Client, TestStack } from './support/stack';
-import { ADMIN_KEY, client, newMerchant, startTestStack } from './support/stack';
+import { ADMIN_KEY, client, eventually, newMerchant, startTestStack } from './support/stack';
 import { expectAllLedgersConsistent } from './support/ledger';
 import { splitPoint } from '../routing/rules';
 
@@ -163,3 +163,33 @@ describe('failover', () => {
     expect(stripeEffects(p.id)).toEqual([]);
   });
 });
+
+test('once a send may have reached a provider, the payment never moves to the next one: no second charge elsewhere', async () => {
+  const m = await newMerchant(stack);
+  await m.api.post('/v1/routing', { default: { card: ['stripe', 'sandbox'] } });
+  stripe.searchLag(6_000);
+  stripe.failAfterEffect(1); // Stripe charges, and its answer is a 500 it keeps for the key
+  const intentOf = (id: string) => [...stripe.intents.values()].find((pi) => pi.metadata.payment_id === id);
+  try {
+    const creating = m.api.post('/v1/payments', { amount: 3300, currency: 'USD', payment_method: visa });
+    await eventually(async () => stripe.intents.size, () => [...stripe.intents.values()].some((pi) => pi.amount === 3300));
+    await stripe.down(); // the retries are refused: Stripe looks down, but it may already hold the money
+    await new Promise((r) => setTimeout(r, 4000));
+    await stripe.up();
+    const created = await creating;
+    const id: string = created.body.id ?? created.body.error.payment.id;
+    const settled = await eventually(() => m.api.get(`/v1/payments/${id}`), (r) => r.body.status === 'captured' || r.body.status === 'failed', 90_000);
+    expect(settled.body.provider).toBe('stripe');
+    expect(await sandboxCharges(m, id)).toEqual([]);
+    expect(stripe.effects.filter((e) => e.paymentIntent === intentOf(id)!.id && e.operation === 'authorize')).toHaveLength(1);
+    // Failed: what Stripe took goes back once; captured: it is the merchant's, charged once.
+    if (settled.body.status === 'failed') {
+      await eventually(async () => stripe.effects.filter((e) => e.paymentIntent === intentOf(id)!.id && e.operation === 'refund').length, (n) => n === 1, 60_000);
+    } else {
+      expect(settled.body.amount_captured).toBe(3300);
+    }
+  } finally {
+    stripe.searchLag(0);
+    stripe.failAfterEffect(0);
+  }
+}, 180_000);

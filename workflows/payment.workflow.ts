@@ -221,8 +221,9 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
       const provider = candidates[i]!;
       if (provider !== payment.provider) {
         log.warn('failing over to the next provider', { from: payment.provider, to: provider });
-        payment.provider = provider;
         upsertSearchAttributes([{ key: ProviderKey, value: provider }]);
+        // Recorded before the call: the new provider's callbacks are checked against the read model.
+        await record({ provider });
       }
       const last = i === candidates.length - 1;
       const result = await authorizeAt(provider, i === 0 ? keyFor('authorize') : keyFor(`authorize:${provider}`), !last);
@@ -247,19 +248,23 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
       idempotencyKey,
     };
     let notProcessed = 0;
+    /** A send may have reached this provider: from then on the payment stays with it (and its key), whatever follows. */
+    let maybeSent = false;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await authorizeAtProvider(provider, request);
+        return await authorizeAtProvider(provider, maybeSent ? { ...request, skipIfUnhealthy: false } : request);
       } catch (err) {
-        if (failureType(err) === FailureTypes.notProcessed) {
-          if (failover) return 'not_processed';
-          // The last candidate: tried again after a pause, as the activity's own retries would.
+        const notSent = failureType(err) === FailureTypes.notProcessed;
+        if (notSent && failover && !maybeSent) return 'not_processed';
+        if (notSent) {
+          // Tried again after a pause, as the activity's own retries would.
           if (++notProcessed < NOT_PROCESSED_TRIES) {
             await backOff(Math.min(500 * 2 ** (notProcessed - 1), 10_000));
             continue;
           }
-          return { status: 'declined', reference: null, code: 'provider_unavailable', message: 'The payment provider could not be reached.' };
+          if (!maybeSent) return { status: 'declined', reference: null, code: 'provider_unavailable', message: 'The payment provider could not be reached.' };
         }
+        if (!notSent) maybeSent = true;
         const known = await providerState();
         if (known.status === 'authorized' || known.status === 'captured') return { status: 'authorized', reference: known.reference };
         if (known.status === 'failed') return { status: 'declined', reference: known.reference, code: known.code, message: known.message };
@@ -274,7 +279,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
         await releaseHoldAtProvider(payment.provider, { ...mode, paymentId: payment.id, reference: payment.provider_reference, idempotencyKey: keyFor('void') }).catch(() => undefined);
         // The provider may still have charged (its answer lost, its search behind): whatever it
         // took goes back to the customer through the late-payment refund, which keeps asking.
-        if (unknownOutcome && patched('unknown-outcome-backoff')) mayHaveBeenCharged = true;
+        if ((unknownOutcome || maybeSent) && patched('unknown-outcome-backoff')) mayHaveBeenCharged = true;
         return { status: 'declined', reference: null, code: 'provider_unavailable', message: 'The payment provider could not be reached.' };
       }
     }
@@ -380,7 +385,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
     for (let delayMs = 1000; ; delayMs = Math.min(delayMs * 2, MAX_RESEND_MS)) {
       try {
         const result = await call();
-        if (payment.attention) await clearAttention(refund);
+        if (payment.attention || refund?.attention) await clearAttention(refund);
         return result;
       } catch (err) {
         if (isFinalFault(err) && patched('attention-on-refusal')) {
@@ -403,10 +408,12 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
     await record({ attention }, refund ? { refunds: [{ ...refund }] } : {});
   }
 
+  /** This movement is unstuck; the payment stays flagged while another refund of it still waits for an operator. */
   async function clearAttention(refund?: Refund): Promise<void> {
     if (refund) refund.attention = null;
-    upsertSearchAttributes([{ key: RequiresAttentionKey, value: false }]);
-    await record({ attention: null }, refund ? { refunds: [{ ...refund }] } : {});
+    const stillStuck = refunds.find((r) => r.attention && r.status === 'pending');
+    if (!stillStuck) upsertSearchAttributes([{ key: RequiresAttentionKey, value: false }]);
+    await record({ attention: stillStuck ? stillStuck.attention : null }, refund ? { refunds: [{ ...refund }] } : {});
   }
 
   /** A timer an operator can cut short (POST /v1/admin/payments/:id/retry). */
@@ -451,7 +458,8 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
       );
     let outcome = await send();
     // Accepted but not settled: asked again after a pause, at once when the provider's webhook says it moved.
-    for (let delayMs = 1000; outcome.status === 'pending'; delayMs = Math.min(delayMs * 2, MAX_POLL_MS)) {
+    // Up to an hour apart: a refund can stay pending for days, and each poll is history.
+    for (let delayMs = 1000; outcome.status === 'pending'; delayMs = Math.min(delayMs * 2, MAX_RESEND_MS)) {
       await backOff(delayMs);
       outcome = await send();
     }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Request } from 'express';
 import type { Pool } from 'pg';
 import { ApiError, invalidRequest } from '../../domain/errors';
@@ -55,11 +55,12 @@ export async function idempotent(pool: Pool, req: Request, op: IdempotentOperati
   const opKey = createHash('sha256').update(`${op.scope}\n${key}`).digest('hex').slice(0, 32);
 
   const inFlight = () => new ApiError(409, 'idempotency_error', 'idempotency_key_in_use', 'A request with this Idempotency-Key is in flight; retry later.');
+  const lease = randomUUID();
   const inserted = await pool.query<KeyRow>(
-    `INSERT INTO idempotency_keys (scope, key, request_hash, resource_type, resource_id, locked_until)
-     VALUES ($1, $2, $3, $4, $5, now() + ($6::bigint * interval '1 millisecond'))
+    `INSERT INTO idempotency_keys (scope, key, request_hash, resource_type, resource_id, locked_until, lease_token)
+     VALUES ($1, $2, $3, $4, $5, now() + ($6::bigint * interval '1 millisecond'), $7)
      ON CONFLICT (scope, key) DO NOTHING RETURNING request_hash, resource_id, response_status`,
-    [op.scope, key, requestHash, op.resourceType, op.allocate(), IDEMPOTENCY_LEASE_MS],
+    [op.scope, key, requestHash, op.resourceType, op.allocate(), IDEMPOTENCY_LEASE_MS, lease],
   );
   let row = inserted.rows[0] ?? (await pool.query<KeyRow>('SELECT request_hash, resource_id, response_status FROM idempotency_keys WHERE scope = $1 AND key = $2', [op.scope, key])).rows[0];
   if (!row) throw inFlight(); // freed by a rejected first request this instant: the retry will find it free
@@ -70,10 +71,10 @@ export async function idempotent(pool: Pool, req: Request, op: IdempotentOperati
   if (!inserted.rows[0]) {
     // In flight: a concurrent duplicate waits for the answer; a request that died (its lease over) is taken over.
     const taken = await pool.query<KeyRow>(
-      `UPDATE idempotency_keys SET locked_until = now() + ($3::bigint * interval '1 millisecond')
+      `UPDATE idempotency_keys SET locked_until = now() + ($3::bigint * interval '1 millisecond'), lease_token = $4
        WHERE scope = $1 AND key = $2 AND response_status IS NULL AND (locked_until IS NULL OR locked_until < now())
        RETURNING request_hash, resource_id, response_status`,
-      [op.scope, key, IDEMPOTENCY_LEASE_MS],
+      [op.scope, key, IDEMPOTENCY_LEASE_MS, lease],
     );
     if (!taken.rows[0]) throw inFlight();
     row = taken.rows[0];
@@ -85,10 +86,14 @@ export async function idempotent(pool: Pool, req: Request, op: IdempotentOperati
   } catch (err) {
     // A rejected request did nothing: free the key so a corrected request can use it. After any
     // other failure something may have happened: the key keeps its id and the client's retry
-    // takes over at once (lease released) and converges on the same effect.
+    // takes over at once (lease released) and converges on the same effect. Both only while this
+    // request still holds the lease: a retry that took over a slow request is not undercut by it.
     const rejected = err instanceof ApiError && err.status < 500 && err.status !== 402;
-    if (rejected && inserted.rows[0]) await pool.query('DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND response_status IS NULL', [op.scope, key]).catch(() => {});
-    else await pool.query('UPDATE idempotency_keys SET locked_until = NULL WHERE scope = $1 AND key = $2', [op.scope, key]).catch(() => {});
+    if (rejected && inserted.rows[0]) {
+      await pool.query('DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND response_status IS NULL AND lease_token = $3', [op.scope, key, lease]).catch(() => {});
+    } else {
+      await pool.query('UPDATE idempotency_keys SET locked_until = NULL WHERE scope = $1 AND key = $2 AND lease_token = $3', [op.scope, key, lease]).catch(() => {});
+    }
     throw err;
   }
   await pool.query('UPDATE idempotency_keys SET response_status = $3, locked_until = NULL WHERE scope = $1 AND key = $2', [op.scope, key, outcome.status]);

@@ -171,7 +171,13 @@ async function deliverRefundNotification(ctx: ApiContext, n: RefundNotification)
       await ctx.temporal.workflow.getHandle(paymentWorkflowId(n.paymentId)).signal(refundNotificationSignal, n);
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) throw err;
-      // Past its refund window the payment's workflow has ended: it is started again to hear it.
+      // Past its refund window the payment's workflow has ended. Only a reversal of one of its own
+      // refunds reopens it; anything else (a settled refund, the late-payment refund's) needs no run.
+      const known = await ctx.pool.query(`SELECT 1 FROM refunds WHERE id = $1 AND payment_id = $2 AND status = 'succeeded'`, [n.refundId, n.paymentId]);
+      if (n.status !== 'failed' || known.rowCount === 0) {
+        if (n.status === 'failed') ctx.log.warn({ provider: n.provider, payment_id: n.paymentId, refund_id: n.refundId }, 'a refund outside any payment failed at the provider: needs an operator');
+        return 'accepted';
+      }
       await ctx.temporal.workflow.signalWithStart(paymentWorkflow, { ...(await reopenedPayment(ctx, n.paymentId)), signal: refundNotificationSignal, signalArgs: [n] });
     }
     return 'accepted';
