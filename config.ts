@@ -96,7 +96,7 @@ export const configSchema = z.object({
   ALIPAY_PRIVATE_KEY: z.string().min(1).optional(),
   /** Alipay's public key for the app (not the app's own): verifies answers and notifications. */
   ALIPAY_PUBLIC_KEY: z.string().min(1).optional(),
-  /** Alipay's production gateway by default (live mode); any other gateway (Alipay's sandbox, a simulator) serves test mode. */
+  /** Alipay's production gateway by default (live mode); its sandbox (alipaydev.com) or a simulator on loopback serve test mode. */
   ALIPAY_GATEWAY: z.string().url().default('https://openapi.alipay.com/gateway.do'),
   /** Where Alipay POSTs notifications: must reach this API's /webhooks/alipay from the internet. Default: this API. */
   ALIPAY_NOTIFY_URL: z.string().url().optional(),
