@@ -20,7 +20,8 @@ import type { Logger } from './logger';
 import { createProviders } from './providers';
 import { CircuitBreaker } from '../routing/circuit-breaker';
 import { sweepIdempotencyKeys } from '../api/middleware/idempotency';
-import { connectClient, connectWorker } from './temporal';
+import { connectClient, connectWorker, ensureSearchAttributes } from './temporal';
+import { PAYMENT_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 
 export type Endpoints = { databaseUrl: string; temporalAddress: string };
 
@@ -56,6 +57,11 @@ export async function startServices(
   const target = { address: endpoints.temporalAddress, namespace: config.TEMPORAL_NAMESPACE };
   const tracing = createTracing(config);
   const temporal = await connectClient(target, dataConverter, tracing ? [tracing.plugin] : []);
+  // A cluster set up for an older version may lack the newer search attributes: added in the
+  // background (Temporal may be down at boot; /readyz says so), never blocking the start.
+  const registering = ensureSearchAttributes(temporal, config.TEMPORAL_NAMESPACE, PAYMENT_SEARCH_ATTRIBUTES)
+    .then((added) => void (added.length > 0 && log.warn({ added }, 'registered missing search attributes on the namespace')))
+    .catch((err: unknown) => log.info({ err: (err as Error).message }, 'search attributes not checked (register them as the README says)'));
   const providers = createProviders(pool, config, log);
   const circuits = new CircuitBreaker(pool, { failureThreshold: config.CIRCUIT_FAILURE_THRESHOLD, openMs: config.CIRCUIT_OPEN_MS });
   const metrics = new Metrics(pool, opts.sdkMetricsUrl);
@@ -142,6 +148,7 @@ export async function startServices(
     worker,
     stop: async () => {
       for (const stop of stops) await stop();
+      await registering; // bounded by its deadline: no retry of it may fire after the connection closes
       // The SDK retries transient errors (e.g. updates the server aborted) on timers; a retry
       // firing after close throws, so let the short ones finish first.
       await new Promise((resolve) => setTimeout(resolve, 1000));
