@@ -48,18 +48,15 @@ export function providerWebhooksRouter(ctx: ApiContext): Router {
       throw new ApiError(400, 'invalid_request_error', 'invalid_signature', 'Signature verification failed.');
     }
     const refunded = refundNotificationOf(event);
-    if (refunded) {
-      if (event.livemode !== (ctx.providers.modes.stripe === 'live')) foreignCallback(ctx, 'stripe', refunded.paymentId, 'livemode_mismatch');
-      await ownPayment(ctx, refunded.paymentId, 'stripe', event.livemode);
-      ctx.metrics.providerCallbacks.inc({ provider: 'stripe', outcome: await deliverRefundNotification(ctx, refunded) });
-      return void res.json({ received: true });
+    const notification = refunded ? null : notificationOf(event);
+    const paymentId = (refunded ?? notification)?.paymentId;
+    if (paymentId) {
+      // Stripe says which mode an event is from; it must be the mode our key serves, and the payment ours at Stripe in that mode.
+      const livemode = ctx.providers.modes.stripe === 'live';
+      if (event.livemode !== livemode) foreignCallback(ctx, 'stripe', paymentId, 'livemode_mismatch');
+      await ownPayment(ctx, paymentId, 'stripe', livemode);
     }
-    const notification = notificationOf(event);
-    // Stripe says which mode an event is from; it must be the mode our key serves, and the payment ours at Stripe in that mode.
-    const livemode = ctx.providers.modes.stripe === 'live';
-    if (notification && event.livemode !== livemode) foreignCallback(ctx, 'stripe', notification.paymentId, 'livemode_mismatch');
-    if (notification) await ownPayment(ctx, notification.paymentId, 'stripe', livemode);
-    const outcome = notification ? await handOver(ctx, notification) : 'ignored';
+    const outcome = refunded ? await deliverRefundNotification(ctx, refunded) : notification ? await handOver(ctx, notification) : 'ignored';
     ctx.metrics.providerCallbacks.inc({ provider: 'stripe', outcome });
     res.json({ received: true });
   });
@@ -147,11 +144,7 @@ const isClosedUnpaid = (p: Payment) => CLOSED_UNPAID_STATUSES.includes(p.status)
  * `closed` when the payment's workflow has ended.
  */
 async function deliverNotification(ctx: ApiContext, n: ProviderNotification): Promise<'accepted' | 'duplicate' | 'closed'> {
-  const first = await ctx.pool.query(
-    'INSERT INTO provider_events (provider, event_id, payment_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
-    [n.provider, n.eventId, n.paymentId],
-  );
-  if (first.rowCount === 0) return 'duplicate'; // already handed over
+  if (!(await rememberNotification(ctx, n))) return 'duplicate'; // already handed over
   try {
     await ctx.temporal.workflow.getHandle(paymentWorkflowId(n.paymentId)).signal(providerNotificationSignal, n);
     return 'accepted';
@@ -164,8 +157,7 @@ async function deliverNotification(ctx: ApiContext, n: ProviderNotification): Pr
 
 /** A provider's word on one of our refunds, to its payment's workflow once (by the provider's event id). */
 async function deliverRefundNotification(ctx: ApiContext, n: RefundNotification): Promise<'accepted' | 'duplicate'> {
-  const first = await ctx.pool.query('INSERT INTO provider_events (provider, event_id, payment_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [n.provider, n.eventId, n.paymentId]);
-  if (first.rowCount === 0) return 'duplicate';
+  if (!(await rememberNotification(ctx, n))) return 'duplicate';
   try {
     try {
       await ctx.temporal.workflow.getHandle(paymentWorkflowId(n.paymentId)).signal(refundNotificationSignal, n);
@@ -182,11 +174,19 @@ async function deliverRefundNotification(ctx: ApiContext, n: RefundNotification)
     }
     return 'accepted';
   } catch (err) {
-    await ctx.pool.query('DELETE FROM provider_events WHERE provider = $1 AND event_id = $2', [n.provider, n.eventId]); // the provider's retry must be processed
+    await forgetNotification(ctx, n); // the provider's retry must be processed
     throw err;
   }
 }
 
-async function forgetNotification(ctx: ApiContext, n: ProviderNotification): Promise<void> {
+type ProviderEvent = Pick<ProviderNotification, 'provider' | 'eventId' | 'paymentId'>;
+
+/** Records a provider event as handed over: false when it already was (deduplication by the provider's event id). */
+async function rememberNotification(ctx: ApiContext, n: ProviderEvent): Promise<boolean> {
+  const first = await ctx.pool.query('INSERT INTO provider_events (provider, event_id, payment_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [n.provider, n.eventId, n.paymentId]);
+  return first.rowCount === 1;
+}
+
+async function forgetNotification(ctx: ApiContext, n: ProviderEvent): Promise<void> {
   await ctx.pool.query('DELETE FROM provider_events WHERE provider = $1 AND event_id = $2', [n.provider, n.eventId]);
 }
