@@ -22,12 +22,24 @@ export function bearerKey(req: Request): string | undefined {
   return match?.[1];
 }
 
+const lookups = new WeakMap<Request, Promise<(Merchant & { livemode: boolean }) | undefined>>();
+
+/** The merchant and mode of the request's key, looked up once per request (the rate limiter and auth share it). */
+export function keyOwner(pool: Pool, req: Request): Promise<(Merchant & { livemode: boolean }) | undefined> {
+  let lookup = lookups.get(req);
+  if (!lookup) {
+    const key = bearerKey(req);
+    lookup = key ? findMerchantByApiKey(pool, key) : Promise.resolve(undefined);
+    lookups.set(req, lookup);
+  }
+  return lookup;
+}
+
 /** Resolves the merchant that owns the key; every query after this is scoped to it. */
 export function merchantAuth(pool: Pool): RequestHandler {
   return async (req, _res, next) => {
     try {
-      const key = bearerKey(req);
-      const merchant = key ? await findMerchantByApiKey(pool, key) : undefined;
+      const merchant = await keyOwner(pool, req);
       if (!merchant) throw unauthenticated();
       const { livemode, ...rest } = merchant;
       req.merchant = rest;

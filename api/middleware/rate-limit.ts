@@ -1,9 +1,8 @@
 import type { RequestHandler } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import type { Pool } from 'pg';
-import { findMerchantByApiKey } from '../../db/merchants';
 import { ApiError } from '../../domain/errors';
-import { bearerKey, isAdminKey } from './auth';
+import { bearerKey, isAdminKey, keyOwner } from './auth';
 
 /**
  * Per-key limit (API.md: 429 rate_limit_error), one bucket per merchant and mode. Requests
@@ -18,7 +17,7 @@ export function perKeyRateLimit(pool: Pool, perMinute: number, adminKey: string 
     keyGenerator: async (req) => {
       const key = bearerKey(req);
       if (key && adminKey && isAdminKey(key, adminKey)) return 'admin';
-      const merchant = key ? await findMerchantByApiKey(pool, key).catch(() => undefined) : undefined;
+      const merchant = await keyOwner(pool, req).catch(() => undefined);
       return merchant ? `key:${merchant.id}:${merchant.livemode ? 'live' : 'test'}` : `ip:${ipKeyGenerator(req.ip ?? '')}`;
     },
     handler: (_req, res) => {
