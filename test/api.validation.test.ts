@@ -171,6 +171,22 @@ describe('metrics', () => {
     expect(after).toMatch(/payments_http_requests_total\{method="POST",route="\/v1\/payments\/",status="402"\}/);
     expect(after).toContain('process_resident_memory_bytes');
   });
+
+  test('payment counts are kept incrementally and always equal a count of the read model', async () => {
+    const shop = await newMerchant(stack());
+    const p = (await shop.api.post('/v1/payments', { amount: 100, currency: 'USD', payment_method: card(), capture_method: 'manual' })).body;
+    await shop.api.post(`/v1/payments/${p.id}/capture`, {});
+    await shop.api.post('/v1/refunds', { payment_id: p.id });
+    const counted = await stack().pool.query(
+      `SELECT status, provider, method, livemode, sum(n)::int AS n FROM payment_status_counts GROUP BY 1, 2, 3, 4 HAVING sum(n) <> 0 ORDER BY 1, 2, 3, 4`);
+    const truth = await stack().pool.query(
+      `SELECT status, provider, payment_method->>'type' AS method, livemode, count(*)::int AS n FROM payments GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`);
+    expect(counted.rows).toEqual(truth.rows);
+    // The scrape reads the counters: the payment shows only under its final status.
+    const text = (await client(stack().url).get('/metrics')).body as string;
+    const refunded = truth.rows.find((r) => r.status === 'refunded' && r.provider === 'sandbox' && !r.livemode)!;
+    expect(text).toContain(`payments_by_status{status="refunded",provider="sandbox",method="card",mode="test"} ${refunded.n}`);
+  });
 });
 
 test('NUL characters anywhere in the input are a 400 naming the field, never a 500 (found by schemathesis)', async () => {
