@@ -34,6 +34,13 @@ export const configSchema = z.object({
   CODEC_PORT: listenPort.optional(),
   /** Serve /codec on the API port without a token: local only (`npm start` sets it). */
   CODEC_OPEN: z.enum(['true', 'false']).default('false'),
+  /**
+   * Who may play the sandbox's simulated customer (`/sandbox/payments/:id/complete|fail`):
+   * `key` — only the payment's merchant, with its test key; `open` — anyone who knows the payment
+   * id (test money only; what API.md's walkthrough does). Default: `key` in production
+   * (NODE_ENV=production, as the image sets), `open` otherwise.
+   */
+  SANDBOX_CUSTOMER_ACTIONS: z.enum(['key', 'open']).optional(),
   /** When set, this PostgreSQL is used and no embedded one is started. */
   DATABASE_URL: z.string().url().optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),

@@ -10,7 +10,7 @@ let stripe: FakeStripe;
 let stack: TestStack;
 beforeAll(async () => {
   stripe = await startFakeStripe(WEBHOOK_SECRET);
-  stack = await startTestStack({ STRIPE_SECRET_KEY: 'sk_test_attention', STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET, STRIPE_API_BASE: stripe.url, SYNC_WAIT_MS: '3000' });
+  stack = await startTestStack({ STRIPE_SECRET_KEY: 'sk_test_attention', STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET, STRIPE_API_BASE: stripe.url, SYNC_WAIT_MS: '3000', SANDBOX_CUSTOMER_ACTIONS: 'key' });
   stripe.setWebhooks(`${stack.url}/webhooks/stripe`);
 });
 afterAll(async () => {
@@ -33,6 +33,19 @@ test('a Stripe card payment without a token is a 400 on payment_method.token, ne
   await m.api.post('/v1/routing', { default: { card: ['stripe', 'sandbox'] } });
   const routed = await m.api.post('/v1/payments', { amount: 1000, currency: 'USD', payment_method: { type: 'card' } });
   expect(routed.body).toMatchObject({ status: 'captured', provider: 'sandbox', routing: { candidates: ['sandbox'] } });
+});
+
+test("with SANDBOX_CUSTOMER_ACTIONS=key only the payment's merchant, with its test key, plays the sandbox's customer", async () => {
+  const m = await newMerchant(stack);
+  const other = await newMerchant(stack);
+  const p = (await m.api.post('/v1/payments', { amount: 700, currency: 'USD', provider: 'sandbox', payment_method: { type: 'card', token: 'tok_requires_action' } })).body;
+  expect(p.status).toBe('requires_action');
+  const anonymous = await client(stack.url).post(`/sandbox/payments/${p.id}/complete`, {});
+  expect([anonymous.status, anonymous.body.error?.type]).toEqual([401, 'authentication_error']);
+  expect((await other.api.post(`/sandbox/payments/${p.id}/complete`, {})).status).toBe(404);
+  expect((await m.live.post(`/sandbox/payments/${p.id}/complete`, {})).status).toBe(404);
+  expect((await m.api.get(`/v1/payments/${p.id}`)).body.status).toBe('requires_action');
+  expect((await m.api.post(`/sandbox/payments/${p.id}/complete`, {})).body).toMatchObject({ id: p.id, status: 'captured' });
 });
 
 test('a capture or refund amount the provider cannot take is a 400 before anything is reserved', async () => {

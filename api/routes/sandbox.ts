@@ -13,6 +13,7 @@ import type { Tenant } from '../../db/merchants';
 export function sandboxRouter(ctx: ApiContext): Router {
   const router = Router();
   const { pool, providers } = ctx;
+  const customerActionsOpen = (ctx.config.SANDBOX_CUSTOMER_ACTIONS ?? (process.env.NODE_ENV === 'production' ? 'key' : 'open')) === 'open';
 
   router.get('/charges', async (req, res) => {
     const tenant = requireTenant(req);
@@ -34,6 +35,9 @@ export function sandboxRouter(ctx: ApiContext): Router {
     const payment = await pool.query<{ merchant_id: string; livemode: boolean; provider: string }>('SELECT merchant_id, livemode, provider FROM payments WHERE id = $1', [id]);
     const row = payment.rows[0];
     const owner: Tenant | undefined = row && !row.livemode && row.provider === 'sandbox' ? { merchantId: row.merchant_id, livemode: false } : undefined;
+    if (!req.tenant && !customerActionsOpen) {
+      throw new ApiError(401, 'authentication_error', 'authentication_required', "Playing the sandbox's customer needs the payment's merchant test key (SANDBOX_CUSTOMER_ACTIONS=key).");
+    }
     if (!owner || (req.tenant && (req.tenant.merchantId !== owner.merchantId || req.tenant.livemode))) throw notFound('payment', id);
     const moved = await providers.sandbox.completeAction(id, outcome);
     if (!moved) {
