@@ -42,7 +42,28 @@ export type AuthorizeRequest = InMode & {
   idempotencyKey: string;
   /** Another candidate provider is there: an unhealthy (open-circuit) provider is skipped, not tried. */
   skipIfUnhealthy?: boolean;
+  /**
+   * `method.token` is a payment method saved on this provider customer (for Stripe: the attached
+   * `pm_…` and its `cus_…`). The charge is then made off-session: the customer is not present, so
+   * a card that needs authentication declines (`authentication_required`) instead of asking for it.
+   */
+  savedMethod?: { customer: string };
 };
+
+/**
+ * What a provider that can keep a customer's card implements (optional): used when a merchant
+ * saves a card on one of our customers, which later charges (subscription invoices) use off-session
+ * through `AuthorizeRequest.savedMethod`. Errors are `ProviderFault`s; a card the provider refuses
+ * to save (declined when verified, an invalid token) is a `ProviderFault` with `retryable: false`.
+ */
+export interface SavedMethods {
+  /** Creates (or finds, by idempotency key) the provider's customer for ours; returns its reference. */
+  ensureCustomer(req: { customerId: string; merchantId: string; livemode?: boolean; email: string | null; name: string | null; idempotencyKey: string }): Promise<string>;
+  /** Attaches the customer's payment method (a token or pm_…) to the provider customer; returns the saved method's reference and card details when known. */
+  attachMethod(req: { providerCustomer: string; token: string; livemode?: boolean; idempotencyKey: string }): Promise<{ reference: string; card?: { brand: string; last4: string; exp_month: number; exp_year: number; fingerprint?: string } }>;
+  /** Detaches a saved method; one that is already detached counts as done. */
+  detachMethod(req: { reference: string; livemode?: boolean }): Promise<void>;
+}
 
 export type AuthorizeResult =
   | { status: 'authorized'; reference: string }

@@ -1,5 +1,5 @@
 import type { AuthorizeRequest } from '../providers/provider';
-import { faultOf, fromStripeAmount, paymentIntentParams, toStripeAmount } from '../providers/stripe/stripe.mapper';
+import { alreadyDetached, declineCode, faultOf, fromStripeAmount, paymentIntentParams, toStripeAmount } from '../providers/stripe/stripe.mapper';
 import { StripeProvider } from '../providers/stripe/stripe.provider';
 import { startStripeMock } from './support/stripe-mock';
 
@@ -36,6 +36,42 @@ test('capture (partial), cancel, refund, retrieve and search are accepted by Str
   // Without a reference (an answer we never got), the PaymentIntent is searched by our payment id.
   await expect(stripe.getStatus({ paymentId: 'pay_contract', reference: null })).resolves.toBeDefined();
   await expect(stripe.cancel({ paymentId: 'pay_contract', reference: null, idempotencyKey: 'pay_contract:void' })).resolves.toBeDefined();
+});
+
+test('saved cards: ensureCustomer, attachMethod, detachMethod and an off-session authorize are accepted by Stripe\'s spec', async () => {
+  const customer = { customerId: 'cust_contract', merchantId: 'mer_contract', idempotencyKey: 'cust_contract:stripe_customer' };
+  const cus = await stripe.ensureCustomer({ ...customer, email: 'ada@example.com', name: 'Ada Lovelace' });
+  expect(cus).toMatch(/^cus_/);
+  await expect(stripe.ensureCustomer({ ...customer, email: null, name: null })).resolves.toMatch(/^cus_/);
+  const saved = await stripe.attachMethod({ providerCustomer: cus, token: 'pm_card_visa', idempotencyKey: 'cust_contract:attach:pm_card_visa' });
+  expect(saved.reference).toMatch(/^pm_/);
+  expect(saved.card).toMatchObject({ brand: expect.any(String), last4: expect.stringMatching(/^\d{4}$/), exp_month: expect.any(Number), exp_year: expect.any(Number) });
+  const offSession = authorizeRequest({ channel: 'subscription', captureMethod: 'automatic', method: { type: 'card', token: saved.reference }, savedMethod: { customer: cus }, idempotencyKey: 'pay_contract_saved:authorize' });
+  const result = await stripe.authorize(offSession);
+  expect(result.reference).toMatch(/^pi_/);
+  expect(['authorized', 'declined']).toContain(result.status);
+  await expect(stripe.detachMethod({ reference: saved.reference })).resolves.toBeUndefined();
+  // The same endpoints refuse what Stripe does not know: the checks above are real.
+  await expect(stripe.stripe.customers.create({ emial: 'ada@example.com' } as never)).rejects.toMatchObject({ type: 'StripeInvalidRequestError', statusCode: 400 });
+  await expect(stripe.stripe.paymentMethods.attach(saved.reference, {} as never)).rejects.toMatchObject({ type: 'StripeInvalidRequestError', statusCode: 400 });
+  await expect(stripe.stripe.paymentIntents.create({ ...paymentIntentParams(offSession), off_session: 'sometimes' } as never)).rejects.toMatchObject({ statusCode: 400 });
+});
+
+test('an off-session charge: customer, off_session and confirm, never a return_url; on-session requests are unchanged', () => {
+  const offSession = paymentIntentParams(authorizeRequest({ method: { type: 'card', token: 'pm_saved' }, savedMethod: { customer: 'cus_saved' } }));
+  expect(offSession).toMatchObject({ customer: 'cus_saved', off_session: true, confirm: true, payment_method: 'pm_saved' });
+  expect(offSession).not.toHaveProperty('return_url');
+  const onSession = paymentIntentParams(authorizeRequest());
+  expect(onSession).toMatchObject({ return_url: 'https://shop.example/return', confirm: true, payment_method: 'pm_card_visa' });
+  expect(onSession).not.toHaveProperty('off_session');
+  expect(onSession).not.toHaveProperty('customer');
+  // Stripe's 402 for a card that needs authentication off-session is a decline with that code.
+  expect(declineCode({ code: 'authentication_required', decline_code: 'authentication_required' })).toBe('authentication_required');
+  expect(declineCode({ code: 'authentication_required' })).toBe('authentication_required');
+  // Detaching what is not attached is done already; other refusals are not.
+  expect(alreadyDetached({ type: 'StripeInvalidRequestError', statusCode: 400, message: 'The payment method you provided is not attached to a customer so detachment is impossible.' })).toBe(true);
+  expect(alreadyDetached({ type: 'StripeInvalidRequestError', statusCode: 404, code: 'resource_missing', message: "No such PaymentMethod: 'pm_x'" })).toBe(false);
+  expect(alreadyDetached({ type: 'StripeAPIError', statusCode: 500, message: 'not attached to a customer' })).toBe(false);
 });
 
 test('stripe-mock really validates: a parameter Stripe does not know is refused, and becomes a non-retryable fault', async () => {

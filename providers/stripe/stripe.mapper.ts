@@ -56,10 +56,46 @@ export function paymentIntentParams(req: AuthorizeRequest): Stripe.PaymentIntent
     // The route refuses a Stripe card payment without a token; an old run without one fails at Stripe, never on a default card.
     payment_method: req.method.token ?? '',
     payment_method_types: ['card'],
-    ...(req.returnUrl ? { return_url: req.returnUrl } : {}),
+    // A saved card charged with the customer away (https://docs.stripe.com/payments/save-and-reuse):
+    // its customer, and `off_session`, so that a card needing authentication fails at once with a
+    // 402 `authentication_required` rather than waiting for a customer who is not there. No
+    // return_url: nobody comes back to it.
+    ...(req.savedMethod
+      ? { customer: req.savedMethod.customer, off_session: true }
+      : req.returnUrl ? { return_url: req.returnUrl } : {}),
     // How a webhook or a search finds the payment again.
     metadata: { payment_id: req.paymentId, merchant_id: req.merchantId },
   };
+}
+
+/** Our customer as a Stripe Customer; empty name or email are left out (Stripe reads an empty string as "unset"). */
+export function customerParams(req: { customerId: string; merchantId: string; email: string | null; name: string | null }): Stripe.CustomerCreateParams {
+  return {
+    ...(req.email ? { email: req.email } : {}),
+    ...(req.name ? { name: req.name } : {}),
+    metadata: { customer_id: req.customerId, merchant_id: req.merchantId },
+  };
+}
+
+/** A saved PaymentMethod in our terms: its id, and the card details to show the merchant. */
+export function savedMethodOf(pm: Stripe.PaymentMethod): { reference: string; card?: { brand: string; last4: string; exp_month: number; exp_year: number; fingerprint?: string } } {
+  const card = pm.card;
+  if (!card) return { reference: pm.id };
+  return {
+    reference: pm.id,
+    card: { brand: card.brand, last4: card.last4, exp_month: card.exp_month, exp_year: card.exp_year, ...(card.fingerprint ? { fingerprint: card.fingerprint } : {}) },
+  };
+}
+
+/**
+ * Stripe's answer to detaching a PaymentMethod that is not attached (detached already, by an
+ * earlier attempt or from the Dashboard): a 400 without a code, "The payment method you provided
+ * is not attached to a customer so detachment is impossible." (`payment_method_unexpected_state`
+ * accepted too). The end state is the one wanted.
+ */
+export function alreadyDetached(err: { type?: string; code?: string; message?: string; statusCode?: number }): boolean {
+  if (err.type !== 'StripeInvalidRequestError' || err.statusCode !== 400) return false;
+  return /not attached to a customer/i.test(err.message ?? '') || err.code === 'payment_method_unexpected_state';
 }
 
 export function captureParams(req: CaptureRequest): Stripe.PaymentIntentCaptureParams {

@@ -1,11 +1,12 @@
 import Stripe from 'stripe';
 import type {
   AuthorizeRequest, AuthorizeResult, CancelRequest, CaptureRequest, OperationResult, PaymentProblem, PaymentProvider, PaymentShape, RefundResult,
-  ProviderPaymentState, RefundRequest, StatusRequest,
+  ProviderPaymentState, RefundRequest, SavedMethods, StatusRequest,
 } from '../provider';
 import { ProviderFault } from '../provider';
 import {
-  authorizeResultOf, captureParams, declineCode, faultOf, paymentIntentParams, refundParams, stateOf, toStripeAmount,
+  alreadyDetached, authorizeResultOf, captureParams, customerParams, declineCode, faultOf, paymentIntentParams, refundParams, savedMethodOf, stateOf,
+  toStripeAmount,
 } from './stripe.mapper';
 
 export type StripeOptions = {
@@ -15,7 +16,7 @@ export type StripeOptions = {
   apiBase?: string;
 };
 
-type StripeErrorLike = { type?: string; code?: string; decline_code?: string; message?: string; raw?: { payment_intent?: Stripe.PaymentIntent } };
+type StripeErrorLike = { type?: string; code?: string; decline_code?: string; message?: string; statusCode?: number; raw?: { payment_intent?: Stripe.PaymentIntent } };
 
 /**
  * Cards through Stripe PaymentIntents with the official SDK. Every mutating call carries the
@@ -26,7 +27,7 @@ type StripeErrorLike = { type?: string; code?: string; decline_code?: string; me
 /** Stripe error codes that refuse a refund for good: the refund fails and its amount is refundable again. */
 const REFUND_REFUSALS = new Set(['charge_already_refunded', 'amount_too_large', 'charge_disputed']);
 
-export class StripeProvider implements PaymentProvider {
+export class StripeProvider implements PaymentProvider, SavedMethods {
   readonly name = 'stripe' as const;
   readonly stripe: Stripe;
 
@@ -125,6 +126,51 @@ export class StripeProvider implements PaymentProvider {
   async getStatus(req: StatusRequest): Promise<ProviderPaymentState> {
     const pi = req.reference ? await this.retrieve(req.reference) : await this.findByPayment(req.paymentId);
     return pi ? stateOf(pi) : { status: 'unknown' };
+  }
+
+  /**
+   * The Stripe Customer for ours. Stripe keeps an idempotency key's answer for 24 hours: within
+   * that, a retry gets the same `cus_…`; the caller stores it and never asks again after.
+   */
+  async ensureCustomer(req: Parameters<SavedMethods['ensureCustomer']>[0]): Promise<string> {
+    try {
+      const customer = await this.stripe.customers.create(customerParams(req), { idempotencyKey: req.idempotencyKey });
+      return customer.id;
+    } catch (err) {
+      throw faultOf(err as never);
+    }
+  }
+
+  /**
+   * Saves the PaymentMethod on the Stripe Customer. Stripe verifies the card on attach: one it
+   * declines (its test decline cards among them) or a token it does not know cannot be saved,
+   * a final answer (`retryable: false`), never retried.
+   */
+  async attachMethod(req: Parameters<SavedMethods['attachMethod']>[0]): ReturnType<SavedMethods['attachMethod']> {
+    try {
+      const pm = await this.stripe.paymentMethods.attach(req.token, { customer: req.providerCustomer }, { idempotencyKey: req.idempotencyKey });
+      return savedMethodOf(pm);
+    } catch (err) {
+      const e = err as StripeErrorLike;
+      if (e.type === 'StripeCardError') {
+        throw new ProviderFault(`stripe: the card cannot be saved, Stripe declined it (${declineCode(e)}): ${e.message ?? 'Your card was declined.'}`, false);
+      }
+      const fault = faultOf(err as never);
+      if (e.type === 'StripeInvalidRequestError' && !fault.retryable) {
+        throw new ProviderFault(`stripe: the payment method cannot be saved: ${e.message ?? 'invalid request'}`, false);
+      }
+      throw fault;
+    }
+  }
+
+  /** Detaches a saved PaymentMethod; one detached already (an earlier attempt) counts as done. */
+  async detachMethod(req: Parameters<SavedMethods['detachMethod']>[0]): Promise<void> {
+    try {
+      await this.stripe.paymentMethods.detach(req.reference);
+    } catch (err) {
+      if (alreadyDetached(err as StripeErrorLike)) return;
+      throw faultOf(err as never);
+    }
   }
 
   /** The event if `Stripe-Signature` verifies on the raw body with STRIPE_WEBHOOK_SECRET (5-minute tolerance). */

@@ -1,32 +1,71 @@
 import http from 'node:http';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import Stripe from 'stripe';
 
 /**
  * A stateful local Stripe for behaviour tests (stripe-mock is stateless): PaymentIntents with
  * their state machine, Stripe's test payment methods (declines, 3-D Secure), partial capture,
- * refunds, idempotency keys replayed like Stripe's, signed webhooks, and outages on demand.
+ * refunds, idempotency keys replayed like Stripe's, signed webhooks, and outages on demand;
+ * Customers with saved (attached) PaymentMethods charged off-session.
  * Only what the provider uses is implemented, with Stripe's status codes and error shapes.
  */
 
 type PaymentIntent = {
   id: string; object: 'payment_intent'; amount: number; amount_capturable: number; amount_received: number; currency: string;
-  capture_method: 'automatic' | 'manual'; status: Stripe.PaymentIntent.Status; metadata: Record<string, string>; payment_method: string;
+  capture_method: 'automatic' | 'manual'; status: Stripe.PaymentIntent.Status; metadata: Record<string, string>; payment_method: string; customer: string | null;
   last_payment_error: { type: string; code: string; decline_code?: string; message: string } | null;
   next_action: { type: 'redirect_to_url'; redirect_to_url: { url: string; return_url: string | null } } | { type: 'use_stripe_sdk'; use_stripe_sdk: { type: string } } | null;
   client_secret: string;
   latest_charge: string | null; created: number; livemode: boolean; refunded: number;
 };
+type Customer = { id: string; object: 'customer'; email: string | null; name: string | null; metadata: Record<string, string>; created: number; livemode: boolean };
+type Card = { brand: string; last4: string; exp_month: number; exp_year: number; fingerprint: string; country: string; funding: string };
+type PaymentMethod = {
+  id: string; object: 'payment_method'; type: 'card'; card: Card; customer: string | null; created: number; livemode: boolean; metadata: Record<string, string>;
+  billing_details: { address: null; email: null; name: null; phone: null };
+};
 export type Effect = { operation: 'authorize' | 'capture' | 'cancel' | 'refund'; paymentIntent: string; amount: number; idempotencyKey: string };
 /** When webhooks go out relative to the API answer that caused them. */
 export type WebhookMode = 'after' | 'before' | 'twice' | 'none';
 
-const DECLINES: Record<string, { code: string; decline_code?: string; message: string }> = {
-  pm_card_chargeDeclined: { code: 'card_declined', decline_code: 'generic_decline', message: 'Your card was declined.' },
-  pm_card_chargeDeclinedInsufficientFunds: { code: 'card_declined', decline_code: 'insufficient_funds', message: 'Your card has insufficient funds.' },
+type Decline = { code: string; decline_code?: string; message: string };
+const GENERIC: Decline = { code: 'card_declined', decline_code: 'generic_decline', message: 'Your card was declined.' };
+const INSUFFICIENT: Decline = { code: 'card_declined', decline_code: 'insufficient_funds', message: 'Your card has insufficient funds.' };
+/** https://docs.stripe.com/testing#declined-payments: these decline every charge, and "can't be attached to a Customer object". */
+const DECLINES: Record<string, Decline> = {
+  pm_card_chargeDeclined: GENERIC,
+  pm_card_visa_chargeDeclined: GENERIC,
+  pm_card_chargeDeclinedInsufficientFunds: INSUFFICIENT,
+  pm_card_visa_chargeDeclinedInsufficientFunds: INSUFFICIENT,
+  pm_card_visa_chargeDeclinedLostCard: { code: 'card_declined', decline_code: 'lost_card', message: 'Your card was declined.' },
+  pm_card_visa_chargeDeclinedStolenCard: { code: 'card_declined', decline_code: 'stolen_card', message: 'Your card was declined.' },
   pm_card_chargeDeclinedExpiredCard: { code: 'expired_card', message: 'Your card has expired.' },
 };
+/** "Decline after attaching": attaching succeeds, charging fails. */
+const CHARGE_FAILS: Record<string, Decline> = { pm_card_chargeCustomerFail: GENERIC };
 const THREE_DS = new Set(['pm_card_authenticationRequired', 'pm_card_threeDSecure2Required']);
+/** Stripe's answer when a card that needs 3-D Secure is charged with `off_session=true`. */
+const AUTHENTICATION_REQUIRED: Decline = { code: 'authentication_required', decline_code: 'authentication_required', message: 'Your card was declined. This transaction requires authentication.' };
+/** The test PaymentMethods whose card is known (for attach and for card details): brand and number. */
+const TEST_CARDS = {
+  pm_card_visa: { brand: 'visa', number: '4242424242424242' },
+  pm_card_mastercard: { brand: 'mastercard', number: '5555555555554444' },
+  pm_card_amex: { brand: 'amex', number: '378282246310005' },
+  pm_card_chargeDeclined: { brand: 'visa', number: '4000000000000002' },
+  pm_card_visa_chargeDeclined: { brand: 'visa', number: '4000000000000002' },
+  pm_card_chargeDeclinedInsufficientFunds: { brand: 'visa', number: '4000000000009995' },
+  pm_card_visa_chargeDeclinedInsufficientFunds: { brand: 'visa', number: '4000000000009995' },
+  pm_card_visa_chargeDeclinedLostCard: { brand: 'visa', number: '4000000000009987' },
+  pm_card_visa_chargeDeclinedStolenCard: { brand: 'visa', number: '4000000000009979' },
+  pm_card_chargeDeclinedExpiredCard: { brand: 'visa', number: '4000000000000069' },
+  pm_card_chargeCustomerFail: { brand: 'visa', number: '4000000000000341' },
+  pm_card_authenticationRequired: { brand: 'visa', number: '4000002760003184' },
+  pm_card_threeDSecure2Required: { brand: 'visa', number: '4000000000003220' },
+  pm_card_createDispute: { brand: 'visa', number: '4000000000000259' },
+} satisfies Record<string, { brand: string; number: string }>;
+/** The test cards a saved PaymentMethod can be made to behave like (`setCardBehaviour`). */
+export type TestCard = keyof typeof TEST_CARDS;
+const testCard = (pm: string): { brand: string; number: string } | undefined => (TEST_CARDS as Record<string, { brand: string; number: string }>)[pm];
 
 const id = (prefix: string) => `${prefix}_${randomBytes(12).toString('hex')}`;
 
@@ -37,7 +76,20 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
   const refunds: { id: string; payment_intent: string; amount: number; status: string; failure_reason: string | null; metadata: Record<string, string> }[] = [];
   const idempotent = new Map<string, { status: number; body: unknown }>();
   const effects: Effect[] = [];
-  const requests: { method: string; path: string; idempotencyKey?: string }[] = [];
+  /** Every API call, with its form fields (e.g. `off_session`, `customer`) as sent. */
+  const requests: { method: string; path: string; idempotencyKey?: string; form: Record<string, string> }[] = [];
+  const customers = new Map<string, Customer>();
+  const paymentMethods = new Map<string, PaymentMethod>();
+  /** Which test card each saved PaymentMethod charges like (the one it was attached from, unless changed). */
+  const behaviours = new Map<string, string>();
+  const behaviourOf = (pm: string) => behaviours.get(pm) ?? pm;
+  const expYear = new Date().getUTCFullYear() + 3;
+  const cardOf = (card: string): Card => {
+    const { brand, number } = testCard(card)!;
+    // Stripe's fingerprint is the same for the same card number (within an account).
+    const fingerprint = createHash('sha256').update(`fake-stripe:${number}`).digest('base64url').replace(/[-_]/g, '').slice(0, 16);
+    return { brand, last4: number.slice(-4), exp_month: 12, exp_year: expYear, fingerprint, country: 'US', funding: 'credit' };
+  };
   const state = { webhookUrl: '', webhookMode: 'after' as WebhookMode, outage: 0, base: '', keyRevoked: false, failAfterEffect: 0, searchLagMs: 0, pendingRefunds: false };
   const signer = new Stripe('sk_test_fake');
 
@@ -57,7 +109,10 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
     for (const [type, object] of batch) await sendEvent(type, object);
   };
 
-  const stripeError = (status: number, type: string, code: string, message: string, extra: object = {}) => ({ status, body: { error: { type, code, message, ...extra } } });
+  const stripeError = (status: number, type: string, code: string | null, message: string, extra: object = {}) => ({ status, body: { error: { type, ...(code ? { code } : {}), message, ...extra } } });
+  const noSuch = (what: string, value: string, param: string) => stripeError(404, 'invalid_request_error', 'resource_missing', `No such ${what}: '${value}'`, { param });
+  const formMetadata = (form: URLSearchParams) =>
+    Object.fromEntries([...form.entries()].flatMap(([k, v]) => { const m = /^metadata\[(.+)\]$/.exec(k); return m ? [[m[1]!, v]] : []; }));
   const unexpectedState = (pi: PaymentIntent, action: string) =>
     stripeError(400, 'invalid_request_error', 'payment_intent_unexpected_state', `This PaymentIntent could not be ${action} because it has a status of ${pi.status}.`, { payment_intent: pi });
 
@@ -67,22 +122,38 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
     if (method === 'POST' && path === '/v1/payment_intents') {
       const amount = Number(form.get('amount'));
       const paymentMethod = form.get('payment_method') ?? 'pm_card_visa';
+      const customer = form.get('customer');
+      const offSession = form.get('off_session') === 'true';
+      if (customer && !customers.has(customer)) return noSuch('customer', customer, 'customer');
+      // A saved PaymentMethod is charged only with its own customer (Stripe's spellings, refused before any PaymentIntent exists).
+      const saved = paymentMethods.get(paymentMethod);
+      if (saved && saved.customer === null) {
+        return stripeError(400, 'invalid_request_error', null, 'The provided PaymentMethod was previously used with a PaymentIntent without Customer attachment, shared with a connected account without Customer attachment, or was detached from a Customer. It may not be used again. To use a PaymentMethod multiple times, you must attach it to a Customer first.', { param: 'payment_method' });
+      }
+      if (saved && !customer) {
+        return stripeError(400, 'invalid_request_error', 'parameter_missing', `The \`payment_method\` parameter supplied ${saved.id} belongs to the Customer ${saved.customer}. Please include the Customer in the \`customer\` parameter on the PaymentIntent.`, { param: 'source' });
+      }
+      if (saved && saved.customer !== customer) {
+        return stripeError(400, 'invalid_request_error', null, `The PaymentMethod ${saved.id} does not belong to the Customer you supplied ${customer}. Please use this PaymentMethod with the Customer that it belongs to instead.`, { param: 'payment_method' });
+      }
+      const behaviour = behaviourOf(paymentMethod);
       const pi: PaymentIntent = {
         id: '', client_secret: '', object: 'payment_intent', amount, amount_capturable: 0, amount_received: 0, currency: form.get('currency')!,
-        capture_method: (form.get('capture_method') as 'manual') ?? 'automatic', status: 'requires_confirmation', payment_method: paymentMethod,
+        capture_method: (form.get('capture_method') as 'manual') ?? 'automatic', status: 'requires_confirmation', payment_method: paymentMethod, customer,
         metadata: { payment_id: form.get('metadata[payment_id]') ?? '', merchant_id: form.get('metadata[merchant_id]') ?? '' },
         last_payment_error: null, next_action: null, latest_charge: null, created: Math.floor(Date.now() / 1000), livemode, refunded: 0,
       };
       pi.id = id('pi');
       pi.client_secret = `${pi.id}_secret_${randomBytes(12).toString('hex')}`;
       intents.set(pi.id, pi);
-      const decline = DECLINES[paymentMethod];
+      // Off-session nobody can authenticate: Stripe declines at once (402) and the PaymentIntent waits for another payment method.
+      const decline = DECLINES[behaviour] ?? CHARGE_FAILS[behaviour] ?? (offSession && THREE_DS.has(behaviour) ? AUTHENTICATION_REQUIRED : undefined);
       if (decline) {
         Object.assign(pi, { status: 'requires_payment_method', last_payment_error: { type: 'card_error', ...decline } });
         emit('payment_intent.payment_failed', pi);
         return stripeError(402, 'card_error', decline.code, decline.message, { ...(decline.decline_code ? { decline_code: decline.decline_code } : {}), payment_intent: pi });
       }
-      if (THREE_DS.has(paymentMethod)) {
+      if (THREE_DS.has(behaviour)) {
         // As Stripe: a redirect only where the customer can come back to (`return_url`); otherwise the page handles it with Stripe.js.
         const returnUrl = form.get('return_url');
         const next = returnUrl
@@ -127,7 +198,7 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
       if (!pi) return stripeError(404, 'invalid_request_error', 'resource_missing', 'No such payment_intent.');
       if (pi.status !== 'succeeded') return stripeError(400, 'invalid_request_error', 'charge_not_refundable', 'This PaymentIntent has no successful charge to refund.');
       // Stripe's test card whose charge is disputed at once: a disputed charge cannot be refunded.
-      if (pi.payment_method === 'pm_card_createDispute') return stripeError(400, 'invalid_request_error', 'charge_disputed', `Charge ${pi.latest_charge} has been charged back; cannot issue a refund.`);
+      if (behaviourOf(pi.payment_method) === 'pm_card_createDispute') return stripeError(400, 'invalid_request_error', 'charge_disputed', `Charge ${pi.latest_charge} has been charged back; cannot issue a refund.`);
       const remaining = pi.amount_received - pi.refunded;
       if (remaining === 0) return stripeError(400, 'invalid_request_error', 'charge_already_refunded', 'This charge has already been refunded.');
       const amount = Number(form.get('amount') ?? remaining);
@@ -145,7 +216,64 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
       const data = refunds.filter((r) => !query.get('payment_intent') || r.payment_intent === query.get('payment_intent'));
       return { status: 200, body: { object: 'list', data, has_more: false, url: '/v1/refunds' } };
     }
+    if (method === 'POST' && path === '/v1/customers') {
+      const customer: Customer = {
+        id: id('cus'), object: 'customer', email: form.get('email') || null, name: form.get('name') || null, metadata: formMetadata(form),
+        created: Math.floor(Date.now() / 1000), livemode,
+      };
+      customers.set(customer.id, customer);
+      return { status: 200, body: customer };
+    }
+    const cusMatch = /^\/v1\/customers\/([^/]+)$/.exec(path);
+    if (method === 'GET' && cusMatch) {
+      const customer = customers.get(cusMatch[1]!);
+      return customer ? { status: 200, body: customer } : noSuch('customer', cusMatch[1]!, 'id');
+    }
+    const pmMatch = /^\/v1\/payment_methods\/([^/]+?)(?:\/(attach|detach))?$/.exec(path);
+    if (pmMatch) return paymentMethodCall(method, pmMatch[1]!, pmMatch[2], form);
     return stripeError(404, 'invalid_request_error', 'unrecognized_request', `Unrecognized request URL (${method}: ${path}).`);
+  }
+
+  /**
+   * PaymentMethods as Stripe keeps them: attaching one of its test ids (`pm_card_visa`...) makes a
+   * new `pm_…` on the customer, which charges like the test card it came from; the decline test
+   * cards are verified and refused on attach (402), "Decline after attaching" ones attach and fail
+   * when charged; a detached PaymentMethod cannot be used again.
+   */
+  function paymentMethodCall(method: string, pmId: string, action: string | undefined, form: URLSearchParams): { status: number; body: unknown } {
+    const stored = paymentMethods.get(pmId);
+    if (method === 'GET' && !action) return stored ? { status: 200, body: stored } : noSuch('PaymentMethod', pmId, 'payment_method');
+    if (method !== 'POST' || !action) return stripeError(404, 'invalid_request_error', 'unrecognized_request', `Unrecognized request URL (${method}: /v1/payment_methods/${pmId}).`);
+    if (!stored && !testCard(pmId)) return noSuch('PaymentMethod', pmId, 'payment_method');
+    if (action === 'detach') {
+      // A test id names a fresh, unattached PaymentMethod: nothing to detach either.
+      if (!stored || stored.customer === null) {
+        return stripeError(400, 'invalid_request_error', null, 'The payment method you provided is not attached to a customer so detachment is impossible.');
+      }
+      stored.customer = null;
+      pendingEvents.push(['payment_method.detached', { ...stored }]);
+      return { status: 200, body: stored };
+    }
+    const customer = form.get('customer');
+    if (!customer) return stripeError(400, 'invalid_request_error', 'parameter_missing', 'Must provide customer or customer_account.');
+    if (!customers.has(customer)) return noSuch('customer', customer, 'customer');
+    if (stored) {
+      if (stored.customer === customer) return { status: 200, body: stored }; // attaching again to the same customer: a no-op
+      if (stored.customer !== null) return stripeError(400, 'invalid_request_error', null, 'The payment method you provided has already been attached to a customer.');
+      return stripeError(400, 'invalid_request_error', null, 'This PaymentMethod was previously used without being attached to a Customer or was detached from a Customer, and may not be used again.');
+    }
+    const refused = DECLINES[pmId];
+    if (refused) {
+      return stripeError(402, 'card_error', refused.code, refused.message, { ...(refused.decline_code ? { decline_code: refused.decline_code } : {}) });
+    }
+    const pm: PaymentMethod = {
+      id: id('pm'), object: 'payment_method', type: 'card', card: cardOf(pmId), customer, created: Math.floor(Date.now() / 1000), livemode, metadata: {},
+      billing_details: { address: null, email: null, name: null, phone: null },
+    };
+    paymentMethods.set(pm.id, pm);
+    behaviours.set(pm.id, pmId);
+    pendingEvents.push(['payment_method.attached', { ...pm }]);
+    return { status: 200, body: pm };
   }
 
   function authorized(pi: PaymentIntent, key: string): void {
@@ -167,7 +295,7 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
     req.on('end', async () => {
       const url = new URL(req.url ?? '/', 'http://fake');
       const idempotencyKey = req.headers['idempotency-key'] as string | undefined;
-      requests.push({ method: req.method!, path: url.pathname, ...(idempotencyKey ? { idempotencyKey } : {}) });
+      requests.push({ method: req.method!, path: url.pathname, ...(idempotencyKey ? { idempotencyKey } : {}), form: Object.fromEntries(new URLSearchParams(raw)) });
       const reply = async (status: number, body: unknown) => {
         if (state.webhookMode === 'before') await flush(); // the webhook wins the race to our API
         res.writeHead(status, { 'content-type': 'application/json', 'request-id': id('req') }).end(JSON.stringify(body));
@@ -218,6 +346,19 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
     intents,
     effects,
     requests,
+    customers,
+    paymentMethods,
+    /** Which test card a saved PaymentMethod charges like. */
+    cardBehaviour: (pm: string) => behaviours.get(pm),
+    /**
+     * A saved card starts or stops declining (the customer's funds are back, the card is reported
+     * lost...): from now on `pm` charges like the given test card. Its card details stay.
+     */
+    setCardBehaviour: (pm: string, card: TestCard) => {
+      if (!paymentMethods.has(pm)) throw new Error(`no saved PaymentMethod ${pm}`);
+      if (!testCard(card)) throw new Error(`unknown test card ${card}`);
+      behaviours.set(pm, card);
+    },
     /** Where webhooks go (our POST /webhooks/stripe), and when. */
     setWebhooks: (url: string, mode: WebhookMode = 'after') => Object.assign(state, { webhookUrl: url, webhookMode: mode }),
     /**
