@@ -1,4 +1,6 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { WorkflowNotFoundError } from '@temporalio/common';
+import { invoicePaymentSignal, subscriptionWorkflowId } from '../workflows/billing-messages';
 import type { Pool } from 'pg';
 import type { Posting } from '../db/ledger';
 import { recordPosting } from '../db/ledger';
@@ -46,6 +48,23 @@ async function callProvider<T>(fn: () => Promise<T>): Promise<T> {
       });
     }
     throw err;
+  }
+}
+
+/**
+ * An invoice's payment that ended tells its subscription, after it is recorded (a rerun tells it
+ * again; the subscription ignores what it already knows). A subscription that has ended has no
+ * run to tell.
+ */
+async function tellSubscription(payment: Payment): Promise<void> {
+  const { subscription_id: subscriptionId, invoice_id: invoiceId } = payment.metadata;
+  if (payment.channel !== 'subscription' || !subscriptionId || !invoiceId || !['captured', 'failed', 'canceled'].includes(payment.status)) return;
+  try {
+    await Context.current().client.workflow.getHandle(subscriptionWorkflowId(subscriptionId)).signal(invoicePaymentSignal, {
+      invoiceId, paymentId: payment.id, status: payment.status, failure: payment.failure,
+    });
+  } catch (err) {
+    if (!(err instanceof WorkflowNotFoundError)) throw err;
   }
 }
 
@@ -120,6 +139,7 @@ export function createActivities({ pool, providers, circuits, metrics, notificat
         await recordEvents(client, events);
       });
       if (notifications && events.length > 0) await notifications.dispatcher.dispatch(events.map((e) => e.id));
+      await tellSubscription(snapshot.payment);
     },
     ...createNotificationActivities(pool, notifications, metrics),
   };

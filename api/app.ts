@@ -10,6 +10,9 @@ import { codecRouter } from './routes/codec';
 import { eventsRouter, webhookEndpointsRouter } from './routes/events';
 import { balanceRouter, merchantsRouter } from './routes/merchants';
 import { paymentsRouter } from './routes/payments';
+import { customersRouter } from './routes/customers';
+import { invoicesRouter, subscriptionsRouter } from './routes/subscriptions';
+import { billingSettingsRouter, testClocksRouter } from './routes/test-clocks';
 import { refundsRouter } from './routes/refunds';
 import { routingRouter } from './routes/routing';
 import { sandboxRouter } from './routes/sandbox';
@@ -109,6 +112,11 @@ export function createApp(ctx: ApiContext): express.Express {
   app.use('/v1/events', eventsRouter(ctx));
   app.use('/v1/webhook_endpoints', webhookEndpointsRouter(ctx));
   app.use('/v1/routing', routingRouter(ctx));
+  app.use('/v1/customers', customersRouter(ctx));
+  app.use('/v1/subscriptions', subscriptionsRouter(ctx));
+  app.use('/v1/invoices', invoicesRouter(ctx));
+  app.use('/v1/test_clocks', testClocksRouter(ctx));
+  app.use('/v1/billing_settings', billingSettingsRouter(ctx));
   app.use('/sandbox/charges', merchantAuth(ctx.pool));
   app.use('/sandbox', optionalMerchantAuth(ctx.pool), sandboxRouter(ctx));
 

@@ -56,6 +56,8 @@ export const unavailable = (message: string) => new ApiError(503, 'api_error', '
 export const FailureTypes = {
   invalidState: 'InvalidState',
   invalidAmount: 'InvalidAmount',
+  /** A parameter a workflow refused (its name is the failure's first detail): a 400. */
+  invalidParam: 'InvalidParam',
   providerFault: 'ProviderFault',
   outcomeUnknown: 'ProviderOutcomeUnknown',
   /** The provider certainly did not act (unreachable before sending, or its circuit is open): the next candidate may be tried. */

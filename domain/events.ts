@@ -16,6 +16,22 @@ export const EVENT_TYPES = [
   'operator.action',
   /** A capture, void or refund that cannot finish without an operator (see `attention` on the object). */
   'operator.attention_required',
+  'customer.created',
+  'customer.updated',
+  /** A renewal was hard-declined (or needs the customer): ask them for another payment method. */
+  'customer.payment_method_update_requested',
+  'subscription.created',
+  'subscription.updated',
+  'subscription.trial_will_end',
+  'subscription.past_due',
+  'subscription.canceled',
+  'invoice.created',
+  'invoice.finalized',
+  'invoice.paid',
+  'invoice.payment_failed',
+  'invoice.upcoming',
+  'invoice.voided',
+  'invoice.marked_uncollectible',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

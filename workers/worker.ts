@@ -3,7 +3,9 @@ import type { NativeConnection, WorkerOptions } from '@temporalio/worker';
 import { Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { createActivities } from '../activities';
+import { createBillingActivities } from '../activities/billing';
 import type { NotificationDeps } from '../activities/notifications';
+import type { Config } from '../config';
 import type { Metrics } from '../runtime/metrics';
 import type { Providers } from '../runtime/providers';
 import type { CircuitBreaker } from '../routing/circuit-breaker';
@@ -23,6 +25,8 @@ export type PaymentWorkerOptions = {
   /** E.g. OpenTelemetry tracing (its workflow interceptors need a bundle built here, not a prebuilt one). */
   plugins?: WorkerOptions['plugins'];
   maxCachedWorkflows?: number;
+  /** What subscription invoices' payments are opened with (TTLs, task queue). */
+  config: Config;
   /** A prebuilt workflow bundle (tests, production images); otherwise bundled at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
 };
@@ -32,7 +36,10 @@ export async function createPaymentWorker(opts: PaymentWorkerOptions): Promise<W
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
-    activities: createActivities({ pool: opts.pool, providers: opts.providers, circuits: opts.circuits, metrics: opts.metrics, notifications: opts.notifications }),
+    activities: {
+      ...createActivities({ pool: opts.pool, providers: opts.providers, circuits: opts.circuits, metrics: opts.metrics, notifications: opts.notifications }),
+      ...createBillingActivities({ pool: opts.pool, providers: opts.providers, config: opts.config, dispatcher: opts.notifications?.dispatcher }),
+    },
     dataConverter: opts.dataConverter,
     plugins: opts.plugins,
     ...(opts.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: opts.maxCachedWorkflows } : {}),

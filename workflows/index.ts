@@ -1,3 +1,5 @@
 export { paymentWorkflow } from './payment.workflow';
 export { receiptWorkflow, webhookDeliveryWorkflow } from './notifications';
 export { latePaymentRefundWorkflow } from './late-payment.workflow';
+export { subscriptionWorkflow } from './subscription.workflow';
+export { invoiceWorkflow } from './invoice.workflow';

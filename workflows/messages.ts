@@ -24,6 +24,8 @@ export type PaymentWorkflowInput = {
   payment: Payment;
   /** The payment method token: handed to the provider, never stored in the read model. */
   token?: string;
+  /** The token is a method saved on the provider's customer: charged off-session (subscription invoices). */
+  savedMethod?: { customer: string };
   authorizationTtlMs: number;
   actionTtlMs: number;
   refundWindowMs: number;

@@ -45,3 +45,12 @@ export const receiptOptions: ActivityOptions = {
   scheduleToCloseTimeout: '24h',
   retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '30m' },
 };
+
+/**
+ * A subscription invoice's payment attempt: starts the payment's own workflow and waits for its
+ * first provider round trip. Retried until it answers (the payment id makes reruns attach).
+ */
+export const chargeOptions: ActivityOptions = {
+  startToCloseTimeout: '2m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '15s' },
+};

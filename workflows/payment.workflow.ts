@@ -241,6 +241,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
       amount: payment.amount,
       currency: payment.currency,
       method: { type: payment.payment_method.type, ...(input.token ? { token: input.token } : {}) },
+      ...(input.savedMethod ? { savedMethod: input.savedMethod } : {}),
       captureMethod: payment.capture_method,
       channel: payment.channel,
       returnUrl: payment.return_url,

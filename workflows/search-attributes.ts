@@ -1,5 +1,6 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { SearchAttributePair } from '@temporalio/common';
+import type { Subscription } from '../domain/billing';
 import type { Payment } from '../domain/payment';
 
 /**
@@ -20,10 +21,27 @@ export const LivemodeKey = defineSearchAttributeKey('Livemode', SearchAttributeT
 export const RequiresAttentionKey = defineSearchAttributeKey('RequiresAttention', SearchAttributeType.BOOL);
 export const CustomerIdKey = defineSearchAttributeKey('CustomerId', SearchAttributeType.KEYWORD);
 
-/** The subscription a recurring payment belongs to: registered now, set by the subscription workflows when they land. */
+/** The subscription a recurring payment (an invoice's) or a subscription's own runs belong to. */
 export const SubscriptionIdKey = defineSearchAttributeKey('SubscriptionId', SearchAttributeType.KEYWORD);
 
-export const PAYMENT_SEARCH_ATTRIBUTES = [PaymentStatusKey, MerchantIdKey, LivemodeKey, RequiresAttentionKey, ProviderKey, PaymentMethodKey, CurrencyKey, AmountMinorKey, CustomerIdKey, SubscriptionIdKey];
+/** A subscription's status (trialing, active, past_due, unpaid, paused, canceled, ...). */
+export const SubscriptionStatusKey = defineSearchAttributeKey('SubscriptionStatus', SearchAttributeType.KEYWORD);
+
+export const PAYMENT_SEARCH_ATTRIBUTES = [
+  PaymentStatusKey, MerchantIdKey, LivemodeKey, RequiresAttentionKey, ProviderKey, PaymentMethodKey, CurrencyKey, AmountMinorKey, CustomerIdKey, SubscriptionIdKey,
+  SubscriptionStatusKey,
+];
+
+/** What a subscription's runs are found by: the customer, the subscription and its status. */
+export function subscriptionSearchAttributes(s: Subscription): SearchAttributePair[] {
+  return [
+    { key: SubscriptionIdKey, value: s.id },
+    { key: CustomerIdKey, value: s.customer_id },
+    { key: SubscriptionStatusKey, value: s.status },
+    { key: MerchantIdKey, value: s.merchant_id },
+    { key: LivemodeKey, value: s.livemode },
+  ];
+}
 
 /** What a payment's run is found by, set when it starts (and when it is started again for a late refund). */
 export function paymentSearchAttributes(p: Payment): SearchAttributePair[] {
@@ -36,5 +54,6 @@ export function paymentSearchAttributes(p: Payment): SearchAttributePair[] {
     { key: CurrencyKey, value: p.currency },
     { key: AmountMinorKey, value: p.amount },
     ...(p.customer_id ? [{ key: CustomerIdKey, value: p.customer_id }] : []),
+    ...(p.metadata.subscription_id && p.channel === 'subscription' ? [{ key: SubscriptionIdKey, value: p.metadata.subscription_id }] : []),
   ];
 }

@@ -1,4 +1,3 @@
-import { WithStartWorkflowOperation } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
 import { Router } from 'express';
 import type { Request, Response } from 'express';
@@ -7,13 +6,11 @@ import { ApiError, found, invalidRequest, unavailable } from '../../domain/error
 import { newId } from '../../domain/ids';
 import type { Payment } from '../../domain/payment';
 import { cancelPaymentUpdate, capturePaymentUpdate, createPaymentUpdate, paymentWorkflowId } from '../../workflows/messages';
-import type { PaymentWorkflowInput } from '../../workflows/messages';
-import { paymentWorkflow } from '../../workflows/payment.workflow';
-import { paymentSearchAttributes } from '../../workflows/search-attributes';
 import type { Tenant } from '../../db/merchants';
 import { findRouting } from '../../db/routing';
 import { planRoute } from '../../routing/plan';
 import { amountProblem } from '../../runtime/providers';
+import { newPayment, paymentStart } from '../../runtime/open-payment';
 import type { ApiContext } from '../context';
 import { idempotencyScope, requireMerchant, requireTenant } from '../middleware/auth';
 import { parse } from '../middleware/errors';
@@ -61,38 +58,9 @@ export function paymentsRouter(ctx: ApiContext): Router {
       replay: async (id, status) => createOutcome(await loadPayment(tenant, id), status === 202 ? 201 : status),
       run: async (id) => {
         res.locals.paymentId = id;
-        const now = new Date().toISOString();
-        const routing = plan(id);
-        const provider = routing.candidates[0]!;
-        const payment: Payment = {
-          id, object: 'payment', merchant_id: merchant.id, livemode: tenant.livemode, status: 'pending', amount: body.amount, currency: body.currency,
-          amount_capturable: 0, amount_captured: 0, amount_refunded: 0, capture_method: body.capture_method,
-          payment_method: { type: body.payment_method.type }, provider, provider_reference: null, routing, channel: body.channel,
-          next_action: null, failure: null, customer_id: body.customer_id ?? null, description: body.description ?? null,
-          metadata: body.metadata ?? {}, return_url: body.return_url ?? null,
-          receipt_email: body.receipt_email ?? null, created_at: now, updated_at: now, version: 0,
-        };
-        const input: PaymentWorkflowInput = {
-          payment,
-          ...(body.payment_method.token ? { token: body.payment_method.token } : {}),
-          authorizationTtlMs: config.AUTHORIZATION_TTL_MS,
-          actionTtlMs: config.ACTION_TTL_MS,
-          refundWindowMs: config.REFUND_WINDOW_MS,
-          ...(config.PAYMENT_CONTINUE_AS_NEW_EVENTS ? { continueAsNewAfterEvents: config.PAYMENT_CONTINUE_AS_NEW_EVENTS } : {}),
-        };
-        // A fresh operation per attempt: an operation object can be executed only once.
-        const start = () =>
-          new WithStartWorkflowOperation(paymentWorkflow, {
-            workflowId: paymentWorkflowId(id),
-            taskQueue: config.TEMPORAL_TASK_QUEUE,
-            args: [input],
-            // A retry of the same request attaches to the payment already running, and never
-            // starts a second run of one that has finished.
-            workflowIdConflictPolicy: 'USE_EXISTING',
-            workflowIdReusePolicy: 'REJECT_DUPLICATE',
-            typedSearchAttributes: paymentSearchAttributes(payment),
-            memo: { amount: body.amount, currency: body.currency, merchant: merchant.name, mode: tenant.livemode ? 'live' : 'test' },
-          });
+        const payment = newPayment(id, merchant.id, tenant.livemode, body, plan(id));
+        const memo = { amount: body.amount, currency: body.currency, merchant: merchant.name, mode: tenant.livemode ? 'live' : 'test' };
+        const start = () => paymentStart(config, payment, body.payment_method.token, {}, memo);
         let settled: Payment | undefined;
         try {
           settled = await settleWithin(temporal, config.SYNC_WAIT_MS, () =>

@@ -1,0 +1,140 @@
+import { isValidTimeZone } from '../../billing/calendar';
+import {
+  COLLECTION_METHODS, INTERVALS, INVOICE_STATUSES, PAUSE_BEHAVIORS, PRORATION_BEHAVIORS, SUBSCRIPTION_STATUSES,
+} from '../../domain/billing';
+import { PAYMENT_METHOD_TYPES } from '../../domain/payment';
+import { Amount, Currency, listOf, ListQuery, Metadata, Timestamp, z } from './common';
+
+const Id = z.string().min(1).max(100);
+const Text = z.string().max(500);
+/** Unix seconds (as Stripe's) or RFC 3339; read as unix seconds. */
+export const TimeInput = z
+  .union([z.number().int().min(1).max(32503680000), z.iso.datetime({ offset: true }).transform((t) => Math.floor(Date.parse(t) / 1000))])
+  .openapi({ description: 'Unix seconds or an RFC 3339 time.', example: 1767225600 });
+
+export const CreateCustomerBody = z.strictObject({
+  email: z.email().max(254).optional(),
+  name: Text.optional(),
+  metadata: Metadata.optional(),
+  /** Test mode: the customer (and its subscriptions) live on this test clock. */
+  test_clock: Id.optional(),
+}).openapi('CreateCustomer');
+
+export const UpdateCustomerBody = z.strictObject({
+  email: z.email().max(254).nullable().optional(),
+  name: Text.nullable().optional(),
+  metadata: Metadata.optional(),
+  default_payment_method: Id.optional(),
+}).openapi('UpdateCustomer');
+
+export const SavePaymentMethodBody = z.strictObject({
+  type: z.literal('card').openapi({ description: 'Saved methods are cards (charged off-session for renewals).' }),
+  token: z.string().min(1).max(255).openapi({ description: 'The provider token: a Stripe PaymentMethod (pm_…), or a sandbox token (tok_ok …).' }),
+}).openapi('SavePaymentMethod');
+
+export const CustomerListQuery = ListQuery.extend({ email: z.string().max(254).optional(), test_clock: Id.optional() });
+
+const Price = z.strictObject({
+  amount: Amount,
+  currency: Currency,
+  interval: z.enum(INTERVALS),
+  interval_count: z.number().int().min(1).max(365).default(1),
+}).refine((p) => p.interval_count <= ({ day: 365, week: 52, month: 12, year: 3 } as const)[p.interval], {
+  error: 'interval_count may span at most three years', path: ['interval_count'],
+});
+
+export const CreateSubscriptionBody = z.strictObject({
+  customer_id: Id,
+  price: Price,
+  quantity: z.number().int().min(1).max(10_000).default(1),
+  trial_period_days: z.number().int().min(1).max(730).optional(),
+  billing_cycle_anchor: TimeInput.optional(),
+  payment_method: Id.optional(),
+  collection_method: z.enum(COLLECTION_METHODS).default('charge_automatically'),
+  days_until_due: z.number().int().min(0).max(365).optional(),
+  /** `send_invoice`: the method each invoice's payment opens with (the customer pays it: a QR, a redirect). */
+  invoice_payment_method_type: z.enum(PAYMENT_METHOD_TYPES).optional(),
+  time_zone: z.string().max(64).refine(isValidTimeZone, { error: 'unknown IANA time zone' }).default('UTC'),
+  metadata: Metadata.optional(),
+}).openapi('CreateSubscription');
+
+export const UpdateSubscriptionBody = z.strictObject({
+  price: Price.optional(),
+  quantity: z.number().int().min(1).max(10_000).optional(),
+  proration_behavior: z.enum(PRORATION_BEHAVIORS).default('create_prorations'),
+  payment_method: Id.optional(),
+  metadata: Metadata.optional(),
+}).openapi('UpdateSubscription');
+
+export const CancelSubscriptionBody = z.strictObject({
+  at_period_end: z.boolean().default(false),
+  prorate: z.boolean().default(false),
+}).openapi('CancelSubscription');
+
+export const PauseSubscriptionBody = z.strictObject({
+  behavior: z.enum(PAUSE_BEHAVIORS),
+  resumes_at: TimeInput.optional(),
+}).openapi('PauseSubscription');
+
+export const EmptyBody = z.strictObject({});
+
+export const SubscriptionListQuery = ListQuery.extend({ customer_id: Id.optional(), status: z.enum(SUBSCRIPTION_STATUSES).optional() });
+export const InvoiceListQuery = ListQuery.extend({ subscription_id: Id.optional(), customer_id: Id.optional(), status: z.enum(INVOICE_STATUSES).optional() });
+
+export const CreateTestClockBody = z.strictObject({
+  frozen_time: z.number().int().min(1).max(32503680000).openapi({ description: 'Unix seconds.' }),
+  name: Text.optional(),
+}).openapi('CreateTestClock');
+export const AdvanceTestClockBody = z.strictObject({
+  frozen_time: z.number().int().min(1).max(32503680000).openapi({ description: 'Unix seconds, later than the clock; at most two years ahead.' }),
+}).openapi('AdvanceTestClock');
+
+export const BillingSettingsBody = z.strictObject({
+  dunning: z.strictObject({
+    schedule: z.union([z.enum(['default', 'smart']), z.array(z.number().positive().max(60)).min(1).max(12)])
+      .refine((s) => !Array.isArray(s) || s.every((d, i) => i === 0 || d > s[i - 1]!), { error: 'retry days must be strictly increasing' }),
+    on_exhausted: z.enum(['unpaid', 'canceled']),
+  }),
+}).openapi('BillingSettings');
+
+// ---- answers (documentation) ----
+const Line = z.object({ description: z.string(), amount: z.number().int(), unit_amount: z.number().int().optional(), quantity: z.number().int().optional(), proration: z.boolean(), period_start: Timestamp, period_end: Timestamp });
+
+export const CustomerObject = z.object({
+  id: z.string(), object: z.literal('customer'), livemode: z.boolean(), email: z.string().nullable(), name: z.string().nullable(), metadata: z.record(z.string(), z.string()),
+  test_clock: z.string().nullable(), default_payment_method: z.string().nullable(), credit_balance: z.record(z.string(), z.number().int()), created_at: Timestamp, updated_at: Timestamp,
+}).openapi('Customer');
+export const PaymentMethodObject = z.object({
+  id: z.string(), object: z.literal('payment_method'), livemode: z.boolean(), customer_id: z.string(), type: z.enum(PAYMENT_METHOD_TYPES), provider: z.string(),
+  provider_reference: z.string(), card: z.object({ brand: z.string(), last4: z.string(), exp_month: z.number(), exp_year: z.number() }).nullable(), created_at: Timestamp,
+}).openapi('SavedPaymentMethod');
+export const SubscriptionObject = z.object({
+  id: z.string(), object: z.literal('subscription'), livemode: z.boolean(), customer_id: z.string(), status: z.enum(SUBSCRIPTION_STATUSES),
+  price: z.object({ amount: z.number().int(), currency: z.string(), interval: z.enum(INTERVALS), interval_count: z.number().int() }), quantity: z.number().int(),
+  collection_method: z.enum(COLLECTION_METHODS), days_until_due: z.number().int().nullable(), payment_method: z.string().nullable(),
+  invoice_payment_method_type: z.enum(PAYMENT_METHOD_TYPES).nullable(), billing_cycle_anchor: Timestamp, time_zone: z.string(),
+  trial_start: Timestamp.nullable(), trial_end: Timestamp.nullable(), current_period_start: Timestamp, current_period_end: Timestamp,
+  cancel_at_period_end: z.boolean(), canceled_at: Timestamp.nullable(), ended_at: Timestamp.nullable(),
+  pause_collection: z.object({ behavior: z.enum(PAUSE_BEHAVIORS), resumes_at: Timestamp.nullable() }).nullable(), latest_invoice: z.string().nullable(),
+  test_clock: z.string().nullable(), metadata: z.record(z.string(), z.string()), created_at: Timestamp, updated_at: Timestamp,
+}).openapi('Subscription');
+export const InvoiceObject = z.object({
+  id: z.string(), object: z.literal('invoice'), livemode: z.boolean(), customer_id: z.string(), subscription_id: z.string(), status: z.enum(INVOICE_STATUSES),
+  billing_reason: z.string(), collection_method: z.enum(COLLECTION_METHODS), currency: z.string(), lines: z.array(Line), subtotal: z.number().int(),
+  credit_applied: z.number().int(), amount_due: z.number().int(), amount_paid: z.number().int(), amount_remaining: z.number().int(), attempt_count: z.number().int(),
+  next_payment_attempt: Timestamp.nullable(), payment_id: z.string().nullable(), last_payment_error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  due_date: Timestamp.nullable(), period_start: Timestamp, period_end: Timestamp, created_at: Timestamp, finalized_at: Timestamp.nullable(), paid_at: Timestamp.nullable(),
+  updated_at: Timestamp,
+}).openapi('Invoice');
+export const TestClockObject = z.object({
+  id: z.string(), object: z.literal('test_clock'), livemode: z.literal(false), name: z.string().nullable(), frozen_time: z.number().int(), status: z.enum(['ready', 'advancing']), created_at: Timestamp,
+}).openapi('TestClock');
+export const BillingSettingsObject = z.object({
+  object: z.literal('billing_settings'), livemode: z.boolean(),
+  dunning: z.object({ schedule: z.union([z.enum(['default', 'smart']), z.array(z.number())]), on_exhausted: z.enum(['unpaid', 'canceled']), retry_offsets_seconds: z.array(z.number().int()) }),
+}).openapi('BillingSettingsObject');
+
+export const CustomerList = listOf(CustomerObject, 'CustomerList');
+export const PaymentMethodList = listOf(PaymentMethodObject, 'SavedPaymentMethodList');
+export const SubscriptionList = listOf(SubscriptionObject, 'SubscriptionList');
+export const InvoiceList = listOf(InvoiceObject, 'InvoiceList');
