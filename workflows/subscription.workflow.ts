@@ -103,6 +103,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<Su
     if (outcome.status !== 'failed' && outcome.status !== 'canceled') {
       // Waiting for the customer (a wallet, 3-D Secure): the payment's end arrives as news.
       setOpen({ ...o, invoice: await saveInvoice(invoice) });
+      if (invoice.billing_reason === 'subscription_create' && s.sub.status === 'incomplete') s.incompleteUntil ??= unix(s.sub.created_at) + INCOMPLETE_WINDOW;
       return;
     }
     const failure = outcome.failure ?? { code: 'payment_failed', message: 'The payment did not complete.' };
@@ -206,6 +207,8 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<Su
       s.cycle = 0;
       await invoiceFor('subscription_create', linesFor(s.periodStart, s.periodEnd), s.periodStart, s.periodEnd, at);
     }
+    // Invoices sent to the customer are paid later, by them: the subscription runs meanwhile (as Stripe's).
+    if (s.sub.collection_method === 'send_invoice' && s.sub.status === 'incomplete') setStatus('active');
     await save(at);
   };
 
@@ -229,6 +232,11 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<Su
     if (resumesAt) due.push({ at: unix(resumesAt), run: () => resume(unix(resumesAt)) });
     due.push({ at: s.periodEnd, run: () => renew(s.periodEnd) });
     for (const o of s.open) {
+      // An invoice sent to the customer and not paid by its due date makes the subscription past due.
+      if (o.invoice.due_date && s.sub.status === 'active') {
+        const at = unix(o.invoice.due_date);
+        due.push({ at, run: async () => { setStatus('past_due'); await save(at); } });
+      }
       if (o.nextAttemptAt !== null) due.push({ at: o.nextAttemptAt, run: () => retry(o.invoice.id, o.nextAttemptAt!) });
       if (o.exhaustAt !== null) due.push({ at: o.exhaustAt, run: () => exhaust(o.invoice.id, o.exhaustAt!) });
     }

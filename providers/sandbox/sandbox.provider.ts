@@ -29,6 +29,9 @@ export type SandboxOptions = {
 const DECLINES: Record<string, { code: string; message: string }> = {
   tok_decline: { code: 'card_declined', message: 'Your card was declined.' },
   tok_insufficient_funds: { code: 'insufficient_funds', message: 'Your card has insufficient funds.' },
+  // Hard declines: dunning never retries them, it asks the customer for another card.
+  tok_lost_card: { code: 'lost_card', message: 'Your card was declined: it has been reported lost.' },
+  tok_stolen_card: { code: 'stolen_card', message: 'Your card was declined: it has been reported stolen.' },
 };
 const SLOW_MS = 2000;
 
