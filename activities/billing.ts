@@ -129,7 +129,10 @@ export function createBillingActivities({ pool, providers, config, dispatcher }:
       if (typeof plan !== 'function') return declined(plan.code ?? 'provider_unavailable', plan.message);
 
       const payment = newPayment(paymentId, tenant.merchantId, tenant.livemode, order, plan(paymentId));
-      const client = Context.current().client;
+      const context = Context.current();
+      const client = context.client;
+      // The wait can be long (a slow provider): heartbeats let a dead worker's attempt be retried within seconds.
+      const beating = setInterval(() => context.heartbeat(), 1000);
       try {
         const settled = await client.workflow.executeUpdateWithStart(createPaymentUpdate, {
           updateId: 'create',
@@ -142,6 +145,8 @@ export function createBillingActivities({ pool, providers, config, dispatcher }:
         const stored = await findPayment(pool, tenant, paymentId);
         if (!stored) throw err;
         return { paymentId, status: stored.status, failure: stored.failure };
+      } finally {
+        clearInterval(beating);
       }
     },
   };

@@ -75,3 +75,26 @@ test('a worker killed mid-delivery: every event is still delivered, and none is 
   expect(new Set(receivedIds)).toEqual(new Set(events.map((e) => e.id)));
   expect(receivedIds.length).toBeGreaterThanOrEqual(6);
 }, 150_000);
+
+test('a worker killed mid-renewal: the period is invoiced and charged exactly once', async () => {
+  workers.push(await startWorkerProcess(stack));
+  const m = await newMerchant(stack);
+  const mar1 = Date.UTC(2025, 2, 1) / 1000;
+  const clock = (await m.api.post('/v1/test_clocks', { frozen_time: mar1 })).body;
+  const customer = (await m.api.post('/v1/customers', { test_clock: clock.id })).body;
+  // tok_slow: every provider call takes 2 s, so the kill lands inside the renewal's payment.
+  await m.api.post(`/v1/customers/${customer.id}/payment_methods`, { type: 'card', token: 'tok_slow' });
+  const sub = (await eventually(() => m.api.post('/v1/subscriptions', { customer_id: customer.id, price: { amount: 999, currency: 'USD', interval: 'month' } }, { 'Idempotency-Key': 'sub-crash' }), (r) => r.status === 201 || r.status === 202)).body;
+  await eventually(() => m.api.get(`/v1/subscriptions/${sub.id}`), (r) => r.body.status === 'active', 60_000);
+  const authorizations = async () => ((await m.api.get('/sandbox/charges')).body.data as { operation: string }[]).filter((c) => c.operation === 'authorize').length;
+  const advancing = m.api.post(`/v1/test_clocks/${clock.id}/advance`, { frozen_time: Date.UTC(2025, 3, 1) / 1000 + 60 });
+  await eventually(authorizations, (n) => n === 2, 60_000); // the renewal's payment is at the processor...
+  await kill9(workers.at(-1)!); // ...and the worker dies before the subscription could go on
+  workers.push(await startWorkerProcess(stack));
+  expect((await advancing).body.status).toBe('ready');
+  const invoices = (await m.api.get(`/v1/invoices?subscription_id=${sub.id}`)).body.data;
+  expect(invoices.map((i: { status: string; amount_paid: number }) => [i.status, i.amount_paid])).toEqual([['paid', 999], ['paid', 999]]);
+  const charges = ((await m.api.get('/sandbox/charges')).body.data as { operation: string }[]).map((c) => c.operation).sort();
+  expect(charges).toEqual(['authorize', 'authorize', 'capture', 'capture']);
+  expect((await m.api.get(`/v1/payments?customer_id=${customer.id}`)).body.data).toHaveLength(2);
+}, 180_000);

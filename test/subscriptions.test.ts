@@ -278,3 +278,30 @@ test('test clocks and billing objects keep to test mode, and bad input is a 400 
   }
   expect((await m.api.get('/v1/subscriptions')).body.data).toEqual([]);
 });
+
+test('a cancel racing a renewal: every period is invoiced at most once, and nothing is charged after the cancel', async () => {
+  const { m, clock, advance } = await shopOnClock(MAR1);
+  const subs: { id: string; customer_id: string }[] = [];
+  for (let i = 0; i < 4; i++) {
+    const c = (await m.api.post('/v1/customers', { test_clock: clock.id })).body;
+    await m.api.post(`/v1/customers/${c.id}/payment_methods`, { type: 'card', token: 'tok_ok' });
+    subs.push((await m.api.post('/v1/subscriptions', { customer_id: c.id, price: MONTHLY })).body);
+  }
+  const apr1 = Date.UTC(2025, 3, 1) / 1000;
+  const [advanced, ...cancels] = await Promise.all([advance(apr1 + 60), ...subs.map((s) => m.api.post(`/v1/subscriptions/${s.id}/cancel`, {}))]);
+  expect(advanced.status).toBe('ready');
+  for (const [i, s] of subs.entries()) {
+    expect(cancels[i]!.body.status).toBe('canceled');
+    const invoices = (await m.api.get(`/v1/invoices?subscription_id=${s.id}`)).body.data;
+    const periods = invoices.map((inv: { period_start: string }) => inv.period_start);
+    expect(new Set(periods).size).toBe(periods.length);
+    expect(invoices.length).toBeLessThanOrEqual(2);
+    // A renewal that won the race was charged before the cancel; none after it.
+    const canceledAt = Date.parse((await m.api.get(`/v1/subscriptions/${s.id}`)).body.canceled_at);
+    for (const inv of invoices) expect(Date.parse(inv.created_at)).toBeLessThanOrEqual(canceledAt);
+    const payments = (await m.api.get(`/v1/payments?customer_id=${s.customer_id}`)).body.data;
+    expect(payments.filter((p: { status: string }) => p.status === 'captured')).toHaveLength(invoices.filter((inv: { status: string }) => inv.status === 'paid').length);
+  }
+  await advance(Date.UTC(2025, 4, 1) / 1000 + 60);
+  for (const s of subs) expect((await m.api.get(`/v1/invoices?subscription_id=${s.id}`)).body.data.length).toBeLessThanOrEqual(2);
+});

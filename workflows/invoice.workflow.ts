@@ -2,9 +2,10 @@ import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { BillingActivities, ChargeOutcome } from '../activities/billing';
 import type { Invoice, PauseBehavior, Subscription } from '../domain/billing';
 import { iso } from '../domain/billing';
-import { chargeOptions, recordOptions } from './options';
+import { billingWriteOptions, chargeOptions, recordOptions } from './options';
 
-const { chargeInvoice, createInvoice } = proxyActivities<BillingActivities>(chargeOptions);
+const { chargeInvoice } = proxyActivities<BillingActivities>(chargeOptions);
+const { createInvoice } = proxyActivities<BillingActivities>(billingWriteOptions);
 const { recordInvoice } = proxyLocalActivities<BillingActivities>(recordOptions);
 
 export type InvoiceRequest = {

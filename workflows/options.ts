@@ -52,5 +52,12 @@ export const receiptOptions: ActivityOptions = {
  */
 export const chargeOptions: ActivityOptions = {
   startToCloseTimeout: '2m',
+  heartbeatTimeout: '5s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '15s' },
+};
+
+/** Invoice writes and customer credit: database work, retried every few seconds until it is back. */
+export const billingWriteOptions: ActivityOptions = {
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s' },
 };

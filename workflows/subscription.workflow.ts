@@ -16,10 +16,11 @@ import {
 } from './billing-messages';
 import type { OpenInvoice, SubscriptionInput, SubscriptionState } from './billing-messages';
 import { invoiceWorkflow } from './invoice.workflow';
-import { chargeOptions, recordOptions } from './options';
+import { billingWriteOptions, chargeOptions, recordOptions } from './options';
 import { SubscriptionStatusKey } from './search-attributes';
 
-const { chargeInvoice, createInvoice, creditCustomer, dunningPolicy } = proxyActivities<BillingActivities>(chargeOptions);
+const { chargeInvoice } = proxyActivities<BillingActivities>(chargeOptions);
+const { creditCustomer, dunningPolicy } = proxyActivities<BillingActivities>(billingWriteOptions);
 const { recordSubscription, recordInvoice } = proxyLocalActivities<BillingActivities>(recordOptions);
 
 const DAY = 86_400;
