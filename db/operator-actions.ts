@@ -7,7 +7,7 @@ export type OperatorAction = {
   id: string;
   object: 'operator_action';
   merchant_id: string;
-  action: 'retry_step' | 'force_cancel' | 'resend_event';
+  action: 'retry_step' | 'force_cancel' | 'resend_event' | 'retry_subscription';
   target_id: string;
   reason: string;
   outcome: string;

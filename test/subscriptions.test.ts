@@ -1,4 +1,4 @@
-import { eventually, newMerchant, useTestStack } from './support/stack';
+import { ADMIN_KEY, client, eventually, newMerchant, useTestStack } from './support/stack';
 
 // Subscriptions on the real server, with test clocks: months of billing run in seconds.
 const stack = useTestStack();
@@ -304,4 +304,40 @@ test('a cancel racing a renewal: every period is invoiced at most once, and noth
   }
   await advance(Date.UTC(2025, 4, 1) / 1000 + 60);
   for (const s of subs) expect((await m.api.get(`/v1/invoices?subscription_id=${s.id}`)).body.data.length).toBeLessThanOrEqual(2);
+});
+
+test('an operator retries a past-due subscription now (audited), and finds subscriptions by status in Temporal', async () => {
+  const { m, customer, advance, invoices } = await shopOnClock(MAR1);
+  const sub = (await m.api.post('/v1/subscriptions', { customer_id: customer.id, price: MONTHLY })).body;
+  const admin = client(stack().url, ADMIN_KEY);
+  expect((await admin.post(`/v1/admin/subscriptions/${sub.id}/retry`, { reason: 'nothing open' })).status).toBe(409);
+  const poor = (await m.api.post(`/v1/customers/${customer.id}/payment_methods`, { type: 'card', token: 'tok_insufficient_funds' })).body;
+  const good = (await m.api.get(`/v1/customers/${customer.id}/payment_methods`)).body.data[0];
+  await m.api.post(`/v1/customers/${customer.id}`, { default_payment_method: poor.id });
+  await advance(Date.UTC(2025, 3, 1) / 1000 + 60);
+  expect((await m.api.get(`/v1/subscriptions/${sub.id}`)).body.status).toBe('past_due');
+  await m.api.post(`/v1/customers/${customer.id}`, { default_payment_method: good.id });
+  expect((await m.api.post(`/v1/admin/subscriptions/${sub.id}/retry`, { reason: 'customer called' })).status).toBe(401);
+  const retried = await admin.post(`/v1/admin/subscriptions/${sub.id}/retry`, { reason: 'customer called' });
+  expect(retried.body).toMatchObject({ object: 'operator_action', action: 'retry_subscription', target_id: sub.id, outcome: expect.stringContaining('paid') });
+  expect((await invoices(sub.id))[1]).toMatchObject({ status: 'paid', attempt_count: 2 });
+  expect((await m.api.get(`/v1/subscriptions/${sub.id}`)).body.status).toBe('active');
+  // The Temporal UI's lists: the subscription's runs by id and status, its invoices' payments by subscription.
+  const count = async (query: string) => (await stack().context.temporal.workflow.count(query)).count;
+  await eventually(() => count(`SubscriptionId = '${sub.id}' AND SubscriptionStatus = 'active' AND ExecutionStatus = 'Running'`), (n) => n === 1);
+  await eventually(() => count(`CustomerId = '${customer.id}' AND WorkflowType = 'paymentWorkflow'`), (n) => n === 3);
+});
+
+test('a year of monthly billing in one advance of the clock: twelve renewals, each invoiced and paid once, in order', async () => {
+  const { m, customer, advance, invoices } = await shopOnClock(JAN31);
+  const sub = (await m.api.post('/v1/subscriptions', { customer_id: customer.id, price: { amount: 990, currency: 'EUR', interval: 'month' } })).body;
+  await advance(Date.UTC(2026, 0, 31) / 1000 + 60);
+  const all = await invoices(sub.id);
+  expect(all.map((i: { period_start: string }) => i.period_start.slice(0, 10))).toEqual([
+    '2025-01-31', '2025-02-28', '2025-03-31', '2025-04-30', '2025-05-31', '2025-06-30', '2025-07-31', '2025-08-31', '2025-09-30', '2025-10-31',
+    '2025-11-30', '2025-12-31', '2026-01-31',
+  ]);
+  expect(all.every((i: { status: string; amount_paid: number }) => i.status === 'paid' && i.amount_paid === 990)).toBe(true);
+  expect((await m.api.get(`/v1/payments?customer_id=${customer.id}&limit=100`)).body.data).toHaveLength(13);
+  expect((await m.api.get(`/v1/subscriptions/${sub.id}`)).body).toMatchObject({ status: 'active', current_period_end: '2026-02-28T00:00:00.000Z' });
 });

@@ -5,6 +5,9 @@ import type { OperatorAction } from '../../db/operator-actions';
 import { findOperatorAction, recordOperatorAction } from '../../db/operator-actions';
 import { findPayment, publicPayment } from '../../db/payments';
 import { subscribedEndpoints } from '../../db/webhooks';
+import { findSubscription, listInvoices } from '../../db/billing';
+import { ENDED_SUBSCRIPTION_STATUSES } from '../../domain/billing';
+import { payInvoiceUpdate, subscriptionWorkflowId } from '../../workflows/billing-messages';
 import { found, invalidState } from '../../domain/errors';
 import { newId } from '../../domain/ids';
 import { CANCELABLE_STATUSES } from '../../domain/payment';
@@ -17,10 +20,11 @@ import { idempotent } from '../middleware/idempotency';
 import { OperatorActionBody } from '../schemas/admin';
 import { settleWithin } from '../sync';
 
-const ACTIONS: Record<OperatorAction['action'], { path: string; table: 'payments' | 'events'; what: string }> = {
+const ACTIONS: Record<OperatorAction['action'], { path: string; table: 'payments' | 'events' | 'subscriptions'; what: string }> = {
   retry_step: { path: '/payments/:id/retry', table: 'payments', what: 'payment' },
   force_cancel: { path: '/payments/:id/cancel', table: 'payments', what: 'payment' },
   resend_event: { path: '/events/:id/resend', table: 'events', what: 'event' },
+  retry_subscription: { path: '/subscriptions/:id/retry', table: 'subscriptions', what: 'subscription' },
 };
 
 /**
@@ -31,7 +35,7 @@ export function adminRouter(ctx: ApiContext): Router {
   const router = Router();
   const { pool, temporal, config, dispatcher } = ctx;
 
-  const ownerOf = async (table: 'payments' | 'events', id: string, what: string): Promise<Tenant> => {
+  const ownerOf = async (table: 'payments' | 'events' | 'subscriptions', id: string, what: string): Promise<Tenant> => {
     const { rows } = await pool.query<{ merchant_id: string; livemode: boolean }>(`SELECT merchant_id, livemode FROM ${table} WHERE id = $1`, [id]);
     const row = found(rows[0], what, id);
     return { merchantId: row.merchant_id, livemode: row.livemode };
@@ -83,6 +87,22 @@ export function adminRouter(ctx: ApiContext): Router {
     const canceled = await settleWithin(temporal, config.SYNC_WAIT_MS, () => handle.executeUpdate(cancelPaymentUpdate, { updateId: `operator-cancel:${paymentId}` }));
     const now = canceled ?? found(await findPayment(pool, owner, paymentId), 'payment', paymentId);
     return { outcome: `payment ${now.status}`, extra: { payment: publicPayment(now) } };
+  });
+
+  // Charges the subscription's open invoices now, whatever their dunning schedule says.
+  audited('retry_subscription', async (owner, subscriptionId) => {
+    const subscription = found(await findSubscription(pool, owner, subscriptionId), 'subscription', subscriptionId);
+    const open = (await listInvoices(pool, owner, { subscriptionId, status: 'open' }, { limit: 100 }))!.data;
+    if (ENDED_SUBSCRIPTION_STATUSES.includes(subscription.status) || open.length === 0) {
+      throw invalidState(`Subscription ${subscriptionId} is ${subscription.status} with no open invoice: nothing to retry.`);
+    }
+    const handle = temporal.workflow.getHandle(subscriptionWorkflowId(subscriptionId));
+    const results = [];
+    for (const invoice of open) {
+      const paid = await settleWithin(temporal, config.SYNC_WAIT_MS, () => handle.executeUpdate(payInvoiceUpdate, { args: [{ invoiceId: invoice.id }], updateId: `operator-retry:${invoice.id}:${invoice.attempt_count}` }));
+      results.push(`${invoice.id} ${paid?.status ?? 'retrying'}`);
+    }
+    return { outcome: results.join(', ') };
   });
 
   // Delivers the event again to every enabled endpoint of its merchant that subscribes to it.

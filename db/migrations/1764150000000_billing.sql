@@ -99,7 +99,13 @@ CREATE TABLE billing_settings (
   PRIMARY KEY (merchant_id, livemode)
 );
 
+-- An operator may charge a subscription's open invoices now.
+ALTER TABLE operator_actions DROP CONSTRAINT operator_actions_action_check;
+ALTER TABLE operator_actions ADD CONSTRAINT operator_actions_action_check CHECK (action IN ('retry_step', 'force_cancel', 'resend_event', 'retry_subscription'));
+
 -- Down Migration
+ALTER TABLE operator_actions DROP CONSTRAINT operator_actions_action_check;
+ALTER TABLE operator_actions ADD CONSTRAINT operator_actions_action_check CHECK (action IN ('retry_step', 'force_cancel', 'resend_event'));
 DROP TABLE billing_settings;
 DROP TABLE invoices;
 DROP TABLE subscriptions;
