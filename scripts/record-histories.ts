@@ -13,6 +13,7 @@ import { freePort } from './ports';
 import { FIXTURE_PAYLOAD_KEYS } from '../test/fixtures/keys';
 import { startReceiver } from '../test/support/receiver';
 import { paymentWorkflowId } from '../workflows/messages';
+import { invoiceWorkflowId, subscriptionWorkflowId } from '../workflows/billing-messages';
 import { receiptWorkflowId, webhookDeliveryWorkflowId } from '../workflows/notifications';
 import { SMTPServer } from 'smtp-server';
 
@@ -115,6 +116,33 @@ async function main() {
         await call('POST', '/v1/refunds', key, { payment_id: p.id });
         return p.id;
       },
+      // A subscription's first run: its first invoice, an upgrade with prorations, a pause and a
+      // resume, then a renewal declined (it continues as new there).
+      'subscription-first-run': async () => {
+        const mar1 = Date.UTC(2025, 2, 1) / 1000;
+        const clock = await call('POST', '/v1/test_clocks', key, { frozen_time: mar1 });
+        const customer = await call('POST', '/v1/customers', key, { test_clock: clock.id });
+        await call('POST', `/v1/customers/${customer.id}/payment_methods`, key, { type: 'card', token: 'tok_ok' });
+        const sub = await call('POST', '/v1/subscriptions', key, { customer_id: customer.id, price: { amount: 3100, currency: 'USD', interval: 'month' } });
+        await call('POST', `/v1/test_clocks/${clock.id}/advance`, key, { frozen_time: mar1 + 15 * 86_400 });
+        await call('POST', `/v1/subscriptions/${sub.id}`, key, { price: { amount: 6200, currency: 'USD', interval: 'month' } });
+        await call('POST', `/v1/subscriptions/${sub.id}/pause`, key, { behavior: 'keep_as_draft' });
+        await call('POST', `/v1/subscriptions/${sub.id}/resume`, key);
+        const poor = await call('POST', `/v1/customers/${customer.id}/payment_methods`, key, { type: 'card', token: 'tok_insufficient_funds' });
+        await call('POST', `/v1/customers/${customer.id}`, key, { default_payment_method: poor.id });
+        await call('POST', `/v1/test_clocks/${clock.id}/advance`, key, { frozen_time: Date.UTC(2025, 3, 1) / 1000 + 60 });
+        const runs = [];
+        for await (const run of services.context.temporal.workflow.list({ query: `WorkflowId = '${subscriptionWorkflowId(sub.id)}'` })) runs.push(run);
+        const first = runs.sort((a, b) => a.startTime.getTime() - b.startTime.getTime())[0]!;
+        return `${subscriptionWorkflowId(sub.id)}@${first.runId}`;
+      },
+      // The period's invoice, charged by its child workflow.
+      'subscription-invoice': async () => {
+        const customer = await call('POST', '/v1/customers', key, {});
+        await call('POST', `/v1/customers/${customer.id}/payment_methods`, key, { type: 'card', token: 'tok_ok' });
+        const sub = await call('POST', '/v1/subscriptions', key, { customer_id: customer.id, price: { amount: 1000, currency: 'EUR', interval: 'week' } });
+        return invoiceWorkflowId(sub.id, 1);
+      },
       'receipt-sent': async () => {
         const p = await call('POST', '/v1/payments', key, card('tok_ok', { receipt_email: 'payer@example.com' }));
         await wait(1500);
@@ -130,7 +158,8 @@ async function main() {
     for (const [name, run] of Object.entries(scenarios).filter(([n]) => !only || only.includes(n))) {
       const id = await run();
       await wait(500);
-      const history = await services.context.temporal.workflow.getHandle(id.includes(':') ? id : paymentWorkflowId(id)).fetchHistory();
+      const [workflowId, runId] = id.split('@') as [string, string | undefined];
+      const history = await services.context.temporal.workflow.getHandle(workflowId.includes(':') ? workflowId : paymentWorkflowId(workflowId), runId).fetchHistory();
       // Binary protobuf: exact, including the encrypted payload bytes.
       writeFileSync(path.join(OUT, `${name}.history.pb`), temporal.api.history.v1.History.encode(history).finish());
       console.log(`recorded ${name} (${history.events?.length} events)`);
