@@ -9,6 +9,11 @@ import {
 import { BalanceObject, CreateMerchantBody, MerchantObject, SandboxChargeList } from './schemas/merchants';
 import { ProviderHealthList, RoutingConfigBody, RoutingObject } from './schemas/routing';
 import {
+  AdvanceTestClockBody, BillingSettingsBody, BillingSettingsObject, CancelSubscriptionBody, CreateCustomerBody, CreateSubscriptionBody, CreateTestClockBody,
+  CustomerList, CustomerListQuery, CustomerObject, InvoiceList, InvoiceListQuery, InvoiceObject, PauseSubscriptionBody, PaymentMethodList, PaymentMethodObject,
+  SavePaymentMethodBody, SubscriptionList, SubscriptionListQuery, SubscriptionObject, TestClockObject, UpdateCustomerBody, UpdateSubscriptionBody,
+} from './schemas/billing';
+import {
   CaptureBody, CreatePaymentBody, CreateRefundBody, PaymentList, PaymentListQuery, PaymentObject, RefundList, RefundListQuery, RefundObject,
 } from './schemas/payments';
 
@@ -43,6 +48,30 @@ const ROUTES: Route[] = [
   { method: 'get', path: '/v1/routing', summary: 'The routing rules of the key\'s mode', ok: [200, RoutingObject], errors: [401] },
   { method: 'post', path: '/v1/routing', summary: 'Replace the routing rules of the key\'s mode (rules, fee schedules, default lists)', body: RoutingConfigBody, ok: [200, RoutingObject], errors: [400, 401] },
   { method: 'get', path: '/v1/admin/providers', summary: 'Operator: configured providers per mode and their circuit breakers', ok: [200, ProviderHealthList], errors: [401], admin: true },
+  { method: 'post', path: '/v1/customers', summary: 'Create a customer (optionally on a test clock)', body: CreateCustomerBody, ok: [201, CustomerObject], errors: [400, 401, 404, 409] },
+  { method: 'get', path: '/v1/customers', summary: 'List customers, newest first', query: CustomerListQuery, ok: [200, CustomerList], errors: [400, 401] },
+  { method: 'get', path: '/v1/customers/{id}', summary: 'Retrieve a customer', ok: [200, CustomerObject], errors: [401, 404] },
+  { method: 'post', path: '/v1/customers/{id}', summary: 'Update a customer (email, name, metadata, default payment method)', body: UpdateCustomerBody, ok: [200, CustomerObject], errors: [400, 401, 404] },
+  { method: 'post', path: '/v1/customers/{id}/payment_methods', summary: 'Save a card for the customer (a provider reference; Stripe: attached to a Stripe Customer)', body: SavePaymentMethodBody, ok: [201, PaymentMethodObject], errors: [400, 401, 404, 409, 502] },
+  { method: 'get', path: '/v1/customers/{id}/payment_methods', summary: 'The customer\'s saved payment methods, oldest first', ok: [200, PaymentMethodList], errors: [401, 404] },
+  { method: 'delete', path: '/v1/customers/{id}/payment_methods/{pm}', summary: 'Detach a saved payment method', ok: [200, PaymentMethodObject], errors: [401, 404] },
+  { method: 'post', path: '/v1/subscriptions', summary: 'Create a subscription: its first invoice is charged (or its trial starts) before the answer', body: CreateSubscriptionBody, ok: [201, SubscriptionObject], errors: [400, 401, 404, 409, 503] },
+  { method: 'get', path: '/v1/subscriptions', summary: 'List subscriptions', query: SubscriptionListQuery, ok: [200, SubscriptionList], errors: [400, 401] },
+  { method: 'get', path: '/v1/subscriptions/{id}', summary: 'Retrieve a subscription', ok: [200, SubscriptionObject], errors: [401, 404] },
+  { method: 'post', path: '/v1/subscriptions/{id}', summary: 'Change price, quantity or payment method, with a proration behavior', body: UpdateSubscriptionBody, ok: [200, SubscriptionObject], errors: [400, 401, 404, 409] },
+  { method: 'post', path: '/v1/subscriptions/{id}/cancel', summary: 'Cancel now (optionally crediting unused time) or at the period end', body: CancelSubscriptionBody, ok: [200, SubscriptionObject], errors: [400, 401, 404, 409] },
+  { method: 'post', path: '/v1/subscriptions/{id}/pause', summary: 'Pause collection (keep_as_draft, mark_uncollectible or void), optionally until resumes_at', body: PauseSubscriptionBody, ok: [200, SubscriptionObject], errors: [400, 401, 404, 409] },
+  { method: 'post', path: '/v1/subscriptions/{id}/resume', summary: 'Resume a paused subscription', ok: [200, SubscriptionObject], errors: [401, 404, 409] },
+  { method: 'get', path: '/v1/invoices', summary: 'List invoices', query: InvoiceListQuery, ok: [200, InvoiceList], errors: [400, 401] },
+  { method: 'get', path: '/v1/invoices/{id}', summary: 'Retrieve an invoice', ok: [200, InvoiceObject], errors: [401, 404] },
+  { method: 'post', path: '/v1/invoices/{id}/pay', summary: 'Charge an open invoice now', ok: [200, InvoiceObject], errors: [401, 404, 409] },
+  { method: 'post', path: '/v1/invoices/{id}/void', summary: 'Void an open invoice', ok: [200, InvoiceObject], errors: [401, 404, 409] },
+  { method: 'post', path: '/v1/test_clocks', summary: 'Create a test clock (test mode)', body: CreateTestClockBody, ok: [201, TestClockObject], errors: [400, 401, 409] },
+  { method: 'get', path: '/v1/test_clocks/{id}', summary: 'Retrieve a test clock', ok: [200, TestClockObject], errors: [400, 401, 404] },
+  { method: 'post', path: '/v1/test_clocks/{id}/advance', summary: 'Advance a test clock: every renewal, retry and trial end in between runs before it is ready', body: AdvanceTestClockBody, ok: [200, TestClockObject], errors: [400, 401, 404, 409] },
+  { method: 'get', path: '/v1/billing_settings', summary: 'The dunning policy of the key\'s mode', ok: [200, BillingSettingsObject], errors: [401] },
+  { method: 'post', path: '/v1/billing_settings', summary: 'Set the dunning schedule and what happens when it is exhausted', body: BillingSettingsBody, ok: [200, BillingSettingsObject], errors: [400, 401] },
+  { method: 'post', path: '/v1/admin/subscriptions/{id}/retry', summary: 'Operator: charge a subscription\'s open invoices now (audited)', body: OperatorActionBody, ok: [200, OperatorActionObject], errors: [400, 401, 404, 409], admin: true },
   { method: 'get', path: '/v1/balance', summary: 'What the merchant is owed, per currency, from the ledger', ok: [200, BalanceObject], errors: [401] },
   { method: 'get', path: '/sandbox/charges', summary: 'Effects the sandbox processor really applied', ok: [200, SandboxChargeList], errors: [401] },
   { method: 'post', path: '/sandbox/payments/{id}/complete', summary: 'Sandbox: the customer completes the required action', ok: [200, PaymentObject], errors: [404, 409], public: true },

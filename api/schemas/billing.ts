@@ -91,8 +91,9 @@ export const AdvanceTestClockBody = z.strictObject({
 
 export const BillingSettingsBody = z.strictObject({
   dunning: z.strictObject({
-    schedule: z.union([z.enum(['default', 'smart']), z.array(z.number().positive().max(60)).min(1).max(12)])
-      .refine((s) => !Array.isArray(s) || s.every((d, i) => i === 0 || d > s[i - 1]!), { error: 'retry days must be strictly increasing' }),
+    schedule: z.union([z.enum(['default', 'smart']), z.array(z.number().min(1 / 24, { error: 'a retry comes at least an hour after the first failure' }).max(60)).min(1).max(12)])
+      .refine((s) => !Array.isArray(s) || s.every((d, i) => i === 0 || Math.round(d * 86_400) > Math.round(s[i - 1]! * 86_400)), { error: 'retry days must be strictly increasing' })
+      .openapi({ description: '`default` (1, 3, 5, 7 days), `smart` (8 tries within 14 days), or days after the first failure, increasing.' }),
     on_exhausted: z.enum(['unpaid', 'canceled']),
   }),
 }).openapi('BillingSettings');
@@ -107,6 +108,7 @@ export const CustomerObject = z.object({
 export const PaymentMethodObject = z.object({
   id: z.string(), object: z.literal('payment_method'), livemode: z.boolean(), customer_id: z.string(), type: z.enum(PAYMENT_METHOD_TYPES), provider: z.string(),
   provider_reference: z.string(), card: z.object({ brand: z.string(), last4: z.string(), exp_month: z.number(), exp_year: z.number() }).nullable(), created_at: Timestamp,
+  detached: z.boolean().optional().openapi({ description: 'Present (true) on the answer to a detach.' }),
 }).openapi('SavedPaymentMethod');
 export const SubscriptionObject = z.object({
   id: z.string(), object: z.literal('subscription'), livemode: z.boolean(), customer_id: z.string(), status: z.enum(SUBSCRIPTION_STATUSES),
