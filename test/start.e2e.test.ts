@@ -141,3 +141,34 @@ test('npm start logs JSON lines that carry the payment id, and /metrics adds the
   expect(aboutPayment.every((l) => typeof l.time === 'number' && typeof l.level === 'number')).toBe(true);
   expect(lines.some((l) => JSON.stringify(l).includes(instance.demoKey))).toBe(false);
 }, 120_000);
+
+test("the README's subscription walkthrough under npm start: a year of billing with a dunning episode in seconds, listed in the Temporal UI", async () => {
+  const instance = await npmStart({ DATA_DIR: path.join(newTestDir(), 'billing'), ...(await ports()) });
+  running.push(instance);
+  const shop = client(instance.api, instance.demoKey);
+  const jan31 = 1738281600;
+  const clock = (await shop.post('/v1/test_clocks', { frozen_time: jan31 })).body;
+  const customer = (await shop.post('/v1/customers', { email: 'ada@example.com', test_clock: clock.id })).body;
+  const card = (await shop.post(`/v1/customers/${customer.id}/payment_methods`, { type: 'card', token: 'tok_ok' })).body;
+  const create = () => shop.post('/v1/subscriptions', { customer_id: customer.id, price: { amount: 1990, currency: 'EUR', interval: 'month' } }, { 'Idempotency-Key': 'readme-sub' });
+  let sub = await create();
+  for (let tries = 1; sub.status === 503 && tries < 5; tries++) sub = await create();
+  expect(sub.body).toMatchObject({ status: 'active', current_period_start: '2025-01-31T00:00:00.000Z', current_period_end: '2025-02-28T00:00:00.000Z' });
+  // February's renewal meets an empty account; the card works again before the first retry.
+  const poor = (await shop.post(`/v1/customers/${customer.id}/payment_methods`, { type: 'card', token: 'tok_insufficient_funds' })).body;
+  await shop.post(`/v1/customers/${customer.id}`, { default_payment_method: poor.id });
+  expect((await shop.post(`/v1/test_clocks/${clock.id}/advance`, { frozen_time: jan31 + 28 * 86_400 + 3600 })).body.status).toBe('ready');
+  expect((await shop.get(`/v1/subscriptions/${sub.body.id}`)).body.status).toBe('past_due');
+  await shop.post(`/v1/customers/${customer.id}`, { default_payment_method: card.id });
+  expect((await shop.post(`/v1/test_clocks/${clock.id}/advance`, { frozen_time: 1769817600 })).body).toMatchObject({ status: 'ready', frozen_time: 1769817600 });
+  const invoices = (await shop.get(`/v1/invoices?subscription_id=${sub.body.id}&limit=100`)).body.data;
+  expect(invoices).toHaveLength(13);
+  expect(invoices.every((i: { status: string; amount_paid: number }) => i.status === 'paid' && i.amount_paid === 1990)).toBe(true);
+  expect(invoices.find((i: { period_start: string }) => i.period_start === '2025-02-28T00:00:00.000Z').attempt_count).toBe(2);
+  // What an operator sees: the subscription's run, found by its id and status, through the UI's own API.
+  const query = encodeURIComponent(`SubscriptionId = '${sub.body.id}' AND SubscriptionStatus = 'active' AND ExecutionStatus = 'Running'`);
+  const listed = await eventually(async () => (await (await fetch(`${instance.ui}/api/v1/namespaces/default/workflows?query=${query}`)).json()) as { executions?: { execution: { workflowId: string } }[] },
+    (r) => (r.executions?.length ?? 0) === 1);
+  expect(listed.executions![0]!.execution.workflowId).toBe(`subscription:${sub.body.id}`);
+  expect(await stop(instance)).toBe(0);
+}, 180_000);

@@ -341,3 +341,23 @@ test('a year of monthly billing in one advance of the clock: twelve renewals, ea
   expect((await m.api.get(`/v1/payments?customer_id=${customer.id}&limit=100`)).body.data).toHaveLength(13);
   expect((await m.api.get(`/v1/subscriptions/${sub.id}`)).body).toMatchObject({ status: 'active', current_period_end: '2026-02-28T00:00:00.000Z' });
 });
+
+test('a weekly subscription in a time zone keeps its local hour; a change to monthly mid-week starts a new cycle with the unused week credited', async () => {
+  // Monday 2025-03-03 09:00 in Shanghai (01:00 UTC).
+  const start = Date.UTC(2025, 2, 3, 1) / 1000;
+  const { m, customer, advance, invoices } = await shopOnClock(start);
+  const sub = (await m.api.post('/v1/subscriptions', {
+    customer_id: customer.id, price: { amount: 700, currency: 'CNY', interval: 'week', interval_count: 2 }, time_zone: 'Asia/Shanghai',
+  })).body;
+  expect(sub).toMatchObject({ time_zone: 'Asia/Shanghai', current_period_end: iso(start + 14 * DAY) });
+  await advance(start + 14 * DAY - 3 * DAY + 60);
+  expect(await eventsOf(m, sub.id)).toContain('invoice.upcoming');
+  await advance(start + 21 * DAY);
+  expect((await invoices(sub.id)).map((i: { period_start: string }) => i.period_start)).toEqual([iso(start), iso(start + 14 * DAY)]);
+  // Half of the two-week period left: 700 / 2 = 350 credited on the first monthly invoice, which is charged now.
+  const changed = (await m.api.post(`/v1/subscriptions/${sub.id}`, { price: { amount: 3000, currency: 'CNY', interval: 'month' } })).body;
+  expect(changed).toMatchObject({ billing_cycle_anchor: iso(start + 21 * DAY), current_period_start: iso(start + 21 * DAY), current_period_end: iso(Date.UTC(2025, 3, 24, 1) / 1000) });
+  const monthly = (await invoices(sub.id))[2];
+  expect(monthly.lines.map((l: { amount: number }) => l.amount)).toEqual([-350, 3000]);
+  expect(monthly).toMatchObject({ billing_reason: 'subscription_update', amount_due: 2650, amount_paid: 2650, status: 'paid' });
+});
