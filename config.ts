@@ -41,6 +41,19 @@ export const configSchema = z.object({
    * (NODE_ENV=production, as the image sets), `open` otherwise.
    */
   SANDBOX_CUSTOMER_ACTIONS: z.enum(['key', 'open']).optional(),
+  /** Exchange rates: `static` (FX_RATES, or the embedded table) or `ecb` (the ECB daily feed, refreshed by a Temporal Schedule). */
+  FX_SOURCE: z.enum(['static', 'ecb']).default('static'),
+  /** The static table, `USD=1.0812,HKD=8.4432,…` (1 EUR = x; optional `asOf=YYYY-MM-DD`). Unset: the embedded illustrative table. */
+  FX_RATES: z.string().optional(),
+  FX_ECB_URL: z.string().url().default('https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml'),
+  /** How often the schedule fetches the ECB feed. */
+  FX_REFRESH_EVERY_MS: durationMs.default(3600 * 1000),
+  /** No quote on rates fetched longer ago than this (the feed skips weekends and TARGET holidays). */
+  FX_MAX_RATE_AGE_HOURS: z.coerce.number().int().min(1).max(24 * 30).default(96),
+  /** How long a quote can be used by a payment. */
+  FX_QUOTE_TTL_SECONDS: z.coerce.number().int().min(10).max(24 * 3600).default(900),
+  /** A new merchant's FX margin in basis points unless `POST /v1/merchants` sets one. */
+  FX_DEFAULT_MARGIN_BPS: z.coerce.number().int().min(0).max(1000).default(0),
   /** When set, this PostgreSQL is used and no embedded one is started. */
   DATABASE_URL: z.string().url().optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),

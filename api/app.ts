@@ -13,6 +13,7 @@ import { paymentsRouter } from './routes/payments';
 import { customersRouter } from './routes/customers';
 import { invoicesRouter, subscriptionsRouter } from './routes/subscriptions';
 import { billingSettingsRouter, testClocksRouter } from './routes/test-clocks';
+import { fxRouter } from './routes/fx';
 import { refundsRouter } from './routes/refunds';
 import { routingRouter } from './routes/routing';
 import { sandboxRouter } from './routes/sandbox';
@@ -117,6 +118,7 @@ export function createApp(ctx: ApiContext): express.Express {
   app.use('/v1/invoices', invoicesRouter(ctx));
   app.use('/v1/test_clocks', testClocksRouter(ctx));
   app.use('/v1/billing_settings', billingSettingsRouter(ctx));
+  app.use('/v1/fx', fxRouter(ctx));
   app.use('/sandbox/charges', merchantAuth(ctx.pool));
   app.use('/sandbox', optionalMerchantAuth(ctx.pool), sandboxRouter(ctx));
 

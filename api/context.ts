@@ -9,6 +9,7 @@ import type { Metrics } from '../runtime/metrics';
 import type { SecretBox } from '../runtime/secret-box';
 import type { UrlGuard } from '../runtime/url-guard';
 import type { Providers } from '../runtime/providers';
+import type { FxService } from '../runtime/fx';
 import type { CircuitBreaker } from '../routing/circuit-breaker';
 
 /** What the HTTP layer needs; built once by the server (or a test) and passed to `createApp`. */
@@ -29,6 +30,8 @@ export type ApiContext = {
   secrets: SecretBox;
   /** Refuses webhook URLs into private networks. */
   urlGuard: UrlGuard;
+  /** Exchange rates and quotes. */
+  fx: FxService;
   /** Set when tracing is on: one span per request. */
   tracer?: Tracer;
 };

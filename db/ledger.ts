@@ -1,5 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import type { Tenant } from './merchants';
+import type { PaymentFx } from '../domain/payment';
+import { settlementShare } from '../fx/convert';
 
 /** Accounts of the double-entry ledger, per merchant and currency. */
 export const Accounts = {
@@ -7,6 +9,10 @@ export const Accounts = {
   providerClearing: 'provider_clearing',
   /** What we owe the merchant (liability, credit-normal). */
   merchantPayable: 'merchant_payable',
+  /** Where one currency turns into another for cross-border payments (per currency). */
+  fxClearing: 'fx_clearing',
+  /** Our FX margin: the mid-rate value of what the merchant is settled, less what it is owed. */
+  fxRevenue: 'fx_revenue',
 } as const;
 
 /** A money movement decided by a workflow; its id is derived from the payment and the operation. */
@@ -23,24 +29,67 @@ export type Posting = {
   amount: number;
 };
 
-function entriesOf(p: Posting): { account: string; amount: number }[] {
+type Entry = { account: string; currency: string; amount: number };
+
+function entriesOf(p: Posting): Entry[] {
+  const e = (account: string, amount: number): Entry => ({ account, currency: p.currency, amount });
   switch (p.kind) {
     case 'capture':
-      return [
-        { account: Accounts.providerClearing, amount: p.amount },
-        { account: Accounts.merchantPayable, amount: -p.amount },
-      ];
+      return [e(Accounts.providerClearing, p.amount), e(Accounts.merchantPayable, -p.amount)];
     case 'refund':
-      return [
-        { account: Accounts.merchantPayable, amount: p.amount },
-        { account: Accounts.providerClearing, amount: -p.amount },
-      ];
+      return [e(Accounts.merchantPayable, p.amount), e(Accounts.providerClearing, -p.amount)];
     case 'refund_reversal':
-      return [
-        { account: Accounts.providerClearing, amount: p.amount },
-        { account: Accounts.merchantPayable, amount: -p.amount },
-      ];
+      return [e(Accounts.providerClearing, p.amount), e(Accounts.merchantPayable, -p.amount)];
   }
+}
+
+/**
+ * A cross-border payment's posting: the payment currency goes through the FX account into the
+ * settlement currency at the locked rate, so each currency balances on its own. The merchant is
+ * owed its share of the settlement amount; the difference to the mid rate is FX revenue. Shares
+ * are cumulative (fx/convert's settlementShare), so no sequence of partial captures and refunds
+ * moves more than was settled, and the last refund takes the exact remainder.
+ */
+async function fxEntriesOf(client: PoolClient, p: Posting, fx: PaymentFx, paymentAmount: number): Promise<Entry[]> {
+  const d = fx.settlement_currency;
+  if (p.kind === 'refund_reversal') {
+    const { rows } = await client.query<Entry>(
+      `SELECT le.account, le.currency, -le.amount AS amount FROM ledger_entries le JOIN ledger_postings lp ON lp.id = le.posting_id
+       WHERE lp.payment_id = $1 AND lp.refund_id = $2 AND lp.kind = 'refund'`,
+      [p.paymentId, p.refundId],
+    );
+    return rows.map((r) => ({ ...r, amount: Number(r.amount) }));
+  }
+  const sums = await client.query<{ kind: string; account: string; currency: string; amount: string }>(
+    `SELECT lp.kind, le.account, le.currency, sum(le.amount) AS amount FROM ledger_entries le JOIN ledger_postings lp ON lp.id = le.posting_id
+     WHERE lp.payment_id = $1 GROUP BY 1, 2, 3`,
+    [p.paymentId],
+  );
+  const sum = (kinds: string[], account: string, currency: string) =>
+    sums.rows.filter((r) => kinds.includes(r.kind) && r.account === account && r.currency === currency).reduce((a, r) => a + Number(r.amount), 0);
+  const moved = (x: number, s: number, m: number): Entry[] => [
+    { account: Accounts.providerClearing, currency: p.currency, amount: x },
+    { account: Accounts.fxClearing, currency: p.currency, amount: -x },
+    { account: Accounts.fxClearing, currency: d, amount: m },
+    { account: Accounts.merchantPayable, currency: d, amount: -s },
+    { account: Accounts.fxRevenue, currency: d, amount: s - m },
+  ];
+  const midTotal = fx.settlement_amount + fx.fx_margin_amount;
+  const captured = sum(['capture'], Accounts.providerClearing, p.currency);
+  const capturedSettled = -sum(['capture'], Accounts.merchantPayable, d);
+  const capturedMid = sum(['capture'], Accounts.fxClearing, d);
+  if (p.kind === 'capture') {
+    const s = settlementShare({ amountMinor: p.amount, totalMinor: paymentAmount, settledTotal: fx.settlement_amount, alreadyMoved: captured, alreadyMovedSettled: capturedSettled });
+    const m = settlementShare({ amountMinor: p.amount, totalMinor: paymentAmount, settledTotal: midTotal, alreadyMoved: captured, alreadyMovedSettled: capturedMid });
+    return moved(p.amount, s, m);
+  }
+  const back = ['refund', 'refund_reversal'];
+  const refunded = -sum(back, Accounts.providerClearing, p.currency);
+  const refundedSettled = sum(back, Accounts.merchantPayable, d);
+  const refundedMid = -sum(back, Accounts.fxClearing, d);
+  const s = settlementShare({ amountMinor: p.amount, totalMinor: captured, settledTotal: capturedSettled, alreadyMoved: refunded, alreadyMovedSettled: refundedSettled });
+  const m = settlementShare({ amountMinor: p.amount, totalMinor: captured, settledTotal: capturedMid, alreadyMoved: refunded, alreadyMovedSettled: refundedMid });
+  return moved(-p.amount, -s, -m);
 }
 
 /** Records a posting once: a second call with the same id is a no-op. Must run inside a transaction. */
@@ -51,14 +100,13 @@ export async function recordPosting(client: PoolClient, p: Posting): Promise<voi
     [p.id, p.merchantId, p.paymentId, p.refundId ?? null, p.kind, p.livemode ?? false],
   );
   if (inserted.rowCount === 0) return;
-  for (const e of entriesOf(p)) {
+  const payment = await client.query<{ fx: PaymentFx | null; amount: string }>('SELECT fx, amount FROM payments WHERE id = $1', [p.paymentId]);
+  const fx = payment.rows[0]?.fx;
+  const entries = fx ? await fxEntriesOf(client, p, fx, Number(payment.rows[0]!.amount)) : entriesOf(p);
+  for (const e of entries) {
+    if (e.amount === 0) continue;
     await client.query('INSERT INTO ledger_entries (posting_id, merchant_id, account, currency, amount, livemode) VALUES ($1, $2, $3, $4, $5, $6)', [
-      p.id,
-      p.merchantId,
-      e.account,
-      p.currency,
-      e.amount,
-      p.livemode ?? false,
+      p.id, p.merchantId, e.account, e.currency, e.amount, p.livemode ?? false,
     ]);
   }
 }

@@ -2,7 +2,15 @@ import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
 import { iso } from './pool';
 
-export type Merchant = { id: string; object: 'merchant'; name: string; settlement_currency: string | null; created_at: string };
+export type Merchant = {
+  id: string;
+  object: 'merchant';
+  name: string;
+  settlement_currency: string | null;
+  /** Our FX margin on its cross-border payments, in basis points below the mid rate. */
+  fx_margin_bps: number;
+  created_at: string;
+};
 
 /**
  * Who a request acts for: a merchant in one mode. Every query that reads or changes a merchant's
@@ -12,31 +20,33 @@ export type Tenant = { merchantId: string; livemode: boolean };
 
 export const hashApiKey = (key: string): string => createHash('sha256').update(key).digest('hex');
 
-type Row = { id: string; name: string; settlement_currency: string | null; created_at: Date };
+type Row = { id: string; name: string; settlement_currency: string | null; fx_margin_bps: number; created_at: Date };
+const COLUMNS = 'id, name, settlement_currency, fx_margin_bps, created_at';
 const toMerchant = (r: Row): Merchant => ({
   id: r.id,
   object: 'merchant',
   name: r.name,
   settlement_currency: r.settlement_currency,
+  fx_margin_bps: r.fx_margin_bps,
   created_at: iso(r.created_at),
 });
 
 export async function insertMerchant(
   pool: Pool,
-  m: { id: string; name: string; settlementCurrency: string | null; apiKey: string; liveApiKey: string },
+  m: { id: string; name: string; settlementCurrency: string | null; fxMarginBps: number; apiKey: string; liveApiKey: string },
 ): Promise<Merchant> {
   const { rows } = await pool.query<Row>(
     // A rerun for the same id (its first run died before answering) issues new keys: the first ones were never shown.
-    `INSERT INTO merchants (id, name, settlement_currency, api_key_hash, live_api_key_hash) VALUES ($1, $2, $3, $4, $5)
+    `INSERT INTO merchants (id, name, settlement_currency, fx_margin_bps, api_key_hash, live_api_key_hash) VALUES ($1, $2, $3, $4, $5, $6)
      ON CONFLICT (id) DO UPDATE SET api_key_hash = EXCLUDED.api_key_hash, live_api_key_hash = EXCLUDED.live_api_key_hash
-     RETURNING id, name, settlement_currency, created_at`,
-    [m.id, m.name, m.settlementCurrency, hashApiKey(m.apiKey), hashApiKey(m.liveApiKey)],
+     RETURNING ${COLUMNS}`,
+    [m.id, m.name, m.settlementCurrency, m.fxMarginBps, hashApiKey(m.apiKey), hashApiKey(m.liveApiKey)],
   );
   return toMerchant(rows[0]!);
 }
 
 export async function findMerchantById(pool: Pool, id: string): Promise<Merchant | undefined> {
-  const { rows } = await pool.query<Row>('SELECT id, name, settlement_currency, created_at FROM merchants WHERE id = $1', [id]);
+  const { rows } = await pool.query<Row>(`SELECT ${COLUMNS} FROM merchants WHERE id = $1`, [id]);
   return rows[0] && toMerchant(rows[0]);
 }
 
@@ -44,7 +54,7 @@ export async function findMerchantById(pool: Pool, id: string): Promise<Merchant
 export async function findMerchantByApiKey(pool: Pool, apiKey: string): Promise<(Merchant & { livemode: boolean }) | undefined> {
   const hash = hashApiKey(apiKey);
   const { rows } = await pool.query<Row & { livemode: boolean }>(
-    `SELECT id, name, settlement_currency, created_at, live_api_key_hash = $1 AS livemode FROM merchants
+    `SELECT ${COLUMNS}, live_api_key_hash = $1 AS livemode FROM merchants
      WHERE api_key_hash = $1 OR live_api_key_hash = $1`,
     [hash],
   );

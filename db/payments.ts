@@ -7,7 +7,7 @@ import { iso } from './pool';
 
 const PAYMENT_COLUMNS = `id, merchant_id, status, amount, currency, amount_capturable, amount_captured, amount_refunded,
   capture_method, payment_method, provider, provider_reference, channel, next_action, failure, customer_id,
-  description, metadata, return_url, receipt_email, created_at, updated_at, version, livemode, routing, attention`;
+  description, metadata, return_url, receipt_email, created_at, updated_at, version, livemode, routing, attention, fx`;
 
 type Timestamps = { created_at: Date; updated_at: Date };
 const toPayment = (r: Omit<Payment, 'object' | 'created_at' | 'updated_at'> & Timestamps): Payment => ({
@@ -27,7 +27,7 @@ const toRefund = (r: Omit<Refund, 'object' | 'created_at' | 'updated_at'> & Time
 export async function upsertPayment(client: PoolClient, p: Payment): Promise<void> {
   await client.query(
     `INSERT INTO payments (${PAYMENT_COLUMNS})
-     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26)
+     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27)
      ON CONFLICT (id) DO UPDATE SET
        status = EXCLUDED.status, provider = EXCLUDED.provider, routing = EXCLUDED.routing, attention = EXCLUDED.attention, amount_capturable = EXCLUDED.amount_capturable,
        amount_captured = EXCLUDED.amount_captured, amount_refunded = EXCLUDED.amount_refunded,
@@ -40,6 +40,7 @@ export async function upsertPayment(client: PoolClient, p: Payment): Promise<voi
       p.next_action && JSON.stringify(p.next_action), p.failure && JSON.stringify(p.failure), p.customer_id,
       p.description, JSON.stringify(p.metadata), p.return_url, p.receipt_email ?? null, p.created_at, p.updated_at, p.version,
       p.livemode ?? false, p.routing ? JSON.stringify(p.routing) : null, p.attention ? JSON.stringify(p.attention) : null,
+      p.fx ? JSON.stringify(p.fx) : null,
     ],
   );
 }
@@ -96,7 +97,8 @@ export function publicPayment(p: Payment): Omit<Payment, 'merchant_id' | 'versio
   const { merchant_id: _m, version: _v, return_url, ...rest } = p;
   return {
     ...rest, livemode: rest.livemode ?? false, routing: rest.routing ?? null,
-    requires_attention: Boolean(rest.attention), attention: rest.attention ?? null, receipt_email: rest.receipt_email ?? null, ...(return_url ? { return_url } : {}) };
+    requires_attention: Boolean(rest.attention), attention: rest.attention ?? null, receipt_email: rest.receipt_email ?? null, fx: rest.fx ?? null,
+    ...(return_url ? { return_url } : {}) };
 }
 
 export function publicRefund(r: Refund): Omit<Refund, 'merchant_id' | 'updated_at'> & { requires_attention: boolean } {

@@ -47,6 +47,19 @@ export type RoutingStrategy = (typeof ROUTING_STRATEGIES)[number];
 /** Why the payment went where it went: the rule that matched (`default` when none did) and the providers in the order tried. */
 export type RoutingDecision = { rule: string; strategy: RoutingStrategy; candidates: ProviderName[] };
 
+/** A cross-border payment's locked quote: what it settles in the merchant's currency (minor units) and the FX margin on that. */
+export type PaymentFx = {
+  quote_id: string;
+  /** Decimal strings: settlement units per unit of the payment currency (ours with the margin, and the mid rate). */
+  rate: string;
+  mid_rate: string;
+  settlement_currency: string;
+  /** The whole amount at the locked rate; captures and refunds settle their shares of it. */
+  settlement_amount: number;
+  /** What the whole amount is worth at the mid rate, less settlement_amount: our FX revenue. */
+  fx_margin_amount: number;
+};
+
 export type Payment = {
   id: string;
   object: 'payment';
@@ -75,6 +88,8 @@ export type Payment = {
   return_url: string | null;
   /** Where the payer's receipts go (API.md: as Stripe's `receipt_email`); null sends none. */
   receipt_email: string | null;
+  /** Set when the merchant settles in another currency (null or absent: settled in `currency`). */
+  fx?: PaymentFx | null;
   created_at: string;
   updated_at: string;
   /** Monotonic per payment: the read model never goes back to an older snapshot. */

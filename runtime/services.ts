@@ -21,6 +21,7 @@ import { createProviders } from './providers';
 import { CircuitBreaker } from '../routing/circuit-breaker';
 import { sweepIdempotencyKeys } from '../api/middleware/idempotency';
 import { connectClient, connectWorker, ensureSearchAttributes } from './temporal';
+import { FxService, ensureFxSchedule } from './fx';
 import { PAYMENT_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 
 export type Endpoints = { databaseUrl: string; temporalAddress: string };
@@ -69,7 +70,13 @@ export async function startServices(
   const dispatcher = new EventDispatcher({
     client: temporal, pool, taskQueue: config.TEMPORAL_TASK_QUEUE, schedule: retryScheduleOf(config), attemptTimeoutMs: config.WEBHOOK_TIMEOUT_MS, receipts: Boolean(config.SMTP_URL),
   });
-  const context: ApiContext = { config, pool, temporal, providers, circuits, log, codec, metrics, dispatcher, secrets, urlGuard, tracer: tracing?.tracer };
+  let fx: FxService;
+  try {
+    fx = new FxService(pool, config);
+  } catch (err) {
+    throw new ConfigError(`Invalid configuration:\n  FX_RATES: ${(err as Error).message}`);
+  }
+  const context: ApiContext = { config, pool, temporal, providers, circuits, log, codec, metrics, dispatcher, secrets, urlGuard, fx, tracer: tracing?.tracer };
   const stops: (() => Promise<void>)[] = [];
 
   let worker: Worker | undefined;
@@ -80,6 +87,9 @@ export async function startServices(
     const notifications = { dispatcher, sender, secrets, mailer };
     worker = await createPaymentWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, pool, providers, circuits, dataConverter, metrics, notifications, workflowBundle: opts.workflowBundle, plugins: tracing ? [tracing.plugin] : [], maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS, config });
     const running = worker.run();
+    if (config.FX_SOURCE === 'ecb') {
+      await ensureFxSchedule(temporal, pool, config).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'the FX rates schedule could not be created yet'));
+    }
     // Workers also sweep the event outbox for anything a crash left undispatched.
     // Never two sweeps at once in a process (a slow Temporal must not stack them up), nor across
     // processes (an advisory lock in the sweep).

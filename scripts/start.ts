@@ -108,7 +108,7 @@ async function main(): Promise<void> {
     if (!demo) {
       secrets.demoMerchantKey = newApiKey(false);
       secrets.demoMerchantLiveKey = newApiKey(true);
-      await insertMerchant(services.pool, { id: newId('mer'), name: 'Demo shop', settlementCurrency: null, apiKey: secrets.demoMerchantKey, liveApiKey: secrets.demoMerchantLiveKey });
+      await insertMerchant(services.pool, { id: newId('mer'), name: 'Demo shop', settlementCurrency: null, fxMarginBps: services.context.config.FX_DEFAULT_MARGIN_BPS, apiKey: secrets.demoMerchantKey, liveApiKey: secrets.demoMerchantLiveKey });
     } else if (!secrets.demoMerchantLiveKey || !(await findMerchantByApiKey(services.pool, secrets.demoMerchantLiveKey))) {
       // A demo merchant from before modes existed gets its live key now.
       secrets.demoMerchantLiveKey = newApiKey(true);

@@ -4,6 +4,7 @@ import { Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { createActivities } from '../activities';
 import { createBillingActivities } from '../activities/billing';
+import { createFxActivities } from '../activities/fx';
 import type { NotificationDeps } from '../activities/notifications';
 import type { Config } from '../config';
 import type { Metrics } from '../runtime/metrics';
@@ -39,6 +40,7 @@ export async function createPaymentWorker(opts: PaymentWorkerOptions): Promise<W
     activities: {
       ...createActivities({ pool: opts.pool, providers: opts.providers, circuits: opts.circuits, metrics: opts.metrics, notifications: opts.notifications }),
       ...createBillingActivities({ pool: opts.pool, providers: opts.providers, config: opts.config, dispatcher: opts.notifications?.dispatcher }),
+      ...createFxActivities({ pool: opts.pool, ecbUrl: opts.config.FX_ECB_URL }),
     },
     dataConverter: opts.dataConverter,
     plugins: opts.plugins,

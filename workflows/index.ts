@@ -3,3 +3,4 @@ export { receiptWorkflow, webhookDeliveryWorkflow } from './notifications';
 export { latePaymentRefundWorkflow } from './late-payment.workflow';
 export { subscriptionWorkflow } from './subscription.workflow';
 export { invoiceWorkflow } from './invoice.workflow';
+export { fxRatesRefreshWorkflow } from './fx.workflow';

@@ -28,7 +28,7 @@ export function merchantsRouter(ctx: ApiContext): Router {
       run: async (id) => {
         const apiKey = newApiKey(false);
         const liveApiKey = newApiKey(true);
-        const merchant = await insertMerchant(ctx.pool, { id, name: body.name, settlementCurrency: body.settlement_currency ?? null, apiKey, liveApiKey });
+        const merchant = await insertMerchant(ctx.pool, { id, name: body.name, settlementCurrency: body.settlement_currency ?? null, fxMarginBps: body.fx_margin_bps ?? ctx.config.FX_DEFAULT_MARGIN_BPS, apiKey, liveApiKey });
         return { status: 201, body: { ...merchant, api_key: apiKey, live_api_key: liveApiKey } };
       },
     });

@@ -3,8 +3,10 @@ import { Router } from 'express';
 import type { Request, Response } from 'express';
 import { findPayment, listPayments, publicPayment } from '../../db/payments';
 import { ApiError, found, invalidRequest, unavailable } from '../../domain/errors';
-import { newId } from '../../domain/ids';
-import type { Payment } from '../../domain/payment';
+import { derivedId, newId } from '../../domain/ids';
+import type { Payment, PaymentFx } from '../../domain/payment';
+import { lockQuote } from '../../db/fx';
+import { paymentFx } from '../../runtime/fx';
 import { cancelPaymentUpdate, capturePaymentUpdate, createPaymentUpdate, paymentWorkflowId } from '../../workflows/messages';
 import type { Tenant } from '../../db/merchants';
 import { findRouting } from '../../db/routing';
@@ -46,10 +48,27 @@ export function paymentsRouter(ctx: ApiContext): Router {
       forced: body.provider, livemode: tenant.livemode, hasToken: body.payment_method.token !== undefined,
     });
     if (typeof plan !== 'function') throw invalidRequest(plan.message, plan.param, plan.code);
-    if (body.settlement_currency && body.settlement_currency !== body.currency) {
-      throw invalidRequest('Cross-border settlement is not available yet: settlement_currency must equal currency.', 'settlement_currency', 'fx_unavailable');
+    // Cross-border: the merchant settles in another currency at a rate locked now (a quote it
+    // names, checked here, or a fresh one made with the payment).
+    const given = body.fx_quote_id ? await ctx.fx.quoteForPayment(tenant, body.fx_quote_id, {
+      currency: body.currency, settlement: body.settlement_currency ?? merchant.settlement_currency ?? body.currency, amount: body.amount,
+    }) : undefined;
+    const settlement = body.settlement_currency ?? given?.to ?? merchant.settlement_currency ?? body.currency;
+    if (given && given.to !== settlement) throw invalidRequest(`FX quote ${given.id} settles in ${given.to}, not ${settlement}.`, 'fx_quote_id', 'fx_quote_mismatch');
+    const lockFx = async (paymentId: string): Promise<PaymentFx | null> => {
+      if (settlement === body.currency) return null;
+      const quote = given ?? await ctx.fx.quote(tenant, merchant.fx_margin_bps, { id: derivedId('fxq', paymentId), from: body.currency, to: settlement, amount: body.amount }, { from: 'currency', to: 'settlement_currency' });
+      if (!(await lockQuote(pool, quote.id, paymentId))) throw invalidRequest(`FX quote ${quote.id} has settled another payment; ask for a new one.`, 'fx_quote_id', 'fx_quote_used');
+      return paymentFx(quote, body.amount);
+    };
+    if (!given && settlement !== body.currency) {
+      // Refused before anything is written when no rate can be had.
+      const table = await ctx.fx.table();
+      const known = (c: string) => c === 'EUR' || (table !== undefined && c in table.rates);
+      if (!table || ctx.fx.stale(table) || !known(settlement) || !known(body.currency)) {
+        throw invalidRequest(`No current exchange rate from ${body.currency} to ${settlement}.`, known(body.currency) ? 'settlement_currency' : 'currency', 'fx_unavailable');
+      }
     }
-    if (body.fx_quote_id) throw invalidRequest('FX quotes are not available yet.', 'fx_quote_id', 'fx_unavailable');
 
     const outcome = await idempotent(pool, req, {
       scope: idempotencyScope(tenant),
@@ -58,7 +77,7 @@ export function paymentsRouter(ctx: ApiContext): Router {
       replay: async (id, status) => createOutcome(await loadPayment(tenant, id), status === 202 ? 201 : status),
       run: async (id) => {
         res.locals.paymentId = id;
-        const payment = newPayment(id, merchant.id, tenant.livemode, body, plan(id));
+        const payment = { ...newPayment(id, merchant.id, tenant.livemode, body, plan(id)), fx: await lockFx(id) };
         const memo = { amount: body.amount, currency: body.currency, merchant: merchant.name, mode: tenant.livemode ? 'live' : 'test' };
         const start = () => paymentStart(config, payment, body.payment_method.token, {}, memo);
         let settled: Payment | undefined;

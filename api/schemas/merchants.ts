@@ -1,7 +1,11 @@
 import { Currency, Timestamp, z } from './common';
 
 export const CreateMerchantBody = z
-  .strictObject({ name: z.string().min(1).max(200), settlement_currency: Currency.optional() })
+  .strictObject({
+    name: z.string().min(1).max(200),
+    settlement_currency: Currency.optional(),
+    fx_margin_bps: z.number().int().min(0).max(1000).optional().openapi({ description: 'Our margin on its cross-border payments, basis points below the mid rate (default FX_DEFAULT_MARGIN_BPS).' }),
+  })
   .openapi('CreateMerchant');
 
 export const MerchantObject = z
@@ -10,6 +14,7 @@ export const MerchantObject = z
     object: z.literal('merchant'),
     name: z.string(),
     settlement_currency: z.string().nullable(),
+    fx_margin_bps: z.number().int(),
     api_key: z.string().optional().openapi({ description: 'The test-mode key (`sk_test_…`). Shown once, at creation; only its hash is stored.' }),
     live_api_key: z.string().optional().openapi({ description: 'The live-mode key (`sk_live_…`). Shown once, at creation; only its hash is stored.' }),
     created_at: Timestamp,

@@ -86,6 +86,9 @@ export const PaymentObject = z
     metadata: z.record(z.string(), z.string()),
     return_url: z.string().optional(),
     receipt_email: z.string().nullable(),
+    fx: z.object({
+      quote_id: z.string(), rate: z.string(), mid_rate: z.string(), settlement_currency: z.string(), settlement_amount: z.number().int(), fx_margin_amount: z.number().int(),
+    }).nullable().openapi({ description: 'The locked FX quote when the merchant settles in another currency: captures and refunds settle their shares of settlement_amount.' }),
     created_at: Timestamp,
     updated_at: Timestamp,
   })

@@ -1,0 +1,101 @@
+import type { Client } from '@temporalio/client';
+import { ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporalio/client';
+import type { Pool } from 'pg';
+import { FX_REFRESH_SCHEDULE_ID, fxRatesRefreshWorkflow } from '../workflows/fx.workflow';
+import type { Config } from '../config';
+import { findQuote, insertQuote, latestRateTable } from '../db/fx';
+import type { FxQuote } from '../db/fx';
+import type { Tenant } from '../db/merchants';
+import { invalidRequest, notFound } from '../domain/errors';
+import type { PaymentFx } from '../domain/payment';
+import { applyMargin, convertMinor } from '../fx/convert';
+import type { RateTable } from '../fx/rates';
+import { DEFAULT_STATIC_RATES, crossRate, isStale, parseStaticRates } from '../fx/rates';
+
+const unavailable = (message: string, param?: string) => invalidRequest(message, param, 'fx_unavailable');
+
+/**
+ * Rates and quotes. The static table comes from configuration (FX_RATES, or the embedded
+ * default); the ECB table is what the refresh schedule last stored. A stale table is refused:
+ * no quote is made on rates older than FX_MAX_RATE_AGE_HOURS.
+ */
+export class FxService {
+  private readonly staticTable: RateTable | undefined;
+
+  constructor(private readonly pool: Pool, private readonly config: Config) {
+    if (config.FX_SOURCE === 'static') this.staticTable = parseStaticRates(config.FX_RATES ?? DEFAULT_STATIC_RATES, new Date());
+  }
+
+  /** The current table, or undefined when the feed has not been fetched yet. */
+  async table(): Promise<RateTable | undefined> {
+    return this.staticTable ?? (await latestRateTable(this.pool, 'ecb'));
+  }
+
+  stale(table: RateTable, now = new Date()): boolean {
+    return isStale(table, now, this.config.FX_MAX_RATE_AGE_HOURS);
+  }
+
+  /** A quote for the merchant: mid rate less its margin, valid FX_QUOTE_TTL_SECONDS. */
+  async quote(tenant: Tenant, marginBps: number, req: { id: string; from: string; to: string; amount?: number }, param = { from: 'from', to: 'to' }): Promise<FxQuote> {
+    const table = await this.table();
+    if (!table) throw unavailable('No exchange rates have been fetched yet; retry shortly.');
+    if (this.stale(table)) throw unavailable(`The exchange rates (as of ${table.asOf}) are too old to quote on; retry once the feed has refreshed.`);
+    if (req.from === req.to) throw invalidRequest('from and to must differ.', param.to, 'fx_unavailable');
+    const mid = crossRate(table, req.from, req.to);
+    if (mid === undefined) {
+      const missing = crossRate(table, req.from, 'EUR') === undefined ? param.from : param.to;
+      throw unavailable(`No ${table.source} rate for ${missing === param.from ? req.from : req.to}.`, missing);
+    }
+    const rate = applyMargin(mid, marginBps);
+    const converted = req.amount === undefined ? null : convertMinor(req.amount, req.from, req.to, rate);
+    if (converted === 0) throw invalidRequest(`${req.amount} ${req.from} converts to nothing in ${req.to}.`, 'amount', 'amount_too_small');
+    return insertQuote(this.pool, tenant, {
+      id: req.id, from: req.from, to: req.to, mid_rate: mid, rate, margin_bps: marginBps, amount: req.amount ?? null, converted_amount: converted,
+      source: table.source, as_of: table.asOf, expires_at: new Date(Date.now() + this.config.FX_QUOTE_TTL_SECONDS * 1000).toISOString(),
+    });
+  }
+
+  /** The quote a payment names, checked: this merchant's and mode's, this pair, not expired, unused or used by this payment. */
+  async quoteForPayment(tenant: Tenant, quoteId: string, p: { currency: string; settlement: string; amount: number }): Promise<FxQuote> {
+    const quote = await findQuote(this.pool, tenant, quoteId);
+    if (!quote) throw notFound('fx_quote', quoteId, 'fx_quote_id');
+    if (quote.from !== p.currency || quote.to !== p.settlement) {
+      throw invalidRequest(`FX quote ${quoteId} converts ${quote.from} to ${quote.to}; this payment needs ${p.currency} to ${p.settlement}.`, 'fx_quote_id', 'fx_quote_mismatch');
+    }
+    if (quote.amount !== null && quote.amount !== p.amount) {
+      throw invalidRequest(`FX quote ${quoteId} is for ${quote.amount}; this payment is ${p.amount}.`, 'fx_quote_id', 'fx_quote_mismatch');
+    }
+    if (Date.parse(quote.expires_at) <= Date.now()) throw invalidRequest(`FX quote ${quoteId} expired at ${quote.expires_at}.`, 'fx_quote_id', 'fx_quote_expired');
+    return quote;
+  }
+}
+
+/** What a payment records of its locked quote: the amount it settles, and that at the mid rate (the margin is the difference). */
+export function paymentFx(quote: FxQuote, amount: number): PaymentFx {
+  const settlementAmount = convertMinor(amount, quote.from, quote.to, quote.rate);
+  const atMid = convertMinor(amount, quote.from, quote.to, quote.mid_rate);
+  return {
+    quote_id: quote.id, rate: quote.rate, mid_rate: quote.mid_rate, settlement_currency: quote.to, settlement_amount: settlementAmount,
+    fx_margin_amount: atMid - settlementAmount,
+  };
+}
+
+/**
+ * The ECB feed's refresh: a Temporal Schedule (one per task queue, so side-by-side deployments
+ * never share one), triggered at once when created or when no table has been fetched yet.
+ */
+export async function ensureFxSchedule(temporal: Client, pool: Pool, config: Config): Promise<void> {
+  const scheduleId = `${FX_REFRESH_SCHEDULE_ID}:${config.TEMPORAL_TASK_QUEUE}`;
+  try {
+    await temporal.schedule.create({
+      scheduleId,
+      spec: { intervals: [{ every: config.FX_REFRESH_EVERY_MS }] },
+      action: { type: 'startWorkflow', workflowType: fxRatesRefreshWorkflow, taskQueue: config.TEMPORAL_TASK_QUEUE, workflowId: scheduleId, args: [] },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP },
+      state: { triggerImmediately: true, note: 'Fetches the ECB reference rates (FX_ECB_URL).' },
+    });
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+    if (!(await latestRateTable(pool, 'ecb'))) await temporal.schedule.getHandle(scheduleId).trigger();
+  }
+}
