@@ -8,6 +8,7 @@ import {
 } from './schemas/events';
 import { BalanceObject, CreateMerchantBody, MerchantObject, SandboxChargeList } from './schemas/merchants';
 import { ProviderHealthList, RoutingConfigBody, RoutingObject } from './schemas/routing';
+import { CreateFxQuoteBody, FxQuoteObject, FxRatesObject } from './schemas/fx';
 import {
   AdvanceTestClockBody, BillingSettingsBody, BillingSettingsObject, CancelSubscriptionBody, CreateCustomerBody, CreateSubscriptionBody, CreateTestClockBody,
   CustomerList, CustomerListQuery, CustomerObject, InvoiceList, InvoiceListQuery, InvoiceObject, PauseSubscriptionBody, PaymentMethodList, PaymentMethodObject,
@@ -25,7 +26,7 @@ const IdParam = (name: string) => ({ name, in: 'path' as const, required: true, 
 /** Every route of API.md, described from the same zod schemas the handlers validate with. */
 const ROUTES: Route[] = [
   { method: 'post', path: '/v1/merchants', summary: 'Create a merchant (admin key)', body: CreateMerchantBody, ok: [201, MerchantObject], errors: [400, 401, 409], admin: true },
-  { method: 'post', path: '/v1/payments', summary: 'Create a payment and authorize it synchronously', body: CreatePaymentBody, ok: [201, PaymentObject], errors: [400, 401, 402, 409, 413, 502, 503] },
+  { method: 'post', path: '/v1/payments', summary: 'Create a payment and authorize it synchronously', body: CreatePaymentBody, ok: [201, PaymentObject], errors: [400, 401, 402, 404, 409, 413, 502, 503] },
   { method: 'get', path: '/v1/payments', summary: 'List payments, newest first', query: PaymentListQuery, ok: [200, PaymentList], errors: [400, 401] },
   { method: 'get', path: '/v1/payments/{id}', summary: 'Retrieve a payment', ok: [200, PaymentObject], errors: [401, 404] },
   { method: 'post', path: '/v1/payments/{id}/capture', summary: 'Capture an authorized payment (full or partial)', body: CaptureBody, ok: [200, PaymentObject], errors: [400, 401, 404, 409] },
@@ -72,6 +73,9 @@ const ROUTES: Route[] = [
   { method: 'get', path: '/v1/billing_settings', summary: 'The dunning policy of the key\'s mode', ok: [200, BillingSettingsObject], errors: [401] },
   { method: 'post', path: '/v1/billing_settings', summary: 'Set the dunning schedule and what happens when it is exhausted', body: BillingSettingsBody, ok: [200, BillingSettingsObject], errors: [400, 401] },
   { method: 'post', path: '/v1/admin/subscriptions/{id}/retry', summary: 'Operator: charge a subscription\'s open invoices now (audited)', body: OperatorActionBody, ok: [200, OperatorActionObject], errors: [400, 401, 404, 409], admin: true },
+  { method: 'get', path: '/v1/fx/rates', summary: 'The reference rates quotes are made on (1 EUR = x), their date and whether they are stale', ok: [200, FxRatesObject], errors: [401, 503] },
+  { method: 'post', path: '/v1/fx/quotes', summary: 'Lock a rate for a payment: mid rate less the merchant margin, valid FX_QUOTE_TTL_SECONDS', body: CreateFxQuoteBody, ok: [201, FxQuoteObject], errors: [400, 401, 409] },
+  { method: 'get', path: '/v1/fx/quotes/{id}', summary: 'Retrieve an FX quote', ok: [200, FxQuoteObject], errors: [401, 404] },
   { method: 'get', path: '/v1/balance', summary: 'What the merchant is owed, per currency, from the ledger', ok: [200, BalanceObject], errors: [401] },
   { method: 'get', path: '/sandbox/charges', summary: 'Effects the sandbox processor really applied', ok: [200, SandboxChargeList], errors: [401] },
   { method: 'post', path: '/sandbox/payments/{id}/complete', summary: 'Sandbox: the customer completes the required action', ok: [200, PaymentObject], errors: [404, 409], public: true },
