@@ -122,6 +122,22 @@ export const configSchema = z.object({
   ALIPAY_NOTIFY_URL: z.string().url().optional(),
   /** How long one Alipay gateway call may take before its outcome counts as unknown. */
   ALIPAY_TIMEOUT_MS: durationMs.default(10_000),
+  /** With the merchant id, app id, keys and APIv3 key set, `wechat_pay` payments go to WeChat Pay (API v3); the sandbox serves them otherwise. */
+  WECHATPAY_MCHID: z.string().min(1).optional(),
+  WECHATPAY_APPID: z.string().min(1).optional(),
+  /** The merchant API certificate's serial number (names our key in request signatures). */
+  WECHATPAY_MERCHANT_SERIAL: z.string().min(1).optional(),
+  /** The merchant API private key (PEM; `\n` escapes allowed in one-line env files). */
+  WECHATPAY_MERCHANT_PRIVATE_KEY: z.string().min(1).optional(),
+  /** WeChat Pay's verification keys, JSON `{ "<platform cert serial or PUB_KEY_ID_…>": "<PEM public key>" }`: several during a switch-over. */
+  WECHATPAY_PLATFORM_KEYS: z.string().min(1).optional(),
+  /** The APIv3 key (32 characters): decrypts notifications. */
+  WECHATPAY_APIV3_KEY: z.string().min(1).optional(),
+  /** WeChat Pay's production host by default (live mode); a simulator on loopback serves test mode. */
+  WECHATPAY_BASE_URL: z.string().url().default('https://api.mch.weixin.qq.com'),
+  /** Where WeChat Pay POSTs notifications: the public https URL of /webhooks/wechat_pay (required with the real host). */
+  WECHATPAY_NOTIFY_URL: z.string().url().optional(),
+  WECHATPAY_TIMEOUT_MS: durationMs.default(10_000),
   /** How long one webhook delivery attempt may take before it counts as failed. */
   WEBHOOK_TIMEOUT_MS: durationMs.default(10_000),
   /** Delay before the first retry of a failed delivery; it doubles (with jitter) up to WEBHOOK_MAX_RETRY_MS. */
@@ -148,6 +164,7 @@ export const configSchema = z.object({
 export type Config = z.infer<typeof configSchema>;
 
 const ALIPAY_CREDENTIALS = ['ALIPAY_APP_ID', 'ALIPAY_PRIVATE_KEY', 'ALIPAY_PUBLIC_KEY'] as const;
+const WECHATPAY_CREDENTIALS = ['WECHATPAY_MCHID', 'WECHATPAY_APPID', 'WECHATPAY_MERCHANT_SERIAL', 'WECHATPAY_MERCHANT_PRIVATE_KEY', 'WECHATPAY_PLATFORM_KEYS', 'WECHATPAY_APIV3_KEY'] as const;
 
 export class ConfigError extends Error {}
 
@@ -155,6 +172,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = configSchema.safeParse(env);
   const partial = parsed.success && ALIPAY_CREDENTIALS.some((k) => parsed.data[k]) && ALIPAY_CREDENTIALS.filter((k) => !parsed.data[k]);
   if (partial && partial.length > 0) throw new ConfigError(`Invalid configuration:\n  ${partial.join(', ')}: needed with the other Alipay credentials`);
+  const partialWechat = parsed.success && WECHATPAY_CREDENTIALS.some((k) => parsed.data[k]) && WECHATPAY_CREDENTIALS.filter((k) => !parsed.data[k]);
+  if (partialWechat && partialWechat.length > 0) throw new ConfigError(`Invalid configuration:\n  ${partialWechat.join(', ')}: needed with the other WeChat Pay credentials`);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
@@ -164,6 +183,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
 export function sandboxNotifyUrl(config: Config): string {
   return config.SANDBOX_NOTIFY_URL ?? `http://${config.HOST}:${config.PORT}/webhooks/sandbox`;
+}
+
+export function wechatPayNotifyUrl(config: Config): string {
+  return config.WECHATPAY_NOTIFY_URL ?? `http://${config.HOST}:${config.PORT}/webhooks/wechat_pay`;
 }
 
 export function alipayNotifyUrl(config: Config): string {

@@ -28,11 +28,13 @@ export type ProviderName = (typeof PROVIDERS)[number];
 
 export type NextAction = {
   /** `use_stripe_sdk`: 3-D Secure in the merchant's page through Stripe.js with `client_secret` (no `return_url` was given). */
-  type: 'redirect_to_url' | 'display_qr_code' | 'bank_transfer_instructions' | 'use_stripe_sdk';
+  type: 'redirect_to_url' | 'display_qr_code' | 'bank_transfer_instructions' | 'use_stripe_sdk' | 'wechat_jsapi';
   url?: string;
   client_secret?: string;
   qr_code?: string;
   reference?: string;
+  /** `wechat_jsapi`: what the page inside WeChat passes to `getBrandWCPayRequest` (signed by the merchant key). */
+  jsapi_parameters?: { appId: string; timeStamp: string; nonceStr: string; package: string; signType: 'RSA'; paySign: string };
   expires_at: string;
 };
 

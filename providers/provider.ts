@@ -42,6 +42,8 @@ export type AuthorizeRequest = InMode & {
   idempotencyKey: string;
   /** Another candidate provider is there: an unhealthy (open-circuit) provider is skipped, not tried. */
   skipIfUnhealthy?: boolean;
+  /** The payer's IP address, when the merchant gave it (WeChat Pay H5 requires it). */
+  clientIp?: string;
   /**
    * `method.token` is a payment method saved on this provider customer (for Stripe: the attached
    * `pm_…` and its `cus_…`). The charge is then made off-session: the customer is not present, so
@@ -77,6 +79,8 @@ export type RefundRequest = InMode & {
   refundId: string;
   reference: string;
   amount: number;
+  /** The payment's whole amount (WeChat Pay's refund names the order total). */
+  paymentAmount?: number;
   currency: string;
   idempotencyKey: string;
 };

@@ -37,7 +37,7 @@ export function newPayment(id: string, merchantId: string, livemode: boolean, or
  * Starts (or attaches to) the payment's workflow, for update-with-start. A fresh operation per
  * attempt: an operation object can be executed only once.
  */
-export function paymentStart(config: Config, payment: Payment, token: string | undefined, extra: Pick<PaymentWorkflowInput, 'savedMethod'>, memo: Record<string, unknown>) {
+export function paymentStart(config: Config, payment: Payment, token: string | undefined, extra: Pick<PaymentWorkflowInput, 'savedMethod' | 'clientIp'>, memo: Record<string, unknown>) {
   const input: PaymentWorkflowInput = {
     payment,
     ...(token ? { token } : {}),

@@ -1,11 +1,12 @@
 import type { Pool } from 'pg';
 import type { Config } from '../config';
-import { ConfigError, alipayNotifyUrl, sandboxNotifyUrl } from '../config';
+import { ConfigError, alipayNotifyUrl, sandboxNotifyUrl, wechatPayNotifyUrl } from '../config';
 import type { Payment, ProviderName } from '../domain/payment';
 import type { PaymentProblem, PaymentProvider } from '../providers/provider';
 import { AlipayProvider } from '../providers/alipay/alipay.provider';
 import { SandboxProvider } from '../providers/sandbox/sandbox.provider';
 import { StripeProvider } from '../providers/stripe/stripe.provider';
+import { WechatPayProvider } from '../providers/wechat_pay/wechatpay.provider';
 import type { Logger } from './logger';
 
 export type Mode = 'test' | 'live';
@@ -19,6 +20,7 @@ export type Providers = {
   sandbox: SandboxProvider;
   stripe?: StripeProvider;
   alipay?: AlipayProvider;
+  wechat_pay?: WechatPayProvider;
   modes: Partial<Record<ProviderName, Mode>>;
 };
 
@@ -34,11 +36,45 @@ export const alipayModeOf = (gateway: string): Mode => {
   return local || /(^|\.)alipaydev\.com$/.test(host) ? 'test' : 'live';
 };
 
+/**
+ * WeChat Pay has no API v3 sandbox: a simulator on this machine is test mode, any other host
+ * (the production one first) is taken to move real money.
+ */
+export const wechatPayModeOf = (baseUrl: string): Mode => {
+  const host = new URL(baseUrl).hostname;
+  return host === 'localhost' || host === '[::1]' || /^127\./.test(host) ? 'test' : 'live';
+};
+
+function wechatPayProvider(config: Config): WechatPayProvider {
+  // WeChat Pay itself must reach the notify URL: a local default would leave late payments unseen.
+  if (wechatPayModeOf(config.WECHATPAY_BASE_URL) === 'live' && !config.WECHATPAY_NOTIFY_URL?.startsWith('https://')) {
+    throw new ConfigError('Invalid configuration:\n  WECHATPAY_NOTIFY_URL: required with WeChat Pay\'s host: the public https URL of /webhooks/wechat_pay');
+  }
+  let platformKeys: Record<string, string>;
+  try {
+    platformKeys = JSON.parse(config.WECHATPAY_PLATFORM_KEYS ?? '') as Record<string, string>;
+    if (typeof platformKeys !== 'object' || platformKeys === null || Object.values(platformKeys).some((v) => typeof v !== 'string')) throw new Error();
+  } catch {
+    throw new ConfigError('Invalid configuration:\n  WECHATPAY_PLATFORM_KEYS: a JSON object { "<serial or PUB_KEY_ID_…>": "<PEM public key>" }');
+  }
+  const pem = (v: string) => v.replace(/\\n/g, '\n');
+  try {
+    return new WechatPayProvider({
+      mchid: config.WECHATPAY_MCHID!, appid: config.WECHATPAY_APPID!, merchantSerial: config.WECHATPAY_MERCHANT_SERIAL!,
+      merchantPrivateKey: pem(config.WECHATPAY_MERCHANT_PRIVATE_KEY!), platformKeys: Object.fromEntries(Object.entries(platformKeys).map(([k, v]) => [k, pem(v)])),
+      apiV3Key: config.WECHATPAY_APIV3_KEY!, baseUrl: config.WECHATPAY_BASE_URL, notifyUrl: wechatPayNotifyUrl(config), timeoutMs: config.WECHATPAY_TIMEOUT_MS,
+    });
+  } catch (err) {
+    throw new ConfigError(`Invalid configuration:\n  ${(err as Error).message}`);
+  }
+}
+
 export function createProviders(pool: Pool, config: Config, log: Logger): Providers {
   const stripe = config.STRIPE_SECRET_KEY
     ? new StripeProvider({ secretKey: config.STRIPE_SECRET_KEY, webhookSecret: config.STRIPE_WEBHOOK_SECRET, apiBase: config.STRIPE_API_BASE })
     : undefined;
   const alipay = config.ALIPAY_APP_ID && config.ALIPAY_PRIVATE_KEY && config.ALIPAY_PUBLIC_KEY ? alipayProvider(config) : undefined;
+  const wechatPay = config.WECHATPAY_MCHID ? wechatPayProvider(config) : undefined;
   return {
     sandbox: new SandboxProvider(pool, {
       notifyUrl: sandboxNotifyUrl(config),
@@ -49,10 +85,12 @@ export function createProviders(pool: Pool, config: Config, log: Logger): Provid
     }),
     ...(stripe ? { stripe } : {}),
     ...(alipay ? { alipay } : {}),
+    ...(wechatPay ? { wechat_pay: wechatPay } : {}),
     modes: {
       sandbox: 'test',
       ...(config.STRIPE_SECRET_KEY ? { stripe: stripeModeOf(config.STRIPE_SECRET_KEY) } : {}),
       ...(alipay ? { alipay: alipayModeOf(config.ALIPAY_GATEWAY) } : {}),
+      ...(wechatPay ? { wechat_pay: wechatPayModeOf(config.WECHATPAY_BASE_URL) } : {}),
     },
   };
 }

@@ -47,7 +47,7 @@ export async function latePaymentRefundWorkflow(input: LatePaymentInput): Promis
         if (released.status === 'succeeded') return log.warn('late authorization released', {});
       } else if (state.status === 'captured') {
         const outcome = await refundAtProvider(input.provider, {
-          ...mode, paymentId: input.paymentId, refundId, reference: state.reference, amount: state.amountCaptured, currency: input.currency,
+          ...mode, paymentId: input.paymentId, refundId, reference: state.reference, amount: state.amountCaptured, paymentAmount: state.amountCaptured, currency: input.currency,
           idempotencyKey: `${input.paymentId}:refund:${refundId}`,
         });
         if (outcome.status === 'succeeded') return log.warn('late payment refunded to the customer', { amount: state.amountCaptured, currency: input.currency });

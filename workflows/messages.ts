@@ -26,6 +26,8 @@ export type PaymentWorkflowInput = {
   token?: string;
   /** The token is a method saved on the provider's customer: charged off-session (subscription invoices). */
   savedMethod?: { customer: string };
+  /** The payer's IP address as the merchant gave it (`client_ip`): for providers that require it, never stored. */
+  clientIp?: string;
   authorizationTtlMs: number;
   actionTtlMs: number;
   refundWindowMs: number;

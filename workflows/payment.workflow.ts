@@ -242,6 +242,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
       currency: payment.currency,
       method: { type: payment.payment_method.type, ...(input.token ? { token: input.token } : {}) },
       ...(input.savedMethod ? { savedMethod: input.savedMethod } : {}),
+      ...(input.clientIp ? { clientIp: input.clientIp } : {}),
       captureMethod: payment.capture_method,
       channel: payment.channel,
       returnUrl: payment.return_url,
@@ -453,7 +454,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
       untilAnswered(
         () =>
           refundAtProvider(payment.provider, {
-            ...mode, paymentId: payment.id, refundId: r.id, reference: payment.provider_reference!, amount, currency: payment.currency, idempotencyKey: keyFor(`refund:${r.id}`),
+            ...mode, paymentId: payment.id, refundId: r.id, reference: payment.provider_reference!, amount, paymentAmount: payment.amount, currency: payment.currency, idempotencyKey: keyFor(`refund:${r.id}`),
           }),
         r,
       );

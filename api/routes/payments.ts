@@ -48,6 +48,10 @@ export function paymentsRouter(ctx: ApiContext): Router {
       forced: body.provider, livemode: tenant.livemode, hasToken: body.payment_method.token !== undefined,
     });
     if (typeof plan !== 'function') throw invalidRequest(plan.message, plan.param, plan.code);
+    // WeChat Pay's H5 cashier is opened for one payer address: it must be known before anything is written.
+    if (body.channel === 'phone' && !body.client_ip && plan('').candidates[0] === 'wechat_pay') {
+      throw invalidRequest('Missing required parameter: client_ip (the payer\'s IP address, required by WeChat Pay for phone browsers).', 'client_ip', 'parameter_missing');
+    }
     // Cross-border: the merchant settles in another currency at a rate locked now (a quote it
     // names, checked here, or a fresh one made with the payment).
     const given = body.fx_quote_id ? await ctx.fx.quoteForPayment(tenant, body.fx_quote_id, {
@@ -79,7 +83,7 @@ export function paymentsRouter(ctx: ApiContext): Router {
         res.locals.paymentId = id;
         const payment = { ...newPayment(id, merchant.id, tenant.livemode, body, plan(id)), fx: await lockFx(id) };
         const memo = { amount: body.amount, currency: body.currency, merchant: merchant.name, mode: tenant.livemode ? 'live' : 'test' };
-        const start = () => paymentStart(config, payment, body.payment_method.token, {}, memo);
+        const start = () => paymentStart(config, payment, body.payment_method.token, body.client_ip ? { clientIp: body.client_ip } : {}, memo);
         let settled: Payment | undefined;
         try {
           settled = await settleWithin(temporal, config.SYNC_WAIT_MS, () =>

@@ -4,6 +4,7 @@ import { ApiError } from '../../domain/errors';
 import type { ProviderNotification, RefundNotification } from '../../providers/provider';
 import { findPaymentById } from '../../db/payments';
 import { notifyVerdict } from '../../providers/alipay/alipay.mapper';
+import { notifyVerdict as notifyVerdictOfWechat } from '../../providers/wechat_pay/wechatpay.mapper';
 import { notificationOf, refundNotificationOf } from '../../providers/stripe/stripe.mapper';
 import type { Payment, ProviderName } from '../../domain/payment';
 import { CLOSED_UNPAID_STATUSES } from '../../domain/payment';
@@ -83,6 +84,34 @@ export function providerWebhooksRouter(ctx: ApiContext): Router {
     const outcome = verdict.kind === 'acknowledge' ? 'ignored' : await handOver(ctx, verdict.notification, payment);
     ctx.metrics.providerCallbacks.inc({ provider: 'alipay', outcome });
     res.type('text/plain').send('success');
+  });
+
+  // WeChat Pay: a signed JSON notify whose resource is encrypted with the APIv3 key. A genuine
+  // signature is not enough: the merchant, the app, the order and its amount must be ours.
+  // WeChat retries (about 15 times over 24 hours) until it gets a 2xx; refusals answer its own
+  // error shape, `{ code: "FAIL", message }`.
+  router.post('/wechat_pay', express.raw({ type: '*/*', limit: '64kb' }), async (req, res) => {
+    const wechat = ctx.providers.wechat_pay;
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const refuse = (status: number, code: string, message: string, fields: Record<string, unknown> = {}) => {
+      ctx.metrics.providerCallbacks.inc({ provider: 'wechat_pay', outcome: 'rejected' });
+      ctx.log.warn({ provider: 'wechat_pay', code, ...fields }, 'provider callback rejected');
+      res.status(status).json({ code: 'FAIL', message });
+    };
+    const opened = wechat?.openNotification(raw, req.headers);
+    if (!wechat || !opened) return refuse(401, 'invalid_signature', 'Signature verification failed.');
+    const outTradeNo = typeof opened.resource.out_trade_no === 'string' ? opened.resource.out_trade_no : undefined;
+    const found = outTradeNo ? await findPaymentById(ctx.pool, outTradeNo) : undefined;
+    // Only WeChat Pay payments of the mode its host serves: a simulator's notify never moves a live payment.
+    const payment = found && (found.livemode ?? false) === (ctx.providers.modes.wechat_pay === 'live') ? found : undefined;
+    const verdict = notifyVerdictOfWechat(opened.id, opened.eventType, opened.resource, wechat.ids, payment);
+    const fields = { notification_id: opened.id, event_type: opened.eventType, payment_id: outTradeNo };
+    if (verdict.kind === 'reject') return refuse(400, verdict.code, verdict.message, fields);
+    const outcome = verdict.kind === 'deliver'
+      ? await handOver(ctx, verdict.notification, payment)
+      : verdict.kind === 'refund' ? await deliverRefundNotification(ctx, verdict.notification) : 'ignored';
+    ctx.metrics.providerCallbacks.inc({ provider: 'wechat_pay', outcome });
+    res.status(204).end();
   });
   return router;
 }

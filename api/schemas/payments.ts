@@ -19,6 +19,7 @@ export const CreatePaymentBody = z
     return_url: z.url().max(2048).optional(),
     receipt_email: z.email().max(254).optional(),
     channel: z.enum(CHANNELS).default('web'),
+    client_ip: z.union([z.ipv4(), z.ipv6()]).optional().openapi({ description: 'The payer\'s IP address (WeChat Pay H5 requires it). Never stored.' }),
   })
   .openapi('CreatePayment');
 
@@ -70,10 +71,12 @@ export const PaymentObject = z
     channel: z.enum(CHANNELS),
     next_action: z
       .object({
-        type: z.enum(['redirect_to_url', 'display_qr_code', 'bank_transfer_instructions', 'use_stripe_sdk']),
+        type: z.enum(['redirect_to_url', 'display_qr_code', 'bank_transfer_instructions', 'use_stripe_sdk', 'wechat_jsapi']),
         url: z.string().optional(),
         client_secret: z.string().optional().openapi({ description: '`use_stripe_sdk`: pass to Stripe.js `handleNextAction` in the customer\'s browser.' }),
         qr_code: z.string().optional(),
+        jsapi_parameters: z.object({ appId: z.string(), timeStamp: z.string(), nonceStr: z.string(), package: z.string(), signType: z.literal('RSA'), paySign: z.string() }).optional()
+          .openapi({ description: '`wechat_jsapi`: pass to `WeixinJSBridge.invoke(\'getBrandWCPayRequest\', …)` inside WeChat.' }),
         reference: z.string().optional(),
         expires_at: Timestamp,
       })
