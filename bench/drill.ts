@@ -147,6 +147,9 @@ async function runDrill(drill: Drill): Promise<boolean> {
       return { status: res.status, body: (await res.json()) as unknown };
     };
     if (drill.stripe) await call('POST', '/v1/routing', drill.stripe.routing);
+    /** Payments the API has accepted so far; those accepted before the repair were in flight during the fault. */
+    const known = new Set<string>();
+    let firstAcceptedAfterRepair: number | undefined;
     /** A client that retries with its Idempotency-Key until the API answers: a request is never lost. */
     const create = async (i: number): Promise<string> => {
       const method = drill.tokens[i % drill.tokens.length]!;
@@ -154,7 +157,11 @@ async function runDrill(drill: Drill): Promise<boolean> {
       for (;;) {
         const res = await call('POST', '/v1/payments', body, `${drill.name}-${i}`).catch(() => ({ status: 0, body: {} as unknown }));
         const payment = (res.body as { id?: string; error?: { payment?: { id: string } } }).id ?? (res.body as { error?: { payment?: { id: string } } }).error?.payment?.id;
-        if (payment && [201, 202, 402, 502].includes(res.status)) return payment;
+        if (payment && [201, 202, 402, 502].includes(res.status)) {
+          known.add(payment);
+          if (ctx.repairedAt && !firstAcceptedAfterRepair) firstAcceptedAfterRepair = Date.now();
+          return payment;
+        }
         await sleep(500);
       }
     };
@@ -164,6 +171,14 @@ async function runDrill(drill: Drill): Promise<boolean> {
     // The fault lands once the processor has charged some of the payments.
     while ((await countCharges(api)) + (stripe?.intents.size ?? 0) < PAYMENTS / 4 && Date.now() - started < 60_000) await sleep(200);
     await drill.fault(ctx);
+    const inFlight = [...known];
+    const inFlightTerminal = (async () => {
+      for (;;) {
+        const statuses = await Promise.all(inFlight.map(async (id) => ((await call('GET', `/v1/payments/${id}`).catch(() => ({ body: { status: 'unreachable' } }))).body as { status: string }).status));
+        if (statuses.every((st) => TERMINAL.has(st)) || Date.now() - started > 300_000) return Date.now();
+        await sleep(250);
+      }
+    })();
     const ids = await creating;
 
     const deadline = Date.now() + 180_000;
@@ -206,6 +221,12 @@ async function runDrill(drill: Drill): Promise<boolean> {
     }
     violations.push(...ctx.notes.filter((n) => n.startsWith('VIOLATION')));
     const byStatus = Object.entries(payments.reduce<Record<string, number>>((acc, p) => ({ ...acc, [p.status]: (acc[p.status] ?? 0) + 1 }), {})).map(([s, n]) => `${n} ${s}`).join(', ');
+    const inFlightDone = await inFlightTerminal;
+    const since = (t: number | undefined) => (t && ctx.repairedAt ? `${((t - ctx.repairedAt) / 1000).toFixed(1)} s` : 'n/a');
+    if (ctx.repairedAt) {
+      // The whole run's tail includes payments first created after the repair: the workload, not the recovery.
+      ctx.notes.push(`after repair: new payments accepted in ${since(firstAcceptedAfterRepair)}; the ${inFlight.length} payments in flight during the fault all terminal in ${since(inFlightDone)}`);
+    }
     const recovery = ctx.repairedAt ? `${((recovered - ctx.repairedAt) / 1000).toFixed(1)} s from repair to all terminal` : `${((recovered - started) / 1000).toFixed(1)} s in all`;
     for (const v of violations.slice(0, 20)) console.log(`  ${v}`);
     for (const n of ctx.notes.filter((x) => !x.startsWith('VIOLATION'))) console.log(`  ${n}`);

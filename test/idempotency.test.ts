@@ -1,5 +1,5 @@
-import { sweepIdempotencyKeys } from '../api/middleware/idempotency';
-import { ADMIN_KEY, card, client, newMerchant, useTestStack } from './support/stack';
+import { idempotent, sweepIdempotencyKeys } from '../api/middleware/idempotency';
+import { ADMIN_KEY, card, client, eventually, newMerchant, useTestStack } from './support/stack';
 
 const stack = useTestStack();
 
@@ -174,4 +174,28 @@ describe('leases', () => {
     expect(later.status).toBe(201);
     expect(later.body.id).not.toBe(first.body.id);
   });
+});
+
+test('a request that failed while the database was down frees its key as soon as the database is back: the retry is not "in flight" for the whole lease', async () => {
+  const { pool } = stack();
+  // The database refuses the first two statements after the work failed (the release itself), then is back.
+  let refusals = 0;
+  const flaky = {
+    query: (...args: Parameters<typeof pool.query>) => {
+      const sql = String(args[0]);
+      if (/^(UPDATE|DELETE) idempotency_keys/.test(sql) && refusals < 2) {
+        refusals++;
+        return Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
+      }
+      return (pool.query as (...a: unknown[]) => Promise<unknown>)(...args);
+    },
+  } as unknown as typeof pool;
+  const req = { header: (name: string) => (name.toLowerCase() === 'idempotency-key' ? 'db-outage-1' : undefined), method: 'POST', baseUrl: '/v1', path: '/things', body: { a: 1 } } as never;
+  const op = (run: () => Promise<{ status: number; body: unknown }>) => ({ scope: 'test-scope', resourceType: 'thing', allocate: () => 'thing_1', replay: async () => ({ status: 200, body: 'replayed' }), run });
+  await expect(idempotent(flaky, req, op(async () => { throw Object.assign(new Error('Connection terminated'), { code: '57P01' }); }))).rejects.toThrow('Connection terminated');
+  const held = await pool.query('SELECT locked_until FROM idempotency_keys WHERE scope = $1 AND key = $2', ['test-scope', 'db-outage-1']);
+  expect(held.rows[0].locked_until).not.toBeNull();
+  // Within a few seconds, not the 60 s lease, the retry runs.
+  await eventually(async () => (await pool.query('SELECT locked_until FROM idempotency_keys WHERE scope = $1 AND key = $2', ['test-scope', 'db-outage-1'])).rows[0].locked_until, (v) => v === null, 10_000);
+  expect(await idempotent(pool, req, op(async () => ({ status: 201, body: 'done' })))).toEqual({ status: 201, body: 'done' });
 });

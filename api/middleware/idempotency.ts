@@ -89,15 +89,26 @@ export async function idempotent(pool: Pool, req: Request, op: IdempotentOperati
     // takes over at once (lease released) and converges on the same effect. Both only while this
     // request still holds the lease: a retry that took over a slow request is not undercut by it.
     const rejected = err instanceof ApiError && err.status < 500 && err.status !== 402;
-    if (rejected && inserted.rows[0]) {
-      await pool.query('DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND response_status IS NULL AND lease_token = $3', [op.scope, key, lease]).catch(() => {});
-    } else {
-      await pool.query('UPDATE idempotency_keys SET locked_until = NULL WHERE scope = $1 AND key = $2 AND lease_token = $3', [op.scope, key, lease]).catch(() => {});
-    }
+    const release = rejected && inserted.rows[0]
+      ? () => pool.query('DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND response_status IS NULL AND lease_token = $3', [op.scope, key, lease])
+      : () => pool.query('UPDATE idempotency_keys SET locked_until = NULL WHERE scope = $1 AND key = $2 AND lease_token = $3', [op.scope, key, lease]);
+    // The database may be what failed: the lease is then released as soon as it is back, so the
+    // client's retry is not told "in flight" for the rest of the lease.
+    await release().catch(() => releaseWhenBack(release, Date.now() + IDEMPOTENCY_LEASE_MS));
     throw err;
   }
   await pool.query('UPDATE idempotency_keys SET response_status = $3, locked_until = NULL WHERE scope = $1 AND key = $2', [op.scope, key, outcome.status]);
   return outcome;
+}
+
+/** Retries a lease release every second until it goes through or the lease has run out anyway. */
+function releaseWhenBack(release: () => Promise<unknown>, until: number): void {
+  const timer = setTimeout(() => {
+    release().catch(() => {
+      if (Date.now() < until) releaseWhenBack(release, until);
+    });
+  }, 1000);
+  timer.unref();
 }
 
 /** Forgets keys past their time (API.md promises at least 24 hours); returns how many. */
