@@ -90,7 +90,8 @@ export function providerWebhooksRouter(ctx: ApiContext): Router {
   // signature is not enough: the merchant, the app, the order and its amount must be ours.
   // WeChat retries (about 15 times over 24 hours) until it gets a 2xx; refusals answer its own
   // error shape, `{ code: "FAIL", message }`.
-  router.post('/wechat_pay', express.raw({ type: '*/*', limit: '64kb' }), async (req, res) => {
+  // Whatever its content type says, the signature is over the raw bytes.
+  router.post('/wechat_pay', express.raw({ type: () => true, limit: '64kb' }), async (req, res) => {
     const wechat = ctx.providers.wechat_pay;
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const refuse = (status: number, code: string, message: string, fields: Record<string, unknown> = {}) => {
