@@ -73,7 +73,7 @@ test('README: npm run wechatpay:simulator, npm start with its env file, a QR pay
   const paid = await eventually(async () => (await shop.get(`/v1/payments/${pay}`)).body, (p) => p.status === 'captured');
   expect(paid.amount_captured).toBe(created.body.amount);
   const notified = (await (await fetch(`${sim}/sim/notifications`)).json()) as Array<{ outTradeNo: string; delivered: boolean; status?: number }>;
-  expect(notified.find((n) => n.outTradeNo === pay)).toMatchObject({ delivered: true, status: 204 });
+  expect(notified.find((n) => n.outTradeNo === pay)).toMatchObject({ delivered: true, status: 200 });
 
   const refund = await shop.post('/v1/refunds', { payment_id: pay, amount: 1000 });
   expect(refund.body).toMatchObject({ status: 'succeeded', amount: 1000 });

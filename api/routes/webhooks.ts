@@ -88,7 +88,7 @@ export function providerWebhooksRouter(ctx: ApiContext): Router {
 
   // WeChat Pay: a signed JSON notify whose resource is encrypted with the APIv3 key. A genuine
   // signature is not enough: the merchant, the app, the order and its amount must be ours.
-  // WeChat retries (about 15 times over 24 hours) until it gets a 2xx; refusals answer its own
+  // WeChat retries (about 15 times over 24 hours) until it gets a 200; refusals answer its own
   // error shape, `{ code: "FAIL", message }`.
   // Whatever its content type says, the signature is over the raw bytes.
   router.post('/wechat_pay', express.raw({ type: () => true, limit: '64kb' }), async (req, res) => {
@@ -112,7 +112,7 @@ export function providerWebhooksRouter(ctx: ApiContext): Router {
       ? await handOver(ctx, verdict.notification, payment)
       : verdict.kind === 'refund' ? await deliverRefundNotification(ctx, verdict.notification) : 'ignored';
     ctx.metrics.providerCallbacks.inc({ provider: 'wechat_pay', outcome });
-    res.status(204).end();
+    res.status(200).end();
   });
   return router;
 }

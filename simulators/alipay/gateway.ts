@@ -1,4 +1,5 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { errorMessage, isRecord, readBody, readJson, sendHtml, sendJson } from '../http';
 import type { KeyObject } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -105,7 +106,6 @@ const METHODS = new Set([
   'alipay.trade.fastpay.refund.query',
 ]);
 const DEFAULT_BUYER_LOGON_ID = '138****8888';
-const MAX_BODY_BYTES = 1 << 20;
 
 type Refund = { outRequestNo: string; amountMinor: number; at: Date; reason?: string };
 
@@ -988,10 +988,6 @@ function field(biz: Biz, key: string): string | undefined {
   return undefined;
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function randomDigits(n: number): string {
   let digits = '';
   while (digits.length < n) digits += String(randomInt(0, 1_000_000_000)).padStart(9, '0');
@@ -1002,37 +998,4 @@ function randomDigits(n: number): string {
 function cashierToken(): string {
   const alphabet = '0123456789abcdefghijklmnopqrstuvwxyz';
   return `bax${Array.from(randomBytes(21), (b) => alphabet[b % alphabet.length]).join('')}`;
-}
-
-function errorMessage(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  // fetch reports "fetch failed" and hides the useful part (ECONNREFUSED, ...) in its cause.
-  const cause: unknown = err.cause;
-  return cause instanceof Error ? `${err.message}: ${cause.message}` : err.message;
-}
-
-async function readBody(req: IncomingMessage): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) return undefined;
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const body = await readBody(req);
-  if (body === undefined) throw new TypeError('request body over 1 MiB');
-  return body.trim() === '' ? undefined : (JSON.parse(body) as unknown);
-}
-
-function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  const body = JSON.stringify(value);
-  res.writeHead(status, { 'content-type': 'application/json;charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body);
-}
-
-function sendHtml(res: ServerResponse, status: number, html: string): void {
-  res.writeHead(status, { 'content-type': 'text/html;charset=utf-8', 'content-length': Buffer.byteLength(html) }).end(html);
 }

@@ -1,17 +1,9 @@
-import { createSign, createVerify, generateKeyPairSync } from 'node:crypto';
+import { createSign, createVerify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 
 export { loadPrivateKey, loadPublicKey } from '../../providers/alipay/alipay.keys';
 
-/** RSA 2048, PEM: PKCS#8 private key and SPKI public key, the forms Alipay's key tool produces. */
-export function generateKeyPair(): { privateKey: string; publicKey: string } {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', {
-    modulusLength: 2048,
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-  });
-  return { privateKey, publicKey };
-}
+export { generateKeyPair } from '../keys';
 
 /** The base64 body of a PEM on one line: what `.env` files and Alipay's console carry. */
 export function pemBody(pem: string): string {

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { WechatPayFault } from './faults';
 import { parseFault } from './faults';
-import { isRecord, readJson, sendJson } from './http';
+import { isRecord, readJson, sendJson } from '../http';
 import type { NotificationRecord } from './notify';
 import type { RequestRecord } from './routes';
 import type { OrderView, RefundView } from './state';

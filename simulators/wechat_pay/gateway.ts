@@ -6,7 +6,7 @@ import { WechatPaySimulatorError, serveControl } from './control';
 import type { WechatPayFault } from './faults';
 import { FaultQueue, parseFault } from './faults';
 import { newOpenid, newTransactionId } from './formats';
-import { errorMessage, readBody, sendJson } from './http';
+import { errorMessage, readBody, sendJson } from '../http';
 import type { NotificationRecord, NotifyEventType, NotifySubject, SignedNotification } from './notify';
 import { Notifier, WECHAT_NOTIFY_SCHEDULE_MS } from './notify';
 import { servePage } from './qr-page';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { rfc3339 } from './formats';
-import { errorMessage } from './http';
+import { errorMessage } from '../http';
 import { encryptResource, signedHeaders, tamperCiphertext } from './signing';
 
 /**

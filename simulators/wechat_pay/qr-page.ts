@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { yuan } from './formats';
-import { sendHtml } from './http';
+import { sendHtml } from '../http';
 import type { Order } from './state';
 import { tradeState } from './state';
 

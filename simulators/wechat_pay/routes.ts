@@ -6,7 +6,7 @@ import type { Credentials } from './auth';
 import { authenticate } from './auth';
 import type { FaultKind, FaultQueue } from './faults';
 import { newRequestId } from './formats';
-import { isRecord, readBody } from './http';
+import { isRecord, readBody } from '../http';
 import type { OrderKind } from './orders';
 import { TRADE_TYPES, closeOrder, createOrder, queryOrder } from './orders';
 import { createRefund, queryRefund } from './refunds';

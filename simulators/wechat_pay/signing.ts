@@ -1,4 +1,4 @@
-import { createCipheriv, createPrivateKey, createPublicKey, createSign, createVerify, generateKeyPairSync, randomBytes, randomInt } from 'node:crypto';
+import { createCipheriv, createPrivateKey, createPublicKey, createSign, createVerify, randomBytes, randomInt } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 
 /**
@@ -9,15 +9,7 @@ import type { KeyObject } from 'node:crypto';
 
 export const AUTH_SCHEMA = 'WECHATPAY2-SHA256-RSA2048';
 
-/** RSA 2048, PEM: PKCS#8 private key and SPKI public key, the forms WeChat's key tool and console give. */
-export function generateKeyPair(): { privateKey: string; publicKey: string } {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', {
-    modulusLength: 2048,
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-  });
-  return { privateKey, publicKey };
-}
+export { generateKeyPair } from '../keys';
 
 export function loadPrivateKey(pem: string): KeyObject {
   return createPrivateKey(pem);

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-/** Plain HTTP plumbing for the simulator's own routes (pages, control API); API answers are signed elsewhere. */
+/** Plain HTTP plumbing shared by the provider simulators (pages, control APIs); API answers are signed by each. */
 
 const MAX_BODY_BYTES = 1 << 20;
 
