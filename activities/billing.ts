@@ -62,13 +62,13 @@ export function createBillingActivities({ pool, providers, config, dispatcher }:
      * Writes a new invoice: the customer's credit pays what it can (a negative total becomes
      * credit), once per invoice however often this runs. Answers the invoice as stored.
      */
-    async createInvoice(draft: Invoice): Promise<Invoice> {
+    async createInvoice({ draft, applyCredit }: { draft: Invoice; applyCredit: boolean }): Promise<Invoice> {
       const invoice = await inTransaction(pool, async (client) => {
         const existing = await client.query<{ data: Invoice }>('SELECT data FROM invoices WHERE id = $1', [draft.id]);
         if (existing.rows[0]) return existing.rows[0].data;
         const subtotal = draft.lines.reduce((sum, l) => sum + l.amount, 0);
         let credit = 0;
-        if (subtotal > 0) credit = -(await moveCredit(client, draft.customer_id, draft.currency, -subtotal, derivedId('cbtxn', draft.id, 'applied'), 'invoice_payment', draft.id));
+        if (subtotal > 0 && applyCredit) credit = -(await moveCredit(client, draft.customer_id, draft.currency, -subtotal, derivedId('cbtxn', draft.id, 'applied'), 'invoice_payment', draft.id));
         else if (subtotal < 0) await moveCredit(client, draft.customer_id, draft.currency, -subtotal, derivedId('cbtxn', draft.id, 'credit'), 'proration_credit', draft.id);
         const due = Math.max(0, subtotal - credit);
         const created: Invoice = { ...draft, subtotal, credit_applied: credit, amount_due: due, amount_remaining: due, version: Math.max(draft.version, 1) };

@@ -61,7 +61,7 @@ async function tellSubscription(payment: Payment): Promise<void> {
   if (payment.channel !== 'subscription' || !subscriptionId || !invoiceId || !['captured', 'failed', 'canceled'].includes(payment.status)) return;
   try {
     await Context.current().client.workflow.getHandle(subscriptionWorkflowId(subscriptionId)).signal(invoicePaymentSignal, {
-      invoiceId, paymentId: payment.id, status: payment.status, failure: payment.failure,
+      invoiceId, paymentId: payment.id, status: payment.status, failure: payment.failure, amount: payment.amount_captured,
     });
   } catch (err) {
     if (!(err instanceof WorkflowNotFoundError)) throw err;

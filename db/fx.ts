@@ -52,6 +52,12 @@ export async function findQuote(db: Queryable, tenant: Tenant, id: string): Prom
   return rows[0] && toQuote(rows[0]);
 }
 
+/** The quote a payment locked, if it did (a retry of its request finds it here). */
+export async function quoteLockedTo(db: Queryable, paymentId: string): Promise<FxQuote | undefined> {
+  const { rows } = await db.query<QuoteRow>(`SELECT ${QUOTE_COLUMNS} FROM fx_quotes WHERE payment_id = $1`, [paymentId]);
+  return rows[0] && toQuote(rows[0]);
+}
+
 /** Gives the quote to the payment; false when another payment has it already (a quote settles one payment). */
 export async function lockQuote(db: Queryable, quoteId: string, paymentId: string): Promise<boolean> {
   const { rowCount } = await db.query('UPDATE fx_quotes SET payment_id = $2 WHERE id = $1 AND (payment_id IS NULL OR payment_id = $2)', [quoteId, paymentId]);

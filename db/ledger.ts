@@ -87,8 +87,13 @@ async function fxEntriesOf(client: PoolClient, p: Posting, fx: PaymentFx, paymen
   const refunded = -sum(back, Accounts.providerClearing, p.currency);
   const refundedSettled = sum(back, Accounts.merchantPayable, d);
   const refundedMid = -sum(back, Accounts.fxClearing, d);
-  const s = settlementShare({ amountMinor: p.amount, totalMinor: captured, settledTotal: capturedSettled, alreadyMoved: refunded, alreadyMovedSettled: refundedSettled });
-  const m = settlementShare({ amountMinor: p.amount, totalMinor: captured, settledTotal: capturedMid, alreadyMoved: refunded, alreadyMovedSettled: refundedMid });
+  // After a reversal the refunds booked so far can be ahead of the cumulative share by a rounding
+  // unit: this refund then books nothing in the settlement currency, and later ones catch up (the
+  // last still lands exactly on what the capture settled).
+  const share = (settledTotal: number, already: number) =>
+    Math.max(0, settlementShare({ amountMinor: refunded + p.amount, totalMinor: captured, settledTotal, alreadyMoved: 0, alreadyMovedSettled: 0 }) - already);
+  const s = share(capturedSettled, refundedSettled);
+  const m = share(capturedMid, refundedMid);
   return moved(-p.amount, -s, -m);
 }
 

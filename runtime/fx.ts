@@ -3,10 +3,11 @@ import { ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporalio/clien
 import type { Pool } from 'pg';
 import { FX_REFRESH_SCHEDULE_ID, fxRatesRefreshWorkflow } from '../workflows/fx.workflow';
 import type { Config } from '../config';
-import { findQuote, insertQuote, latestRateTable } from '../db/fx';
+import { findQuote, insertQuote, latestRateTable, lockQuote, quoteLockedTo } from '../db/fx';
 import type { FxQuote } from '../db/fx';
 import type { Tenant } from '../db/merchants';
 import { invalidRequest, notFound } from '../domain/errors';
+import { derivedId } from '../domain/ids';
 import type { PaymentFx } from '../domain/payment';
 import { applyMargin, convertMinor } from '../fx/convert';
 import type { RateTable } from '../fx/rates';
@@ -24,15 +25,21 @@ export class FxService {
 
   constructor(private readonly pool: Pool, private readonly config: Config) {
     if (config.FX_SOURCE === 'static') this.staticTable = parseStaticRates(config.FX_RATES ?? DEFAULT_STATIC_RATES, new Date());
+    this.illustrative = config.FX_SOURCE === 'static' && !config.FX_RATES;
   }
+
+  /** The embedded table: fine for test money, never for live payments. */
+  private readonly illustrative: boolean;
 
   /** The current table, or undefined when the feed has not been fetched yet. */
   async table(): Promise<RateTable | undefined> {
     return this.staticTable ?? (await latestRateTable(this.pool, 'ecb'));
   }
 
+  /** Fetched too long ago, or (the feed) dated more than a week back: a cache serving last month's file is not fresh. */
   stale(table: RateTable, now = new Date()): boolean {
-    return isStale(table, now, this.config.FX_MAX_RATE_AGE_HOURS);
+    const oldDate = table.source === 'ecb' && now.getTime() - Date.parse(`${table.asOf}T00:00:00Z`) > 7 * 24 * 3600_000;
+    return oldDate || isStale(table, now, this.config.FX_MAX_RATE_AGE_HOURS);
   }
 
   /** A quote for the merchant: mid rate less its margin, valid FX_QUOTE_TTL_SECONDS. */
@@ -55,11 +62,35 @@ export class FxService {
     });
   }
 
+  /**
+   * The FX a new payment settles by, or null when it settles in its own currency. A quote this
+   * payment already locked (a retry of the same request) is answered as it is; otherwise the named
+   * quote is checked, or a fresh one made with an id derived from the payment, then locked to it.
+   */
+  async lockForPayment(
+    tenant: Tenant, marginBps: number, paymentId: string, p: { currency: string; amount: number; settlement?: string; quoteId?: string },
+  ): Promise<PaymentFx | null> {
+    const mine = await quoteLockedTo(this.pool, paymentId);
+    if (mine) return paymentFx(mine, p.amount);
+    let quote: FxQuote;
+    if (p.quoteId) {
+      quote = await this.quoteForPayment(tenant, p.quoteId, { currency: p.currency, settlement: p.settlement, amount: p.amount });
+    } else {
+      if (!p.settlement || p.settlement === p.currency) return null;
+      if (tenant.livemode && this.illustrative) {
+        throw invalidRequest('Live payments are not converted at the embedded illustrative rates: set FX_RATES or FX_SOURCE=ecb.', 'settlement_currency', 'fx_unavailable');
+      }
+      quote = await this.quote(tenant, marginBps, { id: derivedId('fxq', paymentId), from: p.currency, to: p.settlement, amount: p.amount }, { from: 'currency', to: 'settlement_currency' });
+    }
+    if (!(await lockQuote(this.pool, quote.id, paymentId))) throw invalidRequest(`FX quote ${quote.id} has settled another payment; ask for a new one.`, 'fx_quote_id', 'fx_quote_used');
+    return paymentFx(quote, p.amount);
+  }
+
   /** The quote a payment names, checked: this merchant's and mode's, this pair, not expired, unused or used by this payment. */
-  async quoteForPayment(tenant: Tenant, quoteId: string, p: { currency: string; settlement: string; amount: number }): Promise<FxQuote> {
+  async quoteForPayment(tenant: Tenant, quoteId: string, p: { currency: string; settlement?: string; amount: number }): Promise<FxQuote> {
     const quote = await findQuote(this.pool, tenant, quoteId);
     if (!quote) throw notFound('fx_quote', quoteId, 'fx_quote_id');
-    if (quote.from !== p.currency || quote.to !== p.settlement) {
+    if (quote.from !== p.currency || quote.to !== (p.settlement ?? quote.to)) {
       throw invalidRequest(`FX quote ${quoteId} converts ${quote.from} to ${quote.to}; this payment needs ${p.currency} to ${p.settlement}.`, 'fx_quote_id', 'fx_quote_mismatch');
     }
     if (quote.amount !== null && quote.amount !== p.amount) {
@@ -73,6 +104,7 @@ export class FxService {
 /** What a payment records of its locked quote: the amount it settles, and that at the mid rate (the margin is the difference). */
 export function paymentFx(quote: FxQuote, amount: number): PaymentFx {
   const settlementAmount = convertMinor(amount, quote.from, quote.to, quote.rate);
+  if (settlementAmount === 0) throw invalidRequest(`${amount} ${quote.from} settles as nothing in ${quote.to}.`, 'amount', 'amount_too_small');
   const atMid = convertMinor(amount, quote.from, quote.to, quote.mid_rate);
   return {
     quote_id: quote.id, rate: quote.rate, mid_rate: quote.mid_rate, settlement_currency: quote.to, settlement_amount: settlementAmount,

@@ -126,6 +126,21 @@ test('a payment naming no quote locks a fresh one at authorization, in the merch
   expect(local.fx).toBeNull();
 });
 
+test('a retry of a payment create after its quote expired answers the same payment, never a refusal that invites a second charge', async () => {
+  const m = await hkdMerchant();
+  const quote = (await m.api.post('/v1/fx/quotes', { from: 'EUR', to: 'HKD', amount: 5_000 })).body;
+  const body = { amount: 5_000, currency: 'EUR', payment_method: { type: 'card', token: 'tok_ok' }, provider: 'sandbox', fx_quote_id: quote.id };
+  const first = await m.api.post('/v1/payments', body, { 'Idempotency-Key': 'fx-retry-1' });
+  expect(first.body).toMatchObject({ status: 'captured', fx: { quote_id: quote.id } });
+  await stack.pool.query(`UPDATE fx_quotes SET expires_at = now() - interval '1 hour' WHERE id = $1`, [quote.id]);
+  const retry = await m.api.post('/v1/payments', body, { 'Idempotency-Key': 'fx-retry-1' });
+  expect(retry.body).toMatchObject({ id: first.body.id, status: 'captured', fx: { quote_id: quote.id, settlement_amount: first.body.fx.settlement_amount } });
+  // A lost answer retried (the key's answer never stored): the run finds its own quote, however late.
+  await stack.pool.query(`UPDATE idempotency_keys SET response_status = NULL, locked_until = NULL WHERE key = 'fx-retry-1'`);
+  expect((await m.api.post('/v1/payments', body, { 'Idempotency-Key': 'fx-retry-1' })).body).toMatchObject({ id: first.body.id, fx: { quote_id: quote.id } });
+  expect((await m.api.get('/v1/payments')).body.data).toHaveLength(1);
+});
+
 test('expired, foreign, other-mode, mismatched and already used quotes are refused before anything is written', async () => {
   const m = await hkdMerchant();
   const other = await hkdMerchant();

@@ -361,3 +361,51 @@ test('a weekly subscription in a time zone keeps its local hour; a change to mon
   expect(monthly.lines.map((l: { amount: number }) => l.amount)).toEqual([-350, 3000]);
   expect(monthly).toMatchObject({ billing_reason: 'subscription_update', amount_due: 2650, amount_paid: 2650, status: 'paid' });
 });
+
+test('an attempt waiting for the customer (3-D Secure) is never doubled: pay now is refused until it ends, and its capture pays the invoice', async () => {
+  const { m, customer, advance, invoices } = await shopOnClock(MAR1);
+  const sub = (await m.api.post('/v1/subscriptions', { customer_id: customer.id, price: MONTHLY })).body;
+  const threeDs = (await m.api.post(`/v1/customers/${customer.id}/payment_methods`, { type: 'card', token: 'tok_requires_action' })).body;
+  await m.api.post(`/v1/customers/${customer.id}`, { default_payment_method: threeDs.id });
+  await advance(Date.UTC(2025, 3, 1) / 1000 + 60);
+  const april = (await invoices(sub.id))[1];
+  expect(april).toMatchObject({ status: 'open', attempt_count: 1, payment_id: expect.stringMatching(/^pay_/) });
+  expect((await m.api.get(`/v1/payments/${april.payment_id}`)).body.status).toBe('requires_action');
+  const again = await m.api.post(`/v1/invoices/${april.id}/pay`, {});
+  expect([again.status, again.body.error?.type]).toEqual([409, 'invalid_state']);
+  await m.api.post(`/sandbox/payments/${april.payment_id}/complete`, {});
+  await eventually(() => m.api.get(`/v1/invoices/${april.id}`), (r) => r.body.status === 'paid');
+  expect((await m.api.get(`/v1/payments?customer_id=${customer.id}`)).body.data).toHaveLength(2);
+});
+
+test('a voided invoice gives back the customer credit it had used', async () => {
+  const { m, clock, customer, advance } = await shopOnClock(MAR1);
+  // Credit of 1600 from a subscription canceled half-way with proration.
+  const first = (await m.api.post('/v1/subscriptions', { customer_id: customer.id, price: MONTHLY })).body;
+  await advance(MAR1 + 15 * DAY);
+  await m.api.post(`/v1/subscriptions/${first.id}/cancel`, { prorate: true });
+  expect((await m.api.get(`/v1/customers/${customer.id}`)).body.credit_balance).toEqual({ USD: 1600 });
+  void clock;
+  const poor = (await m.api.post(`/v1/customers/${customer.id}/payment_methods`, { type: 'card', token: 'tok_decline' })).body;
+  await m.api.post(`/v1/customers/${customer.id}`, { default_payment_method: poor.id });
+  const second = (await m.api.post('/v1/subscriptions', { customer_id: customer.id, price: MONTHLY })).body;
+  expect(second.status).toBe('incomplete');
+  const [invoice] = (await m.api.get(`/v1/invoices?subscription_id=${second.id}`)).body.data;
+  expect(invoice).toMatchObject({ status: 'open', credit_applied: 1600, amount_due: 1500 });
+  expect((await m.api.get(`/v1/customers/${customer.id}`)).body.credit_balance).toEqual({ USD: 0 });
+  expect((await m.api.post(`/v1/invoices/${invoice.id}/void`, {})).body.status).toBe('void');
+  expect((await m.api.get(`/v1/customers/${customer.id}`)).body.credit_balance).toEqual({ USD: 1600 });
+});
+
+test('canceled while a renewal waits for 3-D Secure: if the customer completes it anyway, the money becomes their credit', async () => {
+  const { m, customer, advance, invoices } = await shopOnClock(MAR1);
+  const sub = (await m.api.post('/v1/subscriptions', { customer_id: customer.id, price: MONTHLY })).body;
+  const threeDs = (await m.api.post(`/v1/customers/${customer.id}/payment_methods`, { type: 'card', token: 'tok_requires_action' })).body;
+  await m.api.post(`/v1/customers/${customer.id}`, { default_payment_method: threeDs.id });
+  await advance(Date.UTC(2025, 3, 1) / 1000 + 60);
+  const april = (await invoices(sub.id))[1];
+  expect((await m.api.post(`/v1/subscriptions/${sub.id}/cancel`, {})).body.status).toBe('canceled');
+  expect((await m.api.get(`/v1/invoices/${april.id}`)).body.status).toBe('void');
+  await m.api.post(`/sandbox/payments/${april.payment_id}/complete`, {});
+  await eventually(() => m.api.get(`/v1/customers/${customer.id}`), (r) => r.body.credit_balance.USD === 3100);
+});

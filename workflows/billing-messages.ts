@@ -30,7 +30,7 @@ export type SubscriptionChange = {
   metadata?: Record<string, string>;
 };
 
-export type InvoicePaymentNews = { invoiceId: string; paymentId: string; status: PaymentStatus; failure: { code: string; message: string } | null };
+export type InvoicePaymentNews = { invoiceId: string; paymentId: string; status: PaymentStatus; failure: { code: string; message: string } | null; amount?: number };
 
 /** An invoice the subscription still collects: its retries and when dunning gives up. */
 export type OpenInvoice = {
@@ -39,6 +39,10 @@ export type OpenInvoice = {
   nextAttemptAt: number | null;
   /** When the dunning window ends: the merchant's policy (unpaid or canceled) applies if still unpaid. */
   exhaustAt: number | null;
+  /** An attempt waits for the customer (3-D Secure, a wallet): no other attempt starts meanwhile. */
+  inFlight?: boolean;
+  /** A retry or the dunning end fell due while collection was paused: taken up again on resume. */
+  retryOnResume?: boolean;
 };
 
 /** Everything a run carries into the next (continue-as-new every period). */
@@ -61,6 +65,8 @@ export type SubscriptionState = {
   trialWillEndSent: boolean;
   upcomingSentFor: number;
   changes: number;
+  /** Attempts that were waiting for the customer when their invoice was voided: a capture of one becomes credit. */
+  voidedInFlight?: string[];
   /** Test clock time (unix seconds) when the subscription lives on a clock; null for real time. */
   clockNow: number | null;
   clockRecorded: number | null;

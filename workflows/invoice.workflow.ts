@@ -24,7 +24,8 @@ export type InvoiceRequest = {
  */
 export async function invoiceWorkflow(req: InvoiceRequest): Promise<{ invoice: Invoice; outcome?: ChargeOutcome }> {
   const { subscription, at } = req;
-  let invoice = await createInvoice(req.draft);
+  // Credit pays invoices that are collected; a draft or a voided one leaves it with the customer.
+  let invoice = await createInvoice({ draft: req.draft, applyCredit: req.mode === 'collect' });
   const save = async (next: Invoice, ...types: ('invoice.finalized' | 'invoice.paid' | 'invoice.voided' | 'invoice.marked_uncollectible')[]) => {
     invoice = { ...next, version: next.version + 1, updated_at: iso(at) };
     await recordInvoice({ invoice, events: types.map((type) => ({ type, objectId: invoice.id, data: invoice })) });

@@ -50,7 +50,8 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<Su
   const ended = () => ENDED_SUBSCRIPTION_STATUSES.includes(s.sub.status);
   /** Every change to the state runs alone: a cancel never interleaves with a renewal half-way. */
   const exclusively = async <T>(fn: () => Promise<T>): Promise<T> => {
-    await condition(() => !busy);
+    // Every waiter wakes when the lock frees: only the first to run takes it, the others wait again.
+    while (busy) await condition(() => !busy);
     busy = true;
     try {
       return await fn();
@@ -84,6 +85,15 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<Su
     await recordInvoice({ invoice: stored, events: types.map((type) => ({ type, objectId: stored.id, data: stored, key: `${stored.attempt_count}` })) });
     return stored;
   };
+  /** A voided invoice gives back the customer credit it had used, once. */
+  const voidInvoice = async (invoice: Invoice, at: number, inFlight = false) => {
+    // Its attempt still waiting for the customer may yet be paid: that money becomes credit (applyNews).
+    if (inFlight && invoice.payment_id) s.voidedInFlight = [...(s.voidedInFlight ?? []), invoice.payment_id];
+    if (invoice.credit_applied > 0) {
+      await creditCustomer({ customerId: invoice.customer_id, currency: invoice.currency, amount: invoice.credit_applied, key: `${invoice.id}:restored`, objectId: invoice.id });
+    }
+    return saveInvoice({ ...invoice, status: 'void', next_payment_attempt: null, updated_at: iso(at) }, 'invoice.voided');
+  };
   const setOpen = (o: OpenInvoice) => {
     s.open = [...s.open.filter((x) => x.invoice.id !== o.invoice.id), o];
   };
@@ -102,19 +112,22 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<Su
       return;
     }
     if (outcome.status !== 'failed' && outcome.status !== 'canceled') {
-      // Waiting for the customer (a wallet, 3-D Secure): the payment's end arrives as news.
-      setOpen({ ...o, invoice: await saveInvoice(invoice) });
+      // Waiting for the customer (a wallet, 3-D Secure): the payment's end arrives as news; no
+      // other attempt starts meanwhile (both could succeed). Dunning still ends it in time.
+      const lastOffset = retryOffsetsSeconds(dunning).at(-1) ?? 0;
+      setOpen({ ...o, invoice: await saveInvoice(invoice), inFlight: true, exhaustAt: o.exhaustAt ?? at + lastOffset });
       if (invoice.billing_reason === 'subscription_create' && s.sub.status === 'incomplete') s.incompleteUntil ??= unix(s.sub.created_at) + INCOMPLETE_WINDOW;
       return;
     }
     const failure = outcome.failure ?? { code: 'payment_failed', message: 'The payment did not complete.' };
     const firstFailureAt = o.firstFailureAt ?? at;
-    const isFirstInvoice = invoice.billing_reason === 'subscription_create';
-    const retryAt = isFirstInvoice || needsCustomer(failure.code) ? null : nextRetryAt(dunning, firstFailureAt, invoice.attempt_count);
+    const isFirstInvoice = invoice.billing_reason === 'subscription_create' && s.sub.collection_method === 'charge_automatically';
+    const retryAt = isFirstInvoice || needsCustomer(failure.code) || s.sub.collection_method === 'send_invoice' ? null : nextRetryAt(dunning, firstFailureAt, invoice.attempt_count);
     const offsets = retryOffsetsSeconds(dunning);
-    const exhaustAt = isFirstInvoice ? null : firstFailureAt + (offsets.at(-1) ?? 0);
+    // A sent invoice keeps the end its due date set; the first charge of a subscription has none (incomplete expires instead).
+    const exhaustAt = isFirstInvoice ? null : o.exhaustAt ?? firstFailureAt + (offsets.at(-1) ?? 0);
     invoice = { ...invoice, last_payment_error: failure, next_payment_attempt: retryAt === null ? null : iso(retryAt) };
-    const next: OpenInvoice = { invoice: await saveInvoice(invoice, 'invoice.payment_failed'), firstFailureAt, nextAttemptAt: retryAt, exhaustAt };
+    const next: OpenInvoice = { invoice: await saveInvoice(invoice, 'invoice.payment_failed'), firstFailureAt, nextAttemptAt: retryAt, exhaustAt, inFlight: false };
     setOpen(next);
     if (needsCustomer(failure.code)) emit('customer.payment_method_update_requested', invoice.id, invoice, s.sub.customer_id);
     if (isFirstInvoice) {
@@ -176,14 +189,16 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<Su
   };
 
   const endNow = async (at: number, prorate: boolean) => {
-    if (prorate && s.sub.status !== 'trialing') {
+    // Only time that was paid for is credited: not a trial, not a prorated stub before the anchor,
+    // not a period whose invoice is still unpaid.
+    if (prorate && (s.sub.status === 'active' || s.sub.status === 'paused') && s.cycle >= 0 && s.open.length === 0) {
       const credit = creditForUnusedTime({ unitAmount: s.sub.price.amount, quantity: s.sub.quantity, periodStart: s.periodStart, periodEnd: s.periodEnd, cancelAt: at, currency: s.sub.price.currency });
       if (credit && credit.amount < 0) {
         await creditCustomer({ customerId: s.sub.customer_id, currency: s.sub.price.currency, amount: -credit.amount, key: `${s.sub.id}:cancel`, objectId: s.sub.id });
       }
     }
     // Open invoices stop being collected with the subscription.
-    for (const o of s.open) await saveInvoice({ ...o.invoice, status: 'void', next_payment_attempt: null, updated_at: iso(at) }, 'invoice.voided');
+    for (const o of s.open) await voidInvoice(o.invoice, at, o.inFlight);
     s.open = [];
     s.sub = { ...s.sub, canceled_at: s.sub.canceled_at ?? iso(at), ended_at: iso(at), cancel_at_period_end: false };
     setStatus('canceled');
@@ -248,19 +263,31 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<Su
     const at = now();
     for (const n of s.news.splice(0)) {
       const o = s.open.find((x) => x.invoice.id === n.invoiceId);
-      // News of an older attempt, or of an invoice already settled, changes nothing.
-      if (!o || o.invoice.payment_id !== n.paymentId) continue;
+      if (!o) {
+        // Money taken by an attempt of an invoice voided while it waited (the subscription ended, a
+        // void): it is the customer's, kept as credit for their next invoices, once per payment.
+        const late = s.voidedInFlight?.includes(n.paymentId) ?? false;
+        if (late) s.voidedInFlight = s.voidedInFlight!.filter((id) => id !== n.paymentId);
+        if (late && n.status === 'captured' && n.amount) {
+          await creditCustomer({ customerId: s.sub.customer_id, currency: s.sub.price.currency, amount: n.amount, key: `${n.paymentId}:late`, objectId: n.paymentId });
+        }
+        continue;
+      }
+      // A capture settles the invoice whichever attempt it was; a failure only ends the latest attempt.
+      if (n.status !== 'captured' && o.invoice.payment_id !== n.paymentId) continue;
       await settleAttempt(o, { paymentId: n.paymentId, status: n.status, failure: n.failure }, at);
     }
     if (s.retryNow) {
       s.retryNow = false;
-      for (const o of [...s.open]) if (o.invoice.status === 'open' && s.sub.collection_method === 'charge_automatically') await attempt(o, at);
+      if (!s.sub.pause_collection) {
+        for (const o of [...s.open]) if (o.invoice.status === 'open' && !o.inFlight && s.sub.collection_method === 'charge_automatically') await attempt(o, at);
+      }
     }
     await save(at);
   };
 
   const expireIncomplete = async (at: number) => {
-    for (const o of s.open) await saveInvoice({ ...o.invoice, status: 'void', next_payment_attempt: null, updated_at: iso(at) }, 'invoice.voided');
+    for (const o of s.open) await voidInvoice(o.invoice, at, o.inFlight);
     s.open = [];
     s.sub = { ...s.sub, ended_at: iso(at) };
     setStatus('incomplete_expired');
@@ -268,6 +295,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<Su
   };
 
   const renew = async (at: number) => {
+    if (ended() || at !== s.periodEnd) return; // canceled or re-anchored while this step waited for the lock
     if (s.sub.cancel_at_period_end) {
       await endNow(at, false);
       await save(at);
@@ -288,9 +316,11 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<Su
   };
 
   const retry = async (invoiceId: string, at: number) => {
-    const o = s.open.find((x) => x.invoice.id === invoiceId)!;
+    const o = s.open.find((x) => x.invoice.id === invoiceId);
+    if (!o || ended() || o.inFlight) return; // paid, voided or ended while this step waited for the lock
     if (s.sub.pause_collection) {
-      setOpen({ ...o, nextAttemptAt: null });
+      // Retried when collection resumes.
+      setOpen({ ...o, nextAttemptAt: null, retryOnResume: true });
     } else {
       await attempt({ ...o, nextAttemptAt: null }, at);
     }
@@ -298,19 +328,32 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<Su
   };
 
   const exhaust = async (invoiceId: string, at: number) => {
-    const o = s.open.find((x) => x.invoice.id === invoiceId)!;
-    setOpen({ ...o, exhaustAt: null, nextAttemptAt: null });
+    const o = s.open.find((x) => x.invoice.id === invoiceId);
+    if (!o || ended()) return;
+    if (s.sub.pause_collection) {
+      // Paused: the dunning window starts again when collection resumes.
+      setOpen({ ...o, exhaustAt: null, retryOnResume: true });
+      await save(at);
+      return;
+    }
     if (dunning.on_exhausted === 'canceled') {
+      setOpen({ ...o, exhaustAt: null, nextAttemptAt: null });
       await endNow(at, false);
     } else {
-      await saveInvoice({ ...o.invoice, next_payment_attempt: null, updated_at: iso(at) });
+      setOpen({ ...o, invoice: await saveInvoice({ ...o.invoice, next_payment_attempt: null, updated_at: iso(at) }), exhaustAt: null, nextAttemptAt: null });
       setStatus('unpaid');
     }
     await save(at);
   };
 
   const resume = async (at: number) => {
+    if (ended() || !s.sub.pause_collection) return;
     s.sub = { ...s.sub, pause_collection: null };
+    // Retries that fell due while paused are tried now, with a fresh dunning window.
+    const lastOffset = retryOffsetsSeconds(dunning).at(-1) ?? 0;
+    for (const o of [...s.open]) {
+      if (o.retryOnResume) setOpen({ ...o, retryOnResume: false, nextAttemptAt: needsCustomer(o.invoice.last_payment_error?.code) ? null : at, exhaustAt: Math.max(o.exhaustAt ?? 0, at + lastOffset) });
+    }
     setStatus(s.open.length > 0 ? 'past_due' : 'active');
     await save(at);
   };
@@ -341,6 +384,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<Su
     if (ended()) throw invalid(`This subscription is ${s.sub.status}.`);
   };
   setHandler(cancelSubscriptionUpdate, (req) => exclusively(async () => {
+    notEnded();
     const at = now();
     if (req.at_period_end && s.sub.status !== 'incomplete') {
       s.sub = { ...s.sub, cancel_at_period_end: true, canceled_at: iso(at) };
@@ -354,6 +398,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<Su
   }), { validator: (_req) => notEnded() });
 
   setHandler(pauseSubscriptionUpdate, (req) => exclusively(async () => {
+    notEnded();
     const at = now();
     s.sub = { ...s.sub, pause_collection: { behavior: req.behavior, resumes_at: req.resumes_at === null ? null : iso(req.resumes_at) } };
     s.changes += 1;
@@ -369,6 +414,8 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<Su
   });
 
   setHandler(resumeSubscriptionUpdate, () => exclusively(async () => {
+    notEnded();
+    if (!s.sub.pause_collection) throw invalid('This subscription is not paused.');
     await resume(now());
     return s.sub;
   }), {
@@ -379,6 +426,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<Su
   });
 
   setHandler(changeSubscriptionUpdate, (change) => exclusively(async () => {
+    notEnded();
     const at = now();
     s.changes += 1;
     const before = s.sub;
@@ -421,6 +469,8 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<Su
   setHandler(payInvoiceUpdate, ({ invoiceId: id }) => exclusively(async () => {
     const o = s.open.find((x) => x.invoice.id === id);
     if (!o) throw invalid('This invoice is not open.');
+    if (o.inFlight) throw invalid('A payment of this invoice is still in progress; it cannot be charged twice.');
+    if (s.sub.collection_method === 'send_invoice' && o.invoice.payment_id) throw invalid('This invoice is paid by the customer through its own payment.');
     const at = now();
     await attempt({ ...o, nextAttemptAt: null }, at);
     await save(at);
@@ -432,7 +482,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<Su
     if (!o) throw invalid('This invoice is not open.');
     const at = now();
     close(id);
-    const voided = await saveInvoice({ ...o.invoice, status: 'void', next_payment_attempt: null, updated_at: iso(at) }, 'invoice.voided');
+    const voided = await voidInvoice(o.invoice, at, o.inFlight);
     if (s.open.length === 0 && ['past_due', 'unpaid', 'incomplete'].includes(s.sub.status)) setStatus(s.sub.status === 'incomplete' ? 'incomplete_expired' : 'active');
     await save(at);
     return voided;
@@ -449,11 +499,15 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<Su
   ready = true;
 
   for (;;) {
-    let due = nextDue();
-    while (due && due.at <= now() && !renewed) {
-      const step = due;
-      await exclusively(step.run);
-      due = nextDue();
+    // What is due is chosen under the lock: a handler that ran meanwhile may have changed it.
+    while (!renewed && !ended()) {
+      const ran = await exclusively(async () => {
+        const due = nextDue();
+        if (!due || due.at > now()) return false;
+        await due.run();
+        return true;
+      });
+      if (!ran) break;
     }
     if (ended()) break;
     if (s.clockNow !== null && s.clockRecorded !== s.clockNow && !renewed) {
@@ -462,8 +516,8 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<Su
     }
     if (renewed) {
       // Every period starts a fresh run: the history stays short however long the subscription lives.
-      await condition(() => !busy && allHandlersFinished());
       const policy = await dunningPolicy({ merchantId: s.sub.merchant_id, livemode: s.sub.livemode });
+      await condition(() => !busy && allHandlersFinished());
       await continueAsNew<typeof subscriptionWorkflow>({ subscription: s.sub, dunning: policy, state: s });
     }
     wake = false;
@@ -472,6 +526,9 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<Su
     else if (next) await condition(() => wake, Math.max(1, next.at * 1000 - Date.now()));
     else await condition(() => wake);
   }
+  // Ended with attempts still waiting for the customer: their late captures are credited, so the
+  // run stays a day (real time: a payment's own expiry is) to hear of them.
+  while (s.voidedInFlight?.length && (await condition(() => s.news.length > 0, '1 day'))) await exclusively(applyNews);
   await condition(() => !busy && allHandlersFinished());
   return s.sub;
 }

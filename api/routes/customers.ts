@@ -121,7 +121,8 @@ export function customersRouter(ctx: ApiContext): Router {
           }
         }
         const method = await inTransaction(pool, (client) => saveMethod(client, tenant, { id, customer_id: customer.id, type: body.type, provider, ...saved }));
-        await tellSubscriptions(customer.id);
+        // Only a card that will be charged (the new default) retries invoices waiting for the customer.
+        if (!customer.default_payment_method) await tellSubscriptions(customer.id);
         return { status: 201, body: method };
       },
     });

@@ -3,10 +3,8 @@ import { Router } from 'express';
 import type { Request, Response } from 'express';
 import { findPayment, listPayments, publicPayment } from '../../db/payments';
 import { ApiError, found, invalidRequest, unavailable } from '../../domain/errors';
-import { derivedId, newId } from '../../domain/ids';
+import { newId } from '../../domain/ids';
 import type { Payment, PaymentFx } from '../../domain/payment';
-import { lockQuote } from '../../db/fx';
-import { paymentFx } from '../../runtime/fx';
 import { cancelPaymentUpdate, capturePaymentUpdate, createPaymentUpdate, paymentWorkflowId } from '../../workflows/messages';
 import type { Tenant } from '../../db/merchants';
 import { findRouting } from '../../db/routing';
@@ -52,27 +50,12 @@ export function paymentsRouter(ctx: ApiContext): Router {
     if (body.channel === 'phone' && !body.client_ip && plan('').candidates[0] === 'wechat_pay') {
       throw invalidRequest('Missing required parameter: client_ip (the payer\'s IP address, required by WeChat Pay for phone browsers).', 'client_ip', 'parameter_missing');
     }
-    // Cross-border: the merchant settles in another currency at a rate locked now (a quote it
-    // names, checked here, or a fresh one made with the payment).
-    const given = body.fx_quote_id ? await ctx.fx.quoteForPayment(tenant, body.fx_quote_id, {
-      currency: body.currency, settlement: body.settlement_currency ?? merchant.settlement_currency ?? body.currency, amount: body.amount,
-    }) : undefined;
-    const settlement = body.settlement_currency ?? given?.to ?? merchant.settlement_currency ?? body.currency;
-    if (given && given.to !== settlement) throw invalidRequest(`FX quote ${given.id} settles in ${given.to}, not ${settlement}.`, 'fx_quote_id', 'fx_quote_mismatch');
-    const lockFx = async (paymentId: string): Promise<PaymentFx | null> => {
-      if (settlement === body.currency) return null;
-      const quote = given ?? await ctx.fx.quote(tenant, merchant.fx_margin_bps, { id: derivedId('fxq', paymentId), from: body.currency, to: settlement, amount: body.amount }, { from: 'currency', to: 'settlement_currency' });
-      if (!(await lockQuote(pool, quote.id, paymentId))) throw invalidRequest(`FX quote ${quote.id} has settled another payment; ask for a new one.`, 'fx_quote_id', 'fx_quote_used');
-      return paymentFx(quote, body.amount);
-    };
-    if (!given && settlement !== body.currency) {
-      // Refused before anything is written when no rate can be had.
-      const table = await ctx.fx.table();
-      const known = (c: string) => c === 'EUR' || (table !== undefined && c in table.rates);
-      if (!table || ctx.fx.stale(table) || !known(settlement) || !known(body.currency)) {
-        throw invalidRequest(`No current exchange rate from ${body.currency} to ${settlement}.`, known(body.currency) ? 'settlement_currency' : 'currency', 'fx_unavailable');
-      }
-    }
+    // Cross-border: the merchant settles in another currency at a rate locked now, the quote it
+    // names or a fresh one. Checked inside the idempotent run: a retry of a request that already
+    // locked its quote gets that quote back, however late (an expired quote is not refused then).
+    const settlement = body.settlement_currency ?? (body.fx_quote_id ? undefined : merchant.settlement_currency ?? undefined);
+    const lockFx = (paymentId: string): Promise<PaymentFx | null> =>
+      ctx.fx.lockForPayment(tenant, merchant.fx_margin_bps, paymentId, { currency: body.currency, amount: body.amount, settlement, quoteId: body.fx_quote_id });
 
     const outcome = await idempotent(pool, req, {
       scope: idempotencyScope(tenant),

@@ -10,7 +10,7 @@ import { found, invalidRequest, invalidState } from '../../domain/errors';
 import { newId } from '../../domain/ids';
 import {
   cancelSubscriptionUpdate, changeSubscriptionUpdate, createSubscriptionUpdate, pauseSubscriptionUpdate, payInvoiceUpdate, resumeSubscriptionUpdate,
-  subscriptionWorkflowId, voidInvoiceUpdate,
+  subscriptionQuery, subscriptionWorkflowId, voidInvoiceUpdate,
 } from '../../workflows/billing-messages';
 import type { SubscriptionInput } from '../../workflows/billing-messages';
 import { subscriptionSearchAttributes } from '../../workflows/search-attributes';
@@ -56,7 +56,11 @@ export function subscriptionsRouter(ctx: ApiContext): Router {
       scope: idempotencyScope(tenant),
       resourceType: 'subscription',
       allocate: () => newId('sub'),
-      replay: async (id, status) => ({ status, body: publicSubscription(await loadSubscription(tenant, id)) }),
+      // Answered 202 before its first record was written: the workflow itself knows it.
+      replay: async (id, status) => ({
+        status,
+        body: publicSubscription((await findSubscription(pool, tenant, id)) ?? found(await temporal.workflow.getHandle(subscriptionWorkflowId(id)).query(subscriptionQuery).catch(() => undefined), 'subscription', id)),
+      }),
       run: async (id) => {
         const created = iso(start);
         const subscription: Subscription = {

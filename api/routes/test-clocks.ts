@@ -1,3 +1,4 @@
+import { WorkflowNotFoundError } from '@temporalio/common';
 import { Router } from 'express';
 import { findClock, findDunning, insertClock, lagging, markClockReady, saveDunning, startAdvance, subscriptionsOnClock } from '../../db/billing';
 import type { Tenant } from '../../db/merchants';
@@ -32,12 +33,25 @@ export function testClocksRouter(ctx: ApiContext): Router {
     return tenant;
   };
   /** Ready once every subscription on it has run up to its time; an interrupted advance completes on the next look. */
-  const current = async (clock: TestClock): Promise<TestClock> => {
-    if (clock.status !== 'advancing' || (await lagging(pool, clock.id, clock.frozen_time)).length > 0) return clock;
+  const signal = async (subscriptionId: string, time: number) => {
+    try {
+      await temporal.workflow.getHandle(subscriptionWorkflowId(subscriptionId)).signal(clockAdvancedSignal, time);
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err; // ended meanwhile: nothing left to run
+    }
+  };
+  const current = async (clock: TestClock, resend = false): Promise<TestClock> => {
+    if (clock.status !== 'advancing') return clock;
+    const behind = await lagging(pool, clock.id, clock.frozen_time);
+    if (behind.length > 0) {
+      // One created while the advance started, or a signal lost: telling it again is harmless (it keeps the latest time).
+      if (resend) for (const id of behind) await signal(id, clock.frozen_time);
+      return clock;
+    }
     await markClockReady(pool, clock.id, clock.frozen_time);
     return { ...clock, status: 'ready' };
   };
-  const loadClock = async (tenant: Tenant, id: string) => current(found(await findClock(pool, testTenant(tenant), id), 'test_clock', id));
+  const loadClock = async (tenant: Tenant, id: string) => current(found(await findClock(pool, testTenant(tenant), id), 'test_clock', id), true);
 
   router.post('/', async (req, res) => {
     const tenant = testTenant(requireTenant(req));
@@ -65,14 +79,12 @@ export function testClocksRouter(ctx: ApiContext): Router {
     if (body.frozen_time - clock.frozen_time > MAX_ADVANCE_SECONDS) throw invalidRequest('A test clock advances at most two years at a time.', 'frozen_time');
     const advancing = await startAdvance(pool, tenant, clock.id, body.frozen_time);
     if (!advancing) throw invalidState('This test clock is advancing or has moved; read it again.', 'clock_advancing');
-    for (const id of await subscriptionsOnClock(pool, clock.id)) {
-      await temporal.workflow.getHandle(subscriptionWorkflowId(id)).signal(clockAdvancedSignal, body.frozen_time);
-    }
+    for (const id of await subscriptionsOnClock(pool, clock.id)) await signal(id, body.frozen_time);
     const deadline = Date.now() + ADVANCE_WAIT_MS;
     let answer = await current(advancing);
-    while (answer.status === 'advancing' && Date.now() < deadline) {
+    for (let polls = 1; answer.status === 'advancing' && Date.now() < deadline; polls++) {
       await new Promise((r) => setTimeout(r, 100));
-      answer = await current(answer);
+      answer = await current(answer, polls % 20 === 0);
     }
     res.json(answer);
   });

@@ -161,7 +161,14 @@ export function errorOf(op: string, err: unknown): { answered: WechatError } | {
   return { answered: { status, code: body.code ?? `HTTP_${status}`, message: body.message ?? message } };
 }
 
-export const declineOf = (e: WechatError) => ({ code: e.code.toLowerCase(), message: `WeChat Pay refused: ${e.message}` });
+/**
+ * A refusal in our vocabulary. NOT_ENOUGH is the merchant's WeChat balance running short for a
+ * refund: named as Alipay's equivalent, so the late-payment refund waits it out instead of giving up.
+ */
+export const declineOf = (e: WechatError) => ({
+  code: e.code === 'NOT_ENOUGH' ? 'seller_balance_not_enough' : e.code.toLowerCase(),
+  message: `WeChat Pay refused: ${e.message}`,
+});
 
 /** The decrypted `resource` of a notification. */
 export type TransactionResource = WechatTransaction & { mchid: string; appid: string; amount: { total: number; currency: string; payer_total?: number } };
