@@ -88,7 +88,14 @@ export async function startServices(
     worker = await createPaymentWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, pool, providers, circuits, dataConverter, metrics, notifications, workflowBundle: opts.workflowBundle, plugins: tracing ? [tracing.plugin] : [], maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS, config });
     const running = worker.run();
     if (config.FX_SOURCE === 'ecb') {
-      await ensureFxSchedule(temporal, pool, config).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'the FX rates schedule could not be created yet'));
+      // Temporal may be down at boot: tried again every 30 s until the schedule is there.
+      const scheduleRates = () => {
+        ensureFxSchedule(temporal, pool, config).catch((err: unknown) => {
+          log.warn({ err: (err as Error).message }, 'the FX rates schedule could not be created yet; trying again in 30 s');
+          setTimeout(scheduleRates, 30_000).unref();
+        });
+      };
+      scheduleRates();
     }
     // Workers also sweep the event outbox for anything a crash left undispatched.
     // Never two sweeps at once in a process (a slow Temporal must not stack them up), nor across

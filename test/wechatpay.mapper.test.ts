@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import type { AuthorizeRequest } from '../providers/provider';
 import { ProviderFault } from '../providers/provider';
 import {
-  TRADE_TYPE_OF_CHANNEL, beijingRfc3339, errorOf, fenProblem, jsapiMessage, notifyVerdict, orderBody, refundResultOf, stateOf,
+  TRADE_TYPE_OF_CHANNEL, beijingRfc3339, declineOf, errorOf, fenProblem, jsapiMessage, notifyVerdict, orderBody, refundResultOf, stateOf,
 } from '../providers/wechat_pay/wechatpay.mapper';
 
 const request = (over: Partial<AuthorizeRequest> = {}): AuthorizeRequest => ({
@@ -75,6 +75,9 @@ describe('WeChat Pay states', () => {
     const signature = errorOf('order', { message: 'x', response: { status: 401, data: { code: 'SIGN_ERROR', message: 'bad' } } });
     expect('fault' in signature && signature.fault.retryable).toBe(false);
     expect(errorOf('order', { message: 'x', response: { status: 400, data: { code: 'ORDERPAID', message: '订单已支付' } } })).toEqual({ answered: { status: 400, code: 'ORDERPAID', message: '订单已支付' } });
+    // The merchant's balance running short is a passing refusal, named so the late-payment refund waits it out.
+    expect(declineOf({ status: 403, code: 'NOT_ENOUGH', message: '余额不足' })).toMatchObject({ code: 'seller_balance_not_enough' });
+    expect(declineOf({ status: 400, code: 'ORDER_CLOSED', message: 'closed' })).toMatchObject({ code: 'order_closed' });
   });
 });
 
