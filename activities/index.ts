@@ -135,7 +135,7 @@ export function createActivities({ pool, providers, circuits, metrics, notificat
       await inTransaction(pool, async (client) => {
         await upsertPayment(client, snapshot.payment);
         for (const r of snapshot.refunds ?? []) await upsertRefund(client, r);
-        for (const p of snapshot.postings ?? []) await recordPosting(client, p);
+        for (const p of snapshot.postings ?? []) await recordPosting(client, p, snapshot.payment);
         await recordEvents(client, events);
       });
       if (notifications && events.length > 0) await notifications.dispatcher.dispatch(events.map((e) => e.id));

@@ -1,6 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import type { Tenant } from './merchants';
-import type { PaymentFx } from '../domain/payment';
+import type { Payment, PaymentFx } from '../domain/payment';
 import { settlementShare } from '../fx/convert';
 
 /** Accounts of the double-entry ledger, per merchant and currency. */
@@ -97,17 +97,18 @@ async function fxEntriesOf(client: PoolClient, p: Posting, fx: PaymentFx, paymen
   return moved(-p.amount, -s, -m);
 }
 
-/** Records a posting once: a second call with the same id is a no-op. Must run inside a transaction. */
-export async function recordPosting(client: PoolClient, p: Posting): Promise<void> {
+/**
+ * Records a posting once: a second call with the same id is a no-op. Must run inside a transaction.
+ * `payment` is the snapshot being recorded with it: a cross-border one (`fx`) posts through FX.
+ */
+export async function recordPosting(client: PoolClient, p: Posting, payment?: Pick<Payment, 'fx' | 'amount'>): Promise<void> {
   const inserted = await client.query(
     `INSERT INTO ledger_postings (id, merchant_id, payment_id, refund_id, kind, livemode) VALUES ($1, $2, $3, $4, $5, $6)
      ON CONFLICT (id) DO NOTHING`,
     [p.id, p.merchantId, p.paymentId, p.refundId ?? null, p.kind, p.livemode ?? false],
   );
   if (inserted.rowCount === 0) return;
-  const payment = await client.query<{ fx: PaymentFx | null; amount: string }>('SELECT fx, amount FROM payments WHERE id = $1', [p.paymentId]);
-  const fx = payment.rows[0]?.fx;
-  const entries = fx ? await fxEntriesOf(client, p, fx, Number(payment.rows[0]!.amount)) : entriesOf(p);
+  const entries = payment?.fx ? await fxEntriesOf(client, p, payment.fx, payment.amount) : entriesOf(p);
   for (const e of entries) {
     if (e.amount === 0) continue;
     await client.query('INSERT INTO ledger_entries (posting_id, merchant_id, account, currency, amount, livemode) VALUES ($1, $2, $3, $4, $5, $6)', [
