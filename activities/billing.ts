@@ -63,6 +63,7 @@ export function createBillingActivities({ pool, providers, config, dispatcher }:
      * credit), once per invoice however often this runs. Answers the invoice as stored.
      */
     async createInvoice({ draft, applyCredit }: { draft: Invoice; applyCredit: boolean }): Promise<Invoice> {
+      const created = (invoice: Invoice) => toEvents(invoice.merchant_id, invoice.livemode, [{ type: 'invoice.created', objectId: invoice.id, data: invoice }]);
       const invoice = await inTransaction(pool, async (client) => {
         const existing = await client.query<{ data: Invoice }>('SELECT data FROM invoices WHERE id = $1', [draft.id]);
         if (existing.rows[0]) return existing.rows[0].data;
@@ -71,13 +72,13 @@ export function createBillingActivities({ pool, providers, config, dispatcher }:
         if (subtotal > 0 && applyCredit) credit = -(await moveCredit(client, draft.customer_id, draft.currency, -subtotal, derivedId('cbtxn', draft.id, 'applied'), 'invoice_payment', draft.id));
         else if (subtotal < 0) await moveCredit(client, draft.customer_id, draft.currency, -subtotal, derivedId('cbtxn', draft.id, 'credit'), 'proration_credit', draft.id);
         const due = Math.max(0, subtotal - credit);
-        const created: Invoice = { ...draft, subtotal, credit_applied: credit, amount_due: due, amount_remaining: due, version: Math.max(draft.version, 1) };
-        await upsertInvoice(client, created);
-        const events = toEvents(created.merchant_id, created.livemode, [{ type: 'invoice.created', objectId: created.id, data: created }]);
-        await recordEvents(client, events);
-        return created;
+        const written: Invoice = { ...draft, subtotal, credit_applied: credit, amount_due: due, amount_remaining: due, version: Math.max(draft.version, 1) };
+        await upsertInvoice(client, written);
+        await recordEvents(client, created(written));
+        return written;
       });
-      await announce(toEvents(invoice.merchant_id, invoice.livemode, [{ type: 'invoice.created', objectId: invoice.id, data: invoice }]));
+      // Also on a rerun: the event's deliveries may not all have started the first time.
+      await announce(created(invoice));
       return invoice;
     },
 
