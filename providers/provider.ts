@@ -120,6 +120,15 @@ export type RefundNotification = {
   failure?: { code: string; message: string };
 };
 
+/** The customer's next step at a wallet: a code to scan, or a cashier page to open. */
+export function qrCodeAction(qrCode: string, expiresAt: string): NextAction {
+  return { type: 'display_qr_code', qr_code: qrCode, expires_at: expiresAt };
+}
+
+export function redirectAction(url: string, expiresAt: string): NextAction {
+  return { type: 'redirect_to_url', url, expires_at: expiresAt };
+}
+
 /**
  * A provider fault. `retryable` decides whether Temporal retries the activity; `outcomeUnknown`
  * says the provider may have acted (a timeout after sending), so the workflow must ask before

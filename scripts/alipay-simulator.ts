@@ -1,4 +1,5 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { runMain, stopOnSignal, writePrivate } from './simulator-cli';
 import path from 'node:path';
 import { AlipayGateway, generateKeyPair } from '../simulators/alipay/gateway';
 import { pemBody } from '../simulators/alipay/signing';
@@ -19,11 +20,6 @@ function isKeyMaterial(value: unknown): value is KeyMaterial {
   return ['appId', 'appPrivateKey', 'appPublicKey', 'alipayPrivateKey', 'alipayPublicKey'].every((k) => typeof v[k] === 'string');
 }
 
-/** Private keys on disk: owner-only, whatever the umask. */
-function writePrivate(file: string, content: string): void {
-  writeFileSync(file, content, { mode: 0o600 });
-  chmodSync(file, 0o600);
-}
 
 function loadOrCreateKeys(file: string): KeyMaterial {
   if (existsSync(file)) {
@@ -71,18 +67,7 @@ async function main() {
   use it: set -a; . ${shownEnv}; set +a; npm start
   pay a trade: open its qr_code URL, or POST /sim/trades/<out_trade_no>/pay; faults: POST /sim/faults`);
 
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`[alipay-simulator] ${signal}: stopping`);
-    void gateway.stop().then(() => process.exit(0));
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  stopOnSignal('alipay-simulator', () => gateway.stop());
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+runMain(main);

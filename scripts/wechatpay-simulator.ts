@@ -1,4 +1,5 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { runMain, stopOnSignal, writePrivate } from './simulator-cli';
 import path from 'node:path';
 import { WechatPaySimulator, generateKeyPair, randomCertificateSerial, randomPublicKeyId } from '../simulators/wechat_pay/gateway';
 import { randomString } from '../simulators/wechat_pay/signing';
@@ -36,11 +37,6 @@ function isKeyMaterial(value: unknown): value is KeyMaterial {
   return KEYS.every((k) => typeof v[k] === 'string');
 }
 
-/** Private keys on disk: owner-only, whatever the umask. */
-function writePrivate(file: string, content: string): void {
-  writeFileSync(file, content, { mode: 0o600 });
-  chmodSync(file, 0o600);
-}
 
 function loadOrCreateKeys(file: string): KeyMaterial {
   if (existsSync(file)) {
@@ -118,18 +114,7 @@ async function main() {
   pay an order: open its code_url (or h5_url), or POST /sim/orders/<out_trade_no>/pay
   settle a PROCESSING refund: POST /sim/refunds/<out_refund_no>/settle {"status":"SUCCESS"}; faults: POST /sim/faults`);
 
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`[wechatpay-simulator] ${signal}: stopping`);
-    void simulator.stop().then(() => process.exit(0));
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  stopOnSignal('wechatpay-simulator', () => simulator.stop());
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+runMain(main);

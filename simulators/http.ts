@@ -41,3 +41,8 @@ export function errorMessage(err: unknown): string {
   const cause: unknown = err.cause;
   return cause instanceof Error ? `${err.message}: ${cause.message}` : err.message;
 }
+
+/** Everything a page shows from a request is escaped: the simulator is opened in real browsers. */
+export function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
+}

@@ -1,5 +1,5 @@
 import { currencyExponent, fromMajorUnitString, toMajorUnitString } from '../../domain/money';
-import type { Channel, NextAction, Payment } from '../../domain/payment';
+import type { Channel, Payment } from '../../domain/payment';
 import type { AuthorizeRequest, ProviderNotification, ProviderPaymentState } from '../provider';
 import { ProviderFault, neverSent } from '../provider';
 
@@ -85,14 +85,6 @@ export function tradeBizContent(req: AuthorizeRequest, product: AlipayProduct, t
     // Settlement is in the merchant's contracted currency, which Alipay knows: not ours to say.
     ...(currency !== 'CNY' ? { trans_currency: currency } : {}),
   };
-}
-
-export function qrCodeAction(qrCode: string, expiresAt: string): NextAction {
-  return { type: 'display_qr_code', qr_code: qrCode, expires_at: expiresAt };
-}
-
-export function redirectAction(url: string, expiresAt: string): NextAction {
-  return { type: 'redirect_to_url', url, expires_at: expiresAt };
 }
 
 /** An Alipay answer as the SDK hands it over (camel-cased keys). */

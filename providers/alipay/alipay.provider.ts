@@ -4,12 +4,12 @@ import type {
   AuthorizeRequest, AuthorizeResult, CancelRequest, CaptureRequest, OperationResult, PaymentProblem, PaymentProvider,
   PaymentShape, ProviderPaymentState, RefundRequest, StatusRequest,
 } from '../provider';
-import { ProviderFault } from '../provider';
+import { ProviderFault, qrCodeAction, redirectAction } from '../provider';
 import { loadPrivateKey, loadPublicKey } from './alipay.keys';
 import type { AlipayAnswer } from './alipay.mapper';
 import {
   METHOD_OF_PRODUCT, PRODUCT_OF_CHANNEL, REFUND_REFUSALS, answerFault, beijingTime, declineOf, fromAlipayAmount, isSuccess, normalizeAnswer,
-  qrCodeAction, redirectAction, stateOf, toAlipayAmount, tradeBizContent, transportFault,
+  stateOf, toAlipayAmount, tradeBizContent, transportFault,
 } from './alipay.mapper';
 
 export const ALIPAY_PRODUCTION_GATEWAY = 'https://openapi.alipay.com/gateway.do';

@@ -1,4 +1,4 @@
-import type { Channel, NextAction, Payment } from '../../domain/payment';
+import type { Channel, Payment } from '../../domain/payment';
 import type { AuthorizeRequest, ProviderNotification, ProviderPaymentState, RefundNotification, RefundResult } from '../provider';
 import { ProviderFault, neverSent } from '../provider';
 
@@ -51,14 +51,6 @@ export function orderBody(req: AuthorizeRequest, trade: TradeType, ids: { appid:
     ...(trade === 'jsapi' ? { payer: { openid: req.method.token } } : {}),
     ...(trade === 'h5' ? { scene_info: { payer_client_ip: req.clientIp, h5_info: { type: 'Wap' } } } : {}),
   };
-}
-
-export function qrCodeAction(codeUrl: string, expiresAt: string): NextAction {
-  return { type: 'display_qr_code', qr_code: codeUrl, expires_at: expiresAt };
-}
-
-export function redirectAction(url: string, expiresAt: string): NextAction {
-  return { type: 'redirect_to_url', url, expires_at: expiresAt };
 }
 
 /** The parameters the page inside WeChat passes to `WeixinJSBridge.invoke('getBrandWCPayRequest', …)`; `paySign` added by the provider. */

@@ -5,10 +5,10 @@ import type {
   AuthorizeRequest, AuthorizeResult, CancelRequest, CaptureRequest, OperationResult, PaymentProblem, PaymentProvider, PaymentShape,
   ProviderPaymentState, RefundRequest, RefundResult, StatusRequest,
 } from '../provider';
-import { ProviderFault } from '../provider';
+import { ProviderFault, qrCodeAction, redirectAction } from '../provider';
 import type { WechatError, WechatTransaction } from './wechatpay.mapper';
 import {
-  REFUND_REFUSALS, TRADE_TYPE_OF_CHANNEL, declineOf, errorOf, fenProblem, jsapiMessage, jsapiParameters, orderBody, qrCodeAction, redirectAction,
+  REFUND_REFUSALS, TRADE_TYPE_OF_CHANNEL, declineOf, errorOf, fenProblem, jsapiMessage, jsapiParameters, orderBody,
   refundResultOf, stateOf,
 } from './wechatpay.mapper';
 

@@ -1,3 +1,5 @@
+import { escapeHtml } from '../http';
+
 /** The few HTML pages a browser sees at the simulated Alipay: the cashier and its error/result pages. */
 
 export type CashierView = {
@@ -12,9 +14,6 @@ export type CashierView = {
   payAction: string;
 };
 
-export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
-}
 
 const STYLE = `
   body { font-family: system-ui, sans-serif; background: #f5f5f5; margin: 0; padding: 2rem 1rem; color: #333; }

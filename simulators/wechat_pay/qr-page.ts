@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { yuan } from './formats';
-import { sendHtml } from '../http';
+import { escapeHtml, sendHtml } from '../http';
 import type { Order } from './state';
 import { tradeState } from './state';
 
@@ -21,9 +21,6 @@ export type PayPageView = {
   payAction: string;
 };
 
-export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
-}
 
 const STYLE = `
   body { font-family: system-ui, sans-serif; background: #ededed; margin: 0; padding: 2rem 1rem; color: #191919; }
