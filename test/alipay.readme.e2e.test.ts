@@ -1,11 +1,11 @@
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { freePort } from '../scripts/ports';
 import { newTestDir } from './support/infra';
 import type { Instance } from './support/npm-start';
 import { npmStart, ports, stop } from './support/npm-start';
+import { readmeQrBody, spawnSimulator, stopProcess } from './support/simulator-process';
 import { client, eventually } from './support/stack';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -14,32 +14,15 @@ let instance: Instance | undefined;
 
 afterAll(async () => {
   if (instance && instance.proc.exitCode === null) await stop(instance);
-  if (simulator && simulator.exitCode === null) {
-    const exited = new Promise((resolve) => simulator!.once('exit', resolve));
-    simulator.kill('SIGTERM');
-    await exited;
-  }
+  await stopProcess(simulator);
 });
-
-/** The README's "An Alipay QR payment" section: its payment body, exactly as printed. */
-function readmeAlipayBody(): Record<string, unknown> {
-  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('### An Alipay QR payment'));
-  const body = /-d '(\{[^']*"channel":"qr"[^']*\})'/.exec(section)?.[1];
-  if (!body) throw new Error('the README has no Alipay QR payment body');
-  return JSON.parse(body) as Record<string, unknown>;
-}
 
 test('README: npm run alipay:simulator, npm start with its env file, a QR payment paid, then refunded', async () => {
   const dataDir = newTestDir();
   const simulatorPort = await freePort();
-  simulator = spawn(process.execPath, ['--import', 'tsx', 'scripts/alipay-simulator.ts'], {
-    cwd: ROOT, env: { ...process.env, DATA_DIR: dataDir, ALIPAY_SIMULATOR_PORT: String(simulatorPort) }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let simOut = '';
-  simulator.stdout!.on('data', (c: Buffer) => (simOut += c.toString()));
-  simulator.stderr!.on('data', (c: Buffer) => (simOut += c.toString()));
-  await eventually(async () => simOut, (out) => out.includes('Alipay gateway simulator on'), 30_000);
+  const started = await spawnSimulator('scripts/alipay-simulator.ts', { DATA_DIR: dataDir, ALIPAY_SIMULATOR_PORT: String(simulatorPort) }, 'Alipay gateway simulator on');
+  simulator = started.proc;
+  const simOut = started.output();
 
   // `set -a; . .data/alipay-simulator.env; set +a`: plain KEY=value lines, private to the owner.
   const envFile = path.join(dataDir, 'alipay-simulator.env');
@@ -51,7 +34,7 @@ test('README: npm run alipay:simulator, npm start with its env file, a QR paymen
 
   instance = await npmStart({ DATA_DIR: path.join(dataDir, 'app'), ...(await ports()), ...alipayEnv });
   const shop = client(instance.api, instance.demoKey);
-  const created = await shop.post('/v1/payments', readmeAlipayBody());
+  const created = await shop.post('/v1/payments', readmeQrBody(readFileSync(path.join(ROOT, 'README.md'), 'utf8'), '### An Alipay QR payment'));
   expect(created.status).toBe(201);
   expect(created.body).toMatchObject({ provider: 'alipay', status: 'requires_action', next_action: { type: 'display_qr_code' } });
   expect(created.body.next_action.qr_code).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${simulatorPort}/qr/`));

@@ -19,7 +19,13 @@ async function shopOnClock(start = JAN31, token = 'tok_ok') {
     return res.body;
   };
   const invoices = async (subscriptionId: string) => (await m.api.get(`/v1/invoices?subscription_id=${subscriptionId}&limit=100`)).body.data.reverse();
-  return { m, clock, customer, pm, advance, invoices };
+  /** The customer saves another card and makes it the default (what later charges use). */
+  const useCard = async (cardToken: string) => {
+    const saved = (await m.api.post(`/v1/customers/${customer.id}/payment_methods`, { type: 'card', token: cardToken })).body;
+    await m.api.post(`/v1/customers/${customer.id}`, { default_payment_method: saved.id });
+    return saved;
+  };
+  return { m, clock, customer, pm, advance, invoices, useCard };
 }
 
 const iso = (t: number) => new Date(t * 1000).toISOString();
@@ -68,11 +74,10 @@ test('a trial: trialing without an invoice, trial_will_end three days before, th
 });
 
 test('a renewal declined (insufficient funds) goes past_due, and the dunning retry a day later recovers it with the fixed card', async () => {
-  const { m, customer, pm: good, advance, invoices } = await shopOnClock(MAR1);
+  const { m, customer, pm: good, advance, invoices, useCard } = await shopOnClock(MAR1);
   const sub = (await m.api.post('/v1/subscriptions', { customer_id: customer.id, price: MONTHLY })).body;
   expect(sub.status).toBe('active');
-  const poor = (await m.api.post(`/v1/customers/${customer.id}/payment_methods`, { type: 'card', token: 'tok_insufficient_funds' })).body;
-  await m.api.post(`/v1/customers/${customer.id}`, { default_payment_method: poor.id });
+  await useCard('tok_insufficient_funds');
   const apr1 = Date.UTC(2025, 3, 1) / 1000;
   await advance(apr1 + 60);
   expect((await m.api.get(`/v1/subscriptions/${sub.id}`)).body.status).toBe('past_due');
@@ -89,10 +94,9 @@ test('a renewal declined (insufficient funds) goes past_due, and the dunning ret
 });
 
 test('dunning exhausted: four retries at 1, 3, 5 and 7 days, then unpaid; the next period is invoiced as a draft and not charged', async () => {
-  const { m, customer, advance, invoices } = await shopOnClock(MAR1);
+  const { m, customer, advance, invoices, useCard } = await shopOnClock(MAR1);
   const sub = (await m.api.post('/v1/subscriptions', { customer_id: customer.id, price: MONTHLY })).body;
-  const poor = (await m.api.post(`/v1/customers/${customer.id}/payment_methods`, { type: 'card', token: 'tok_insufficient_funds' })).body;
-  await m.api.post(`/v1/customers/${customer.id}`, { default_payment_method: poor.id });
+  await useCard('tok_insufficient_funds');
   const apr1 = Date.UTC(2025, 3, 1) / 1000;
   await advance(apr1 + 7 * DAY + 60);
   const open = (await invoices(sub.id))[1];
@@ -105,20 +109,18 @@ test('dunning exhausted: four retries at 1, 3, 5 and 7 days, then unpaid; the ne
   const payments = (await m.api.get(`/v1/payments?customer_id=${customer.id}&limit=100`)).body.data;
   expect(payments).toHaveLength(6);
   // Paying the open invoice by hand (after the customer fixed their card) makes it active again.
-  const good = (await m.api.post(`/v1/customers/${customer.id}/payment_methods`, { type: 'card', token: 'tok_ok' })).body;
-  await m.api.post(`/v1/customers/${customer.id}`, { default_payment_method: good.id });
+  await useCard('tok_ok');
   const paid = await m.api.post(`/v1/invoices/${open.id}/pay`, {});
   expect(paid.body).toMatchObject({ status: 'paid', attempt_count: expect.any(Number) });
   expect((await m.api.get(`/v1/subscriptions/${sub.id}`)).body.status).toBe('active');
 });
 
 test('dunning exhausted with the merchant policy "canceled": the subscription is canceled and its open invoice voided', async () => {
-  const { m, customer, advance, invoices } = await shopOnClock(MAR1);
+  const { m, customer, advance, invoices, useCard } = await shopOnClock(MAR1);
   const settings = await m.api.post('/v1/billing_settings', { dunning: { schedule: [1, 2], on_exhausted: 'canceled' } });
   expect(settings.body.dunning.retry_offsets_seconds).toEqual([DAY, 2 * DAY]);
   const sub = (await m.api.post('/v1/subscriptions', { customer_id: customer.id, price: MONTHLY })).body;
-  const poor = (await m.api.post(`/v1/customers/${customer.id}/payment_methods`, { type: 'card', token: 'tok_decline' })).body;
-  await m.api.post(`/v1/customers/${customer.id}`, { default_payment_method: poor.id });
+  await useCard('tok_decline');
   const apr1 = Date.UTC(2025, 3, 1) / 1000;
   await advance(apr1 + 3 * DAY);
   const ended = (await m.api.get(`/v1/subscriptions/${sub.id}`)).body;
@@ -129,17 +131,15 @@ test('dunning exhausted with the merchant policy "canceled": the subscription is
 });
 
 test('a hard decline (lost card) is never retried: the customer is asked for another card, and saving one retries at once', async () => {
-  const { m, customer, advance, invoices } = await shopOnClock(MAR1);
+  const { m, customer, advance, invoices, useCard } = await shopOnClock(MAR1);
   const sub = (await m.api.post('/v1/subscriptions', { customer_id: customer.id, price: MONTHLY })).body;
-  const lost = (await m.api.post(`/v1/customers/${customer.id}/payment_methods`, { type: 'card', token: 'tok_lost_card' })).body;
-  await m.api.post(`/v1/customers/${customer.id}`, { default_payment_method: lost.id });
+  await useCard('tok_lost_card');
   const apr1 = Date.UTC(2025, 3, 1) / 1000;
   await advance(apr1 + 4 * DAY);
   const open = (await invoices(sub.id))[1];
   expect(open).toMatchObject({ status: 'open', attempt_count: 1, next_payment_attempt: null, last_payment_error: { code: 'lost_card' } });
   expect(await eventsOf(m, customer.id)).toContain('customer.payment_method_update_requested');
-  const fresh = (await m.api.post(`/v1/customers/${customer.id}/payment_methods`, { type: 'card', token: 'tok_ok' })).body;
-  await m.api.post(`/v1/customers/${customer.id}`, { default_payment_method: fresh.id });
+  await useCard('tok_ok');
   await eventually(() => m.api.get(`/v1/invoices/${open.id}`), (r) => r.body.status === 'paid');
   expect((await m.api.get(`/v1/subscriptions/${sub.id}`)).body.status).toBe('active');
 });
@@ -342,7 +342,7 @@ test('a year of monthly billing in one advance of the clock: twelve renewals, ea
   expect((await m.api.get(`/v1/subscriptions/${sub.id}`)).body).toMatchObject({ status: 'active', current_period_end: '2026-02-28T00:00:00.000Z' });
 });
 
-test('a weekly subscription in a time zone keeps its local hour; a change to monthly mid-week starts a new cycle with the unused week credited', async () => {
+test('a two-weekly subscription in a time zone; a change to monthly mid-period starts a new cycle with the unused week credited', async () => {
   // Monday 2025-03-03 09:00 in Shanghai (01:00 UTC).
   const start = Date.UTC(2025, 2, 3, 1) / 1000;
   const { m, customer, advance, invoices } = await shopOnClock(start);
@@ -363,10 +363,9 @@ test('a weekly subscription in a time zone keeps its local hour; a change to mon
 });
 
 test('an attempt waiting for the customer (3-D Secure) is never doubled: pay now is refused until it ends, and its capture pays the invoice', async () => {
-  const { m, customer, advance, invoices } = await shopOnClock(MAR1);
+  const { m, customer, advance, invoices, useCard } = await shopOnClock(MAR1);
   const sub = (await m.api.post('/v1/subscriptions', { customer_id: customer.id, price: MONTHLY })).body;
-  const threeDs = (await m.api.post(`/v1/customers/${customer.id}/payment_methods`, { type: 'card', token: 'tok_requires_action' })).body;
-  await m.api.post(`/v1/customers/${customer.id}`, { default_payment_method: threeDs.id });
+  await useCard('tok_requires_action');
   await advance(Date.UTC(2025, 3, 1) / 1000 + 60);
   const april = (await invoices(sub.id))[1];
   expect(april).toMatchObject({ status: 'open', attempt_count: 1, payment_id: expect.stringMatching(/^pay_/) });
@@ -379,15 +378,14 @@ test('an attempt waiting for the customer (3-D Secure) is never doubled: pay now
 });
 
 test('a voided invoice gives back the customer credit it had used', async () => {
-  const { m, clock, customer, advance } = await shopOnClock(MAR1);
+  const { m, clock, customer, advance, useCard } = await shopOnClock(MAR1);
   // Credit of 1600 from a subscription canceled half-way with proration.
   const first = (await m.api.post('/v1/subscriptions', { customer_id: customer.id, price: MONTHLY })).body;
   await advance(MAR1 + 15 * DAY);
   await m.api.post(`/v1/subscriptions/${first.id}/cancel`, { prorate: true });
   expect((await m.api.get(`/v1/customers/${customer.id}`)).body.credit_balance).toEqual({ USD: 1600 });
   void clock;
-  const poor = (await m.api.post(`/v1/customers/${customer.id}/payment_methods`, { type: 'card', token: 'tok_decline' })).body;
-  await m.api.post(`/v1/customers/${customer.id}`, { default_payment_method: poor.id });
+  await useCard('tok_decline');
   const second = (await m.api.post('/v1/subscriptions', { customer_id: customer.id, price: MONTHLY })).body;
   expect(second.status).toBe('incomplete');
   const [invoice] = (await m.api.get(`/v1/invoices?subscription_id=${second.id}`)).body.data;
@@ -398,10 +396,9 @@ test('a voided invoice gives back the customer credit it had used', async () => 
 });
 
 test('canceled while a renewal waits for 3-D Secure: if the customer completes it anyway, the money becomes their credit', async () => {
-  const { m, customer, advance, invoices } = await shopOnClock(MAR1);
+  const { m, customer, advance, invoices, useCard } = await shopOnClock(MAR1);
   const sub = (await m.api.post('/v1/subscriptions', { customer_id: customer.id, price: MONTHLY })).body;
-  const threeDs = (await m.api.post(`/v1/customers/${customer.id}/payment_methods`, { type: 'card', token: 'tok_requires_action' })).body;
-  await m.api.post(`/v1/customers/${customer.id}`, { default_payment_method: threeDs.id });
+  await useCard('tok_requires_action');
   await advance(Date.UTC(2025, 3, 1) / 1000 + 60);
   const april = (await invoices(sub.id))[1];
   expect((await m.api.post(`/v1/subscriptions/${sub.id}/cancel`, {})).body.status).toBe('canceled');

@@ -1,11 +1,11 @@
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { freePort } from '../scripts/ports';
 import { newTestDir } from './support/infra';
 import type { Instance } from './support/npm-start';
 import { npmStart, ports, stop } from './support/npm-start';
+import { readmeQrBody, spawnSimulator, stopProcess } from './support/simulator-process';
 import { client, eventually } from './support/stack';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -14,21 +14,8 @@ let instance: Instance | undefined;
 
 afterAll(async () => {
   if (instance && instance.proc.exitCode === null) await stop(instance);
-  if (simulator && simulator.exitCode === null) {
-    const exited = new Promise((resolve) => simulator!.once('exit', resolve));
-    simulator.kill('SIGTERM');
-    await exited;
-  }
+  await stopProcess(simulator);
 });
-
-/** The README's "A WeChat Pay QR payment" section: its payment body, exactly as printed. */
-function readmeWechatBody(): Record<string, unknown> {
-  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('### A WeChat Pay QR payment'));
-  const body = /-d '(\{[^']*"channel":"qr"[^']*\})'/.exec(section)?.[1];
-  if (!body) throw new Error('the README has no WeChat Pay QR payment body');
-  return JSON.parse(body) as Record<string, unknown>;
-}
 
 /** `set -a; . file; set +a`: KEY=value lines, values single-quoted where they hold spaces or escapes. */
 function readEnvFile(file: string): Record<string, string> {
@@ -42,13 +29,9 @@ test('README: npm run wechatpay:simulator, npm start with its env file, a QR pay
   const dataDir = newTestDir();
   const simulatorPort = await freePort();
   const appPorts = await ports();
-  simulator = spawn(process.execPath, ['--import', 'tsx', 'scripts/wechatpay-simulator.ts'], {
-    cwd: ROOT, env: { ...process.env, DATA_DIR: dataDir, WECHATPAY_SIMULATOR_PORT: String(simulatorPort), PORT: appPorts.PORT }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let simOut = '';
-  simulator.stdout!.on('data', (c: Buffer) => (simOut += c.toString()));
-  simulator.stderr!.on('data', (c: Buffer) => (simOut += c.toString()));
-  await eventually(async () => simOut, (out) => out.includes('WeChat Pay simulator (API v3) on'), 30_000);
+  const started = await spawnSimulator('scripts/wechatpay-simulator.ts', { DATA_DIR: dataDir, WECHATPAY_SIMULATOR_PORT: String(simulatorPort), PORT: appPorts.PORT }, 'WeChat Pay simulator (API v3) on');
+  simulator = started.proc;
+  const simOut = started.output();
 
   const envFile = path.join(dataDir, 'wechatpay-simulator.env');
   expect(statSync(envFile).mode & 0o777).toBe(0o600);
@@ -62,7 +45,7 @@ test('README: npm run wechatpay:simulator, npm start with its env file, a QR pay
 
   instance = await npmStart({ DATA_DIR: path.join(dataDir, 'app'), ...appPorts, ...wechatEnv });
   const shop = client(instance.api, instance.demoKey);
-  const created = await shop.post('/v1/payments', readmeWechatBody());
+  const created = await shop.post('/v1/payments', readmeQrBody(readFileSync(path.join(ROOT, 'README.md'), 'utf8'), '### A WeChat Pay QR payment'));
   expect(created.status).toBe(201);
   expect(created.body).toMatchObject({ provider: 'wechat_pay', status: 'requires_action', next_action: { type: 'display_qr_code' } });
   expect(created.body.next_action.qr_code).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${simulatorPort}/qr/`));
