@@ -41,6 +41,8 @@ export const configSchema = z.object({
    * (NODE_ENV=production, as the image sets), `open` otherwise.
    */
   SANDBOX_CUSTOMER_ACTIONS: z.enum(['key', 'open']).optional(),
+  /** `production` in the image: some defaults are stricter there. */
+  NODE_ENV: z.string().optional(),
   /** Exchange rates: `static` (FX_RATES, or the embedded table) or `ecb` (the ECB daily feed, refreshed by a Temporal Schedule). */
   FX_SOURCE: z.enum(['static', 'ecb']).default('static'),
   /** The static table, `USD=1.0812,HKD=8.4432,…` (1 EUR = x; optional `asOf=YYYY-MM-DD`). Unset: the embedded illustrative table. */

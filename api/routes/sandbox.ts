@@ -13,7 +13,7 @@ import type { Tenant } from '../../db/merchants';
 export function sandboxRouter(ctx: ApiContext): Router {
   const router = Router();
   const { pool, providers } = ctx;
-  const customerActionsOpen = (ctx.config.SANDBOX_CUSTOMER_ACTIONS ?? (process.env.NODE_ENV === 'production' ? 'key' : 'open')) === 'open';
+  const customerActionsOpen = (ctx.config.SANDBOX_CUSTOMER_ACTIONS ?? (ctx.config.NODE_ENV === 'production' ? 'key' : 'open')) === 'open';
 
   router.get('/charges', async (req, res) => {
     const tenant = requireTenant(req);
