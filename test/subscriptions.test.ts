@@ -141,7 +141,8 @@ test('a hard decline (lost card) is never retried: the customer is asked for ano
   expect(await eventsOf(m, customer.id)).toContain('customer.payment_method_update_requested');
   await useCard('tok_ok');
   await eventually(() => m.api.get(`/v1/invoices/${open.id}`), (r) => r.body.status === 'paid');
-  expect((await m.api.get(`/v1/subscriptions/${sub.id}`)).body.status).toBe('active');
+  // The subscription's own record follows the invoice's, in the same step but a moment later.
+  expect((await eventually(() => m.api.get(`/v1/subscriptions/${sub.id}`), (r) => r.body.status === 'active')).body.status).toBe('active');
 });
 
 test('the first charge declined: incomplete, then incomplete_expired after 23 hours with its invoice voided', async () => {
