@@ -157,6 +157,18 @@ export const configSchema = z.object({
   /** SMTP server for payer receipts, e.g. `smtp://user:pass@smtp.example.com:587`. Unset: no receipts. */
   SMTP_URL: z.string().url().optional(),
   RECEIPT_FROM: z.string().default('Payments <receipts@localhost>'),
+  /**
+   * The accounts bank transfers are paid into, per currency, as JSON:
+   * `{ "EUR": { "iban": "…", "bic": "…", "account_holder_name": "…" }, "USD": { "account_number": "…", "bank_code": "…", "account_holder_name": "…" } }`.
+   * Live mode takes bank transfers only when this is set (real accounts); test mode shows
+   * BANK_TEST_ACCOUNTS, or example accounts marked as test ones.
+   */
+  BANK_ACCOUNTS: z.string().optional(),
+  BANK_TEST_ACCOUNTS: z.string().optional(),
+  /** How long a bank transfer's instructions stay valid unless the merchant's settings say otherwise. */
+  BANK_TRANSFER_TTL_MS: durationMs.default(7 * 24 * 3600 * 1000),
+  /** Signs `POST /webhooks/bank` (the bank's or aggregator's credit feed); unset, the endpoint refuses every call. */
+  BANK_WEBHOOK_SECRET: z.string().min(16).optional(),
   /** Consecutive unreachable or timed-out calls after which a provider's circuit opens and routing skips it. */
   CIRCUIT_FAILURE_THRESHOLD: z.coerce.number().int().min(1).default(5),
   /** How long an open circuit stays open before one probe call is let through. */

@@ -20,6 +20,7 @@ import type { CircuitBreaker } from '../routing/circuit-breaker';
 import { recordEvents } from '../db/events';
 import type { NotificationDeps } from './notifications';
 import { createNotificationActivities, eventsOf } from './notifications';
+import { createBankActivities } from './bank';
 
 export type ActivityDeps = {
   pool: Pool;
@@ -142,6 +143,7 @@ export function createActivities({ pool, providers, circuits, metrics, notificat
       await tellSubscription(snapshot.payment);
     },
     ...createNotificationActivities(pool, notifications, metrics),
+    ...createBankActivities(pool),
   };
 }
 

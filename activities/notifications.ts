@@ -32,6 +32,14 @@ export function eventsOf(payment: Payment, refunds: readonly Refund[] = []): New
   if (paymentType) {
     events.push({ id: derivedId('evt', payment.id, paymentType), merchantId: payment.merchant_id, livemode: payment.livemode ?? false, type: paymentType, objectId: payment.id, data: publicPayment(payment) });
   }
+  // One per amount received: each further credit that still leaves some to pay is news.
+  const received = payment.amount_received ?? 0;
+  if (payment.status === 'requires_action' && received > 0 && received < payment.amount) {
+    events.push({
+      id: derivedId('evt', payment.id, 'payment.partially_funded', String(received)), merchantId: payment.merchant_id, livemode: payment.livemode ?? false,
+      type: 'payment.partially_funded', objectId: payment.id, data: publicPayment(payment),
+    });
+  }
   // One event per episode: its id derives from when the movement got stuck.
   if (payment.attention) {
     events.push({

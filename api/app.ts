@@ -14,6 +14,7 @@ import { customersRouter } from './routes/customers';
 import { invoicesRouter, subscriptionsRouter } from './routes/subscriptions';
 import { billingSettingsRouter, testClocksRouter } from './routes/test-clocks';
 import { fxRouter } from './routes/fx';
+import { adminBankRouter, bankRouter, bankStatementsRouter } from './routes/bank';
 import { refundsRouter } from './routes/refunds';
 import { routingRouter } from './routes/routing';
 import { sandboxRouter } from './routes/sandbox';
@@ -101,11 +102,13 @@ export function createApp(ctx: ApiContext): express.Express {
   // The codec decrypts: on the API port only behind a token, or where it is local (npm start);
   // otherwise on its own operators' listener (CODEC_PORT), or not at all.
   if (codecOnApiPort(ctx.config)) mountCodec(app, ctx);
+  // Bank statements are files (camt.053 XML, CSV), not JSON; their own auth (admin or merchant key).
+  app.use('/v1/bank_statements', express.text({ type: () => true, limit: '5mb' }), bankStatementsRouter(ctx));
   // Any content type is read as JSON, and an empty or absent body as `{}`: routes validate one shape.
   app.use(express.json({ limit: BODY_LIMIT, strict: true, type: () => true }), absentBodyAsEmpty);
   app.use(rejectNulCharacters);
   app.use('/v1/merchants', adminAuth(ctx.config.ADMIN_API_KEY), merchantsRouter(ctx));
-  app.use('/v1/admin', adminAuth(ctx.config.ADMIN_API_KEY), adminRouter(ctx));
+  app.use('/v1/admin', adminAuth(ctx.config.ADMIN_API_KEY), adminRouter(ctx), adminBankRouter(ctx));
   app.use('/v1', merchantAuth(ctx.pool));
   app.use('/v1/payments', paymentsRouter(ctx));
   app.use('/v1/refunds', refundsRouter(ctx));
@@ -119,6 +122,7 @@ export function createApp(ctx: ApiContext): express.Express {
   app.use('/v1/test_clocks', testClocksRouter(ctx));
   app.use('/v1/billing_settings', billingSettingsRouter(ctx));
   app.use('/v1/fx', fxRouter(ctx));
+  app.use('/v1', bankRouter(ctx));
   app.use('/sandbox/charges', merchantAuth(ctx.pool));
   app.use('/sandbox', optionalMerchantAuth(ctx.pool), sandboxRouter(ctx));
 

@@ -11,6 +11,7 @@ import type { UrlGuard } from '../runtime/url-guard';
 import type { Providers } from '../runtime/providers';
 import type { FxService } from '../runtime/fx';
 import type { CircuitBreaker } from '../routing/circuit-breaker';
+import type { CreditIntake } from '../bank/intake';
 
 /** What the HTTP layer needs; built once by the server (or a test) and passed to `createApp`. */
 export type ApiContext = {
@@ -18,6 +19,8 @@ export type ApiContext = {
   pool: Pool;
   temporal: Client;
   providers: Providers;
+  /** Where incoming bank credits are stored and matched. */
+  intake: CreditIntake;
   /** Provider health (circuit breakers per provider and mode), shown to operators. */
   circuits: CircuitBreaker;
   log: Logger;

@@ -3,6 +3,10 @@ import type { z } from 'zod';
 import { OperatorActionBody, OperatorActionObject } from './schemas/admin';
 import { ErrorBody, ListQuery } from './schemas/common';
 import {
+  AdminApplyBankCreditBody, AdminBankCreditQuery, ApplyBankCreditBody, BankCreditList, BankCreditListQuery, BankCreditObject, BankPayoutList, BankPayoutListQuery,
+  BankPayoutObject, BankTransferSettingsBody, BankTransferSettingsObject, CustomerBalanceObject, IncomingCreditBody, StatementImportObject, StatementImportQuery,
+} from './schemas/bank';
+import {
   CreateWebhookEndpointBody, DeletedWebhookEndpoint, EventList, EventListQuery, EventObject, ResendEventBody, RotateSecretBody, UpdateWebhookEndpointBody,
   WebhookEndpointList, WebhookEndpointObject,
 } from './schemas/events';
@@ -19,7 +23,8 @@ import {
 } from './schemas/payments';
 
 type Method = 'get' | 'post' | 'delete';
-type Route = { method: Method; path: string; summary: string; body?: z.ZodTypeAny; query?: z.ZodObject; ok: [number, z.ZodTypeAny]; errors: number[]; admin?: boolean; public?: boolean };
+/** `raw`: the body is a file of these types (not JSON). */
+type Route = { method: Method; path: string; summary: string; body?: z.ZodTypeAny; raw?: string[]; query?: z.ZodObject; ok: [number, z.ZodTypeAny]; errors: number[]; admin?: boolean; public?: boolean };
 
 const IdParam = (name: string) => ({ name, in: 'path' as const, required: true, schema: { type: 'string' as const } });
 
@@ -76,6 +81,20 @@ const ROUTES: Route[] = [
   { method: 'get', path: '/v1/fx/rates', summary: 'The reference rates quotes are made on (1 EUR = x), their date and whether they are stale', ok: [200, FxRatesObject], errors: [401, 503] },
   { method: 'post', path: '/v1/fx/quotes', summary: 'Lock a rate for a payment: mid rate less the merchant margin, valid FX_QUOTE_TTL_SECONDS', body: CreateFxQuoteBody, ok: [201, FxQuoteObject], errors: [400, 401, 409] },
   { method: 'get', path: '/v1/fx/quotes/{id}', summary: 'Retrieve an FX quote', ok: [200, FxQuoteObject], errors: [401, 404] },
+  { method: 'post', path: '/v1/test_helpers/bank_transfers/incoming', summary: 'Test mode: a bank credit arrives (deduplicated by credit_id), and is matched', body: IncomingCreditBody, ok: [201, BankCreditObject], errors: [400, 401] },
+  { method: 'get', path: '/v1/bank_credits', summary: 'Bank credits of the merchant (its own feeds, and those applied to its payments)', query: BankCreditListQuery, ok: [200, BankCreditList], errors: [400, 401] },
+  { method: 'get', path: '/v1/bank_credits/{id}', summary: 'Retrieve a bank credit and where its money went', ok: [200, BankCreditObject], errors: [401, 404] },
+  { method: 'post', path: '/v1/bank_credits/{id}/apply', summary: 'Apply an unmatched credit to a transfer payment', body: ApplyBankCreditBody, ok: [200, BankCreditObject], errors: [400, 401, 404, 409] },
+  { method: 'get', path: '/v1/bank_payouts', summary: 'Refunds and returns of transfer money, pending until the bank confirms them', query: BankPayoutListQuery, ok: [200, BankPayoutList], errors: [400, 401] },
+  { method: 'get', path: '/v1/bank_payouts/{id}', summary: 'Retrieve a bank payout', ok: [200, BankPayoutObject], errors: [401, 404] },
+  { method: 'post', path: '/v1/test_helpers/bank_payouts/{id}/confirm', summary: 'Test mode: the bank confirms a payout left the account', ok: [200, BankPayoutObject], errors: [400, 401, 404] },
+  { method: 'get', path: '/v1/bank_transfer_settings', summary: 'How long transfer instructions last, and where under- and overpayments go', ok: [200, BankTransferSettingsObject], errors: [401] },
+  { method: 'post', path: '/v1/bank_transfer_settings', summary: 'Set the transfer expiry and the under-/overpayment policies', body: BankTransferSettingsBody, ok: [200, BankTransferSettingsObject], errors: [400, 401] },
+  { method: 'get', path: '/v1/customers/{id}/balance', summary: 'The customer\'s cash balance (from transfer overpayments) and invoice credit', ok: [200, CustomerBalanceObject], errors: [401, 404] },
+  { method: 'get', path: '/v1/admin/bank_credits', summary: 'Operator: the platform account\'s credits (e.g. status=unmatched)', query: AdminBankCreditQuery, ok: [200, BankCreditList], errors: [400, 401], admin: true },
+  { method: 'post', path: '/v1/admin/bank_credits/{id}/apply', summary: 'Operator: apply a credit to a transfer payment (audited)', body: AdminApplyBankCreditBody, ok: [200, BankCreditObject], errors: [400, 401, 404, 409], admin: true },
+  { method: 'post', path: '/v1/admin/bank_payouts/{id}/confirm', summary: 'Operator: a payout left the bank account (audited)', body: OperatorActionBody, ok: [200, BankPayoutObject], errors: [400, 401, 404], admin: true },
+  { method: 'post', path: '/v1/bank_statements', summary: 'Import a bank statement (camt.053 XML or CSV body): credits are matched, debits confirm payouts', query: StatementImportQuery, raw: ['application/xml', 'text/csv'], ok: [200, StatementImportObject], errors: [400, 401, 413] },
   { method: 'get', path: '/v1/balance', summary: 'What the merchant is owed, per currency, from the ledger', ok: [200, BalanceObject], errors: [401] },
   { method: 'get', path: '/sandbox/charges', summary: 'Effects the sandbox processor really applied', ok: [200, SandboxChargeList], errors: [401] },
   { method: 'post', path: '/sandbox/payments/{id}/complete', summary: 'Sandbox: the customer completes the required action', ok: [200, PaymentObject], errors: [404, 409], public: true },
@@ -103,6 +122,7 @@ export function openApiDocument(): object {
       request: {
         ...(r.query ? { query: r.query } : {}),
         ...(r.body ? { body: { content: { 'application/json': { schema: r.body } }, required: true } } : {}),
+        ...(r.raw ? { body: { content: Object.fromEntries(r.raw.map((type) => [type, { schema: { type: 'string' as const } }])), required: true } } : {}),
       },
       responses: {
         [r.ok[0]]: { description: 'OK', content: { 'application/json': { schema: r.ok[1] } } },

@@ -64,3 +64,26 @@ export function intendedReference(text: string): string | undefined {
   }
   return candidates.size === 1 ? [...candidates][0] : undefined;
 }
+
+/** Our references are `RF` + 2 check digits + the body. */
+const REFERENCE_LENGTH = 4 + BODY_LENGTH;
+
+/**
+ * The reference a payer's free text carries ("Invoice 12, RF18 5390 0754 7034"): the whole text
+ * when it is one, else the one reference-shaped piece of it that checks (or a swap repairs).
+ * `corrected` when a swap had to be undone.
+ */
+export function referenceIn(text: string): { reference: string; corrected: boolean } | undefined {
+  const whole = normalize(text);
+  const direct = intendedReference(whole);
+  if (direct) return { reference: direct, corrected: direct !== whole };
+  const found = new Map<string, boolean>();
+  for (let i = whole.indexOf('RF'); i >= 0; i = whole.indexOf('RF', i + 1)) {
+    const piece = whole.slice(i, i + REFERENCE_LENGTH);
+    const meant = piece.length === REFERENCE_LENGTH ? intendedReference(piece) : undefined;
+    if (meant) found.set(meant, meant !== piece);
+  }
+  if (found.size !== 1) return undefined;
+  const [reference, corrected] = [...found][0]!;
+  return { reference, corrected };
+}

@@ -96,16 +96,26 @@ export async function detachMethod(client: PoolClient, customerId: string, id: s
   );
 }
 
-/** Adds credit (amount > 0) or uses it (< 0, never below zero); `id` names the cause, so a rerun changes nothing. Returns the amount moved. */
-export async function moveCredit(client: PoolClient, customerId: string, currency: string, amount: number, id: string, reason: string, objectId: string): Promise<number> {
+/**
+ * Adds to a customer's balance (amount > 0) or uses it (< 0, never below zero): `credit` is invoice
+ * credit (prorations), `cash` is money received by transfer. `id` names the cause, so a rerun
+ * changes nothing. Returns the amount moved.
+ */
+export async function moveCredit(
+  client: PoolClient, customerId: string, currency: string, amount: number, id: string, reason: string, objectId: string, balance: 'credit' | 'cash' = 'credit',
+): Promise<number> {
+  const column = balance === 'cash' ? 'cash_balance' : 'credit_balance';
   const done = await client.query<{ amount: string }>('SELECT amount FROM customer_balance_transactions WHERE id = $1', [id]);
   if (done.rows[0]) return Number(done.rows[0].amount);
-  const { rows } = await client.query<{ available: string | null }>(`SELECT credit_balance->>$2 AS available FROM customers WHERE id = $1 FOR UPDATE`, [customerId, currency]);
+  const { rows } = await client.query<{ available: string | null }>(`SELECT ${column}->>$2 AS available FROM customers WHERE id = $1 FOR UPDATE`, [customerId, currency]);
   const available = Number(rows[0]?.available ?? 0);
   const moved = amount >= 0 ? amount : -Math.min(available, -amount);
   if (moved === 0) return 0;
-  await client.query(`INSERT INTO customer_balance_transactions (id, customer_id, currency, amount, reason, object_id) VALUES ($1, $2, $3, $4, $5, $6)`, [id, customerId, currency, moved, reason, objectId]);
-  await client.query(`UPDATE customers SET credit_balance = credit_balance || jsonb_build_object($2::text, $3::bigint), updated_at = now() WHERE id = $1`, [customerId, currency, available + moved]);
+  await client.query(
+    `INSERT INTO customer_balance_transactions (id, customer_id, currency, amount, reason, object_id, balance) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+    [id, customerId, currency, moved, reason, objectId, balance],
+  );
+  await client.query(`UPDATE customers SET ${column} = ${column} || jsonb_build_object($2::text, $3::bigint), updated_at = now() WHERE id = $1`, [customerId, currency, available + moved]);
   return moved;
 }
 

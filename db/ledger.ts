@@ -2,18 +2,13 @@ import type { Pool, PoolClient } from 'pg';
 import type { Tenant } from './merchants';
 import type { Payment, PaymentFx } from '../domain/payment';
 import { settlementShare } from '../fx/convert';
+import { Accounts } from '../domain/accounts';
+import type { Account } from '../domain/accounts';
 
-/** Accounts of the double-entry ledger, per merchant and currency. */
-export const Accounts = {
-  /** Money the provider holds for us after a capture, until it settles (asset, debit-normal). */
-  providerClearing: 'provider_clearing',
-  /** What we owe the merchant (liability, credit-normal). */
-  merchantPayable: 'merchant_payable',
-  /** Where one currency turns into another for cross-border payments (per currency). */
-  fxClearing: 'fx_clearing',
-  /** Our FX margin: the mid-rate value of what the merchant is settled, less what it is owed. */
-  fxRevenue: 'fx_revenue',
-} as const;
+export { Accounts };
+
+/** Movements of bank transfer money between the accounts, each with its debit and credit account. */
+export type BankPostingKind = 'bank_credit' | 'credit_application' | 'balance_application' | 'to_customer_balance' | 'return' | 'payout_paid';
 
 /** A money movement decided by a workflow; its id is derived from the payment and the operation. */
 export type Posting = {
@@ -21,25 +16,35 @@ export type Posting = {
   merchantId: string;
   /** Test money and live money are never added up together. */
   livemode?: boolean;
-  paymentId: string;
+  paymentId?: string;
   refundId?: string;
+  creditId?: string;
   /** `refund_reversal`: a refund the provider failed after it had succeeded; the money is the merchant's again. */
-  kind: 'capture' | 'refund' | 'refund_reversal';
+  kind: 'capture' | 'refund' | 'refund_reversal' | BankPostingKind;
   currency: string;
   amount: number;
+  /** The payment side of a capture or refund: the provider's clearing account, or for bank transfers the funds held (capture) and the bank account (refund). */
+  clearing?: Account;
+  /** Bank movements: the account debited and the one credited. */
+  debit?: Account;
+  credit?: Account;
 };
 
 type Entry = { account: string; currency: string; amount: number };
 
 function entriesOf(p: Posting): Entry[] {
   const e = (account: string, amount: number): Entry => ({ account, currency: p.currency, amount });
+  const clearing = p.clearing ?? Accounts.providerClearing;
   switch (p.kind) {
     case 'capture':
-      return [e(Accounts.providerClearing, p.amount), e(Accounts.merchantPayable, -p.amount)];
+      return [e(clearing, p.amount), e(Accounts.merchantPayable, -p.amount)];
     case 'refund':
-      return [e(Accounts.merchantPayable, p.amount), e(Accounts.providerClearing, -p.amount)];
+      return [e(Accounts.merchantPayable, p.amount), e(clearing, -p.amount)];
     case 'refund_reversal':
-      return [e(Accounts.providerClearing, p.amount), e(Accounts.merchantPayable, -p.amount)];
+      return [e(clearing, p.amount), e(Accounts.merchantPayable, -p.amount)];
+    default:
+      if (!p.debit || !p.credit) throw new Error(`posting ${p.id} (${p.kind}) names no accounts`);
+      return [e(p.debit, p.amount), e(p.credit, -p.amount)];
   }
 }
 
@@ -67,15 +72,16 @@ async function fxEntriesOf(client: PoolClient, p: Posting, fx: PaymentFx, paymen
   );
   const sum = (kinds: string[], account: string, currency: string) =>
     sums.rows.filter((r) => kinds.includes(r.kind) && r.account === account && r.currency === currency).reduce((a, r) => a + Number(r.amount), 0);
+  const clearing = p.clearing ?? Accounts.providerClearing;
   const moved = (x: number, s: number, m: number): Entry[] => [
-    { account: Accounts.providerClearing, currency: p.currency, amount: x },
+    { account: clearing, currency: p.currency, amount: x },
     { account: Accounts.fxClearing, currency: p.currency, amount: -x },
     { account: Accounts.fxClearing, currency: d, amount: m },
     { account: Accounts.merchantPayable, currency: d, amount: -s },
     { account: Accounts.fxRevenue, currency: d, amount: s - m },
   ];
   const midTotal = fx.settlement_amount + fx.fx_margin_amount;
-  const captured = sum(['capture'], Accounts.providerClearing, p.currency);
+  const captured = sum(['capture'], clearing, p.currency);
   const capturedSettled = -sum(['capture'], Accounts.merchantPayable, d);
   const capturedMid = sum(['capture'], Accounts.fxClearing, d);
   if (p.kind === 'capture') {
@@ -84,7 +90,7 @@ async function fxEntriesOf(client: PoolClient, p: Posting, fx: PaymentFx, paymen
     return moved(p.amount, s, m);
   }
   const back = ['refund', 'refund_reversal'];
-  const refunded = -sum(back, Accounts.providerClearing, p.currency);
+  const refunded = -sum(back, clearing, p.currency);
   const refundedSettled = sum(back, Accounts.merchantPayable, d);
   const refundedMid = -sum(back, Accounts.fxClearing, d);
   // After a reversal the refunds booked so far can be ahead of the cumulative share by a rounding
@@ -103,12 +109,12 @@ async function fxEntriesOf(client: PoolClient, p: Posting, fx: PaymentFx, paymen
  */
 export async function recordPosting(client: PoolClient, p: Posting, payment?: Pick<Payment, 'fx' | 'amount'>): Promise<void> {
   const inserted = await client.query(
-    `INSERT INTO ledger_postings (id, merchant_id, payment_id, refund_id, kind, livemode) VALUES ($1, $2, $3, $4, $5, $6)
+    `INSERT INTO ledger_postings (id, merchant_id, payment_id, refund_id, kind, livemode, credit_id) VALUES ($1, $2, $3, $4, $5, $6, $7)
      ON CONFLICT (id) DO NOTHING`,
-    [p.id, p.merchantId, p.paymentId, p.refundId ?? null, p.kind, p.livemode ?? false],
+    [p.id, p.merchantId, p.paymentId ?? null, p.refundId ?? null, p.kind, p.livemode ?? false, p.creditId ?? null],
   );
   if (inserted.rowCount === 0) return;
-  const entries = payment?.fx ? await fxEntriesOf(client, p, payment.fx, payment.amount) : entriesOf(p);
+  const entries = payment?.fx && ['capture', 'refund', 'refund_reversal'].includes(p.kind) ? await fxEntriesOf(client, p, payment.fx, payment.amount) : entriesOf(p);
   for (const e of entries) {
     if (e.amount === 0) continue;
     await client.query('INSERT INTO ledger_entries (posting_id, merchant_id, account, currency, amount, livemode) VALUES ($1, $2, $3, $4, $5, $6)', [

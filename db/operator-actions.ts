@@ -7,7 +7,7 @@ export type OperatorAction = {
   id: string;
   object: 'operator_action';
   merchant_id: string;
-  action: 'retry_step' | 'force_cancel' | 'resend_event' | 'retry_subscription';
+  action: 'retry_step' | 'force_cancel' | 'resend_event' | 'retry_subscription' | 'apply_bank_credit' | 'confirm_bank_payout';
   target_id: string;
   reason: string;
   outcome: string;

@@ -13,7 +13,7 @@ export type PageRequest = { limit: number; startingAfter?: string };
  */
 export async function listPage<T>(
   pool: Pool,
-  sql: { table: 'payments' | 'refunds' | 'events' | 'webhook_endpoints' | 'customers' | 'subscriptions' | 'invoices' | 'test_clocks'; columns: string; filters: Filter[] },
+  sql: { table: 'payments' | 'refunds' | 'events' | 'webhook_endpoints' | 'customers' | 'subscriptions' | 'invoices' | 'test_clocks' | 'bank_credits' | 'bank_payouts'; columns: string; filters: Filter[] },
   tenant: Tenant,
   page: PageRequest,
   map: (row: never) => T,

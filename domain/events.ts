@@ -10,6 +10,8 @@ export const EVENT_TYPES = [
   'payment.captured',
   'payment.failed',
   'payment.canceled',
+  /** A bank transfer received part of its amount (`amount_received`); it still waits for the rest. */
+  'payment.partially_funded',
   'refund.succeeded',
   'refund.failed',
   'webhook_endpoint.disabled',

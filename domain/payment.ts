@@ -23,7 +23,8 @@ export type CaptureMethod = (typeof CAPTURE_METHODS)[number];
 export const CHANNELS = ['web', 'app', 'pos', 'qr', 'phone', 'subscription'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
-export const PROVIDERS = ['sandbox', 'stripe', 'alipay', 'wechat_pay'] as const;
+/** `bank`: our own receiving accounts (BANK_ACCOUNTS), for live bank transfers. */
+export const PROVIDERS = ['sandbox', 'stripe', 'alipay', 'wechat_pay', 'bank'] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
 
 export type NextAction = {
@@ -35,7 +36,22 @@ export type NextAction = {
   reference?: string;
   /** `wechat_jsapi`: what the page inside WeChat passes to `getBrandWCPayRequest` (signed by the merchant key). */
   jsapi_parameters?: { appId: string; timeStamp: string; nonceStr: string; package: string; signType: 'RSA'; paySign: string };
+  /** `bank_transfer_instructions`: what the payer needs to send the money (as Stripe's `display_bank_transfer_instructions`). */
+  display_bank_transfer_instructions?: BankTransferInstructions;
   expires_at: string;
+};
+
+/** A receiving account, as Stripe's `financial_addresses`: an IBAN with its BIC, or an account number with its bank code. */
+export type FinancialAddress =
+  | { type: 'iban'; iban: { iban: string; bic: string; account_holder_name: string; bank_name?: string } }
+  | { type: 'account_number'; account_number: { account_number: string; bank_code: string; account_holder_name: string; bank_name?: string } };
+
+export type BankTransferInstructions = {
+  /** ISO 11649 creditor reference (`RF` + check digits): a mistyped one is caught, a swapped pair repaired. */
+  reference: string;
+  amount_remaining: number;
+  currency: string;
+  financial_addresses: FinancialAddress[];
 };
 
 export type Failure = { code: string; message: string };
@@ -90,6 +106,8 @@ export type Payment = {
   return_url: string | null;
   /** Where the payer's receipts go (API.md: as Stripe's `receipt_email`); null sends none. */
   receipt_email: string | null;
+  /** Bank transfers: what has arrived so far (credits applied and customer balance drawn); absent for other methods. */
+  amount_received?: number | null;
   /** Set when the merchant settles in another currency (null or absent: settled in `currency`). */
   fx?: PaymentFx | null;
   created_at: string;

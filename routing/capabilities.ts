@@ -11,6 +11,7 @@ export const PROVIDER_METHODS: Record<ProviderName, readonly PaymentMethodType[]
   stripe: ['card'],
   alipay: ['alipay'],
   wechat_pay: ['wechat_pay'],
+  bank: ['bank_transfer'],
 };
 
 /** Currencies a provider settles; undefined: any ISO 4217 currency. */

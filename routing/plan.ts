@@ -6,7 +6,7 @@ import type { PaymentFacts, RoutingConfig } from './rules';
 import { route } from './rules';
 
 /** The provider each method goes to without rules, when configured in the payment's mode; else the sandbox (test mode only). */
-const PREFERRED: Partial<Record<PaymentMethodType, ProviderName>> = { card: 'stripe', alipay: 'alipay', wechat_pay: 'wechat_pay' };
+const PREFERRED: Partial<Record<PaymentMethodType, ProviderName>> = { card: 'stripe', alipay: 'alipay', wechat_pay: 'wechat_pay', bank_transfer: 'bank' };
 
 export type RouteRequest = Omit<PaymentFacts, 'id'> & { captureMethod: CaptureMethod; channel: Channel; forced?: ProviderName; livemode: boolean; hasToken: boolean };
 

@@ -37,13 +37,17 @@ export function newPayment(id: string, merchantId: string, livemode: boolean, or
  * Starts (or attaches to) the payment's workflow, for update-with-start. A fresh operation per
  * attempt: an operation object can be executed only once.
  */
-export function paymentStart(config: Config, payment: Payment, token: string | undefined, extra: Pick<PaymentWorkflowInput, 'savedMethod' | 'clientIp'>, memo: Record<string, unknown>) {
+/** `actionTtlMs`: how long the customer's step may take, when not ACTION_TTL_MS (a bank transfer's instructions: the merchant's setting). */
+export function paymentStart(
+  config: Config, payment: Payment, token: string | undefined, extra: Pick<PaymentWorkflowInput, 'savedMethod' | 'clientIp'> & { actionTtlMs?: number }, memo: Record<string, unknown>,
+) {
+  const { actionTtlMs = config.ACTION_TTL_MS, ...rest } = extra;
   const input: PaymentWorkflowInput = {
     payment,
     ...(token ? { token } : {}),
-    ...extra,
+    ...rest,
     authorizationTtlMs: config.AUTHORIZATION_TTL_MS,
-    actionTtlMs: config.ACTION_TTL_MS,
+    actionTtlMs,
     refundWindowMs: config.REFUND_WINDOW_MS,
     ...(config.PAYMENT_CONTINUE_AS_NEW_EVENTS ? { continueAsNewAfterEvents: config.PAYMENT_CONTINUE_AS_NEW_EVENTS } : {}),
   };

@@ -7,6 +7,10 @@ import { AlipayProvider } from '../providers/alipay/alipay.provider';
 import { SandboxProvider } from '../providers/sandbox/sandbox.provider';
 import { StripeProvider } from '../providers/stripe/stripe.provider';
 import { WechatPayProvider } from '../providers/wechat_pay/wechatpay.provider';
+import { BankProvider } from '../providers/bank/bank.provider';
+import type { SimulatedTransfer } from '../providers/sandbox/sandbox.provider';
+import { BankRail } from '../bank/rail';
+import { receivingAccounts } from '../bank/accounts';
 import type { Logger } from './logger';
 
 export type Mode = 'test' | 'live';
@@ -21,6 +25,7 @@ export type Providers = {
   stripe?: StripeProvider;
   alipay?: AlipayProvider;
   wechat_pay?: WechatPayProvider;
+  bank?: BankProvider;
   modes: Partial<Record<ProviderName, Mode>>;
 };
 
@@ -69,7 +74,21 @@ function wechatPayProvider(config: Config): WechatPayProvider {
   }
 }
 
-export function createProviders(pool: Pool, config: Config, log: Logger): Providers {
+function bankRails(pool: Pool, config: Config): { test: BankRail; live?: BankRail } {
+  const read = (name: 'BANK_ACCOUNTS' | 'BANK_TEST_ACCOUNTS', fallback: 'test' | 'none') => {
+    try {
+      return receivingAccounts(config[name], fallback);
+    } catch (err) {
+      throw new ConfigError(`Invalid configuration:\n  ${name}: ${(err as Error).message}`);
+    }
+  };
+  const live = read('BANK_ACCOUNTS', 'none');
+  return { test: new BankRail(pool, read('BANK_TEST_ACCOUNTS', 'test')!), ...(live ? { live: new BankRail(pool, live) } : {}) };
+}
+
+/** `sendTransfer`: the credit intake the sandbox's simulated payers send their transfers to. */
+export function createProviders(pool: Pool, config: Config, log: Logger, deps: { sendTransfer?: (t: SimulatedTransfer) => Promise<void> } = {}): Providers {
+  const rails = bankRails(pool, config);
   const stripe = config.STRIPE_SECRET_KEY
     ? new StripeProvider({ secretKey: config.STRIPE_SECRET_KEY, webhookSecret: config.STRIPE_WEBHOOK_SECRET, apiBase: config.STRIPE_API_BASE })
     : undefined;
@@ -82,7 +101,10 @@ export function createProviders(pool: Pool, config: Config, log: Logger): Provid
       customerDelayMs: config.SANDBOX_CUSTOMER_DELAY_MS,
       latencyMs: config.SANDBOX_LATENCY_MS,
       log: (msg, fields) => log.warn(fields ?? {}, msg),
+      bank: rails.test,
+      ...(deps.sendTransfer ? { sendTransfer: deps.sendTransfer } : {}),
     }),
+    ...(rails.live ? { bank: new BankProvider(rails.live) } : {}),
     ...(stripe ? { stripe } : {}),
     ...(alipay ? { alipay } : {}),
     ...(wechatPay ? { wechat_pay: wechatPay } : {}),
@@ -91,6 +113,8 @@ export function createProviders(pool: Pool, config: Config, log: Logger): Provid
       ...(config.STRIPE_SECRET_KEY ? { stripe: stripeModeOf(config.STRIPE_SECRET_KEY) } : {}),
       ...(alipay ? { alipay: alipayModeOf(config.ALIPAY_GATEWAY) } : {}),
       ...(wechatPay ? { wechat_pay: wechatPayModeOf(config.WECHATPAY_BASE_URL) } : {}),
+      // Our own receiving accounts: real ones, so live only.
+      ...(rails.live ? { bank: 'live' as const } : {}),
     },
   };
 }

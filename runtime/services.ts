@@ -23,6 +23,10 @@ import { sweepIdempotencyKeys } from '../api/middleware/idempotency';
 import { connectClient, connectWorker, ensureSearchAttributes } from './temporal';
 import { FxService, ensureFxSchedule } from './fx';
 import { PAYMENT_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { receiveCredits } from '../bank/intake';
+
+/** Who pays the sandbox's transfers: an example account, as every test account is. */
+const SANDBOX_PAYER = { name: 'Sandbox Payer (test)', account: 'GB33BUKB20201555555555', bank_code: 'BUKBGB22' };
 
 export type Endpoints = { databaseUrl: string; temporalAddress: string };
 
@@ -63,7 +67,16 @@ export async function startServices(
   const registering = ensureSearchAttributes(temporal, config.TEMPORAL_NAMESPACE, PAYMENT_SEARCH_ATTRIBUTES)
     .then((added) => void (added.length > 0 && log.warn({ added }, 'registered missing search attributes on the namespace')))
     .catch((err: unknown) => log.info({ err: (err as Error).message }, 'search attributes not checked (register them as the README says)'));
-  const providers = createProviders(pool, config, log);
+  const intake = { pool, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE };
+  // The sandbox's simulated payers send their transfers where a bank's feed would deliver them.
+  const providers = createProviders(pool, config, log, {
+    sendTransfer: async (t) => {
+      await receiveCredits(intake, [{
+        credit_id: `sandbox_${t.paymentId}_${t.amount}`, value_date: new Date().toISOString().slice(0, 10), amount: t.amount, currency: t.currency,
+        reference: t.reference, payer: SANDBOX_PAYER,
+      }], { livemode: false, merchantId: t.merchantId, source: 'sandbox' });
+    },
+  });
   const circuits = new CircuitBreaker(pool, { failureThreshold: config.CIRCUIT_FAILURE_THRESHOLD, openMs: config.CIRCUIT_OPEN_MS });
   const metrics = new Metrics(pool, opts.sdkMetricsUrl);
   const secrets = new SecretBox(payloadKeys);
@@ -76,7 +89,7 @@ export async function startServices(
   } catch (err) {
     throw new ConfigError(`Invalid configuration:\n  FX_RATES: ${(err as Error).message}`);
   }
-  const context: ApiContext = { config, pool, temporal, providers, circuits, log, codec, metrics, dispatcher, secrets, urlGuard, fx, tracer: tracing?.tracer };
+  const context: ApiContext = { config, pool, temporal, intake, providers, circuits, log, codec, metrics, dispatcher, secrets, urlGuard, fx, tracer: tracing?.tracer };
   const stops: (() => Promise<void>)[] = [];
 
   let worker: Worker | undefined;

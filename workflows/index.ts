@@ -4,3 +4,4 @@ export { latePaymentRefundWorkflow } from './late-payment.workflow';
 export { subscriptionWorkflow } from './subscription.workflow';
 export { invoiceWorkflow } from './invoice.workflow';
 export { fxRatesRefreshWorkflow } from './fx.workflow';
+export { bankCreditWorkflow } from './bank-credit.workflow';

@@ -1,4 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { FundsApplied, Payer } from '../domain/bank';
 import type { Payment, Refund } from '../domain/payment';
 import type { ProviderNotification, RefundNotification } from '../providers/provider';
 
@@ -14,6 +15,13 @@ export const providerNotificationSignal = defineSignal<[ProviderNotification]>('
 /** A verified provider word on one of this payment's refunds (e.g. a refund failing after it succeeded). */
 export const refundNotificationSignal = defineSignal<[RefundNotification]>('refundNotification');
 export const paymentQuery = defineQuery<Payment>('payment');
+/**
+ * A bank credit matched to this transfer payment: it takes what it still needs (the answer says
+ * how much). Refused when the payment no longer waits for money; the same credit twice takes once.
+ */
+export const fundPaymentUpdate = defineUpdate<{ applied: number }, [FundsOffer]>('fundPayment');
+
+export type FundsOffer = { creditId: string; amount: number; currency: string; payer: Payer };
 /** An operator's "retry the stuck step now": cuts the current backoff or poll wait short. */
 export const operatorRetrySignal = defineSignal('operatorRetry');
 
@@ -35,7 +43,7 @@ export type PaymentWorkflowInput = {
    * A run continued from an earlier one while it waited for refunds (its history grew long): the
    * refunds so far and when the refund window ends. The payment travels in `payment`.
    */
-  resume?: { refunds: Refund[]; refundWindowEndsAt: number };
+  resume?: { refunds: Refund[]; refundWindowEndsAt: number; funds?: FundsApplied[] };
   /** Continue as new past this many history events, besides the server's own suggestion (tests set it low). */
   continueAsNewAfterEvents?: number;
 };

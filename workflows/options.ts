@@ -61,3 +61,12 @@ export const billingWriteOptions: ActivityOptions = {
   startToCloseTimeout: '30s',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s' },
 };
+
+/** Bank credits, payouts and customers' cash: database work, retried as billing's is. */
+export const bankWriteOptions: ActivityOptions = billingWriteOptions;
+
+/** A credit offered to its payment (a workflow update): retried until the payment answers. */
+export const fundPaymentOptions: ActivityOptions = {
+  startToCloseTimeout: '1m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '15s' },
+};

@@ -5,16 +5,18 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { Posting } from '../db/ledger';
+import { Accounts } from '../domain/accounts';
+import type { FundsApplied } from '../domain/bank';
 import { FailureTypes } from '../domain/errors';
-import type { Failure, Payment, PaymentStatus, ProviderName, Refund } from '../domain/payment';
+import type { Failure, NextAction, Payment, PaymentStatus, ProviderName, Refund } from '../domain/payment';
 import { CANCELABLE_STATUSES, REFUNDABLE_STATUSES, refundableAmount } from '../domain/payment';
-import type { AuthorizeResult, ProviderNotification, ProviderPaymentState } from '../providers/provider';
+import type { AuthorizeResult, ProviderNotification, ProviderPaymentState, RefundResult } from '../providers/provider';
 import {
-  cancelPaymentUpdate, capturePaymentUpdate, createPaymentUpdate, operatorRetrySignal, paymentQuery, providerNotificationSignal, refundNotificationSignal,
-  refundPaymentUpdate,
+  cancelPaymentUpdate, capturePaymentUpdate, createPaymentUpdate, fundPaymentUpdate, operatorRetrySignal, paymentQuery, providerNotificationSignal,
+  refundNotificationSignal, refundPaymentUpdate,
 } from './messages';
 import type { PaymentWorkflowInput, RefundRequest } from './messages';
-import { authorizeOptions, moneyMovementOptions, recordOptions, statusCheckOptions } from './options';
+import { authorizeOptions, bankWriteOptions, moneyMovementOptions, recordOptions, statusCheckOptions } from './options';
 import { latePaymentRefundStart, latePaymentRefundWorkflow } from './late-payment.workflow';
 import { PaymentStatusKey, ProviderKey, RequiresAttentionKey } from './search-attributes';
 
@@ -24,6 +26,7 @@ const { askProviderForStatus } = proxyActivities<Activities>(statusCheckOptions)
 /** Best-effort release of a hold we could not confirm; bounded, unlike money movements. */
 const { cancelAtProvider: releaseHoldAtProvider } = proxyActivities<Activities>(statusCheckOptions);
 const { recordPayment } = proxyLocalActivities<Activities>(recordOptions);
+const { drawCustomerCash, returnTransferFunds } = proxyActivities<Activities>(bankWriteOptions);
 
 const FIRST_POLL_MS = 1000;
 /** Polling a provider for the customer's step backs off to this: short enough that a payment moves on within seconds of an outage ending. */
@@ -64,6 +67,15 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   let retryNow = false;
   /** Backoff or poll waits in progress: only those can be cut short. */
   let retryableWaits = 0;
+  /** A bank transfer: funded by credits the matching workflow offers, captured once it has them all. */
+  const isTransfer = payment.payment_method.type === 'bank_transfer' && patched('bank-transfer-funds');
+  /** The credits this transfer took (and the customer's cash it drew, as `drawn`). */
+  const funds: FundsApplied[] = [...(input.resume?.funds ?? [])];
+  /** No credit is taken any more: funded, closing, or closed. */
+  let fundsClosed = !isTransfer || input.resume !== undefined;
+  /** Transfer refunds answered `pending` whose payouts the bank has not confirmed yet. */
+  let payoutsInFlight = 0;
+  const amountRemaining = () => payment.amount - (payment.amount_received ?? 0);
 
   // ---- what the outside world may ask ------------------------------------------------------
 
@@ -138,6 +150,33 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   });
 
   setHandler(
+    fundPaymentUpdate,
+    async (offer) => {
+      const taken = funds.find((f) => f.creditId === offer.creditId);
+      if (taken) return { applied: taken.amount };
+      // Taken at once, before any await: two credits at the same time never take the same remainder.
+      const amount = Math.min(offer.amount, amountRemaining());
+      if (fundsClosed || amount <= 0) throw invalidState('This payment takes no more money.');
+      const applied: FundsApplied = { creditId: offer.creditId, amount, payer: offer.payer };
+      funds.push(applied);
+      const received = (payment.amount_received ?? 0) + amount;
+      const posting: Posting = {
+        id: keyFor(`credit:${offer.creditId}`), merchantId: payment.merchant_id, livemode: payment.livemode ?? false, paymentId: payment.id, creditId: offer.creditId,
+        kind: 'credit_application', currency: payment.currency, amount, debit: Accounts.unappliedCash, credit: Accounts.transferFundsHeld,
+      };
+      await record({ amount_received: received, next_action: withRemaining(payment.next_action, payment.amount - received) }, { postings: [posting] });
+      return { applied: amount };
+    },
+    {
+      validator: (offer) => {
+        if (funds.some((f) => f.creditId === offer.creditId)) return;
+        if (fundsClosed || payment.status !== 'requires_action') throw invalidState(`This payment takes no more money: it is ${payment.status}.`);
+        if (offer.currency !== payment.currency) throw invalidState(`This payment is in ${payment.currency}, the credit in ${offer.currency}.`);
+      },
+    },
+  );
+
+  setHandler(
     refundPaymentUpdate,
     async (req) => refund(req),
     { validator: (req) => void checkRefundable(req) },
@@ -165,7 +204,12 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
     return finish();
   }
 
-  await record();
+  await record(isTransfer ? { amount_received: 0 } : {});
+  if (isTransfer && payment.customer_id) {
+    // Cash the customer has with the merchant (an earlier overpayment) pays first.
+    const drawn = await drawCustomerCash({ paymentId: payment.id, merchantId: payment.merchant_id, livemode: payment.livemode ?? false, customerId: payment.customer_id, currency: payment.currency, amount: payment.amount });
+    if (drawn > 0) await record({ amount_received: drawn });
+  }
 
   const authorization = await authorize();
   if (authorization.status === 'declined') {
@@ -175,10 +219,11 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   payment.provider_reference = authorization.reference;
 
   if (authorization.status === 'requires_action') {
-    await record({ status: 'requires_action', next_action: authorization.nextAction });
+    await record({ status: 'requires_action', next_action: isTransfer ? withRemaining(authorization.nextAction, amountRemaining()) : authorization.nextAction });
     const expiresAt = Date.parse(authorization.nextAction.expires_at);
-    customerWindowEndsAt = Number.isNaN(expiresAt) ? Date.now() + input.actionTtlMs : expiresAt;
-    const outcome = await waitForCustomer(customerWindowEndsAt);
+    const endsAt = Number.isNaN(expiresAt) ? Date.now() + input.actionTtlMs : expiresAt;
+    if (!isTransfer) customerWindowEndsAt = endsAt;
+    const outcome = isTransfer ? await waitForFunds(endsAt) : await waitForCustomer(endsAt);
     if (outcome !== 'succeeded') return finish();
   }
   if (cancelRequested) {
@@ -339,8 +384,36 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
     await recordCapture(amount);
   }
 
+  /**
+   * Waits for credits until the transfer is funded, the merchant cancels, or the instructions
+   * expire. Unfunded, it is closed, and what it received goes back by the merchant's policy.
+   */
+  async function waitForFunds(expiresAt: number): Promise<'succeeded' | 'failed' | 'canceled'> {
+    processing = false;
+    const failedAtProvider = () => notification?.outcome === 'action_failed';
+    await condition(() => amountRemaining() <= 0 || cancelRequested || failedAtProvider(), Math.max(0, expiresAt - Date.now()));
+    processing = true;
+    fundsClosed = true;
+    if (amountRemaining() <= 0) return 'succeeded';
+    await untilAnswered(() => cancelAtProvider(payment.provider, { ...mode, paymentId: payment.id, reference: payment.provider_reference, idempotencyKey: keyFor('close') }));
+    const failure = cancelRequested ? null : failedAtProvider()
+      ? notification!.failure ?? { code: 'payment_method_action_failed', message: 'The transfer failed at the bank.' }
+      : { code: 'expired', message: 'The bank transfer did not arrive in full before its instructions expired.' };
+    await record({ status: failedAtProvider() && !cancelRequested ? 'failed' : 'canceled', next_action: null, failure });
+    if ((payment.amount_received ?? 0) > 0) {
+      await returnTransferFunds({
+        paymentId: payment.id, merchantId: payment.merchant_id, livemode: payment.livemode ?? false, customerId: payment.customer_id, currency: payment.currency, funds,
+        drawn: (payment.amount_received ?? 0) - funds.reduce((sum, f) => sum + f.amount, 0),
+      });
+    }
+    return failedAtProvider() ? 'failed' : 'canceled';
+  }
+
   async function recordCapture(amount: number): Promise<void> {
-    const posting: Posting = { id: keyFor('capture'), merchantId: payment.merchant_id, livemode: payment.livemode ?? false, paymentId: payment.id, kind: 'capture', currency: payment.currency, amount };
+    const posting: Posting = {
+      id: keyFor('capture'), merchantId: payment.merchant_id, livemode: payment.livemode ?? false, paymentId: payment.id, kind: 'capture', currency: payment.currency, amount,
+      ...(isTransfer ? { clearing: Accounts.transferFundsHeld } : {}),
+    };
     await record({ status: 'captured', amount_captured: amount, amount_capturable: 0, next_action: null }, { postings: [posting] });
   }
 
@@ -438,7 +511,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   async function refund(req: RefundRequest): Promise<Refund> {
     const existing = refunds.find((r) => r.id === req.refundId);
     if (existing) {
-      await condition(() => existing.status !== 'pending');
+      if (!isTransfer) await condition(() => existing.status !== 'pending');
       return existing;
     }
     const amount = checkRefundable(req); // again: another refund may have been reserved since validation
@@ -458,7 +531,18 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
           }),
         r,
       );
-    let outcome = await send();
+    const first = await send();
+    if (isTransfer && first.status === 'pending') {
+      // A payout waits for the bank, for days: the merchant has its pending refund now, the rest goes on here.
+      payoutsInFlight++;
+      void settleRefund(r, amount, first, send).finally(() => payoutsInFlight--);
+      return r;
+    }
+    return settleRefund(r, amount, first, send);
+  }
+
+  async function settleRefund(r: Refund, amount: number, first: RefundResult, send: () => Promise<RefundResult>): Promise<Refund> {
+    let outcome = first;
     // Accepted but not settled: asked again after a pause, at once when the provider's webhook says it moved.
     // Up to an hour apart: a refund can stay pending for days, and each poll is history.
     for (let delayMs = 1000; outcome.status === 'pending'; delayMs = Math.min(delayMs * 2, MAX_RESEND_MS)) {
@@ -473,7 +557,11 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
     }
     r.status = 'succeeded';
     const refunded = payment.amount_refunded + amount;
-    const posting: Posting = { id: keyFor(`refund:${r.id}`), merchantId: payment.merchant_id, livemode: payment.livemode ?? false, paymentId: payment.id, refundId: r.id, kind: 'refund', currency: payment.currency, amount };
+    const posting: Posting = {
+      id: keyFor(`refund:${r.id}`), merchantId: payment.merchant_id, livemode: payment.livemode ?? false, paymentId: payment.id, refundId: r.id, kind: 'refund', currency: payment.currency, amount,
+      // A transfer's refund is a payout that has left our bank account.
+      ...(isTransfer ? { clearing: Accounts.bankCash } : {}),
+    };
     await record(
       { amount_refunded: refunded, status: refunded === payment.amount_captured ? 'refunded' : 'partially_refunded' },
       { refunds: [{ ...r }], postings: [posting] },
@@ -493,9 +581,11 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
     for (;;) {
       const remaining = windowEndsAt - Date.now();
       if (remaining <= 0) return;
-      if (await condition(() => historyTooLong() && allHandlersFinished(), remaining)) {
+      if (await condition(() => historyTooLong() && allHandlersFinished() && payoutsInFlight === 0, remaining)) {
         log.info('continuing as new', { history_length: workflowInfo().historyLength, refunds: refunds.length });
-        await continueAsNew<typeof paymentWorkflow>({ ...input, payment: { ...payment }, resume: { refunds: refunds.map((r) => ({ ...r })), refundWindowEndsAt: windowEndsAt } });
+        await continueAsNew<typeof paymentWorkflow>({
+          ...input, payment: { ...payment }, resume: { refunds: refunds.map((r) => ({ ...r })), refundWindowEndsAt: windowEndsAt, ...(funds.length > 0 ? { funds } : {}) },
+        });
       }
     }
   }
@@ -534,7 +624,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
     else if (closedWhileWaiting && customerWindowEndsAt !== undefined && customerWindowEndsAt > Date.now() && patched('late-payment-watch')) {
       if (await paidBeforeWindowEnds(customerWindowEndsAt)) await refundLatePayment();
     }
-    await condition(allHandlersFinished);
+    await condition(() => allHandlersFinished() && payoutsInFlight === 0);
     return payment;
   }
 
@@ -564,6 +654,12 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err; // the callback route started it first
     }
   }
+}
+
+/** A transfer's instructions, showing what is still to be sent. */
+function withRemaining(action: NextAction | null, remaining: number): NextAction | null {
+  const instructions = action?.display_bank_transfer_instructions;
+  return instructions ? { ...action, display_bank_transfer_instructions: { ...instructions, amount_remaining: Math.max(0, remaining) } } : action;
 }
 
 function failureType(err: unknown): string | undefined {

@@ -20,7 +20,7 @@ import { idempotent } from '../middleware/idempotency';
 import { OperatorActionBody } from '../schemas/admin';
 import { settleWithin } from '../sync';
 
-const ACTIONS: Record<OperatorAction['action'], { path: string; table: 'payments' | 'events' | 'subscriptions'; what: string }> = {
+const ACTIONS: Record<Exclude<OperatorAction['action'], 'apply_bank_credit' | 'confirm_bank_payout'>, { path: string; table: 'payments' | 'events' | 'subscriptions'; what: string }> = {
   retry_step: { path: '/payments/:id/retry', table: 'payments', what: 'payment' },
   force_cancel: { path: '/payments/:id/cancel', table: 'payments', what: 'payment' },
   resend_event: { path: '/events/:id/resend', table: 'events', what: 'event' },
@@ -42,7 +42,7 @@ export function adminRouter(ctx: ApiContext): Router {
   };
 
   /** Runs an action once per Idempotency-Key, audits it, and tells the merchant. */
-  const audited = (action: OperatorAction['action'], run: (owner: Tenant, targetId: string, opKey: string) => Promise<{ outcome: string; extra?: object }>) => {
+  const audited = (action: keyof typeof ACTIONS, run: (owner: Tenant, targetId: string, opKey: string) => Promise<{ outcome: string; extra?: object }>) => {
     const { path, table, what } = ACTIONS[action];
     router.post(path, async (req, res) => {
       const { reason } = parse(OperatorActionBody, req.body);

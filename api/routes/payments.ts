@@ -8,6 +8,7 @@ import type { Payment, PaymentFx } from '../../domain/payment';
 import { cancelPaymentUpdate, capturePaymentUpdate, createPaymentUpdate, paymentWorkflowId } from '../../workflows/messages';
 import type { Tenant } from '../../db/merchants';
 import { findRouting } from '../../db/routing';
+import { transferSettings } from '../../db/bank';
 import { planRoute } from '../../routing/plan';
 import { amountProblem } from '../../runtime/providers';
 import { newPayment, paymentStart } from '../../runtime/open-payment';
@@ -57,6 +58,8 @@ export function paymentsRouter(ctx: ApiContext): Router {
     const lockFx = (paymentId: string): Promise<PaymentFx | null> =>
       ctx.fx.lockForPayment(tenant, merchant.fx_margin_bps, paymentId, { currency: body.currency, amount: body.amount, settlement, quoteId: body.fx_quote_id });
 
+    const transferTtlMs = body.payment_method.type === 'bank_transfer' ? (await transferSettings(pool, tenant, config.BANK_TRANSFER_TTL_MS)).expires_after_seconds * 1000 : undefined;
+
     const outcome = await idempotent(pool, req, {
       scope: idempotencyScope(tenant),
       resourceType: 'payment',
@@ -66,7 +69,8 @@ export function paymentsRouter(ctx: ApiContext): Router {
         res.locals.paymentId = id;
         const payment = { ...newPayment(id, merchant.id, tenant.livemode, body, plan(id)), fx: await lockFx(id) };
         const memo = { amount: body.amount, currency: body.currency, merchant: merchant.name, mode: tenant.livemode ? 'live' : 'test' };
-        const start = () => paymentStart(config, payment, body.payment_method.token, body.client_ip ? { clientIp: body.client_ip } : {}, memo);
+        const extra = { ...(body.client_ip ? { clientIp: body.client_ip } : {}), ...(transferTtlMs ? { actionTtlMs: transferTtlMs } : {}) };
+        const start = () => paymentStart(config, payment, body.payment_method.token, extra, memo);
         let settled: Payment | undefined;
         try {
           settled = await settleWithin(temporal, config.SYNC_WAIT_MS, () =>

@@ -1,6 +1,10 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
 import express, { Router } from 'express';
-import { ApiError } from '../../domain/errors';
+import { ApiError, invalidRequest } from '../../domain/errors';
+import { verifySignature } from '../../domain/signature';
+import { receiveCredits } from '../../bank/intake';
+import { parse } from '../middleware/errors';
+import { BankWebhookBody } from '../schemas/bank';
 import type { ProviderNotification, RefundNotification } from '../../providers/provider';
 import { findPaymentById } from '../../db/payments';
 import { notifyVerdict } from '../../providers/alipay/alipay.mapper';
@@ -36,6 +40,29 @@ export function providerWebhooksRouter(ctx: ApiContext): Router {
     await ownPayment(ctx, notification.paymentId, 'sandbox', false);
     ctx.metrics.providerCallbacks.inc({ provider: 'sandbox', outcome: await handOver(ctx, notification) });
     res.json({ received: true });
+  });
+
+  // The bank's (or aggregator's) credit feed: `Bank-Signature` as API.md's webhooks sign. The
+  // credits arrive on the platform's accounts; a credit sent again (same credit_id) counts once.
+  router.post('/bank', express.raw({ type: () => true, limit: '64kb' }), async (req, res) => {
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const secret = ctx.config.BANK_WEBHOOK_SECRET;
+    if (!secret || !verifySignature(secret, raw, req.header('bank-signature'))) {
+      ctx.metrics.providerCallbacks.inc({ provider: 'bank', outcome: 'rejected' });
+      throw new ApiError(400, 'invalid_request_error', 'invalid_signature', 'Signature verification failed.');
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw invalidRequest('Malformed JSON in request body.', undefined, 'invalid_json');
+    }
+    const { livemode, data } = parse(BankWebhookBody, json);
+    const [received] = await receiveCredits(ctx.intake, [{ ...data, reference: data.reference ?? null, payer: data.payer ?? { name: null, account: null, bank_code: null } }], {
+      livemode, merchantId: null, source: 'webhook',
+    });
+    ctx.metrics.providerCallbacks.inc({ provider: 'bank', outcome: received!.duplicate ? 'duplicate' : 'delivered' });
+    res.json({ received: true, id: received!.credit.id, duplicate: received!.duplicate });
   });
 
   // Stripe: `Stripe-Signature` checked on the raw body; every verified event is acknowledged at

@@ -78,9 +78,18 @@ export const PaymentObject = z
         jsapi_parameters: z.object({ appId: z.string(), timeStamp: z.string(), nonceStr: z.string(), package: z.string(), signType: z.literal('RSA'), paySign: z.string() }).optional()
           .openapi({ description: '`wechat_jsapi`: pass to `WeixinJSBridge.invoke(\'getBrandWCPayRequest\', …)` inside WeChat.' }),
         reference: z.string().optional(),
+        display_bank_transfer_instructions: z.object({
+          reference: z.string(), amount_remaining: z.number().int(), currency: z.string(),
+          financial_addresses: z.array(z.object({
+            type: z.enum(['iban', 'account_number']),
+            iban: z.object({ iban: z.string(), bic: z.string(), account_holder_name: z.string(), bank_name: z.string().optional() }).optional(),
+            account_number: z.object({ account_number: z.string(), bank_code: z.string(), account_holder_name: z.string(), bank_name: z.string().optional() }).optional(),
+          })),
+        }).optional().openapi({ description: '`bank_transfer_instructions`: the account to pay into, the reference to quote (ISO 11649, with check digits), and what is still to be sent.' }),
         expires_at: Timestamp,
       })
       .nullable(),
+    amount_received: z.number().int().optional().openapi({ description: 'Bank transfers: what has arrived so far (credits applied, customer balance drawn). The payment stays requires_action until it reaches amount.' }),
     failure: Failure.nullable(),
     requires_attention: z.boolean(),
     attention: Attention,

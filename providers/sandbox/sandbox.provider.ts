@@ -3,9 +3,10 @@ import type { Pool } from 'pg';
 import { newId } from '../../domain/ids';
 import type { NextAction } from '../../domain/payment';
 import type {
-  AuthorizeRequest, AuthorizeResult, CancelRequest, CaptureRequest, OperationResult, PaymentProvider,
-  ProviderNotification, ProviderPaymentState, RefundRequest, StatusRequest,
+  AuthorizeRequest, AuthorizeResult, CancelRequest, CaptureRequest, OperationResult, PaymentProblem, PaymentProvider, PaymentShape,
+  ProviderNotification, ProviderPaymentState, RefundRequest, RefundResult, StatusRequest,
 } from '../provider';
+import type { BankRail } from '../../bank/rail';
 import { ProviderFault } from '../provider';
 import { signPayload, verifySignature } from '../../domain/signature';
 import type { SandboxPayment } from './sandbox.store';
@@ -23,7 +24,14 @@ export type SandboxOptions = {
   /** Latency added to every call. */
   latencyMs: number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
+  /** Bank transfers in test mode: the example receiving accounts, instructions and payouts. */
+  bank: BankRail;
+  /** Where the simulated payer's transfer arrives: our credit intake, as a bank's feed would deliver it. */
+  sendTransfer?: (t: SimulatedTransfer) => Promise<void>;
 };
+
+/** A transfer the sandbox's simulated payer sends, with the instructions' reference. */
+export type SimulatedTransfer = { paymentId: string; merchantId: string; amount: number; currency: string; reference: string };
 
 /** The scenarios of API.md's token table. Unknown tokens behave like `tok_ok`. */
 const DECLINES: Record<string, { code: string; message: string }> = {
@@ -48,11 +56,16 @@ export class SandboxProvider implements PaymentProvider {
     this.store = new SandboxStore(pool);
   }
 
+  problemWith(p: PaymentShape): PaymentProblem | undefined {
+    return this.opts.bank.problemWith(p);
+  }
+
   async authorize(req: AuthorizeRequest): Promise<AuthorizeResult> {
     const token = req.method.token ?? 'tok_ok';
+    const transfer = req.method.type === 'bank_transfer';
     const attempt = await this.enter(token, req.idempotencyKey);
     const existing = await this.store.findByPayment(req.paymentId);
-    if (existing) return authorizeResultOf(existing, this.nextAction(existing, req));
+    if (existing) return authorizeResultOf(existing, await this.nextAction(existing, req));
 
     const needsCustomer = req.method.type !== 'card' || token === 'tok_requires_action';
     const decline = DECLINES[token];
@@ -65,18 +78,29 @@ export class SandboxProvider implements PaymentProvider {
       status: decline ? 'failed' : needsCustomer ? 'requires_action' : 'authorized',
       amount: req.amount,
       currency: req.currency,
-      customer_completes_at: needsCustomer && token !== 'tok_requires_action' ? new Date(Date.now() + this.opts.customerDelayMs) : null,
+      // The simulated payer of a transfer sends money to our intake instead (below).
+      customer_completes_at: needsCustomer && !transfer && token !== 'tok_requires_action' ? new Date(Date.now() + this.opts.customerDelayMs) : null,
       action_expires_at: needsCustomer ? new Date(req.actionExpiresAt) : null,
       failure_code: decline?.code ?? null,
     }, req.idempotencyKey);
     // The processor charged, but the answer never reached us: the caller must ask before acting again.
     if (record.status === 'authorized' && token === 'tok_timeout' && attempt === 1) throw new ProviderFault('sandbox: request timed out', true, true);
     if (record.customer_completes_at) this.simulateCustomer(record);
-    return authorizeResultOf(record, this.nextAction(record, req));
+    const nextAction = await this.nextAction(record, req);
+    // Sent once per payment in effect: a second timer's credit has the same bank id and is counted once.
+    if (transfer && record.status === 'requires_action' && token !== 'tok_requires_action') {
+      setTimeout(() => void this.payByTransfer(record, nextAction!.reference!), this.opts.customerDelayMs).unref();
+    }
+    return authorizeResultOf(record, nextAction);
   }
 
   async capture(req: CaptureRequest): Promise<OperationResult> {
     const p = await this.load(req.paymentId, req.idempotencyKey);
+    if (p.method_type === 'bank_transfer') {
+      // Funded: the transfer is authorized and captured at once, and its instructions settled.
+      await this.store.apply(p.reference, { operation: 'authorize', amount: Number(p.amount), idempotencyKey: `${req.paymentId}:authorize`, from: ['requires_action'], set: `status = 'authorized'` });
+      await this.opts.bank.funded(req.paymentId);
+    }
     if (await this.store.chargeExists(req.idempotencyKey)) return { status: 'succeeded' };
     if (p.status === 'captured') return { status: 'succeeded' }; // already captured counts as success
     if (req.amount > p.amount) return { status: 'declined', code: 'amount_too_large', message: 'Capture exceeds the authorized amount.' };
@@ -90,6 +114,7 @@ export class SandboxProvider implements PaymentProvider {
 
   async cancel(req: CancelRequest): Promise<OperationResult> {
     const p = await this.load(req.paymentId, req.idempotencyKey);
+    if (p.method_type === 'bank_transfer' && p.status === 'requires_action') await this.opts.bank.closed(req.paymentId);
     if (p.status === 'canceled') return { status: 'succeeded' };
     if (p.status === 'requires_action' && (await this.store.setStatus(p.reference, ['requires_action'], 'canceled'))) return { status: 'succeeded' };
     const voided = await this.store.apply(p.reference, {
@@ -102,9 +127,14 @@ export class SandboxProvider implements PaymentProvider {
       : { status: 'declined', code: 'invalid_state', message: `Cannot cancel a payment that is ${now.status}.` };
   }
 
-  async refund(req: RefundRequest): Promise<OperationResult> {
+  async refund(req: RefundRequest): Promise<RefundResult> {
     const p = await this.load(req.paymentId, req.idempotencyKey);
     if (await this.store.chargeExists(req.idempotencyKey)) return { status: 'succeeded' };
+    if (p.method_type === 'bank_transfer') {
+      // A payout to the payer's account: the processor's books show the refund once it is paid.
+      const payout = await this.opts.bank.refund(req);
+      if (payout.status !== 'succeeded') return payout;
+    }
     if (p.token === 'tok_refund_fails') return { status: 'declined', code: 'refund_failed', message: 'The processor could not refund this payment.' };
     const applied = await this.store.apply(p.reference, {
       operation: 'refund', amount: req.amount, idempotencyKey: req.idempotencyKey, from: ['captured'],
@@ -154,6 +184,15 @@ export class SandboxProvider implements PaymentProvider {
     const p = await this.store.findByPayment(paymentId);
     if (!p || p.status !== 'requires_action') return false;
     if (p.action_expires_at && p.action_expires_at.getTime() <= Date.now()) return false;
+    if (p.method_type === 'bank_transfer' && outcome === 'succeeded') {
+      const { rows } = await this.store.pool.query<{ reference: string; remaining: number }>(
+        `SELECT t.reference, p.amount - COALESCE(p.amount_received, 0) AS remaining FROM bank_transfers t JOIN payments p ON p.id = t.payment_id WHERE t.payment_id = $1`,
+        [paymentId],
+      );
+      if (!rows[0] || rows[0].remaining <= 0) return false;
+      await this.sendTransfer(p, rows[0].reference, rows[0].remaining);
+      return true;
+    }
     const moved =
       outcome === 'succeeded'
         ? await this.store.apply(p.reference, {
@@ -204,13 +243,27 @@ export class SandboxProvider implements PaymentProvider {
     }, delay).unref();
   }
 
-  private nextAction(p: SandboxPayment, req: AuthorizeRequest): NextAction | undefined {
+  /** The simulated payer sends the whole amount with the instructions' reference. */
+  private async payByTransfer(p: SandboxPayment, reference: string): Promise<void> {
+    try {
+      await this.sendTransfer(p, reference, Number(p.amount));
+    } catch (err) {
+      this.opts.log?.('sandbox payer could not send the transfer', { paymentId: p.payment_id, err: String(err) });
+    }
+  }
+
+  private async sendTransfer(p: SandboxPayment, reference: string, amount: number): Promise<void> {
+    if (!this.opts.sendTransfer) throw new Error('sandbox: no credit intake to send the transfer to');
+    await this.opts.sendTransfer({ paymentId: p.payment_id, merchantId: p.merchant_id, amount, currency: p.currency, reference });
+  }
+
+  private async nextAction(p: SandboxPayment, req: AuthorizeRequest): Promise<NextAction | undefined> {
     if (p.status !== 'requires_action') return undefined;
     const expires_at = (p.action_expires_at ?? new Date(req.actionExpiresAt)).toISOString();
     const payUrl = `sandbox://pay/${p.reference}`;
     switch (p.method_type) {
       case 'bank_transfer':
-        return { type: 'bank_transfer_instructions', reference: p.reference, expires_at };
+        return this.opts.bank.instructions(req);
       case 'alipay':
       case 'wechat_pay':
         return req.channel === 'web' && p.method_type === 'alipay' && req.returnUrl

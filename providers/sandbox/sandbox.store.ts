@@ -31,7 +31,7 @@ export type SandboxCharge = {
 };
 
 export class SandboxStore {
-  constructor(private readonly pool: Pool) {}
+  constructor(readonly pool: Pool) {}
 
   /** Counts calls per idempotency key (to script "503 twice, then succeed"); returns this call's number. */
   async countAttempt(idempotencyKey: string): Promise<number> {

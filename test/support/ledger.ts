@@ -36,6 +36,43 @@ export async function expectLedgerConsistent(pool: Pool, merchantId: string): Pr
   }
   const expected = [...owed.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([currency, amount]) => ({ currency, amount }));
   expect(ledger.rows).toEqual(expected);
+  await expectBankAccountsConsistent(pool, merchantId);
+}
+
+/**
+ * Bank transfer money, account by account, equals what the credits, payouts, customers and
+ * payments say: the bank account holds the credits received less the payouts paid; unapplied
+ * cash is the unmatched credits; funds held are what open transfers received; customer cash is
+ * the customers' balances; pending payouts are the returns not yet confirmed.
+ */
+export async function expectBankAccountsConsistent(pool: Pool, merchantId: string): Promise<void> {
+  const ledger = async (account: string, sign: 1 | -1) => {
+    const { rows } = await pool.query<{ key: string; amount: string }>(
+      `SELECT livemode || ':' || currency AS key, sum(amount)::bigint AS amount FROM ledger_entries WHERE merchant_id = $1 AND account = $2 GROUP BY 1 HAVING sum(amount) <> 0 ORDER BY 1`,
+      [merchantId, account],
+    );
+    return Object.fromEntries(rows.map((r) => [r.key, sign * Number(r.amount)]));
+  };
+  const books = async (sql: string) => {
+    const { rows } = await pool.query<{ key: string; amount: string }>(`SELECT key, sum(amount)::bigint AS amount FROM (${sql}) x GROUP BY key HAVING sum(amount) <> 0 ORDER BY key`, [merchantId]);
+    return Object.fromEntries(rows.map((r) => [r.key, Number(r.amount)]));
+  };
+  expect(await ledger('bank_cash', 1)).toEqual(await books(
+    `SELECT livemode || ':' || currency AS key, amount FROM bank_credits WHERE merchant_id = $1
+     UNION ALL SELECT livemode || ':' || currency, -amount FROM bank_payouts WHERE merchant_id = $1 AND status = 'paid'`,
+  ));
+  expect(await ledger('unapplied_cash', -1)).toEqual(await books(
+    `SELECT livemode || ':' || currency AS key, amount - amount_applied - amount_excess AS amount FROM bank_credits WHERE merchant_id = $1`,
+  ));
+  expect(await ledger('transfer_funds_held', -1)).toEqual(await books(
+    `SELECT livemode || ':' || currency AS key, amount_received AS amount FROM payments WHERE merchant_id = $1 AND status = 'requires_action' AND amount_received > 0`,
+  ));
+  expect(await ledger('customer_cash_balance', -1)).toEqual(await books(
+    `SELECT c.livemode || ':' || b.key AS key, b.value::bigint AS amount FROM customers c, jsonb_each_text(c.cash_balance) b WHERE c.merchant_id = $1`,
+  ));
+  expect(await ledger('payouts_pending', -1)).toEqual(await books(
+    `SELECT livemode || ':' || currency AS key, amount FROM bank_payouts WHERE merchant_id = $1 AND kind = 'return' AND status = 'pending'`,
+  ));
 }
 
 /** The same invariants for every merchant in the database: run after each suite's scenarios. */
