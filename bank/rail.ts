@@ -37,7 +37,9 @@ export class BankRail {
       type: 'bank_transfer_instructions',
       reference: t.reference,
       expires_at: t.expires_at.toISOString(),
-      display_bank_transfer_instructions: { reference: t.reference, amount_remaining: req.amount, currency: t.currency, financial_addresses: t.financial_addresses },
+      display_bank_transfer_instructions: {
+        reference: t.reference, amount_remaining: req.amount, currency: t.currency, financial_addresses: t.financial_addresses, expires_at: t.expires_at.toISOString(),
+      },
     };
   }
 

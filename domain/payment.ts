@@ -52,6 +52,7 @@ export type BankTransferInstructions = {
   amount_remaining: number;
   currency: string;
   financial_addresses: FinancialAddress[];
+  expires_at: string;
 };
 
 export type Failure = { code: string; message: string };

@@ -4,6 +4,8 @@ import ipaddr from 'ipaddr.js';
 
 type Network = [ipaddr.IPv4 | ipaddr.IPv6, number];
 
+const DNS_CHECK_TIMEOUT_MS = 2000;
+
 export class ForbiddenUrlError extends Error {}
 
 /**
@@ -47,7 +49,14 @@ export class UrlGuard {
     const host = url.hostname.replace(/^\[|\]$/g, '');
     const addresses = ipaddr.isValid(host)
       ? [host]
-      : await new Promise<string[]>((resolve) => dnsLookup(host, { all: true }, (err, found) => resolve(err ? [] : found.map((a) => a.address))));
+      : await new Promise<string[]>((resolve) => {
+        // A resolver that hangs must not hold the request: unresolved now, the name is checked again at delivery.
+        const giveUp = setTimeout(() => resolve([]), DNS_CHECK_TIMEOUT_MS);
+        dnsLookup(host, { all: true }, (err, found) => {
+          clearTimeout(giveUp);
+          resolve(err ? [] : found.map((a) => a.address));
+        });
+      });
     for (const address of addresses) {
       const why = this.refusal(address);
       if (why) throw new ForbiddenUrlError(`url points to a private or reserved network (${why})`);

@@ -85,6 +85,7 @@ export const PaymentObject = z
             iban: z.object({ iban: z.string(), bic: z.string(), account_holder_name: z.string(), bank_name: z.string().optional() }).optional(),
             account_number: z.object({ account_number: z.string(), bank_code: z.string(), account_holder_name: z.string(), bank_name: z.string().optional() }).optional(),
           })),
+          expires_at: Timestamp,
         }).optional().openapi({ description: '`bank_transfer_instructions`: the account to pay into, the reference to quote (ISO 11649, with check digits), and what is still to be sent.' }),
         expires_at: Timestamp,
       })
