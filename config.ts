@@ -169,6 +169,16 @@ export const configSchema = z.object({
   BANK_TRANSFER_TTL_MS: durationMs.default(7 * 24 * 3600 * 1000),
   /** Signs `POST /webhooks/bank` (the bank's or aggregator's credit feed); unset, the endpoint refuses every call. */
   BANK_WEBHOOK_SECRET: z.string().min(16).optional(),
+  /** Reconciliation: when the daily runs start (HH:MM in RECONCILIATION_TIME_ZONE), each for the day before in its provider's time zone. */
+  RECONCILIATION_AT: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, { error: 'HH:MM' }).default('06:00'),
+  RECONCILIATION_TIME_ZONE: z.string().refine((tz) => { try { new Intl.DateTimeFormat('en', { timeZone: tz }); return true; } catch { return false; } }, { error: 'an IANA time zone' }).default('UTC'),
+  /** `off`: no daily schedules (runs only on demand). */
+  RECONCILIATION_SCHEDULE: z.enum(['on', 'off']).default('on'),
+  /** Days a movement may be missing from the provider's report before it counts as a mismatch (T+3 by default). */
+  RECONCILIATION_GRACE_DAYS: z.coerce.number().int().min(0).max(30).default(3),
+  /** The sandbox processor's fee on each capture: basis points of the amount, plus a fixed part in minor units. */
+  SANDBOX_FEE_BPS: z.coerce.number().int().min(0).max(10_000).default(290),
+  SANDBOX_FEE_FIXED: z.coerce.number().int().min(0).default(30),
   /** Consecutive unreachable or timed-out calls after which a provider's circuit opens and routing skips it. */
   CIRCUIT_FAILURE_THRESHOLD: z.coerce.number().int().min(1).default(5),
   /** How long an open circuit stays open before one probe call is let through. */

@@ -20,7 +20,7 @@ import { fundPaymentUpdate, paymentWorkflowId } from '../workflows/messages';
 export type CreditMatch = { paymentId: string; merchantId: string; matchedBy: MatchedBy } | { paymentId: null };
 
 /** What a payment did with a credit offered to it. */
-export type OfferOutcome = { outcome: 'applied'; applied: number; customerId: string | null } | { outcome: 'closed' | 'refused'; message: string; customerId: string | null };
+export type OfferOutcome = { outcome: 'applied'; applied: number; customerId: string | null } | { outcome: 'closed' | 'funded' | 'refused'; message: string; customerId: string | null };
 
 const posting = (p: Omit<Posting, 'kind' | 'debit' | 'credit'>, kind: Posting['kind'], debit: Account, credit: Account): Posting => ({ ...p, kind, debit, credit });
 
@@ -118,8 +118,17 @@ export function createBankActivities(pool: Pool) {
     /** Offers the credit to its payment's workflow, which takes what it still needs. */
     async offerCreditToPayment(req: { creditId: string; paymentId: string }): Promise<OfferOutcome> {
       const c = await loadCredit(req.creditId);
-      const { rows } = await pool.query<{ customer_id: string | null }>('SELECT customer_id FROM payments WHERE id = $1', [req.paymentId]);
+      // The payment's customer, only if it is the payment's merchant's in the payment's mode.
+      const { rows } = await pool.query<{ customer_id: string | null }>(
+        'SELECT c.id AS customer_id FROM payments p JOIN customers c ON c.id = p.customer_id AND c.merchant_id = p.merchant_id AND c.livemode = p.livemode WHERE p.id = $1',
+        [req.paymentId],
+      );
       const customerId = rows[0]?.customer_id ?? null;
+      // Taken already (an earlier attempt whose answer was lost, before the payment closed): that is the answer.
+      const taken = await pool.query<{ amount: number }>(
+        `SELECT le.amount FROM ledger_entries le WHERE le.posting_id = $1 AND le.account = $2`, [`${req.paymentId}:credit:${c.id}`, Accounts.unappliedCash],
+      );
+      if (taken.rows[0]) return { outcome: 'applied', applied: taken.rows[0].amount, customerId };
       try {
         const { applied } = await Context.current().client.workflow.getHandle(paymentWorkflowId(req.paymentId)).executeUpdate(fundPaymentUpdate, {
           args: [{ creditId: c.id, amount: c.amount, currency: c.currency, payer: c.payer }],
@@ -128,6 +137,9 @@ export function createBankActivities(pool: Pool) {
         return { outcome: 'applied', applied, customerId };
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) return { outcome: 'closed', message: 'The payment is closed.', customerId };
+        if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && err.cause.type === FailureTypes.paymentFunded) {
+          return { outcome: 'funded', message: err.cause.message, customerId };
+        }
         if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && err.cause.type === FailureTypes.invalidState) {
           const currency = /is in [A-Z]{3}, the credit in/.test(err.cause.message);
           return { outcome: currency ? 'refused' : 'closed', message: err.cause.message, customerId };

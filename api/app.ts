@@ -15,6 +15,7 @@ import { invoicesRouter, subscriptionsRouter } from './routes/subscriptions';
 import { billingSettingsRouter, testClocksRouter } from './routes/test-clocks';
 import { fxRouter } from './routes/fx';
 import { adminBankRouter, bankRouter, bankStatementsRouter } from './routes/bank';
+import { reconciliationRouter } from './routes/reconciliation';
 import { refundsRouter } from './routes/refunds';
 import { routingRouter } from './routes/routing';
 import { sandboxRouter } from './routes/sandbox';
@@ -108,6 +109,8 @@ export function createApp(ctx: ApiContext): express.Express {
   app.use(express.json({ limit: BODY_LIMIT, strict: true, type: () => true }), absentBodyAsEmpty);
   app.use(rejectNulCharacters);
   app.use('/v1/merchants', adminAuth(ctx.config.ADMIN_API_KEY), merchantsRouter(ctx));
+  // Operators (admin key) run reconciliations; merchants read their own items.
+  app.use('/v1/reconciliation', reconciliationRouter(ctx));
   app.use('/v1/admin', adminAuth(ctx.config.ADMIN_API_KEY), adminRouter(ctx), adminBankRouter(ctx));
   app.use('/v1', merchantAuth(ctx.pool));
   app.use('/v1/payments', paymentsRouter(ctx));

@@ -6,6 +6,7 @@ import {
   AdminApplyBankCreditBody, AdminBankCreditQuery, ApplyBankCreditBody, BankCreditList, BankCreditListQuery, BankCreditObject, BankPayoutList, BankPayoutListQuery,
   BankPayoutObject, BankTransferSettingsBody, BankTransferSettingsObject, CustomerBalanceObject, IncomingCreditBody, StatementImportObject, StatementImportQuery,
 } from './schemas/bank';
+import { CreateRunBody, ItemList, ItemListQuery, ItemObject, ResolveItemBody, RunList, RunListQuery, RunObject } from './schemas/reconciliation';
 import {
   CreateWebhookEndpointBody, DeletedWebhookEndpoint, EventList, EventListQuery, EventObject, ResendEventBody, RotateSecretBody, UpdateWebhookEndpointBody,
   WebhookEndpointList, WebhookEndpointObject,
@@ -95,6 +96,11 @@ const ROUTES: Route[] = [
   { method: 'post', path: '/v1/admin/bank_credits/{id}/apply', summary: 'Operator: apply a credit to a transfer payment (audited)', body: AdminApplyBankCreditBody, ok: [200, BankCreditObject], errors: [400, 401, 404, 409], admin: true },
   { method: 'post', path: '/v1/admin/bank_payouts/{id}/confirm', summary: 'Operator: a payout left the bank account (audited)', body: OperatorActionBody, ok: [200, BankPayoutObject], errors: [400, 401, 404], admin: true },
   { method: 'post', path: '/v1/bank_statements', summary: 'Import a bank statement (camt.053 XML or CSV body): credits are matched, debits confirm payouts', query: StatementImportQuery, raw: ['application/xml', 'text/csv'], ok: [200, StatementImportObject], errors: [400, 401, 413] },
+  { method: 'post', path: '/v1/reconciliation/runs', summary: 'Operator: reconcile one provider\'s settlement report of one day (admin key); a re-run updates the same run', body: CreateRunBody, ok: [200, RunObject], errors: [400, 401], admin: true },
+  { method: 'get', path: '/v1/reconciliation/runs', summary: 'Reconciliation runs (a merchant key: its own counts)', query: RunListQuery, ok: [200, RunList], errors: [400, 401] },
+  { method: 'get', path: '/v1/reconciliation/runs/{id}', summary: 'A reconciliation run: status, counts per classification, report totals', ok: [200, RunObject], errors: [401, 404] },
+  { method: 'get', path: '/v1/reconciliation/items', summary: 'Reconciliation items (a merchant key: those about its own payments)', query: ItemListQuery, ok: [200, ItemList], errors: [400, 401] },
+  { method: 'post', path: '/v1/reconciliation/items/{id}/resolve', summary: 'Operator: resolve a difference with a note', body: ResolveItemBody, ok: [200, ItemObject], errors: [400, 401, 404], admin: true },
   { method: 'get', path: '/v1/balance', summary: 'What the merchant is owed, per currency, from the ledger', ok: [200, BalanceObject], errors: [401] },
   { method: 'get', path: '/sandbox/charges', summary: 'Effects the sandbox processor really applied', ok: [200, SandboxChargeList], errors: [401] },
   { method: 'post', path: '/sandbox/payments/{id}/complete', summary: 'Sandbox: the customer completes the required action', ok: [200, PaymentObject], errors: [404, 409], public: true },

@@ -3,10 +3,9 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Pool } from 'pg';
 import { claimCredit } from '../activities/bank';
 import type { CreditRow } from '../db/bank';
-import { insertCredit, toCredit } from '../db/bank';
+import { creditRowId, insertCredit, toCredit } from '../db/bank';
 import { inTransaction } from '../db/pool';
 import type { BankCredit, Payer } from '../domain/bank';
-import { derivedId } from '../domain/ids';
 import { bankCreditWorkflow, bankCreditWorkflowId } from '../workflows/bank-credit.workflow';
 
 export type IncomingCredit = { credit_id: string; value_date: string; amount: number; currency: string; reference: string | null; payer: Payer };
@@ -27,7 +26,7 @@ export async function receiveCredits(
   for (const c of credits) {
     const { row, inserted } = await inTransaction(intake.pool, async (client) => {
       const stored = await insertCredit(client, {
-        id: derivedId('bcr', String(scope.livemode), c.credit_id), livemode: scope.livemode, scopeMerchant: scope.merchantId, creditId: c.credit_id,
+        id: creditRowId(scope.livemode, scope.merchantId, c.credit_id), livemode: scope.livemode, scopeMerchant: scope.merchantId, creditId: c.credit_id,
         source: scope.source, valueDate: c.value_date, amount: c.amount, currency: c.currency, reference: c.reference, payer: c.payer,
       });
       if (stored.inserted && scope.merchantId) await claimCredit(client, stored.row, scope.merchantId);

@@ -6,6 +6,7 @@ import type { Tenant } from './merchants';
 import type { PageRequest } from './pages';
 import { listPage } from './pages';
 import { iso } from './pool';
+import { derivedId } from '../domain/ids';
 
 type Queryable = Pool | PoolClient;
 
@@ -74,6 +75,9 @@ export const toCredit = (r: CreditRow): BankCredit => ({
   created_at: iso(r.created_at), updated_at: iso(r.updated_at),
 });
 
+/** A credit's id, from its bank id on the account it arrived on: the same credit seen twice is one row. */
+export const creditRowId = (livemode: boolean, scopeMerchant: string | null, creditId: string) => derivedId('bcr', String(livemode), scopeMerchant ?? '', creditId);
+
 export type NewCredit = {
   id: string; livemode: boolean; scopeMerchant: string | null; creditId: string; source: BankCredit['source']; valueDate: string;
   amount: number; currency: string; reference: string | null; payer: Payer;
@@ -83,11 +87,13 @@ export type NewCredit = {
 export async function insertCredit(client: PoolClient, c: NewCredit): Promise<{ row: CreditRow; inserted: boolean }> {
   const { rows } = await client.query<CreditRow>(
     `INSERT INTO bank_credits (id, livemode, merchant_id, scope_merchant, credit_id, source, value_date, amount, currency, reference, payer)
-     VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (livemode, credit_id) DO NOTHING RETURNING *`,
+     VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (livemode, (COALESCE(scope_merchant, '')), credit_id) DO NOTHING RETURNING *`,
     [c.id, c.livemode, c.scopeMerchant, c.creditId, c.source, c.valueDate, c.amount, c.currency, c.reference, JSON.stringify(c.payer)],
   );
   if (rows[0]) return { row: rows[0], inserted: true };
-  const existing = await client.query<CreditRow>('SELECT * FROM bank_credits WHERE livemode = $1 AND credit_id = $2', [c.livemode, c.creditId]);
+  const existing = await client.query<CreditRow>(
+    `SELECT * FROM bank_credits WHERE livemode = $1 AND COALESCE(scope_merchant, '') = COALESCE($2, '') AND credit_id = $3`, [c.livemode, c.scopeMerchant, c.creditId],
+  );
   return { row: existing.rows[0]!, inserted: false };
 }
 

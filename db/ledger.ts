@@ -9,6 +9,8 @@ export { Accounts };
 
 /** Movements of bank transfer money between the accounts, each with its debit and credit account. */
 export type BankPostingKind = 'bank_credit' | 'credit_application' | 'balance_application' | 'to_customer_balance' | 'return' | 'payout_paid';
+/** A provider's fee on a settled line, as its report says (negative when it gave one back). */
+export type FeePostingKind = 'provider_fee';
 
 /** A money movement decided by a workflow; its id is derived from the payment and the operation. */
 export type Posting = {
@@ -20,7 +22,7 @@ export type Posting = {
   refundId?: string;
   creditId?: string;
   /** `refund_reversal`: a refund the provider failed after it had succeeded; the money is the merchant's again. */
-  kind: 'capture' | 'refund' | 'refund_reversal' | BankPostingKind;
+  kind: 'capture' | 'refund' | 'refund_reversal' | BankPostingKind | FeePostingKind;
   currency: string;
   amount: number;
   /** The payment side of a capture or refund: the provider's clearing account, or for bank transfers the funds held (capture) and the bank account (refund). */
@@ -72,6 +74,9 @@ async function fxEntriesOf(client: PoolClient, p: Posting, fx: PaymentFx, paymen
   );
   const sum = (kinds: string[], account: string, currency: string) =>
     sums.rows.filter((r) => kinds.includes(r.kind) && r.account === account && r.currency === currency).reduce((a, r) => a + Number(r.amount), 0);
+  /** The payment-currency side of captures or refunds, whichever clearing account they used (a transfer captures from its held funds, refunds from the bank). */
+  const paymentSide = (kinds: string[]) =>
+    sums.rows.filter((r) => kinds.includes(r.kind) && r.account !== Accounts.fxClearing && r.currency === p.currency).reduce((a, r) => a + Number(r.amount), 0);
   const clearing = p.clearing ?? Accounts.providerClearing;
   const moved = (x: number, s: number, m: number): Entry[] => [
     { account: clearing, currency: p.currency, amount: x },
@@ -81,7 +86,7 @@ async function fxEntriesOf(client: PoolClient, p: Posting, fx: PaymentFx, paymen
     { account: Accounts.fxRevenue, currency: d, amount: s - m },
   ];
   const midTotal = fx.settlement_amount + fx.fx_margin_amount;
-  const captured = sum(['capture'], clearing, p.currency);
+  const captured = paymentSide(['capture']);
   const capturedSettled = -sum(['capture'], Accounts.merchantPayable, d);
   const capturedMid = sum(['capture'], Accounts.fxClearing, d);
   if (p.kind === 'capture') {
@@ -90,7 +95,7 @@ async function fxEntriesOf(client: PoolClient, p: Posting, fx: PaymentFx, paymen
     return moved(p.amount, s, m);
   }
   const back = ['refund', 'refund_reversal'];
-  const refunded = -sum(back, clearing, p.currency);
+  const refunded = -paymentSide(back);
   const refundedSettled = sum(back, Accounts.merchantPayable, d);
   const refundedMid = -sum(back, Accounts.fxClearing, d);
   // After a reversal the refunds booked so far can be ahead of the cumulative share by a rounding
@@ -123,12 +128,12 @@ export async function recordPosting(client: PoolClient, p: Posting, payment?: Pi
   }
 }
 
-/** What the merchant is owed per currency: the credit balance of its payable account. */
+/** What the merchant is owed per currency: its payable account, net of the providers' fees. */
 export async function merchantBalances(pool: Pool, tenant: Tenant): Promise<{ currency: string; amount: number }[]> {
   const { rows } = await pool.query<{ currency: string; amount: number }>(
     `SELECT currency, -sum(amount)::bigint AS amount FROM ledger_entries
-     WHERE merchant_id = $1 AND livemode = $2 AND account = $3 GROUP BY currency ORDER BY currency`,
-    [tenant.merchantId, tenant.livemode, Accounts.merchantPayable],
+     WHERE merchant_id = $1 AND livemode = $2 AND account = ANY($3::text[]) GROUP BY currency ORDER BY currency`,
+    [tenant.merchantId, tenant.livemode, [Accounts.merchantPayable, Accounts.providerFees]],
   );
   return rows;
 }

@@ -20,6 +20,8 @@ export const Accounts = {
   customerCashBalance: 'customer_cash_balance',
   /** Money owed back to a payer, until the bank confirms the payout (liability). */
   payoutsPending: 'payouts_pending',
+  /** What providers kept as their fees (expense, debit-normal), as their settlement reports say: the merchant's balance is net of it. */
+  providerFees: 'provider_fees',
 } as const;
 
 export type Account = (typeof Accounts)[keyof typeof Accounts];

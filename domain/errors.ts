@@ -62,4 +62,6 @@ export const FailureTypes = {
   outcomeUnknown: 'ProviderOutcomeUnknown',
   /** The provider certainly did not act (unreachable before sending, or its circuit is open): the next candidate may be tried. */
   notProcessed: 'ProviderNotProcessed',
+  /** A bank transfer already funded in full: a further credit is an overpayment, not a late one. */
+  paymentFunded: 'PaymentFunded',
 } as const;

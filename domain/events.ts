@@ -34,6 +34,10 @@ export const EVENT_TYPES = [
   'invoice.upcoming',
   'invoice.voided',
   'invoice.marked_uncollectible',
+  /** A day of a provider's settlement report was reconciled (counts of this merchant's items). */
+  'reconciliation.completed',
+  /** ... and some of this merchant's items differ from what the provider reported. */
+  'reconciliation.mismatch_found',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
-export type IdPrefix = 'pay' | 're' | 'mer' | 'evt' | 'sk' | 'ch' | 'sbx' | 'we' | 'whsec' | 'whd' | 'opa' | 'cus' | 'pm' | 'sub' | 'in' | 'clock' | 'cbtxn' | 'fxq' | 'bcr' | 'bpo';
+export type IdPrefix = 'pay' | 're' | 'mer' | 'evt' | 'sk' | 'ch' | 'sbx' | 'we' | 'whsec' | 'whd' | 'opa' | 'cus' | 'pm' | 'sub' | 'in' | 'clock' | 'cbtxn' | 'fxq' | 'bcr' | 'bpo' | 'rec' | 'rci';
 
 /** Opaque prefixed id (`pay_3xY...`), 24 random base62 characters. */
 export function newId(prefix: IdPrefix): string {

@@ -102,6 +102,8 @@ export function createProviders(pool: Pool, config: Config, log: Logger, deps: {
       latencyMs: config.SANDBOX_LATENCY_MS,
       log: (msg, fields) => log.warn(fields ?? {}, msg),
       bank: rails.test,
+      feeBps: config.SANDBOX_FEE_BPS,
+      feeFixed: config.SANDBOX_FEE_FIXED,
       ...(deps.sendTransfer ? { sendTransfer: deps.sendTransfer } : {}),
     }),
     ...(rails.live ? { bank: new BankProvider(rails.live) } : {}),

@@ -24,6 +24,7 @@ import { connectClient, connectWorker, ensureSearchAttributes } from './temporal
 import { FxService, ensureFxSchedule } from './fx';
 import { PAYMENT_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { receiveCredits } from '../bank/intake';
+import { ensureReconciliationSchedules } from './reconciliation';
 
 /** Who pays the sandbox's transfers: an example account, as every test account is. */
 const SANDBOX_PAYER = { name: 'Sandbox Payer (test)', account: 'GB33BUKB20201555555555', bank_code: 'BUKBGB22' };
@@ -100,6 +101,16 @@ export async function startServices(
     const notifications = { dispatcher, sender, secrets, mailer };
     worker = await createPaymentWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, pool, providers, circuits, dataConverter, metrics, notifications, workflowBundle: opts.workflowBundle, plugins: tracing ? [tracing.plugin] : [], maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS, config });
     const running = worker.run();
+    if (config.RECONCILIATION_SCHEDULE === 'on') {
+      // Temporal may be down at boot: tried again every 30 s until the schedules are there.
+      const scheduleReconciliation = () => {
+        ensureReconciliationSchedules(temporal, providers, config).catch((err: unknown) => {
+          log.warn({ err: (err as Error).message }, 'the reconciliation schedules could not be created yet; trying again in 30 s');
+          setTimeout(scheduleReconciliation, 30_000).unref();
+        });
+      };
+      scheduleReconciliation();
+    }
     if (config.FX_SOURCE === 'ecb') {
       // Temporal may be down at boot: tried again every 30 s until the schedule is there.
       const scheduleRates = () => {

@@ -111,15 +111,23 @@ test('overpaid: the excess becomes customer balance, which the next transfer dra
   expect(over.body).toMatchObject({ status: 'applied', amount_applied: 5000, amount_excess: 2000, excess_to: 'customer_balance', customer_id: customer.id });
   await eventually(getPayment(m, p1.id), (x) => x.status === 'captured');
   expect((await m.api.get(`/v1/customers/${customer.id}/balance`)).body).toMatchObject({ object: 'customer_balance', balances: [{ currency: 'EUR', amount: 2000 }] });
+  // Paid once more after it was funded: an overpayment too, kept (not the rule for late credits, which returns).
+  const again = await credit(m, { amount: 500, currency: 'EUR', reference: referenceOf(p1) });
+  expect(again.body).toMatchObject({ status: 'customer_balance', payment_id: p1.id, amount_applied: 0, amount_excess: 500, excess_to: 'customer_balance' });
+  expect((await m.api.get(`/v1/customers/${customer.id}/balance`)).body.balances).toEqual([{ currency: 'EUR', amount: 2500 }]);
 
-  const p2 = (await m.api.post('/v1/payments', transfer(3000, { customer_id: customer.id }))).body;
-  expect(p2).toMatchObject({ status: 'requires_action', amount_received: 2000, next_action: { display_bank_transfer_instructions: { amount_remaining: 1000 } } });
+  const p2 = (await m.api.post('/v1/payments', transfer(3500, { customer_id: customer.id }))).body;
+  expect(p2).toMatchObject({ status: 'requires_action', amount_received: 2500, next_action: { display_bank_transfer_instructions: { amount_remaining: 1000 } } });
   expect((await m.api.get(`/v1/customers/${customer.id}/balance`)).body.balances).toEqual([{ currency: 'EUR', amount: 0 }]);
   // No reference: the account that paid for this customer before, and exactly what is left.
   const rest = await credit(m, { amount: 1000, currency: 'EUR', reference: null, payer: { ...PAYER, account: 'de0212030000000020 2051' } });
   expect(rest.body).toMatchObject({ status: 'applied', matched_by: 'customer_amount', payment_id: p2.id, amount_applied: 1000 });
-  expect(await eventually(getPayment(m, p2.id), (x) => x.status === 'captured')).toMatchObject({ amount_captured: 3000, amount_received: 3000 });
-  expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'EUR', amount: 8000 }]);
+  expect(await eventually(getPayment(m, p2.id), (x) => x.status === 'captured')).toMatchObject({ amount_captured: 3500, amount_received: 3500 });
+  expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'EUR', amount: 8500 }]);
+  // Another merchant's customer, or an unknown one, cannot receive a transfer's money.
+  const other = await newMerchant(stack);
+  expect((await other.api.post('/v1/payments', transfer(100, { customer_id: customer.id }))).status).toBe(404);
+  expect((await m.live.post('/v1/payments', { amount: 100, currency: 'EUR', payment_method: { type: 'bank_transfer' }, customer_id: customer.id })).status).toBe(404);
 });
 
 test('overpaid without a customer, or with a merchant that returns excess: a pending payout to the payer', async () => {

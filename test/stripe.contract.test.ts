@@ -74,6 +74,13 @@ test('an off-session charge: customer, off_session and confirm, never a return_u
   expect(alreadyDetached({ type: 'StripeAPIError', statusCode: 500, message: 'not attached to a customer' })).toBe(false);
 });
 
+test('settlement report: the balance-transactions list of a UTC day, sources expanded, is accepted by Stripe\'s spec', async () => {
+  const lines = await stripe.settlementReport({ date: '2025-01-15', livemode: false });
+  expect(lines.length).toBeGreaterThan(0); // stripe-mock answers its fixture, whatever the day
+  for (const line of lines) expect(line).toMatchObject({ provider: 'stripe', provider_reference: expect.any(String), currency: expect.stringMatching(/^[A-Z]{3}$/) });
+  await expect(stripe.stripe.balanceTransactions.list({ created: { gte: 0, lt: 1 }, expand: ['data.source'], colour: 'blue' } as never)).rejects.toMatchObject({ statusCode: 400 });
+});
+
 test('stripe-mock really validates: a parameter Stripe does not know is refused, and becomes a non-retryable fault', async () => {
   const params = { ...paymentIntentParams(authorizeRequest()), surcharge_mode: 'sneaky' };
   await expect(stripe.stripe.paymentIntents.create(params as never)).rejects.toMatchObject({ type: 'StripeInvalidRequestError', statusCode: 400 });

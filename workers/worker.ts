@@ -3,6 +3,7 @@ import type { NativeConnection, WorkerOptions } from '@temporalio/worker';
 import { Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { createActivities } from '../activities';
+import { createReconciliationActivities } from '../activities/reconciliation';
 import { createBillingActivities } from '../activities/billing';
 import { createFxActivities } from '../activities/fx';
 import type { NotificationDeps } from '../activities/notifications';
@@ -41,6 +42,7 @@ export async function createPaymentWorker(opts: PaymentWorkerOptions): Promise<W
       ...createActivities({ pool: opts.pool, providers: opts.providers, circuits: opts.circuits, metrics: opts.metrics, notifications: opts.notifications }),
       ...createBillingActivities({ pool: opts.pool, providers: opts.providers, config: opts.config, dispatcher: opts.notifications?.dispatcher }),
       ...createFxActivities({ pool: opts.pool, ecbUrl: opts.config.FX_ECB_URL }),
+      ...createReconciliationActivities({ pool: opts.pool, providers: opts.providers, graceDays: opts.config.RECONCILIATION_GRACE_DAYS, dispatcher: opts.notifications?.dispatcher }),
     },
     dataConverter: opts.dataConverter,
     plugins: opts.plugins,

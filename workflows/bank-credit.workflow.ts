@@ -60,6 +60,7 @@ export async function bankCreditWorkflow(input: { creditId: string }): Promise<B
 
   function settle(paymentId: string, matchedBy: MatchedBy, offer: OfferOutcome): Promise<BankCreditStatus> {
     return settleBankCredit({
+      // Funded already: an overpayment. Closed unfunded: a late credit, as the merchant's rule for unfunded transfers says.
       creditId, paymentId, matchedBy, applied: offer.outcome === 'applied' ? offer.applied : 0, customerId: offer.customerId, late: offer.outcome === 'closed',
     });
   }

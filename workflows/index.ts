@@ -5,3 +5,4 @@ export { subscriptionWorkflow } from './subscription.workflow';
 export { invoiceWorkflow } from './invoice.workflow';
 export { fxRatesRefreshWorkflow } from './fx.workflow';
 export { bankCreditWorkflow } from './bank-credit.workflow';
+export { reconciliationWorkflow, scheduledReconciliationWorkflow } from './reconciliation.workflow';

@@ -43,7 +43,7 @@ export type PaymentWorkflowInput = {
    * A run continued from an earlier one while it waited for refunds (its history grew long): the
    * refunds so far and when the refund window ends. The payment travels in `payment`.
    */
-  resume?: { refunds: Refund[]; refundWindowEndsAt: number; funds?: FundsApplied[] };
+  resume?: { refunds: Refund[]; refundWindowEndsAt: number; transfer?: boolean; funds?: FundsApplied[] };
   /** Continue as new past this many history events, besides the server's own suggestion (tests set it low). */
   continueAsNewAfterEvents?: number;
 };

@@ -38,6 +38,7 @@ const NOT_PROCESSED_TRIES = 8;
 const ATTENTION_RECHECK_MS = 24 * 3_600_000;
 
 const invalidState = (message: string) => ApplicationFailure.create({ type: FailureTypes.invalidState, message, nonRetryable: true });
+const funded = () => ApplicationFailure.create({ type: FailureTypes.paymentFunded, message: 'This payment is funded in full.', nonRetryable: true });
 const invalidAmount = (message: string) => ApplicationFailure.create({ type: FailureTypes.invalidAmount, message, nonRetryable: true });
 
 /**
@@ -68,7 +69,8 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   /** Backoff or poll waits in progress: only those can be cut short. */
   let retryableWaits = 0;
   /** A bank transfer: funded by credits the matching workflow offers, captured once it has them all. */
-  const isTransfer = payment.payment_method.type === 'bank_transfer' && patched('bank-transfer-funds');
+  // Carried across continue-as-new: a run resumed from one started before transfers were funded stays as it was.
+  const isTransfer = input.resume ? input.resume.transfer === true : payment.payment_method.type === 'bank_transfer' && patched('bank-transfer-funds');
   /** The credits this transfer took (and the customer's cash it drew, as `drawn`). */
   const funds: FundsApplied[] = [...(input.resume?.funds ?? [])];
   /** No credit is taken any more: funded, closing, or closed. */
@@ -156,7 +158,8 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
       if (taken) return { applied: taken.amount };
       // Taken at once, before any await: two credits at the same time never take the same remainder.
       const amount = Math.min(offer.amount, amountRemaining());
-      if (fundsClosed || amount <= 0) throw invalidState('This payment takes no more money.');
+      if (amount <= 0) throw funded();
+      if (fundsClosed) throw invalidState('This payment takes no more money.');
       const applied: FundsApplied = { creditId: offer.creditId, amount, payer: offer.payer };
       funds.push(applied);
       const received = (payment.amount_received ?? 0) + amount;
@@ -170,6 +173,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
     {
       validator: (offer) => {
         if (funds.some((f) => f.creditId === offer.creditId)) return;
+        if (isTransfer && amountRemaining() <= 0 && !cancelRequested && payment.status !== 'canceled' && payment.status !== 'failed') throw funded();
         if (fundsClosed || payment.status !== 'requires_action') throw invalidState(`This payment takes no more money: it is ${payment.status}.`);
         if (offer.currency !== payment.currency) throw invalidState(`This payment is in ${payment.currency}, the credit in ${offer.currency}.`);
       },
@@ -205,11 +209,6 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   }
 
   await record(isTransfer ? { amount_received: 0 } : {});
-  if (isTransfer && payment.customer_id) {
-    // Cash the customer has with the merchant (an earlier overpayment) pays first.
-    const drawn = await drawCustomerCash({ paymentId: payment.id, merchantId: payment.merchant_id, livemode: payment.livemode ?? false, customerId: payment.customer_id, currency: payment.currency, amount: payment.amount });
-    if (drawn > 0) await record({ amount_received: drawn });
-  }
 
   const authorization = await authorize();
   if (authorization.status === 'declined') {
@@ -219,6 +218,12 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   payment.provider_reference = authorization.reference;
 
   if (authorization.status === 'requires_action') {
+    if (isTransfer && payment.customer_id) {
+      // Cash the customer has with the merchant (an earlier overpayment) pays first: drawn once the
+      // instructions exist, so a transfer that never opens takes nothing.
+      const drawn = await drawCustomerCash({ paymentId: payment.id, merchantId: payment.merchant_id, livemode: payment.livemode ?? false, customerId: payment.customer_id, currency: payment.currency, amount: payment.amount });
+      if (drawn > 0) payment.amount_received = drawn;
+    }
     await record({ status: 'requires_action', next_action: isTransfer ? withRemaining(authorization.nextAction, amountRemaining()) : authorization.nextAction });
     const expiresAt = Date.parse(authorization.nextAction.expires_at);
     const endsAt = Number.isNaN(expiresAt) ? Date.now() + input.actionTtlMs : expiresAt;
@@ -394,7 +399,8 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
     await condition(() => amountRemaining() <= 0 || cancelRequested || failedAtProvider(), Math.max(0, expiresAt - Date.now()));
     processing = true;
     fundsClosed = true;
-    if (amountRemaining() <= 0) return 'succeeded';
+    // Funded and canceled in the same moment: the cancel was accepted first, so everything goes back.
+    if (amountRemaining() <= 0 && !cancelRequested) return 'succeeded';
     await untilAnswered(() => cancelAtProvider(payment.provider, { ...mode, paymentId: payment.id, reference: payment.provider_reference, idempotencyKey: keyFor('close') }));
     const failure = cancelRequested ? null : failedAtProvider()
       ? notification!.failure ?? { code: 'payment_method_action_failed', message: 'The transfer failed at the bank.' }
@@ -584,7 +590,8 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
       if (await condition(() => historyTooLong() && allHandlersFinished() && payoutsInFlight === 0, remaining)) {
         log.info('continuing as new', { history_length: workflowInfo().historyLength, refunds: refunds.length });
         await continueAsNew<typeof paymentWorkflow>({
-          ...input, payment: { ...payment }, resume: { refunds: refunds.map((r) => ({ ...r })), refundWindowEndsAt: windowEndsAt, ...(funds.length > 0 ? { funds } : {}) },
+          ...input, payment: { ...payment },
+          resume: { refunds: refunds.map((r) => ({ ...r })), refundWindowEndsAt: windowEndsAt, ...(isTransfer ? { transfer: true, funds } : {}) },
         });
       }
     }

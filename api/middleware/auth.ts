@@ -82,3 +82,12 @@ export function requireTenant(req: Request): Tenant {
 
 /** Idempotency keys are per merchant and mode: the same key in test and live names two requests. */
 export const idempotencyScope = (t: Tenant): string => (t.livemode ? `${t.merchantId}:live` : t.merchantId);
+
+/** Routes open to operators and merchants alike: the admin key, or a merchant's key (then scoped to it). */
+export async function adminOrTenant(pool: Pool, adminKey: string | undefined, req: Request): Promise<{ admin: true } | { admin: false; tenant: Tenant }> {
+  const key = bearerKey(req);
+  if (key && adminKey && isAdminKey(key, adminKey)) return { admin: true };
+  const owner = await keyOwner(pool, req);
+  if (!owner) throw unauthenticated();
+  return { admin: false, tenant: { merchantId: owner.id, livemode: owner.livemode } };
+}

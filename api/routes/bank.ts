@@ -5,18 +5,18 @@ import type { IncomingCredit } from '../../bank/intake';
 import { confirmPayout } from '../../bank/payouts';
 import { parseStatement, StatementError } from '../../bank/statement';
 import {
-  findCredit, findPayoutRow, findTenantCredit, listCredits, listPayouts, listPlatformCredits, saveTransferSettings, toCredit, toPayout, transferSettings,
+  creditRowId, findCredit, findPayoutRow, findTenantCredit, listCredits, listPayouts, listPlatformCredits, saveTransferSettings, toCredit, toPayout, transferSettings,
 } from '../../db/bank';
 import { findCustomer } from '../../db/billing';
 import type { Tenant } from '../../db/merchants';
 import { findPayment } from '../../db/payments';
 import { recordOperatorAction } from '../../db/operator-actions';
 import type { BankCredit } from '../../domain/bank';
-import { ApiError, found, invalidRequest, notFound } from '../../domain/errors';
-import { derivedId, newId } from '../../domain/ids';
+import { found, invalidRequest, notFound } from '../../domain/errors';
+import { newId } from '../../domain/ids';
 import { applyBankCreditUpdate, bankCreditWorkflowId } from '../../workflows/bank-credit.workflow';
 import type { ApiContext } from '../context';
-import { bearerKey, idempotencyScope, isAdminKey, keyOwner, requireTenant } from '../middleware/auth';
+import { adminOrTenant, idempotencyScope, requireTenant } from '../middleware/auth';
 import { parse } from '../middleware/errors';
 import { idempotent } from '../middleware/idempotency';
 import {
@@ -56,22 +56,18 @@ export function bankRouter(ctx: ApiContext): Router {
     const tenant = requireTenant(req);
     if (tenant.livemode) throw invalidRequest('Test helpers move test money only: use a test key (sk_test_…). Live credits come from the bank (POST /webhooks/bank, POST /v1/bank_statements).', undefined, 'livemode_not_allowed');
     const body = parse(IncomingCreditBody, req.body);
-    const creditRowId = (creditId: string) => derivedId('bcr', 'false', creditId);
     const outcome = await idempotent(pool, req, {
       scope: idempotencyScope(tenant),
       resourceType: 'bank_credit',
       allocate: () => body.credit_id ?? `test_${randomUUID()}`,
-      replay: async (creditId, status) => ({ status, body: toCredit(found(await findTenantCredit(pool, tenant, creditRowId(creditId)), 'bank_credit', creditId)) }),
+      replay: async (creditId, status) => ({ status, body: toCredit(found(await findTenantCredit(pool, tenant, creditRowId(false, tenant.merchantId, creditId)), 'bank_credit', creditId)) }),
       run: async (creditId) => {
         const credit: IncomingCredit = {
           credit_id: creditId, value_date: body.value_date ?? today(), amount: body.amount, currency: body.currency, reference: body.reference ?? null, payer: body.payer ?? NO_PAYER,
         };
         const [received] = await receiveCredits(ctx.intake, [credit], { livemode: false, merchantId: tenant.merchantId, source: 'test_helper' });
         const { credit: stored, duplicate } = received!;
-        // The bank's id is the credit's: the same id again is the same credit, whatever else it says; another merchant's is not shown.
-        if (duplicate && (await findCredit(pool, stored.id))?.scope_merchant !== tenant.merchantId) {
-          throw invalidRequest('A credit with this credit_id already exists.', 'credit_id', 'credit_id_taken');
-        }
+        // The bank's id is the credit's: the same id again is the same credit, whatever else it says.
         return { status: duplicate ? 200 : 201, body: await settledCredit(ctx, stored.id) };
       },
     });
@@ -168,13 +164,14 @@ export function bankRouter(ctx: ApiContext): Router {
 export function bankStatementsRouter(ctx: ApiContext): Router {
   const router = Router();
   router.post('/', async (req, res) => {
-    const key = bearerKey(req);
-    const admin = Boolean(key && ctx.config.ADMIN_API_KEY && isAdminKey(key, ctx.config.ADMIN_API_KEY));
-    const owner = admin ? undefined : await keyOwner(ctx.pool, req);
-    if (!admin && !owner) throw new ApiError(401, 'authentication_error', 'invalid_api_key', 'Missing or invalid API key. Send `Authorization: Bearer <api_key>`.');
+    const who = await adminOrTenant(ctx.pool, ctx.config.ADMIN_API_KEY, req);
+    const owner = who.admin ? undefined : who.tenant;
     const q = parse(StatementImportQuery, req.query);
-    if (!admin && q.livemode !== undefined) throw invalidRequest('livemode is the key\'s own: only the admin key chooses it.', 'livemode');
-    const livemode = admin ? q.livemode !== 'false' : owner!.livemode;
+    if (owner && q.livemode !== undefined) throw invalidRequest('livemode is the key\'s own: only the admin key chooses it.', 'livemode');
+    const livemode = owner ? owner.livemode : q.livemode !== 'false';
+    // Live transfers are paid into the platform's accounts: only the platform's bank can say money arrived there.
+    if (owner?.livemode) throw invalidRequest("Live statements are the platform's bank's: an operator imports them with the admin key.", undefined, 'livemode_not_allowed');
+    const admin = who.admin;
     if (typeof req.body !== 'string' || req.body.trim() === '') throw invalidRequest('Send the statement as the body: camt.053 XML (application/xml) or CSV (text/csv).', undefined, 'statement_missing');
     let statement: ReturnType<typeof parseStatement>;
     try {
@@ -184,14 +181,14 @@ export function bankStatementsRouter(ctx: ApiContext): Router {
       throw err;
     }
     const credits = statement.lines.filter((l) => l.direction === 'credit');
-    const received = await receiveCredits(ctx.intake, credits, { livemode, merchantId: owner?.id ?? null, source: 'statement' });
+    const received = await receiveCredits(ctx.intake, credits, { livemode, merchantId: owner?.merchantId ?? null, source: 'statement' });
     const confirmed: string[] = [];
     const unknown: string[] = [];
     for (const debit of statement.lines.filter((l) => l.direction === 'debit')) {
       // A payout's id travels as the transfer's reference; it is confirmed only for the amount we sent.
       const id = debit.reference?.match(/\bbpo_[0-9A-Za-z]{24}\b/)?.[0];
       const payout = id ? await findPayoutRow(ctx.pool, id) : undefined;
-      const mine = payout && payout.livemode === livemode && (admin || payout.merchant_id === owner!.id) && payout.amount === debit.amount && payout.currency === debit.currency;
+      const mine = payout && payout.livemode === livemode && (admin || payout.merchant_id === owner!.merchantId) && payout.amount === debit.amount && payout.currency === debit.currency;
       if (mine) {
         await confirmPayout(ctx.pool, ctx.temporal, payout.id);
         confirmed.push(payout.id);

@@ -2,13 +2,14 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@te
 import { Router } from 'express';
 import type { Request, Response } from 'express';
 import { findPayment, listPayments, publicPayment } from '../../db/payments';
-import { ApiError, found, invalidRequest, unavailable } from '../../domain/errors';
+import { ApiError, found, invalidRequest, notFound, unavailable } from '../../domain/errors';
 import { newId } from '../../domain/ids';
 import type { Payment, PaymentFx } from '../../domain/payment';
 import { cancelPaymentUpdate, capturePaymentUpdate, createPaymentUpdate, paymentWorkflowId } from '../../workflows/messages';
 import type { Tenant } from '../../db/merchants';
 import { findRouting } from '../../db/routing';
 import { transferSettings } from '../../db/bank';
+import { findCustomer } from '../../db/billing';
 import { planRoute } from '../../routing/plan';
 import { amountProblem } from '../../runtime/providers';
 import { newPayment, paymentStart } from '../../runtime/open-payment';
@@ -59,6 +60,8 @@ export function paymentsRouter(ctx: ApiContext): Router {
       ctx.fx.lockForPayment(tenant, merchant.fx_margin_bps, paymentId, { currency: body.currency, amount: body.amount, settlement, quoteId: body.fx_quote_id });
 
     const transferTtlMs = body.payment_method.type === 'bank_transfer' ? (await transferSettings(pool, tenant, config.BANK_TRANSFER_TTL_MS)).expires_after_seconds * 1000 : undefined;
+    // A transfer's excess and returns go to its customer's balance: it must be this merchant's, in this mode.
+    if (transferTtlMs && body.customer_id && !(await findCustomer(pool, tenant, body.customer_id))) throw notFound('customer', body.customer_id, 'customer_id');
 
     const outcome = await idempotent(pool, req, {
       scope: idempotencyScope(tenant),

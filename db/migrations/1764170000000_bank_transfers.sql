@@ -46,9 +46,10 @@ CREATE TABLE bank_credits (
   -- customer_balance | returned
   excess_to      text,
   created_at     timestamptz NOT NULL DEFAULT now(),
-  updated_at     timestamptz NOT NULL DEFAULT now(),
-  UNIQUE (livemode, credit_id)
+  updated_at     timestamptz NOT NULL DEFAULT now()
 );
+-- A bank's id is unique on its account: per mode and feed (a merchant's own, or the platform's).
+CREATE UNIQUE INDEX bank_credits_bank_id ON bank_credits (livemode, (COALESCE(scope_merchant, '')), credit_id);
 CREATE INDEX bank_credits_merchant ON bank_credits (merchant_id, livemode, created_at DESC, id DESC);
 CREATE INDEX bank_credits_scope ON bank_credits (scope_merchant, livemode, created_at DESC, id DESC);
 CREATE INDEX bank_credits_payment ON bank_credits (payment_id) WHERE payment_id IS NOT NULL;

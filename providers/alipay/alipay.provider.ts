@@ -1,10 +1,12 @@
 import type { KeyObject } from 'node:crypto';
 import { AlipaySdk } from 'alipay-sdk';
+import type { SettlementLine, SettlementReports } from '../../reconciliation/report';
 import type {
   AuthorizeRequest, AuthorizeResult, CancelRequest, CaptureRequest, OperationResult, PaymentProblem, PaymentProvider,
   PaymentShape, ProviderPaymentState, RefundRequest, StatusRequest,
 } from '../provider';
 import { ProviderFault, qrCodeAction, redirectAction } from '../provider';
+import { AlipayBillError, parseTradeBill, tradeBillCsvs } from './alipay.bill';
 import { loadPrivateKey, loadPublicKey } from './alipay.keys';
 import type { AlipayAnswer } from './alipay.mapper';
 import {
@@ -14,6 +16,10 @@ import {
 
 export const ALIPAY_PRODUCTION_GATEWAY = 'https://openapi.alipay.com/gateway.do';
 export const ALIPAY_SANDBOX_GATEWAY = 'https://openapi-sandbox.dl.alipaydev.com/gateway.do';
+
+const BILL_QUERY = 'alipay.data.dataservice.bill.downloadurl.query';
+/** The link is good for 30 s, which bounds when the download starts, not how long a large bill takes to arrive. */
+const BILL_DOWNLOAD_TIMEOUT_MS = 120_000;
 
 export type AlipayOptions = {
   appId: string;
@@ -33,8 +39,10 @@ export type AlipayOptions = {
  * request sent again after a timeout or `SYSTEM_ERROR` acts once. Every answer's signature is
  * verified; an answer that fails verification counts as no answer.
  */
-export class AlipayProvider implements PaymentProvider {
+export class AlipayProvider implements PaymentProvider, SettlementReports {
   readonly name = 'alipay' as const;
+  /** Alipay bills by the Beijing calendar day. */
+  readonly reportTimeZone = 'Asia/Shanghai';
   private readonly sdk: AlipaySdk;
 
   /** Throws a readable error for a key that cannot be parsed, never echoing it. */
@@ -151,6 +159,52 @@ export class AlipayProvider implements PaymentProvider {
     }
   }
 
+  /**
+   * The day's trade bill: one line per trade paid (charge) and per refund, amounts in fen, the
+   * refund's negative. One provider serves one app in one mode, so `livemode` is the caller's to
+   * match (`providerFor`). A bill not generated yet (the day is not over at Alipay) and a failed
+   * download are retryable faults; a refused query or a bill that cannot be read are not.
+   */
+  async settlementReport(req: { date: string; livemode: boolean }): Promise<SettlementLine[]> {
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(req.date)) throw new ProviderFault(`alipay: ${req.date} is not a yyyy-MM-dd bill date`, false);
+    const zip = await this.downloadBill(await this.billDownloadUrl(req.date));
+    try {
+      return tradeBillCsvs(zip).flatMap(parseTradeBill);
+    } catch (err) {
+      if (err instanceof AlipayBillError) throw new ProviderFault(`alipay: the trade bill of ${req.date} cannot be read: ${err.message}`, false);
+      throw err;
+    }
+  }
+
+  private async billDownloadUrl(date: string): Promise<string> {
+    const answer = await this.call(BILL_QUERY, { bill_type: 'trade', bill_date: date });
+    if (isSuccess(answer) && typeof answer.billDownloadUrl === 'string' && answer.billDownloadUrl) return answer.billDownloadUrl;
+    const what = `alipay ${BILL_QUERY} (${date}): ${answer.subCode ?? answer.code} ${answer.subMsg ?? answer.msg ?? ''}`.trim();
+    // Alipay generates a day's bill after the day is over: asking again later is the remedy.
+    if (answer.subCode === 'isp.bill_not_exist') throw new ProviderFault(what, true);
+    throw new ProviderFault(isSuccess(answer) ? `${what}: no bill_download_url` : what, false);
+  }
+
+  /** The link expires within 30 s of the query, so a fault here is retried from the query. */
+  private async downloadBill(url: string): Promise<Uint8Array> {
+    let res: Response;
+    try {
+      res = await fetch(url, { signal: AbortSignal.timeout(BILL_DOWNLOAD_TIMEOUT_MS) });
+    } catch (err) {
+      throw new ProviderFault(`alipay: bill download failed: ${describe(err)}`, true);
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      // 403 is the link expiring (or a clock far off): a fresh query gives a fresh link. Other 4xx will not change.
+      throw new ProviderFault(`alipay: bill download answered ${res.status}`, res.status === 403 || res.status === 429 || res.status >= 500);
+    }
+    try {
+      return new Uint8Array(await res.arrayBuffer());
+    } catch (err) {
+      throw new ProviderFault(`alipay: bill download broke off: ${describe(err)}`, true);
+    }
+  }
+
   /** One gateway call with a verified answer; transport failures and system errors become faults. */
   private async call(method: string, bizContent: Record<string, string>, params: Record<string, string> = {}): Promise<AlipayAnswer> {
     let answer: AlipayAnswer;
@@ -164,6 +218,13 @@ export class AlipayProvider implements PaymentProvider {
     if (fault) throw fault;
     return answer;
   }
+}
+
+/** fetch says "fetch failed" and keeps the useful part (ECONNREFUSED, a timeout) in its cause. */
+function describe(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const cause: unknown = err instanceof Error ? err.cause : undefined;
+  return `${message}${cause instanceof Error ? `: ${cause.message}` : ''}`.slice(0, 300);
 }
 
 function pem(key: KeyObject): string {

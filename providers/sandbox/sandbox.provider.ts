@@ -7,6 +7,7 @@ import type {
   ProviderNotification, ProviderPaymentState, RefundRequest, RefundResult, StatusRequest,
 } from '../provider';
 import type { BankRail } from '../../bank/rail';
+import type { SettlementLine, SettlementReports } from '../../reconciliation/report';
 import { ProviderFault } from '../provider';
 import { signPayload, verifySignature } from '../../domain/signature';
 import type { SandboxPayment } from './sandbox.store';
@@ -28,7 +29,22 @@ export type SandboxOptions = {
   bank: BankRail;
   /** Where the simulated payer's transfer arrives: our credit intake, as a bank's feed would deliver it. */
   sendTransfer?: (t: SimulatedTransfer) => Promise<void>;
+  /** The processor's fee on each capture: basis points, plus a fixed part in minor units (its bill shows it; refunds keep it). */
+  feeBps?: number;
+  feeFixed?: number;
 };
+
+/** What a test makes the sandbox's bill say that its books do not. */
+export type SandboxBillDiscrepancy =
+  | { kind: 'missing_line'; paymentId: string }
+  | { kind: 'amount'; paymentId: string; amount: number }
+  | { kind: 'currency'; paymentId: string; currency: string }
+  | { kind: 'fee'; paymentId: string; fee: number }
+  | { kind: 'unknown_trade'; amount: number; currency: string }
+  /** A capture line for one of our payments that the processor's books do not show captured. */
+  | { kind: 'charge'; paymentId: string; reference: string; amount: number; currency: string }
+  /** The bill cannot be had (not generated yet): the next `times` fetches fail. */
+  | { kind: 'unavailable'; times: number };
 
 /** A transfer the sandbox's simulated payer sends, with the instructions' reference. */
 export type SimulatedTransfer = { paymentId: string; merchantId: string; amount: number; currency: string; reference: string };
@@ -48,9 +64,11 @@ const SLOW_MS = 2000;
  * shows what it really did, across restarts), applies each money movement once per idempotency
  * key, notifies asynchronously with signed callbacks, and injects the faults the tokens ask for.
  */
-export class SandboxProvider implements PaymentProvider {
+export class SandboxProvider implements PaymentProvider, SettlementReports {
   readonly name = 'sandbox' as const;
+  readonly reportTimeZone = 'UTC';
   readonly store: SandboxStore;
+  private discrepancies: SandboxBillDiscrepancy[] = [];
 
   constructor(pool: Pool, private readonly opts: SandboxOptions) {
     this.store = new SandboxStore(pool);
@@ -130,12 +148,12 @@ export class SandboxProvider implements PaymentProvider {
   async refund(req: RefundRequest): Promise<RefundResult> {
     const p = await this.load(req.paymentId, req.idempotencyKey);
     if (await this.store.chargeExists(req.idempotencyKey)) return { status: 'succeeded' };
+    if (p.token === 'tok_refund_fails') return { status: 'declined', code: 'refund_failed', message: 'The processor could not refund this payment.' };
     if (p.method_type === 'bank_transfer') {
       // A payout to the payer's account: the processor's books show the refund once it is paid.
       const payout = await this.opts.bank.refund(req);
       if (payout.status !== 'succeeded') return payout;
     }
-    if (p.token === 'tok_refund_fails') return { status: 'declined', code: 'refund_failed', message: 'The processor could not refund this payment.' };
     const applied = await this.store.apply(p.reference, {
       operation: 'refund', amount: req.amount, idempotencyKey: req.idempotencyKey, from: ['captured'],
       set: 'amount_refunded = amount_refunded + $4', params: [req.amount], guard: 'amount_refunded + $4 <= amount_captured',
@@ -161,6 +179,73 @@ export class SandboxProvider implements PaymentProvider {
       default:
         return { status: p.status, reference: p.reference };
     }
+  }
+
+  /** The processor's fee on a capture of `amount`: basis points rounded half up, plus the fixed part. */
+  feeOf(amount: number): number {
+    return Math.floor((amount * (this.opts.feeBps ?? 0) + 5000) / 10_000) + (this.opts.feeFixed ?? 0);
+  }
+
+  /**
+   * The processor's bill of one UTC day, written from its own books: every capture (its fee
+   * kept) and every refund (the fee is not given back). Test mode only: the sandbox has no live books.
+   */
+  async settlementReport(req: { date: string; livemode: boolean }): Promise<SettlementLine[]> {
+    if (req.livemode) return [];
+    const unavailable = this.discrepancies.find((d): d is Extract<SandboxBillDiscrepancy, { kind: 'unavailable' }> => d.kind === 'unavailable' && d.times > 0);
+    if (unavailable) {
+      unavailable.times--;
+      throw new ProviderFault('sandbox: the bill of this day is not ready yet', true);
+    }
+    const { rows } = await this.store.pool.query<{ reference: string; payment_id: string; operation: 'capture' | 'refund'; amount: number; currency: string; idempotency_key: string; created_at: Date; token: string }>(
+      // Transfers settle on our bank account, not through the processor: they are not on its bill.
+      `SELECT c.reference, c.payment_id, c.operation, c.amount, c.currency, c.idempotency_key, c.created_at, p.token FROM sandbox_charges c
+       JOIN sandbox_payments p ON p.reference = c.reference AND p.method_type <> 'bank_transfer'
+       WHERE c.operation IN ('capture', 'refund') AND c.created_at >= ($1::date)::timestamp AT TIME ZONE 'UTC' AND c.created_at < ($1::date + 1)::timestamp AT TIME ZONE 'UTC'
+       ORDER BY c.created_at, c.id`,
+      [req.date],
+    );
+    const lines: SettlementLine[] = rows.map((r) => {
+      const refund = r.operation === 'refund';
+      // tok_settles_short: the processor's bill says one minor unit less than it captured (a difference to find).
+      const gross = refund ? -r.amount : r.token === 'tok_settles_short' ? r.amount - 1 : r.amount;
+      const fee = refund ? 0 : this.feeOf(r.amount);
+      return {
+        provider: 'sandbox', provider_reference: r.reference, payment_id: r.payment_id, refund_id: refund ? r.idempotency_key.split(':refund:')[1] ?? null : null,
+        type: refund ? 'refund' : 'charge', gross, fee, net: gross - fee, currency: r.currency, settled_at: r.created_at.toISOString(),
+      };
+    });
+    return this.withDiscrepancies(lines, req.date);
+  }
+
+  injectBillDiscrepancy(d: SandboxBillDiscrepancy): void {
+    this.discrepancies.push(d);
+  }
+
+  clearBillDiscrepancies(): void {
+    this.discrepancies = [];
+  }
+
+  private withDiscrepancies(lines: SettlementLine[], date: string): SettlementLine[] {
+    let out = lines;
+    for (const d of this.discrepancies) {
+      if (d.kind === 'unavailable') continue;
+      if (d.kind === 'charge') {
+        const fee = this.feeOf(d.amount);
+        out = [...out, { provider: 'sandbox', provider_reference: d.reference, payment_id: d.paymentId, refund_id: null, type: 'charge', gross: d.amount, fee, net: d.amount - fee, currency: d.currency, settled_at: `${date}T12:00:00.000Z` }];
+        continue;
+      }
+      const isCharge = (l: SettlementLine) => d.kind !== 'unknown_trade' && l.payment_id === d.paymentId && l.type === 'charge';
+      if (d.kind === 'missing_line') out = out.filter((l) => !isCharge(l));
+      else if (d.kind === 'amount') out = out.map((l) => (isCharge(l) ? { ...l, gross: d.amount, net: d.amount - l.fee } : l));
+      else if (d.kind === 'currency') out = out.map((l) => (isCharge(l) ? { ...l, currency: d.currency } : l));
+      else if (d.kind === 'fee') out = out.map((l) => (isCharge(l) ? { ...l, fee: d.fee, net: l.gross - d.fee } : l));
+      else {
+        const fee = this.feeOf(d.amount);
+        out = [...out, { provider: 'sandbox', provider_reference: newId('sbx'), payment_id: null, refund_id: null, type: 'charge', gross: d.amount, fee, net: d.amount - fee, currency: d.currency, settled_at: `${date}T12:00:00.000Z` }];
+      }
+    }
+    return out;
   }
 
   parseCallback(rawBody: Buffer, headers: Record<string, string | string[] | undefined>): ProviderNotification | null {

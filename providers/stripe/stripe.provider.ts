@@ -1,4 +1,5 @@
 import Stripe from 'stripe';
+import type { SettlementLine, SettlementReports } from '../../reconciliation/report';
 import type {
   AuthorizeRequest, AuthorizeResult, CancelRequest, CaptureRequest, OperationResult, PaymentProblem, PaymentProvider, PaymentShape, RefundResult,
   ProviderPaymentState, RefundRequest, SavedMethods, StatusRequest,
@@ -8,6 +9,7 @@ import {
   alreadyDetached, authorizeResultOf, captureParams, customerParams, declineCode, faultOf, paymentIntentParams, refundParams, savedMethodOf, stateOf,
   toStripeAmount,
 } from './stripe.mapper';
+import { isLiveKey, settlementLineOf, settlementListParams } from './stripe.report';
 
 export type StripeOptions = {
   secretKey: string;
@@ -27,8 +29,10 @@ type StripeErrorLike = { type?: string; code?: string; decline_code?: string; me
 /** Stripe error codes that refuse a refund for good: the refund fails and its amount is refundable again. */
 const REFUND_REFUSALS = new Set(['charge_already_refunded', 'amount_too_large', 'charge_disputed']);
 
-export class StripeProvider implements PaymentProvider, SavedMethods {
+export class StripeProvider implements PaymentProvider, SavedMethods, SettlementReports {
   readonly name = 'stripe' as const;
+  /** Stripe books every account's balance in UTC, whatever the account's country. */
+  readonly reportTimeZone = 'UTC';
   readonly stripe: Stripe;
 
   constructor(private readonly opts: StripeOptions) {
@@ -169,6 +173,29 @@ export class StripeProvider implements PaymentProvider, SavedMethods {
       await this.stripe.paymentMethods.detach(req.reference);
     } catch (err) {
       if (alreadyDetached(err as StripeErrorLike)) return;
+      throw faultOf(err as never);
+    }
+  }
+
+  /**
+   * Stripe's balance history of one UTC day, oldest first: every capture (its fee kept), refund,
+   * fee and adjustment booked on it, all pages. Stripe books in real time: today's report is
+   * today's so far. One key reads one mode's books: the other mode's is a fault, never an empty day.
+   */
+  async settlementReport(req: { date: string; livemode: boolean }): Promise<SettlementLine[]> {
+    const keyIsLive = isLiveKey(this.opts.secretKey);
+    if (req.livemode !== keyIsLive) {
+      throw new ProviderFault(`stripe: the ${keyIsLive ? 'live' : 'test'} key cannot read ${req.livemode ? 'live' : 'test'} mode's settlement report`, false);
+    }
+    const params = settlementListParams(req.date);
+    try {
+      const newestFirst: SettlementLine[] = [];
+      for await (const txn of this.stripe.balanceTransactions.list(params)) {
+        // A payout moves the balance to our bank, it settles no payment: not a line to reconcile.
+        if (txn.reporting_category !== 'payout' && txn.reporting_category !== 'payout_reversal') newestFirst.push(settlementLineOf(txn));
+      }
+      return newestFirst.reverse();
+    } catch (err) {
       throw faultOf(err as never);
     }
   }

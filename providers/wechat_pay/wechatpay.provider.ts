@@ -1,6 +1,9 @@
-import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
 import { Aes, Rsa, Wechatpay } from 'wechatpay-axios-plugin';
+import type { SettlementLine, SettlementReports } from '../../reconciliation/report';
 import type {
   AuthorizeRequest, AuthorizeResult, CancelRequest, CaptureRequest, OperationResult, PaymentProblem, PaymentProvider, PaymentShape,
   ProviderPaymentState, RefundRequest, RefundResult, StatusRequest,
@@ -11,6 +14,7 @@ import {
   REFUND_REFUSALS, TRADE_TYPE_OF_CHANNEL, declineOf, errorOf, fenProblem, jsapiMessage, jsapiParameters, orderBody,
   refundResultOf, stateOf,
 } from './wechatpay.mapper';
+import { TradeBillFormatError, readTradeBill, totalsProblem } from './wechatpay.bill';
 
 export type WechatPayOptions = {
   mchid: string;
@@ -37,6 +41,14 @@ type Chain = { [segment: string]: Chain } & {
 /** Refuses a notify whose timestamp is this far from ours, either way (WeChat's rule). */
 const MAX_SKEW_SECONDS = 300;
 
+/** What `GET /v3/bill/tradebill` answers: where to download the day's bill, and the SHA-1 of the (uncompressed) file. */
+type BillTicket = { hash_type: string; hash_value: string; download_url: string };
+
+const gunzipped = promisify(gunzip);
+/** A day's bill can run to megabytes: WECHATPAY_TIMEOUT_MS is sized for API calls, not for it. */
+const BILL_DOWNLOAD_TIMEOUT_MS = 120_000;
+const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
+
 /**
  * WeChat Pay API v3 through `wechatpay-axios-plugin`: every request signed with the merchant key,
  * every answer's signature verified with the platform key its `Wechatpay-Serial` names (±300 s),
@@ -44,8 +56,10 @@ const MAX_SKEW_SECONDS = 300;
  * `out_trade_no` and the refund id the `out_refund_no`: WeChat's own idempotency keys, so a
  * request sent again after a timeout or `SYSTEM_ERROR` acts once.
  */
-export class WechatPayProvider implements PaymentProvider {
+export class WechatPayProvider implements PaymentProvider, SettlementReports {
   readonly name = 'wechat_pay' as const;
+  /** WeChat Pay's bill day runs midnight to midnight, Beijing time. */
+  readonly reportTimeZone = 'Asia/Shanghai';
   private readonly wx: { v3: Chain };
   private readonly merchantKey: KeyObject;
   private readonly platformKeys: Record<string, KeyObject>;
@@ -181,6 +195,92 @@ export class WechatPayProvider implements PaymentProvider {
     }
   }
 
+  /**
+   * The trade bill (ALL) of a Beijing day, read into lines: applied for, downloaded gzipped, its
+   * SHA-1 checked against the signed answer's hash_value (the download is not signed), and its
+   * lines checked against its own summary. A day without a payment or refund has no bill: [].
+   * `livemode` is not looked at: these credentials serve one mode, the one the caller asks for.
+   */
+  async settlementReport(req: { date: string; livemode: boolean }): Promise<SettlementLine[]> {
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(req.date)) throw new ProviderFault(`wechat_pay: trade bill date ${req.date} is not YYYY-MM-DD`, false);
+    const ticket = await this.tradeBillTicket(req.date);
+    if (!ticket) return [];
+    const text = await this.billText(await this.downloadBill(ticket.download_url), ticket.hash_value, req.date);
+    return this.billLines(text, req.date);
+  }
+
+  /** WeChat bills a day from about 10:00 the next morning: until then STATEMENT_CREATING, asked again later. */
+  private async tradeBillTicket(date: string): Promise<BillTicket | undefined> {
+    const params = { bill_date: date, bill_type: 'ALL', tar_type: 'GZIP' };
+    const answer = await this.call('trade bill', () => this.wx.v3.bill!.tradebill!.get({ params }));
+    if ('answered' in answer) {
+      if (answer.answered.code === 'NO_STATEMENT_EXIST') return undefined;
+      const notYet = answer.answered.code === 'STATEMENT_CREATING';
+      throw new ProviderFault(`wechat_pay: trade bill of ${date} refused: ${answer.answered.code} ${answer.answered.message}`, notYet);
+    }
+    const ticket = answer.data as Partial<BillTicket>;
+    if (ticket.hash_type !== 'SHA1' || !/^[0-9a-f]{40}$/i.test(ticket.hash_value ?? '') || typeof ticket.download_url !== 'string') {
+      throw new ProviderFault(`wechat_pay: trade bill of ${date} answered without a SHA1 hash_value and a download_url`, true);
+    }
+    return ticket as BillTicket;
+  }
+
+  /**
+   * A signed GET of the download_url through the SDK, as WeChat requires; our Authorization only
+   * goes to WeChat's own host. The answer is a file, not signed JSON: the SDK's verifier (and its
+   * JSON parsing) is replaced for this call, and the hash_value vouches for the file instead.
+   */
+  private async downloadBill(downloadUrl: string): Promise<Buffer> {
+    const path = this.apiPathOf(downloadUrl);
+    if (!path) throw new ProviderFault(`wechat_pay: the bill's download_url is not on ${this.opts.baseUrl}: not sending our signature there`, false);
+    const endpoint = (this.wx.v3 as unknown as { chain(path: string): Chain }).chain(path.pathname);
+    const config = { params: path.params, responseType: 'arraybuffer', transformResponse: [fileOrError], timeout: BILL_DOWNLOAD_TIMEOUT_MS };
+    const answer = await this.call('bill download', () => endpoint.get(config));
+    // An expired link or a passing refusal: the next attempt applies for a fresh one.
+    if ('answered' in answer) throw new ProviderFault(`wechat_pay: bill download refused: ${answer.answered.code} ${answer.answered.message}`, true);
+    return Buffer.from(answer.data as Uint8Array);
+  }
+
+  /** The path under `{baseUrl}/v3/` and the query of a URL on our WeChat Pay host; undefined for anywhere else. */
+  private apiPathOf(url: string): { pathname: string; params: Record<string, string> } | undefined {
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch {
+      return undefined;
+    }
+    const base = new URL(this.opts.baseUrl.endsWith('/') ? this.opts.baseUrl : `${this.opts.baseUrl}/`);
+    const prefix = `${base.pathname}v3/`;
+    if (target.origin !== base.origin || !target.pathname.startsWith(prefix)) return undefined;
+    return { pathname: target.pathname.slice(prefix.length), params: Object.fromEntries(target.searchParams) };
+  }
+
+  /** Gunzipped (unless the transport already did) and checked against the hash: a damaged file is fetched again. */
+  private async billText(raw: Buffer, hashValue: string, date: string): Promise<string> {
+    let bill: Buffer;
+    try {
+      bill = raw.subarray(0, 2).equals(GZIP_MAGIC) ? await gunzipped(raw) : raw;
+    } catch (err) {
+      throw new ProviderFault(`wechat_pay: the trade bill of ${date} is not a readable gzip file (${(err as Error).message})`, true);
+    }
+    const sha1 = createHash('sha1').update(bill).digest('hex');
+    if (sha1 !== hashValue.toLowerCase()) throw new ProviderFault(`wechat_pay: the trade bill of ${date} has SHA-1 ${sha1}, not the hash_value ${hashValue}`, true);
+    return bill.toString('utf8');
+  }
+
+  /** A bill that verifies but cannot be read, or whose lines contradict its summary, is WeChat's to explain: no retry fixes it. */
+  private billLines(text: string, date: string): SettlementLine[] {
+    try {
+      const bill = readTradeBill(text);
+      const problem = totalsProblem(bill);
+      if (problem) throw new ProviderFault(`wechat_pay: the trade bill of ${date} does not add up: ${problem}`, false);
+      return bill.lines;
+    } catch (err) {
+      if (err instanceof TradeBillFormatError) throw new ProviderFault(`wechat_pay: the trade bill of ${date} is malformed: ${err.message}`, false);
+      throw err;
+    }
+  }
+
   private order(outTradeNo: string): Chain {
     void outTradeNo;
     return this.wx.v3.pay!.transactions!['out-trade-no']!['{out_trade_no}']!;
@@ -211,6 +311,19 @@ export class WechatPayProvider implements PaymentProvider {
       if ('fault' in e) throw e.fault;
       return e;
     }
+  }
+}
+
+/**
+ * The download's transform: a 2xx is the file, bytes as they came; an error answer is WeChat's
+ * JSON `{ code, message }`, parsed so that the refusal can be named.
+ */
+function fileOrError(data: unknown, _headers: unknown, status?: number): unknown {
+  if (status === undefined || status < 300 || !Buffer.isBuffer(data)) return data;
+  try {
+    return JSON.parse(data.toString('utf8')) as unknown;
+  } catch {
+    return data;
   }
 }
 

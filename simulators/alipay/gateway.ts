@@ -5,6 +5,10 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
+import type { BillDiscrepancy, PlacedDiscrepancy } from './bill';
+import {
+  DEFAULT_FEE_RATE_BPS, applyDiscrepancies, billPeriod, billRows, parseBillDiscrepancy, placeDiscrepancy, tradeBillFileName, tradeBillZip,
+} from './bill';
 import { cashierPage, messagePage } from './cashier-page';
 import {
   SUPPORTED_CURRENCIES, beijingDay, beijingTime, beijingTimeMs, formatAmount, parseAmount, parseBeijingTime, parseTimeoutExpress,
@@ -12,6 +16,7 @@ import {
 import { generateKeyPair, loadPrivateKey, loadPublicKey, rsa2Sign, rsa2Verify, signedEnvelope, signingString } from './signing';
 
 export { generateKeyPair };
+export type { BillDiscrepancy };
 
 /**
  * A local Alipay OpenAPI gateway (v1, RSA2) that the real `alipay-sdk` talks to over HTTP:
@@ -36,6 +41,15 @@ export type AlipayGatewayOptions = {
    * close answer ACQ.TRADE_NOT_EXIST. Off by default; opening `/qr/<token>` or `pay()` counts as a scan.
    */
   precreateNeedsScan?: boolean;
+  /** Alipay's service fee on a paid trade, in basis points: 60 (0.6 %) by default, rounded half-up to the fen. */
+  feeRateBps?: number;
+  /** How long a `bill_download_url` works: 30 s by default, as Alipay's. */
+  billUrlTtlMs?: number;
+  /**
+   * Alipay bills a day only once it is over: before that, `isp.bill_not_exist`. Tests that cannot
+   * wait a day set this to download the day (or month) so far.
+   */
+  billsBeforePeriodEnd?: boolean;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 };
 
@@ -99,11 +113,13 @@ export class AlipaySimulatorError extends Error {
 const ALIPAY_NOTIFY_SCHEDULE_MS = [4 * 60_000, 10 * 60_000, 10 * 60_000, 3_600_000, 2 * 3_600_000, 6 * 3_600_000, 15 * 3_600_000];
 
 const PRECREATE = 'alipay.trade.precreate';
+const BILL_QUERY = 'alipay.data.dataservice.bill.downloadurl.query';
+const BILL_DOWNLOAD_PATH = '/downloadBillFile.resource';
 const PAGE_PRODUCTS: Partial<Record<string, 'page' | 'wap'>> = { 'alipay.trade.page.pay': 'page', 'alipay.trade.wap.pay': 'wap' };
 const PRODUCT_CODES = { page: 'FAST_INSTANT_TRADE_PAY', wap: 'QUICK_WAP_WAY' } as const;
 const METHODS = new Set([
   PRECREATE, 'alipay.trade.page.pay', 'alipay.trade.wap.pay', 'alipay.trade.query', 'alipay.trade.close', 'alipay.trade.refund',
-  'alipay.trade.fastpay.refund.query',
+  'alipay.trade.fastpay.refund.query', BILL_QUERY,
 ]);
 const DEFAULT_BUYER_LOGON_ID = '138****8888';
 
@@ -165,6 +181,11 @@ const systemError = (subCode?: string): Answer => subCode
 /** How far a request's `timestamp` (Beijing time) may be from the gateway's clock. */
 const MAX_CLOCK_SKEW_MS = 15 * 60_000;
 const tradeNotExist = (): Answer => refused('ACQ.TRADE_NOT_EXIST', '交易不存在');
+const billNotExist = (): Answer => refused('isp.bill_not_exist', '账单不存在');
+const invalidBillArguments = (detail: string): Answer => refused('isv.invalid_arguments', `参数不合法 (${detail})`);
+
+/** A generated bill, downloadable by its token until it expires. */
+type BillDownload = { zip: Uint8Array; fileName: string; expiresAtMs: number };
 
 export class AlipayGateway {
   readonly requests: GatewayRequestRecord[] = [];
@@ -181,6 +202,10 @@ export class AlipayGateway {
   private readonly tradeNos = new Set<string>();
   private readonly faults: Array<{ fault: AlipayFault; remaining: number }> = [];
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly feeRateBps: number;
+  private readonly billUrlTtlMs: number;
+  private readonly billDownloads = new Map<string, BillDownload>();
+  private readonly discrepancies: PlacedDiscrepancy[] = [];
   private server: Server | undefined;
   private base = '';
   private lifetime = new AbortController();
@@ -191,6 +216,10 @@ export class AlipayGateway {
     this.schedule = [...(opts.notifyRetryScheduleMs ?? ALIPAY_NOTIFY_SCHEDULE_MS)];
     if (this.schedule.some((ms) => !Number.isFinite(ms) || ms < 0)) throw new TypeError('notifyRetryScheduleMs: delays must be finite and >= 0');
     this.notifyTimeoutMs = opts.notifyTimeoutMs ?? 5000;
+    this.feeRateBps = opts.feeRateBps ?? DEFAULT_FEE_RATE_BPS;
+    if (!Number.isInteger(this.feeRateBps) || this.feeRateBps < 0 || this.feeRateBps > 10_000) throw new TypeError('feeRateBps must be an integer from 0 to 10000');
+    this.billUrlTtlMs = opts.billUrlTtlMs ?? 30_000;
+    if (!Number.isFinite(this.billUrlTtlMs) || this.billUrlTtlMs < 0) throw new TypeError('billUrlTtlMs must be finite and >= 0');
     const digest = createHash('sha256').update(opts.appId).digest();
     this.sellerId = `2088${String(digest.readUIntBE(0, 6) % 1e12).padStart(12, '0')}`;
   }
@@ -280,6 +309,22 @@ export class AlipayGateway {
     return this.faults.map((f) => ({ fault: f.fault, remaining: f.remaining }));
   }
 
+  /** Shows on every bill generated from now on, until cleared; a link already given keeps the bill it was made for. */
+  injectBillDiscrepancy(d: BillDiscrepancy): void {
+    const placed = placeDiscrepancy(parseBillDiscrepancy(d), new Date(), () => this.newTradeNo());
+    this.discrepancies.push(placed);
+    this.log('bill discrepancy injected', { discrepancy: placed.discrepancy, outTradeNo: placed.outTradeNo });
+  }
+
+  clearBillDiscrepancies(): void {
+    this.discrepancies.length = 0;
+  }
+
+  /** The discrepancies in force, each with the out_trade_no it shows under (an unknown trade's is made up). */
+  billDiscrepancies(): Array<BillDiscrepancy & { outTradeNo: string }> {
+    return this.discrepancies.map((p) => ({ ...p.discrepancy, outTradeNo: p.outTradeNo }));
+  }
+
   /** Adds `sign_type=RSA2` and `sign` as Alipay does: RSA2 over every other parameter, sorted, empty values left out. */
   signNotification(params: Record<string, string>): Record<string, string> {
     const unsigned = { ...params, sign_type: 'RSA2' };
@@ -316,9 +361,12 @@ export class AlipayGateway {
       const body = await readBody(req);
       return this.onCashierPay(parts[1] ?? '', new URLSearchParams(body ?? ''), res);
     }
+    if (url.pathname === BILL_DOWNLOAD_PATH && method === 'GET') return this.onBillDownload(url.searchParams.get('token') ?? '', res);
     if (parts[0] === 'sim') return this.onControl(method, parts.slice(1), req, res);
     if (url.pathname === '/' && method === 'GET') {
-      return sendJson(res, 200, { simulator: 'alipay', gateway: this.gatewayUrl, trades: this.byOutTradeNo.size, control: '/sim/trades, /sim/faults, /sim/requests, /sim/notifications' });
+      return sendJson(res, 200, {
+        simulator: 'alipay', gateway: this.gatewayUrl, trades: this.byOutTradeNo.size, control: '/sim/trades, /sim/faults, /sim/requests, /sim/notifications, /sim/bill-discrepancies',
+      });
     }
     return sendJson(res, 404, { error: { code: 'not_found', message: `no route for ${method} ${url.pathname}` } });
   }
@@ -410,6 +458,8 @@ export class AlipayGateway {
         return this.refund(biz);
       case 'alipay.trade.fastpay.refund.query':
         return this.refundQuery(biz);
+      case BILL_QUERY:
+        return this.billQuery(biz);
       default:
         return { answer: invalidArgument('isv.invalid-method', '不存在的方法名') };
     }
@@ -582,6 +632,63 @@ export class AlipayGateway {
         gmt_refund_pay: options.includes('gmt_refund_pay') ? beijingTime(refund.at) : undefined,
       }),
     };
+  }
+
+  // ---- bills ----
+
+  /**
+   * The trade bill is generated when asked for and kept behind a URL that works for `billUrlTtlMs`.
+   * A day with no trades is a bill all the same (header and summary, no rows): Alipay answers
+   * `isp.bill_not_exist` only for a bill not generated yet (the day is not over) and for the fund
+   * bill (`signcustomer`) of an account with no fund movement, which is every account here.
+   */
+  private billQuery(biz: Biz): Outcome {
+    const billType = field(biz, 'bill_type');
+    const billDate = field(biz, 'bill_date');
+    if (billType !== 'trade' && billType !== 'signcustomer') return { answer: invalidBillArguments('bill_type must be trade or signcustomer') };
+    const period = billDate === undefined ? undefined : billPeriod(billDate);
+    if (!period) return { answer: invalidBillArguments('bill_date must be yyyy-MM-dd or yyyy-MM') };
+    if (billType === 'signcustomer' || (!this.opts.billsBeforePeriodEnd && period.endMs > Date.now())) return { answer: billNotExist() };
+
+    this.dropExpiredBills();
+    const exportedAt = new Date();
+    const rows = applyDiscrepancies(billRows(this.byOutTradeNo.values(), period, this.feeRateBps), this.discrepancies, period, this.feeRateBps);
+    const bill = { account: `${this.sellerId}0156`, period, exportedAt, rows };
+    const token = randomBytes(16).toString('hex');
+    const fileName = tradeBillFileName(bill);
+    this.billDownloads.set(token, { zip: tradeBillZip(bill), fileName, expiresAtMs: exportedAt.getTime() + this.billUrlTtlMs });
+    this.log('bill generated', { billDate: period.billDate, rows: bill.rows.length });
+    return { answer: ok({ bill_download_url: this.billUrl(token, period.billDate, fileName, exportedAt) }) };
+  }
+
+  /** Shaped like Alipay's own download links; only the token matters here. */
+  private billUrl(token: string, billDate: string, fileName: string, at: Date): string {
+    const query = new URLSearchParams({
+      bizType: 'trade', userId: this.sellerId, fileType: 'csv.zip', bizDates: billDate.replaceAll('-', ''), downloadFileName: fileName,
+      timestamp: String(Math.floor(at.getTime() / 1000)), token,
+    });
+    return `${this.base}${BILL_DOWNLOAD_PATH}?${query.toString()}`;
+  }
+
+  /** An expired or unknown link is refused as Alipay's object storage refuses it: 403 and an XML error. */
+  private onBillDownload(token: string, res: ServerResponse): void {
+    this.dropExpiredBills();
+    const download = this.billDownloads.get(token);
+    if (!download) {
+      const body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error>\n  <Code>AccessDenied</Code>\n  <Message>Request has expired.</Message>\n</Error>\n';
+      res.writeHead(403, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) }).end(body);
+      return;
+    }
+    res.writeHead(200, {
+      'content-type': 'application/zip',
+      'content-length': download.zip.byteLength,
+      'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(download.fileName)}`,
+    }).end(Buffer.from(download.zip));
+  }
+
+  private dropExpiredBills(): void {
+    const now = Date.now();
+    for (const [token, download] of this.billDownloads) if (now >= download.expiresAtMs) this.billDownloads.delete(token);
   }
 
   /** The trade named by out_trade_no (or trade_no), as the gateway sees it. */
@@ -913,6 +1020,18 @@ export class AlipayGateway {
         }
         if (method === 'DELETE') {
           this.clearFaults();
+          res.writeHead(204).end();
+          return;
+        }
+      }
+      if (resource === 'bill-discrepancies' && id === undefined) {
+        if (method === 'GET') return sendJson(res, 200, this.billDiscrepancies());
+        if (method === 'POST') {
+          this.injectBillDiscrepancy(parseBillDiscrepancy(await readJson(req)));
+          return sendJson(res, 201, this.billDiscrepancies().at(-1));
+        }
+        if (method === 'DELETE') {
+          this.clearBillDiscrepancies();
           res.writeHead(204).end();
           return;
         }

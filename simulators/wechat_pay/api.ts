@@ -1,10 +1,11 @@
 /**
  * The shapes of WeChat Pay API v3 answers: a JSON body with a 2xx on success (204 without a
  * body), `{ code, message, detail? }` with a 4xx/5xx otherwise. Errors are thrown inside a handler
- * as `ApiError` so validation reads top to bottom.
+ * as `ApiError` so validation reads top to bottom. A downloaded file (a bill) is the one answer
+ * that is neither JSON nor signed.
  */
 
-export type ApiAnswer = { status: number; body?: Record<string, unknown> };
+export type ApiAnswer = { status: number; body?: Record<string, unknown>; file?: { contentType: string; data: Buffer } };
 
 export type ErrorDetail = { field?: string; value?: unknown; issue?: string; location?: 'body' | 'query' | 'path' | 'header'; [k: string]: unknown };
 

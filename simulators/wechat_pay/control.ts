@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { BillDiscrepancy } from './bill';
+import { parseBillDiscrepancy } from './bill';
 import type { WechatPayFault } from './faults';
 import { parseFault } from './faults';
 import { isRecord, readJson, sendJson } from '../http';
@@ -22,6 +24,8 @@ export type Controllable = {
   injectFault(f: WechatPayFault): void;
   clearFaults(): void;
   pendingFaults(): Array<{ fault: WechatPayFault; remaining: number }>;
+  injectBillDiscrepancy(d: BillDiscrepancy): void;
+  clearBillDiscrepancies(): void;
 };
 
 /** Thrown by the control methods; `status` is what the HTTP control API answers. */
@@ -68,6 +72,18 @@ export async function serveControl(sim: Controllable, method: string, parts: str
       }
       if (method === 'DELETE') {
         sim.clearFaults();
+        res.writeHead(204).end();
+        return;
+      }
+    }
+    if (resource === 'bill-discrepancies' && id === undefined) {
+      if (method === 'POST') {
+        const discrepancy = parseBillDiscrepancy(await readJson(req));
+        sim.injectBillDiscrepancy(discrepancy);
+        return sendJson(res, 201, discrepancy);
+      }
+      if (method === 'DELETE') {
+        sim.clearBillDiscrepancies();
         res.writeHead(204).end();
         return;
       }

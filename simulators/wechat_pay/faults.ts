@@ -17,11 +17,13 @@ export type WechatPayFault =
   /** The next notification's ciphertext is altered and then signed: the signature verifies, only the GCM tag check catches it. */
   | { kind: 'tamper_notify'; times?: number }
   /** The next refund answers PROCESSING and stays so until `settleRefund`. */
-  | { kind: 'refund_processing'; times?: number };
+  | { kind: 'refund_processing'; times?: number }
+  /** The next bill download is altered on its way: well-formed, but no longer the file its hash_value was computed on. */
+  | { kind: 'tamper_bill'; times?: number };
 
 export type FaultKind = WechatPayFault['kind'];
 
-const KINDS: readonly FaultKind[] = ['slow', 'system_error', 'lose_notify', 'duplicate_notify', 'notify_before_answer', 'tamper_notify', 'refund_processing'];
+const KINDS: readonly FaultKind[] = ['slow', 'system_error', 'lose_notify', 'duplicate_notify', 'notify_before_answer', 'tamper_notify', 'refund_processing', 'tamper_bill'];
 
 /** Validates a fault (from code or from JSON), so a typo fails loudly instead of never matching. */
 export function parseFault(input: unknown): WechatPayFault {

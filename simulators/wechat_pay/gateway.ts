@@ -2,6 +2,8 @@ import type { KeyObject } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { BillDiscrepancy } from './bill';
+import { DEFAULT_FEE_RATE_BPS, TradeBills } from './bill';
 import { WechatPaySimulatorError, serveControl } from './control';
 import type { WechatPayFault } from './faults';
 import { FaultQueue, parseFault } from './faults';
@@ -21,6 +23,7 @@ export { parseFault } from './faults';
 export { WechatPaySimulatorError } from './control';
 export type { RequestRecord } from './routes';
 export type { WechatPayFault } from './faults';
+export type { BillDiscrepancy as WechatPayBillDiscrepancy } from './bill';
 export type { NotificationRecord, NotifyEventType } from './notify';
 export type { OrderView, RefundStatus, RefundView, TradeState, TradeType } from './state';
 
@@ -48,6 +51,8 @@ export type WechatPaySimulatorOptions = {
   notifyRetryScheduleMs?: number[];
   /** Per notify attempt; 5000 by default. */
   notifyTimeoutMs?: number;
+  /** The fee WeChat keeps on each payment, in basis points (60 = 0.6 %, the default), as the trade bill shows it. */
+  feeRateBps?: number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 };
 
@@ -61,6 +66,7 @@ export class WechatPaySimulator {
   private readonly ctx: Context;
   private readonly notifier: Notifier;
   private readonly faults = new FaultQueue();
+  private readonly bills: TradeBills;
   private server: Server | undefined;
   private base = '';
   private lifetime = new AbortController();
@@ -78,6 +84,12 @@ export class WechatPaySimulator {
     this.ctx = { state: this.state, merchant: { mchid: opts.mchid, appid: opts.appid }, pageUrl: (token) => this.pageUrl(token), log };
     this.notifier = new Notifier({ serial: opts.platformSerial, key: this.platformKey, apiV3Key: opts.apiV3Key, scheduleMs, timeoutMs: opts.notifyTimeoutMs ?? 5000, log });
     this.notifications = this.notifier.records;
+    const feeRateBps = opts.feeRateBps ?? DEFAULT_FEE_RATE_BPS;
+    if (!Number.isInteger(feeRateBps) || feeRateBps < 0 || feeRateBps > 10_000) throw new TypeError('feeRateBps must be an integer from 0 to 10000');
+    this.bills = new TradeBills({
+      state: this.state, merchant: this.ctx.merchant, feeRateBps, log,
+      downloadUrl: (token) => `${this.base}/v3/billdownload/file?token=${encodeURIComponent(token)}`,
+    });
   }
 
   async start(port = 0, host = '127.0.0.1'): Promise<string> {
@@ -179,6 +191,25 @@ export class WechatPaySimulator {
   }
 
   /**
+   * Every trade bill served from now on disagrees with the books: a payment's line missing, its
+   * amount or fee changed (fen), or a payment we never made added to the day. The bill's summary
+   * counts what its lines say, as a genuine bill would.
+   */
+  injectBillDiscrepancy(d: BillDiscrepancy): void {
+    this.bills.plant(d);
+    this.log('bill discrepancy injected', { discrepancy: d });
+  }
+
+  clearBillDiscrepancies(): void {
+    this.bills.clear();
+  }
+
+  /** The trade bill (ALL) of a Beijing day (`YYYY-MM-DD`) as the download would serve it now, uncompressed; undefined when the day has none. */
+  tradeBill(date: string): string | undefined {
+    return this.bills.bill(date);
+  }
+
+  /**
    * A correctly signed and encrypted notify carrying `resource` (e.g. `order(…).transaction`), for
    * tests of forged notifies: sign it with another key, name another serial, date it, or alter it after.
    */
@@ -218,7 +249,7 @@ export class WechatPaySimulator {
     }
     if (parts[0] === 'sim') return serveControl(this, method, parts.slice(1), req, res);
     if (url.pathname === '/' && method === 'GET') {
-      return sendJson(res, 200, { simulator: 'wechat_pay', baseUrl: this.base, orders: this.state.allOrders().length, control: '/sim/orders, /sim/refunds/<out_refund_no>, /sim/faults, /sim/requests, /sim/notifications' });
+      return sendJson(res, 200, { simulator: 'wechat_pay', baseUrl: this.base, orders: this.state.allOrders().length, control: '/sim/orders, /sim/refunds/<out_refund_no>, /sim/faults, /sim/bill-discrepancies, /sim/requests, /sim/notifications' });
     }
     return sendJson(res, 404, { code: 'NOT_FOUND', message: `no route for ${method} ${url.pathname}` });
   }
@@ -236,6 +267,7 @@ export class WechatPaySimulator {
       },
       payOrder: (order) => this.payOrder(order),
       notifyRefund: (refund) => this.notifyRefund(refund),
+      bills: this.bills,
     };
   }
 

@@ -4,6 +4,7 @@ import type { ApiAnswer } from './api';
 import { ApiError, paramError } from './api';
 import type { Credentials } from './auth';
 import { authenticate } from './auth';
+import type { TradeBills } from './bill';
 import type { FaultKind, FaultQueue } from './faults';
 import { newRequestId } from './formats';
 import { isRecord, readBody } from '../http';
@@ -45,9 +46,10 @@ export type ApiDeps = {
   payOrder: (order: Order) => Promise<void>;
   /** Resolves once the refund notify's first attempt is over (at once without a notify_url). */
   notifyRefund: (refund: Refund) => Promise<void>;
+  bills: TradeBills;
 };
 
-type RouteName = OrderKind | 'query' | 'query_by_id' | 'close' | 'refund' | 'refund_query';
+type RouteName = OrderKind | 'query' | 'query_by_id' | 'close' | 'refund' | 'refund_query' | 'tradebill' | 'bill_download';
 const ROUTES: Array<{ method: 'GET' | 'POST'; pattern: RegExp; name: RouteName }> = [
   { method: 'POST', pattern: /^\/v3\/pay\/transactions\/native$/, name: 'native' },
   { method: 'POST', pattern: /^\/v3\/pay\/transactions\/jsapi$/, name: 'jsapi' },
@@ -57,6 +59,9 @@ const ROUTES: Array<{ method: 'GET' | 'POST'; pattern: RegExp; name: RouteName }
   { method: 'POST', pattern: /^\/v3\/pay\/transactions\/out-trade-no\/([^/]+)\/close$/, name: 'close' },
   { method: 'POST', pattern: /^\/v3\/refund\/domestic\/refunds$/, name: 'refund' },
   { method: 'GET', pattern: /^\/v3\/refund\/domestic\/refunds\/([^/]+)$/, name: 'refund_query' },
+  { method: 'GET', pattern: /^\/v3\/bill\/tradebill$/, name: 'tradebill' },
+  // Where WeChat's download_url points: signed by the merchant like any call, answered unsigned.
+  { method: 'GET', pattern: /^\/v3\/billdownload\/file$/, name: 'bill_download' },
 ];
 
 const systemError = (): ApiAnswer => new ApiError(500, 'SYSTEM_ERROR', '系统错误').answer;
@@ -157,6 +162,13 @@ async function perform(
       }
       case 'refund_query':
         return queryRefund(ctx, param).answer;
+      case 'tradebill':
+        return deps.bills.apply(query);
+      case 'bill_download': {
+        const tamper = deps.faults.take((f) => f.kind === 'tamper_bill');
+        if (tamper) ctx.log('fault applied', { fault: tamper });
+        return deps.bills.download(query, tamper !== undefined);
+      }
     }
   } catch (err) {
     if (err instanceof ApiError) return err.answer;
@@ -164,8 +176,12 @@ async function perform(
   }
 }
 
-/** Every answer is signed, errors and 204 (over an empty body) included, and carries a Request-ID. */
+/** Every answer is signed, errors and 204 (over an empty body) included, and carries a Request-ID; a downloaded file is not signed. */
 function sendAnswer(res: ServerResponse, answer: ApiAnswer, requestId: string, sign: (body: string) => Record<string, string>): void {
+  if (answer.file) {
+    res.writeHead(answer.status, { 'Content-Type': answer.file.contentType, 'Content-Length': answer.file.data.length, 'Request-ID': requestId }).end(answer.file.data);
+    return;
+  }
   const body = answer.body === undefined ? '' : JSON.stringify(answer.body);
   const headers: Record<string, string | number> = { ...sign(body), 'Request-ID': requestId };
   if (body) {

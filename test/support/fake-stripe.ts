@@ -6,7 +6,8 @@ import Stripe from 'stripe';
  * A stateful local Stripe for behaviour tests (stripe-mock is stateless): PaymentIntents with
  * their state machine, Stripe's test payment methods (declines, 3-D Secure), partial capture,
  * refunds, idempotency keys replayed like Stripe's, signed webhooks, and outages on demand;
- * Customers with saved (attached) PaymentMethods charged off-session.
+ * Customers with saved (attached) PaymentMethods charged off-session; the balance transactions
+ * (with Stripe's fees) that captures and refunds book, which a settlement report lists.
  * Only what the provider uses is implemented, with Stripe's status codes and error shapes.
  */
 
@@ -18,6 +19,30 @@ type PaymentIntent = {
   client_secret: string;
   latest_charge: string | null; created: number; livemode: boolean; refunded: number;
 };
+type Charge = {
+  id: string; object: 'charge'; amount: number; amount_captured: number; amount_refunded: number; balance_transaction: string | null; captured: boolean;
+  created: number; currency: string; livemode: boolean; metadata: Record<string, string>; paid: true; payment_intent: string; payment_method: string;
+  refunded: boolean; status: 'succeeded';
+};
+type Refund = {
+  id: string; object: 'refund'; amount: number; balance_transaction: string | null; charge: string | null; created: number; currency: string;
+  payment_intent: string; status: string; failure_reason: string | null; metadata: Record<string, string>;
+};
+/** As Stripe stores it; `status` (pending until `available_on`) is worked out when read. */
+type BalanceTransaction = {
+  id: string; object: 'balance_transaction'; amount: number; available_on: number; created: number; currency: string; description: string | null;
+  exchange_rate: null; fee: number; fee_details: { amount: number; application: null; currency: string; description: string; type: 'stripe_fee' }[];
+  net: number; reporting_category: string; source: string; type: 'charge' | 'refund' | 'refund_failure';
+};
+/**
+ * What Stripe's books may say that ours do not: a capture with no balance transaction, one booked
+ * for another amount or with another fee, and a charge we never made (from the Dashboard, another integration).
+ */
+export type BalanceDiscrepancy =
+  | { kind: 'missing_line'; paymentIntent: string }
+  | { kind: 'amount'; paymentIntent: string; amount: number }
+  | { kind: 'unknown_charge'; amount: number; currency: string }
+  | { kind: 'fee'; paymentIntent: string; fee: number };
 type Customer = { id: string; object: 'customer'; email: string | null; name: string | null; metadata: Record<string, string>; created: number; livemode: boolean };
 type Card = { brand: string; last4: string; exp_month: number; exp_year: number; fingerprint: string; country: string; funding: string };
 type PaymentMethod = {
@@ -68,16 +93,33 @@ export type TestCard = keyof typeof TEST_CARDS;
 const testCard = (pm: string): { brand: string; number: string } | undefined => (TEST_CARDS as Record<string, { brand: string; number: string }>)[pm];
 
 const id = (prefix: string) => `${prefix}_${randomBytes(12).toString('hex')}`;
+const DAY_SECONDS = 86_400;
+/** Funds of a day's charges become available for payout this many days later (Stripe's standard schedule in the US). */
+const AVAILABLE_AFTER_DAYS = 2;
+/** The parameters Stripe's GET /v1/balance_transactions takes; anything else is refused, as Stripe does. */
+const BALANCE_LIST_PARAMS = /^(created(\[(gt|gte|lt|lte)\])?|limit|starting_after|ending_before|type|payout|currency|source|expand\[\d*\])$/;
 
-/** `live`: an account in live mode, as Stripe runs it: `sk_live_` keys, objects and events with `livemode: true`. */
-export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'test' | 'live' } = {}) {
+/**
+ * `live`: an account in live mode, as Stripe runs it: `sk_live_` keys, objects and events with `livemode: true`.
+ * `feeBps`/`feeFixed`: Stripe's processing fee on a charge, in basis points of the amount (rounded
+ * half up) plus a fixed part in minor units; Stripe's standard card pricing (2.9 % + 30) unless set.
+ */
+export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'test' | 'live'; feeBps?: number; feeFixed?: number } = {}) {
   const livemode = opts.mode === 'live';
+  const feeBps = opts.feeBps ?? 290;
+  const feeFixed = opts.feeFixed ?? 30;
   const intents = new Map<string, PaymentIntent>();
-  const refunds: { id: string; payment_intent: string; amount: number; status: string; failure_reason: string | null; metadata: Record<string, string> }[] = [];
+  const refunds: Refund[] = [];
+  const charges = new Map<string, Charge>();
+  /** Stripe's balance history, oldest first. */
+  const balance: BalanceTransaction[] = [];
+  const discrepancies: BalanceDiscrepancy[] = [];
+  /** The charges (and their balance transactions) `unknown_charge` discrepancies made: gone when cleared. */
+  const strangers = { charges: new Map<string, Charge>(), balance: [] as BalanceTransaction[] };
   const idempotent = new Map<string, { status: number; body: unknown }>();
   const effects: Effect[] = [];
-  /** Every API call, with its form fields (e.g. `off_session`, `customer`) as sent. */
-  const requests: { method: string; path: string; idempotencyKey?: string; form: Record<string, string> }[] = [];
+  /** Every API call, with its form fields (e.g. `off_session`, `customer`) and query (a list's `limit`, `starting_after`) as sent. */
+  const requests: { method: string; path: string; idempotencyKey?: string; form: Record<string, string>; query: Record<string, string> }[] = [];
   const customers = new Map<string, Customer>();
   const paymentMethods = new Map<string, PaymentMethod>();
   /** Which test card each saved PaymentMethod charges like (the one it was attached from, unless changed). */
@@ -90,10 +132,16 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
     const fingerprint = createHash('sha256').update(`fake-stripe:${number}`).digest('base64url').replace(/[-_]/g, '').slice(0, 16);
     return { brand, last4: number.slice(-4), exp_month: 12, exp_year: expYear, fingerprint, country: 'US', funding: 'credit' };
   };
-  const state = { webhookUrl: '', webhookMode: 'after' as WebhookMode, outage: 0, base: '', keyRevoked: false, failAfterEffect: 0, searchLagMs: 0, pendingRefunds: false };
+  const state = {
+    webhookUrl: '', webhookMode: 'after' as WebhookMode, outage: 0, base: '', keyRevoked: false, failAfterEffect: 0, searchLagMs: 0, pendingRefunds: false,
+    clockMs: null as number | null,
+  };
+  /** Stripe's clock: the real one unless `setClock` pinned it (objects created "yesterday", around midnight UTC). */
+  const now = () => state.clockMs ?? Date.now();
+  const nowSeconds = () => Math.floor(now() / 1000);
   const signer = new Stripe('sk_test_fake');
 
-  async function sendEvent(type: string, object: object, created = Math.floor(Date.now() / 1000)): Promise<void> {
+  async function sendEvent(type: string, object: object, created = nowSeconds()): Promise<void> {
     if (!state.webhookUrl || state.webhookMode === 'none') return;
     const payload = JSON.stringify({ id: id('evt'), object: 'event', type, created, api_version: '2025-09-30.clover', data: { object }, livemode });
     const header = signer.webhooks.generateTestHeaderString({ payload, secret: webhookSecret });
@@ -141,7 +189,7 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
         id: '', client_secret: '', object: 'payment_intent', amount, amount_capturable: 0, amount_received: 0, currency: form.get('currency')!,
         capture_method: (form.get('capture_method') as 'manual') ?? 'automatic', status: 'requires_confirmation', payment_method: paymentMethod, customer,
         metadata: { payment_id: form.get('metadata[payment_id]') ?? '', merchant_id: form.get('metadata[merchant_id]') ?? '' },
-        last_payment_error: null, next_action: null, latest_charge: null, created: Math.floor(Date.now() / 1000), livemode, refunded: 0,
+        last_payment_error: null, next_action: null, latest_charge: null, created: nowSeconds(), livemode, refunded: 0,
       };
       pi.id = id('pi');
       pi.client_secret = `${pi.id}_secret_${randomBytes(12).toString('hex')}`;
@@ -169,7 +217,7 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
     if (method === 'GET' && path === '/v1/payment_intents/search') {
       const paymentId = /metadata\['payment_id'\]:'([^']+)'/.exec(query.get('query') ?? '')?.[1];
       // Stripe's search is eventually consistent: an object shows up only after the lag.
-      const data = [...intents.values()].filter((pi) => pi.metadata.payment_id === paymentId && pi.created * 1000 <= Date.now() - state.searchLagMs);
+      const data = [...intents.values()].filter((pi) => pi.metadata.payment_id === paymentId && pi.created * 1000 <= now() - state.searchLagMs);
       return { status: 200, body: { object: 'search_result', data, has_more: false, url: '/v1/payment_intents/search' } };
     }
     if (piMatch) {
@@ -181,6 +229,7 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
         const amount = Number(form.get('amount_to_capture') ?? pi.amount_capturable);
         if (amount > pi.amount_capturable) return stripeError(400, 'invalid_request_error', 'amount_too_large', 'The amount to capture exceeds the capturable amount.');
         Object.assign(pi, { status: 'succeeded', amount_received: amount, amount_capturable: 0 });
+        captured(pi, amount);
         effects.push({ operation: 'capture', paymentIntent: pi.id, amount, idempotencyKey: key });
         emit('payment_intent.succeeded', pi);
         return { status: 200, body: pi };
@@ -204,13 +253,34 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
       const amount = Number(form.get('amount') ?? remaining);
       if (amount > remaining) return stripeError(400, 'invalid_request_error', 'amount_too_large', `Refund amount exceeds the ${remaining} remaining.`);
       pi.refunded += amount;
+      chargeRefunded(pi);
       const metadata = { payment_id: form.get('metadata[payment_id]') ?? '', refund_id: form.get('metadata[refund_id]') ?? '' };
       // Some refunds take days at Stripe (bank transfers, some cards): `pending` until settled.
-      const refund = { id: id('re'), object: 'refund', amount, currency: pi.currency, payment_intent: pi.id, status: state.pendingRefunds ? 'pending' : 'succeeded', failure_reason: null, metadata };
+      const refund: Refund = {
+        id: id('re'), object: 'refund', amount, balance_transaction: null, charge: pi.latest_charge, created: nowSeconds(), currency: pi.currency, payment_intent: pi.id,
+        status: state.pendingRefunds ? 'pending' : 'succeeded', failure_reason: null, metadata,
+      };
       refunds.push(refund);
+      if (refund.status === 'succeeded') refundBooked(refund);
       effects.push({ operation: 'refund', paymentIntent: pi.id, amount, idempotencyKey: key });
       pendingEvents.push(['refund.created', refund], ['charge.refunded', { id: pi.latest_charge, object: 'charge', amount_refunded: pi.refunded, payment_intent: pi.id }]);
       return { status: 200, body: refund };
+    }
+    const refundMatch = /^\/v1\/refunds\/([^/]+)$/.exec(path);
+    if (method === 'GET' && refundMatch) {
+      const refund = refunds.find((r) => r.id === refundMatch[1]);
+      return refund ? { status: 200, body: refund } : noSuch('refund', refundMatch[1]!, 'id');
+    }
+    const chargeMatch = /^\/v1\/charges\/([^/]+)$/.exec(path);
+    if (method === 'GET' && chargeMatch) {
+      const charge = chargeOf(chargeMatch[1]!);
+      return charge ? { status: 200, body: charge } : noSuch('charge', chargeMatch[1]!, 'id');
+    }
+    if (method === 'GET' && path === '/v1/balance_transactions') return listBalance(query);
+    const txnMatch = /^\/v1\/balance_transactions\/([^/]+)$/.exec(path);
+    if (method === 'GET' && txnMatch) {
+      const txn = balanceView().find((t) => t.id === txnMatch[1]);
+      return txn ? { status: 200, body: withStatus(txn) } : noSuch('balance transaction', txnMatch[1]!, 'id');
     }
     if (method === 'GET' && path === '/v1/refunds') {
       const data = refunds.filter((r) => !query.get('payment_intent') || r.payment_intent === query.get('payment_intent'));
@@ -219,7 +289,7 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
     if (method === 'POST' && path === '/v1/customers') {
       const customer: Customer = {
         id: id('cus'), object: 'customer', email: form.get('email') || null, name: form.get('name') || null, metadata: formMetadata(form),
-        created: Math.floor(Date.now() / 1000), livemode,
+        created: nowSeconds(), livemode,
       };
       customers.set(customer.id, customer);
       return { status: 200, body: customer };
@@ -267,7 +337,7 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
       return stripeError(402, 'card_error', refused.code, refused.message, { ...(refused.decline_code ? { decline_code: refused.decline_code } : {}) });
     }
     const pm: PaymentMethod = {
-      id: id('pm'), object: 'payment_method', type: 'card', card: cardOf(pmId), customer, created: Math.floor(Date.now() / 1000), livemode, metadata: {},
+      id: id('pm'), object: 'payment_method', type: 'card', card: cardOf(pmId), customer, created: nowSeconds(), livemode, metadata: {},
       billing_details: { address: null, email: null, name: null, phone: null },
     };
     paymentMethods.set(pm.id, pm);
@@ -278,15 +348,135 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
 
   function authorized(pi: PaymentIntent, key: string): void {
     effects.push({ operation: 'authorize', paymentIntent: pi.id, amount: pi.amount, idempotencyKey: key });
-    pi.latest_charge = id('ch');
+    const charge = newCharge(pi);
+    charges.set(charge.id, charge);
+    pi.latest_charge = charge.id;
     pi.next_action = null;
     if (pi.capture_method === 'manual') {
       Object.assign(pi, { status: 'requires_capture', amount_capturable: pi.amount });
       emit('payment_intent.amount_capturable_updated', pi);
     } else {
       Object.assign(pi, { status: 'succeeded', amount_received: pi.amount });
+      captured(pi, pi.amount);
       emit('payment_intent.succeeded', pi);
     }
+  }
+
+  /** The charge of a confirmed PaymentIntent: Stripe copies the PaymentIntent's metadata onto it, once. */
+  function newCharge(pi: Pick<PaymentIntent, 'id' | 'amount' | 'currency' | 'metadata' | 'payment_method'>): Charge {
+    return {
+      id: id('ch'), object: 'charge', amount: pi.amount, amount_captured: 0, amount_refunded: 0, balance_transaction: null, captured: false, created: nowSeconds(),
+      currency: pi.currency, livemode, metadata: { ...pi.metadata }, paid: true, payment_intent: pi.id, payment_method: pi.payment_method, refunded: false, status: 'succeeded',
+    };
+  }
+  const chargeOf = (chargeId: string) => charges.get(chargeId) ?? strangers.charges.get(chargeId);
+
+  /** Stripe's processing fee on a charge of `amount`: basis points rounded half up, plus the fixed part. */
+  const feeOf = (amount: number) => Math.floor((amount * feeBps + 5000) / 10_000) + feeFixed;
+
+  /** A line of Stripe's balance history, booked now; its funds are available for payout some days later, at midnight UTC. */
+  function book(type: BalanceTransaction['type'], amount: number, fee: number, currency: string, source: string, description: string | null): BalanceTransaction {
+    const created = nowSeconds();
+    return {
+      id: id('txn'), object: 'balance_transaction', amount, available_on: (Math.floor(created / DAY_SECONDS) + AVAILABLE_AFTER_DAYS) * DAY_SECONDS, created, currency,
+      description, exchange_rate: null, fee, fee_details: fee ? [{ amount: fee, application: null, currency, description: 'Stripe processing fees', type: 'stripe_fee' }] : [],
+      net: amount - fee, reporting_category: type, source, type,
+    };
+  }
+
+  /** The money moves at capture, not at authorization: the charge is booked then, Stripe's fee kept from it. */
+  function captured(pi: PaymentIntent, amount: number): void {
+    const charge = charges.get(pi.latest_charge!)!;
+    const txn = book('charge', amount, feeOf(amount), pi.currency, charge.id, null);
+    balance.push(txn);
+    Object.assign(charge, { captured: true, amount_captured: amount, balance_transaction: txn.id });
+  }
+
+  /** The charge keeps count of what is refunded of it, as Stripe's does. */
+  function chargeRefunded(pi: PaymentIntent): void {
+    const charge = charges.get(pi.latest_charge!);
+    if (charge) Object.assign(charge, { amount_refunded: pi.refunded, refunded: pi.refunded === charge.amount_captured });
+  }
+
+  /** A refund is booked once it succeeds: the money leaves the balance, and Stripe keeps its fee on the charge. */
+  function refundBooked(refund: Refund): void {
+    const txn = book('refund', -refund.amount, 0, refund.currency, refund.id, 'REFUND FOR CHARGE');
+    balance.push(txn);
+    refund.balance_transaction = txn.id;
+  }
+
+  /** A booked refund that fails later: the money comes back to the balance as a `refund_failure`. */
+  function refundFailureBooked(refund: Refund): void {
+    if (!refund.balance_transaction) return; // never booked (it was pending): nothing to give back
+    balance.push(book('refund_failure', refund.amount, 0, refund.currency, refund.id, 'REFUND FAILURE'));
+  }
+
+  /** The charge line of a PaymentIntent's capture, the one a discrepancy names. */
+  const isChargeOf = (txn: BalanceTransaction, paymentIntent: string) => txn.type === 'charge' && chargeOf(txn.source)?.payment_intent === paymentIntent;
+
+  /** Stripe's balance history as the discrepancies injected say it reads, oldest first. */
+  function balanceView(): BalanceTransaction[] {
+    let view = [...balance, ...strangers.balance].sort((a, b) => a.created - b.created);
+    for (const d of discrepancies) {
+      if (d.kind === 'missing_line') view = view.filter((t) => !isChargeOf(t, d.paymentIntent));
+      if (d.kind === 'amount') view = view.map((t) => (isChargeOf(t, d.paymentIntent) ? { ...t, amount: d.amount, net: d.amount - t.fee } : t));
+      if (d.kind === 'fee') {
+        view = view.map((t) => (isChargeOf(t, d.paymentIntent) ? { ...t, fee: d.fee, net: t.amount - d.fee, fee_details: t.fee_details.map((f) => ({ ...f, amount: d.fee })) } : t));
+      }
+    }
+    return view;
+  }
+  const withStatus = (txn: BalanceTransaction) => ({ ...txn, status: txn.available_on * 1000 <= now() ? 'available' : 'pending' });
+  const sourceOf = (sourceId: string) => chargeOf(sourceId) ?? refunds.find((r) => r.id === sourceId) ?? null;
+
+  /**
+   * GET /v1/balance_transactions as Stripe answers it: newest first, filtered by `created`, `type`,
+   * `currency`, `source`, `payout`; a page of `limit` (10 unless set, 100 at most) after `starting_after`
+   * or before `ending_before`; `expand[]=data.source` puts the charge or refund in place of its id.
+   */
+  function listBalance(query: URLSearchParams): { status: number; body: unknown } {
+    const invalid = (message: string, param: string) => stripeError(400, 'invalid_request_error', 'parameter_invalid', message, { param });
+    const unknown = [...query.keys()].find((k) => !BALANCE_LIST_PARAMS.test(k));
+    if (unknown) return stripeError(400, 'invalid_request_error', 'parameter_unknown', `Received unknown parameter: ${unknown}`, { param: unknown });
+    const expand = [...query.entries()].filter(([k]) => k.startsWith('expand[')).map(([, v]) => v);
+    const unexpandable = expand.find((e) => e !== 'data.source');
+    if (unexpandable) return invalid(`This property cannot be expanded (${unexpandable}).`, 'expand');
+    const limit = Number(query.get('limit') ?? 10);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) return invalid('This value must be greater than or equal to 1 and less than or equal to 100.', 'limit');
+    const payout = query.get('payout');
+    // The fake pays nothing out: no payout can be named.
+    if (payout) return noSuch('payout', payout, 'payout');
+    const bounds: [string, (created: number, bound: number) => boolean][] = [
+      ['created', (c, b) => c === b], ['created[gt]', (c, b) => c > b], ['created[gte]', (c, b) => c >= b], ['created[lt]', (c, b) => c < b], ['created[lte]', (c, b) => c <= b],
+    ];
+    let newestFirst = balanceView().reverse();
+    for (const [param, holds] of bounds) {
+      const value = query.get(param);
+      if (value === null) continue;
+      if (!/^\d+$/.test(value)) return invalid(`Invalid integer: ${value}`, param);
+      newestFirst = newestFirst.filter((t) => holds(t.created, Number(value)));
+    }
+    for (const field of ['type', 'currency', 'source'] as const) {
+      const value = query.get(field);
+      if (value !== null) newestFirst = newestFirst.filter((t) => t[field] === value);
+    }
+    const page = pageOf(newestFirst, limit, query.get('starting_after'), query.get('ending_before'));
+    if ('missing' in page) return noSuch('balance transaction', page.missing, page.param);
+    const data = page.data.map((t) => ({ ...withStatus(t), ...(expand.length ? { source: sourceOf(t.source) ?? t.source } : {}) }));
+    return { status: 200, body: { object: 'list', data, has_more: page.hasMore, url: '/v1/balance_transactions' } };
+  }
+
+  /** Stripe's cursor pagination over a list in its order: the page after (or before) an object of it. */
+  function pageOf<T extends { id: string }>(list: T[], limit: number, after: string | null, before: string | null): { data: T[]; hasMore: boolean } | { missing: string; param: string } {
+    if (before !== null) {
+      const end = list.findIndex((t) => t.id === before);
+      if (end < 0) return { missing: before, param: 'ending_before' };
+      const start = Math.max(0, end - limit);
+      return { data: list.slice(start, end), hasMore: start > 0 };
+    }
+    const start = after === null ? 0 : list.findIndex((t) => t.id === after) + 1;
+    if (start === 0 && after !== null) return { missing: after, param: 'starting_after' };
+    return { data: list.slice(start, start + limit), hasMore: start + limit < list.length };
   }
 
   const server = http.createServer((req, res) => {
@@ -295,7 +485,7 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
     req.on('end', async () => {
       const url = new URL(req.url ?? '/', 'http://fake');
       const idempotencyKey = req.headers['idempotency-key'] as string | undefined;
-      requests.push({ method: req.method!, path: url.pathname, ...(idempotencyKey ? { idempotencyKey } : {}), form: Object.fromEntries(new URLSearchParams(raw)) });
+      requests.push({ method: req.method!, path: url.pathname, ...(idempotencyKey ? { idempotencyKey } : {}), form: Object.fromEntries(new URLSearchParams(raw)), query: Object.fromEntries(url.searchParams) });
       const reply = async (status: number, body: unknown) => {
         if (state.webhookMode === 'before') await flush(); // the webhook wins the race to our API
         res.writeHead(status, { 'content-type': 'application/json', 'request-id': id('req') }).end(JSON.stringify(body));
@@ -369,7 +559,10 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
       const refund = refunds.find((r) => r.metadata.refund_id === refundId);
       if (!refund) throw new Error(`no refund ${refundId}`);
       Object.assign(refund, { status: 'failed', failure_reason: reason });
-      intents.get(refund.payment_intent)!.refunded -= refund.amount;
+      const pi = intents.get(refund.payment_intent)!;
+      pi.refunded -= refund.amount;
+      chargeRefunded(pi);
+      refundFailureBooked(refund);
       await sendEvent('refund.failed', { ...refund });
       await sendEvent('charge.refund.updated', { ...refund });
     },
@@ -380,7 +573,41 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
       const refund = refunds.find((r) => r.metadata.refund_id === refundId);
       if (!refund) throw new Error(`no refund ${refundId}`);
       refund.status = 'succeeded';
+      refundBooked(refund);
       await sendEvent('refund.updated', { ...refund });
+    },
+    charges,
+    /** Stripe's balance history as booked (oldest first), before any injected discrepancy. */
+    balanceTransactions: balance,
+    /**
+     * Stripe's clock stops at `at`: what is created, captured or refunded from now on is dated then
+     * (yesterday, a second before midnight UTC...), until `setClock(null)` returns to the real time.
+     */
+    setClock: (at: Date | string | null) => {
+      state.clockMs = at === null ? null : new Date(at).getTime();
+      if (Number.isNaN(state.clockMs)) throw new Error(`not a time: ${String(at)}`);
+    },
+    /**
+     * From now on Stripe's balance history disagrees with ours, as `d` says, until cleared: the charge
+     * line of a PaymentIntent's capture goes missing, or reads another gross or fee (its net follows);
+     * or a charge we never made is booked now, at the standard fee, with a PaymentIntent and metadata not ours.
+     */
+    injectBalanceDiscrepancy: (d: BalanceDiscrepancy) => {
+      if (d.kind !== 'unknown_charge') {
+        if (!intents.has(d.paymentIntent)) throw new Error(`no PaymentIntent ${d.paymentIntent}`);
+        discrepancies.push(d);
+        return;
+      }
+      const charge = newCharge({ id: id('pi'), amount: d.amount, currency: d.currency.toLowerCase(), metadata: {}, payment_method: id('pm') });
+      const txn = book('charge', d.amount, feeOf(d.amount), charge.currency, charge.id, null);
+      strangers.charges.set(charge.id, Object.assign(charge, { captured: true, amount_captured: d.amount, balance_transaction: txn.id }));
+      strangers.balance.push(txn);
+    },
+    /** Stripe's books agree with ours again: the injected discrepancies and the unknown charges are gone. */
+    clearBalanceDiscrepancies: () => {
+      discrepancies.length = 0;
+      strangers.charges.clear();
+      strangers.balance.length = 0;
     },
     /** The account's key is rolled (revoked) in the Dashboard: every call answers 401 until restored. */
     revokeKey: (revoked = true) => (state.keyRevoked = revoked),

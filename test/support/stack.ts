@@ -46,6 +46,8 @@ export async function startTestStack(overrides: Record<string, string> = {}, opt
     SANDBOX_WEBHOOK_SECRET: TEST_SANDBOX_SECRET,
     // Each file's stack runs its own task queue: a sweeper here must not start another file's leftovers.
     OUTBOX_SWEEP_MS: '0',
+    // Daily schedules per test queue would outlive the test; the reconciliation test creates its own.
+    RECONCILIATION_SCHEDULE: 'off',
     // Test receivers listen on loopback, which production refuses (SSRF).
     WEBHOOK_ALLOWED_NETWORKS: '127.0.0.0/8,::1/128',
     ...overrides,

@@ -13,6 +13,6 @@ export function startWorkerProcess(stack: TestStack): Promise<ChildProcess> {
     TEMPORAL_TASK_QUEUE: stack.config.TEMPORAL_TASK_QUEUE,
     PAYLOAD_ENCRYPTION_KEYS: stack.config.PAYLOAD_ENCRYPTION_KEYS!,
     SANDBOX_NOTIFY_URL: `${stack.url}/webhooks/sandbox`,
-    ...Object.fromEntries(Object.entries(stack.config).filter(([k, v]) => /^(WEBHOOK_|SMTP_|RECEIPT_|SANDBOX_WEBHOOK_SECRET|CIRCUIT_|OUTBOX_)/.test(k) && v !== undefined).map(([k, v]) => [k, String(v)])),
+    ...Object.fromEntries(Object.entries(stack.config).filter(([k, v]) => /^(WEBHOOK_|SMTP_|RECEIPT_|SANDBOX_WEBHOOK_SECRET|CIRCUIT_|OUTBOX_|RECONCILIATION_)/.test(k) && v !== undefined).map(([k, v]) => [k, String(v)])),
   });
 }
