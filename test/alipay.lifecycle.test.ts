@@ -4,7 +4,7 @@ import { AlipayProvider } from '../providers/alipay/alipay.provider';
 import { AlipayGateway, generateKeyPair } from '../simulators/alipay/gateway';
 import { expectAllLedgersConsistent, expectLedgerConsistent } from './support/ledger';
 import type { TestStack } from './support/stack';
-import { eventually, newMerchant, startTestStack } from './support/stack';
+import { ADMIN_KEY, client, eventually, newMerchant, startTestStack } from './support/stack';
 
 /**
  * Full Alipay lifecycles: the real alipay-sdk in the worker, the real payment workflow, and
@@ -25,6 +25,8 @@ beforeAll(async () => {
     appId: APP_ID, appPublicKey: appKeys.publicKey, alipayPrivateKey: alipayKeys.privateKey, notifyRetryScheduleMs: [200, 400, 800],
     // As at Alipay: a QR trade is unknown to query and close until the code is scanned.
     precreateNeedsScan: true,
+    // Today's bill, for the reconciliation below (Alipay serves a day's bill once the day is over).
+    billsBeforePeriodEnd: true,
     log: (msg, fields) => gatewayLog.push({ msg, fields }),
   });
   await gateway.start();
@@ -447,4 +449,36 @@ test('what Alipay cannot do is a 400 before anything is written', async () => {
     expect(res.body.error).toMatchObject({ type: 'invalid_request_error', param });
   }
   expect((await m.api.get('/v1/payments')).body.data).toEqual([]);
+});
+
+test('reconciliation: a day of Alipay trades against its GBK trade bill, fees booked, a difference found and resolved', async () => {
+  const paid = async (amount: number) => {
+    const { m, payment } = await waitingPayment(amount);
+    gateway.pay(payment.id);
+    await eventually(() => m.api.get(`/v1/payments/${payment.id}`).then((r) => r.body), (p) => p.status === 'captured');
+    return { m, payment };
+  };
+  const { m, payment: p1 } = await paid(10_000);
+  const p2 = (await m.api.post('/v1/payments', { amount: 20_000, currency: 'CNY', ...alipay() })).body;
+  const p3 = (await m.api.post('/v1/payments', { amount: 30_000, currency: 'CNY', ...alipay() })).body;
+  for (const p of [p2, p3]) {
+    gateway.pay(p.id);
+    await eventually(() => m.api.get(`/v1/payments/${p.id}`).then((r) => r.body), (x) => x.status === 'captured');
+  }
+  expect((await m.api.post('/v1/refunds', { payment_id: p2.id, amount: 5000 })).body.status).toBe('succeeded');
+  gateway.injectBillDiscrepancy({ kind: 'amount', outTradeNo: p3.id, amount: '299.00' });
+
+  const today = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Shanghai' }).format(new Date());
+  const admin = client(stack.url, ADMIN_KEY);
+  const run = await admin.post('/v1/reconciliation/runs', { provider: 'alipay', date: today, livemode: false });
+  gateway.clearBillDiscrepancies();
+  expect(run.body).toMatchObject({ status: 'completed', provider: 'alipay', date: today });
+  const items = (await m.api.get(`/v1/reconciliation/items?run_id=${run.body.id}`)).body.data as { id: string; status: string; payment_id: string; refund_id: string | null }[];
+  const of = (id: string, refund = false) => items.filter((i) => i.payment_id === id && Boolean(i.refund_id) === refund).map((i) => i.status);
+  expect([of(p1.id), of(p2.id), of(p2.id, true), of(p3.id)]).toEqual([['matched'], ['matched'], ['matched'], ['amount_mismatch']]);
+  // 0.6 % kept on each matched trade, its share given back with the refund; none booked on the trade in question.
+  expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'CNY', amount: 10_000 + 20_000 - 5000 + 30_000 - 60 - 120 + 30 }]);
+  const mismatch = items.find((i) => i.status === 'amount_mismatch')!;
+  const resolved = await admin.post(`/v1/reconciliation/items/${mismatch.id}/resolve`, { resolution: 'provider_adjusted', note: 'Alipay corrected its bill' });
+  expect(resolved.body).toMatchObject({ resolution: 'provider_adjusted', note: 'Alipay corrected its bill' });
 });

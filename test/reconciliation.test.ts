@@ -31,7 +31,7 @@ afterAll(async () => {
 const admin = () => client(stack.url, ADMIN_KEY);
 const utcToday = () => new Date().toISOString().slice(0, 10);
 const run = (provider: string, date = utcToday()) => admin().post('/v1/reconciliation/runs', { provider, date, livemode: false });
-type Item = { status: string; payment_id: string | null; refund_id: string | null; requires_attention: boolean; id: string; reported: { fee: number } | null };
+type Item = { status: string; payment_id: string | null; refund_id: string | null; requires_attention: boolean; id: string; message: string; reported: { fee: number } | null };
 const itemsOf = async (m: { api: ReturnType<typeof client> }, runId: string): Promise<Item[]> => (await m.api.get(`/v1/reconciliation/items?run_id=${runId}`)).body.data;
 const statusOf = (items: Item[], paymentId: string, refund = false) => items.filter((i) => i.payment_id === paymentId && Boolean(i.refund_id) === refund).map((i) => i.status);
 const stripeFee = (amount: number) => Math.floor((amount * 290 + 5000) / 10_000) + 30;
@@ -122,6 +122,7 @@ test('the sandbox bill: currency and status differences, a bill not ready yet (t
   const sandbox = stack.context.providers.sandbox;
   const pay = async (amount: number, extra: object = {}) => (await m.api.post('/v1/payments', { amount, currency: 'EUR', payment_method: card('tok_ok'), provider: 'sandbox', ...extra })).body;
   const [ok, wrongCurrency] = [await pay(5000), await pay(6000)];
+  const short = (await m.api.post('/v1/payments', { amount: 7000, currency: 'EUR', payment_method: card('tok_settles_short'), provider: 'sandbox' })).body;
   const held = await pay(7000, { capture_method: 'manual' });
   expect(held.status).toBe('authorized');
   sandbox.injectBillDiscrepancy({ kind: 'currency', paymentId: wrongCurrency.id, currency: 'USD' });
@@ -134,10 +135,12 @@ test('the sandbox bill: currency and status differences, a bill not ready yet (t
   expect(statusOf(items, ok.id)).toEqual(['matched']);
   expect(statusOf(items, wrongCurrency.id)).toEqual(['currency_mismatch']);
   expect(statusOf(items, held.id)).toEqual(['status_mismatch']);
+  // The README's walkthrough: the bill says one cent less.
+  expect(items.find((i) => i.payment_id === short.id)).toMatchObject({ status: 'amount_mismatch', message: 'Reported 6999 EUR, recorded 7000.' });
   // 2.5 % + 10 on the matched capture only.
-  expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'EUR', amount: 5000 + 6000 - (125 + 10) }]);
+  expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'EUR', amount: 5000 + 6000 + 7000 - (125 + 10) }]);
   const view = (await m.api.get(`/v1/reconciliation/runs/${res.body.id}`)).body;
-  expect(view.counts).toEqual({ matched: 1, currency_mismatch: 1, status_mismatch: 1 });
+  expect(view.counts).toEqual({ matched: 1, currency_mismatch: 1, status_mismatch: 1, amount_mismatch: 1 });
 });
 
 test('the daily schedule: at the configured time and zone, it reconciles the day before', async () => {

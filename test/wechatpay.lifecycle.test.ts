@@ -2,7 +2,7 @@ import { chromium } from 'playwright-core';
 import { WechatPaySimulator, generateKeyPair, randomCertificateSerial, randomPublicKeyId } from '../simulators/wechat_pay/gateway';
 import { expectAllLedgersConsistent } from './support/ledger';
 import type { TestStack } from './support/stack';
-import { eventually, newMerchant, startTestStack } from './support/stack';
+import { ADMIN_KEY, client, eventually, newMerchant, startTestStack } from './support/stack';
 
 // WeChat Pay end to end: the real SDK in the worker and the API, the real workflow, the local
 // API v3 simulator (signed both ways, encrypted notifies on WeChat's retry schedule).
@@ -248,4 +248,28 @@ test('a customer scans the QR code in a real browser (Chromium) and pays: the pa
     await browser.close();
   }
   expect(await captured(m, payment.id)).toMatchObject({ amount_captured: 6600 });
+});
+
+test('reconciliation: a day of WeChat Pay trades against its gzip trade bill, fees booked, a missing trade and an unknown one', async () => {
+  const m = await newMerchant(stack);
+  const paid = async (amount: number) => {
+    const p = (await m.api.post('/v1/payments', qr(amount))).body;
+    sim.pay(p.id);
+    return eventually(() => m.api.get(`/v1/payments/${p.id}`).then((r) => r.body), (x) => x.status === 'captured');
+  };
+  const [a, b] = [await paid(10_000), await paid(5000)];
+  sim.injectBillDiscrepancy({ kind: 'missing_line', outTradeNo: b.id });
+  sim.injectBillDiscrepancy({ kind: 'unknown_trade', amount: 4242 });
+  const today = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Shanghai' }).format(new Date());
+  const admin = client(stack.url, ADMIN_KEY);
+  const run = await admin.post('/v1/reconciliation/runs', { provider: 'wechat_pay', date: today, livemode: false });
+  sim.clearBillDiscrepancies();
+  expect(run.body).toMatchObject({ status: 'completed', provider: 'wechat_pay' });
+  const items = (await m.api.get(`/v1/reconciliation/items?run_id=${run.body.id}`)).body.data as { status: string; payment_id: string }[];
+  expect(items.filter((i) => i.payment_id === a.id).map((i) => i.status)).toEqual(['matched']);
+  expect(items.filter((i) => i.payment_id === b.id).map((i) => i.status)).toEqual(['expected']);
+  const unknown = (await admin.get(`/v1/reconciliation/items?run_id=${run.body.id}&status=missing_locally`)).body.data;
+  expect(unknown.some((i: { reported: { gross: number }; requires_attention: boolean }) => i.reported.gross === 4242 && i.requires_attention)).toBe(true);
+  // 0.6 % of the matched trade only.
+  expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'CNY', amount: 15_000 - 60 }]);
 });
