@@ -169,6 +169,14 @@ export const configSchema = z.object({
   BANK_TRANSFER_TTL_MS: durationMs.default(7 * 24 * 3600 * 1000),
   /** Signs `POST /webhooks/bank` (the bank's or aggregator's credit feed); unset, the endpoint refuses every call. */
   BANK_WEBHOOK_SECRET: z.string().min(16).optional(),
+  /** A payment held for review waits this long for a decision, then RISK_REVIEW_DEFAULT decides. */
+  RISK_REVIEW_TTL_MS: durationMs.default(24 * 3600 * 1000),
+  RISK_REVIEW_DEFAULT: z.enum(['approve', 'reject']).default('reject'),
+  /** An external scorer, POSTed each payment's attributes (signed with RISK_WEBHOOK_SECRET); its `score` (0–100) is usable in rules (`score_gte`). */
+  RISK_WEBHOOK_URL: z.string().url().optional(),
+  RISK_WEBHOOK_SECRET: z.string().min(16).optional(),
+  /** The scorer's time to answer; past it the rules decide alone. */
+  RISK_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(10).default(300),
   /** Reconciliation: when the daily runs start (HH:MM in RECONCILIATION_TIME_ZONE), each for the day before in its provider's time zone. */
   RECONCILIATION_AT: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, { error: 'HH:MM' }).default('06:00'),
   RECONCILIATION_TIME_ZONE: z.string().refine((tz) => { try { new Intl.DateTimeFormat('en', { timeZone: tz }); return true; } catch { return false; } }, { error: 'an IANA time zone' }).default('UTC'),

@@ -32,6 +32,9 @@ export function eventsOf(payment: Payment, refunds: readonly Refund[] = []): New
   if (paymentType) {
     events.push({ id: derivedId('evt', payment.id, paymentType), merchantId: payment.merchant_id, livemode: payment.livemode ?? false, type: paymentType, objectId: payment.id, data: publicPayment(payment) });
   }
+  if (payment.risk?.review) {
+    events.push({ id: derivedId('evt', payment.id, 'payment.review_closed'), merchantId: payment.merchant_id, livemode: payment.livemode ?? false, type: 'payment.review_closed', objectId: payment.id, data: publicPayment(payment) });
+  }
   // One per amount received: each further credit that still leaves some to pay is news.
   const received = payment.amount_received ?? 0;
   if (payment.status === 'requires_action' && received > 0 && received < payment.amount) {

@@ -16,6 +16,7 @@ import { billingSettingsRouter, testClocksRouter } from './routes/test-clocks';
 import { fxRouter } from './routes/fx';
 import { adminBankRouter, bankRouter, bankStatementsRouter } from './routes/bank';
 import { reconciliationRouter } from './routes/reconciliation';
+import { reviewRouter, riskRulesRouter } from './routes/risk';
 import { refundsRouter } from './routes/refunds';
 import { routingRouter } from './routes/routing';
 import { sandboxRouter } from './routes/sandbox';
@@ -109,6 +110,8 @@ export function createApp(ctx: ApiContext): express.Express {
   app.use(express.json({ limit: BODY_LIMIT, strict: true, type: () => true }), absentBodyAsEmpty);
   app.use(rejectNulCharacters);
   app.use('/v1/merchants', adminAuth(ctx.config.ADMIN_API_KEY), merchantsRouter(ctx));
+  // The merchant's key or an operator's admin key.
+  app.use('/v1/payments/:id/review', reviewRouter(ctx));
   // Operators (admin key) run reconciliations; merchants read their own items.
   app.use('/v1/reconciliation', reconciliationRouter(ctx));
   app.use('/v1/admin', adminAuth(ctx.config.ADMIN_API_KEY), adminRouter(ctx), adminBankRouter(ctx));
@@ -126,6 +129,7 @@ export function createApp(ctx: ApiContext): express.Express {
   app.use('/v1/billing_settings', billingSettingsRouter(ctx));
   app.use('/v1/fx', fxRouter(ctx));
   app.use('/v1', bankRouter(ctx));
+  app.use('/v1/risk', riskRulesRouter(ctx));
   app.use('/sandbox/charges', merchantAuth(ctx.pool));
   app.use('/sandbox', optionalMerchantAuth(ctx.pool), sandboxRouter(ctx));
 

@@ -6,6 +6,8 @@ import {
   AdminApplyBankCreditBody, AdminBankCreditQuery, ApplyBankCreditBody, BankCreditList, BankCreditListQuery, BankCreditObject, BankPayoutList, BankPayoutListQuery,
   BankPayoutObject, BankTransferSettingsBody, BankTransferSettingsObject, CustomerBalanceObject, IncomingCreditBody, StatementImportObject, StatementImportQuery,
 } from './schemas/bank';
+import { RiskRulesBody } from '../risk/rules';
+import { z as zod } from './schemas/common';
 import { CreateRunBody, ItemList, ItemListQuery, ItemObject, ResolveItemBody, RunList, RunListQuery, RunObject } from './schemas/reconciliation';
 import {
   CreateWebhookEndpointBody, DeletedWebhookEndpoint, EventList, EventListQuery, EventObject, ResendEventBody, RotateSecretBody, UpdateWebhookEndpointBody,
@@ -20,8 +22,10 @@ import {
   SavePaymentMethodBody, SubscriptionList, SubscriptionListQuery, SubscriptionObject, TestClockObject, UpdateCustomerBody, UpdateSubscriptionBody,
 } from './schemas/billing';
 import {
-  CaptureBody, CreatePaymentBody, CreateRefundBody, PaymentList, PaymentListQuery, PaymentObject, RefundList, RefundListQuery, RefundObject,
+  CaptureBody, ReviewBody, CreatePaymentBody, CreateRefundBody, PaymentList, PaymentListQuery, PaymentObject, RefundList, RefundListQuery, RefundObject,
 } from './schemas/payments';
+
+const RiskRulesObject = RiskRulesBody.extend({ object: zod.literal('risk_rules'), livemode: zod.boolean() }).openapi('RiskRulesObject');
 
 type Method = 'get' | 'post' | 'delete';
 /** `raw`: the body is a file of these types (not JSON). */
@@ -101,6 +105,9 @@ const ROUTES: Route[] = [
   { method: 'get', path: '/v1/reconciliation/runs/{id}', summary: 'A reconciliation run: status, counts per classification, report totals', ok: [200, RunObject], errors: [401, 404] },
   { method: 'get', path: '/v1/reconciliation/items', summary: 'Reconciliation items (a merchant key: those about its own payments)', query: ItemListQuery, ok: [200, ItemList], errors: [400, 401] },
   { method: 'post', path: '/v1/reconciliation/items/{id}/resolve', summary: 'Operator: resolve a difference with a note', body: ResolveItemBody, ok: [200, ItemObject], errors: [400, 401, 404], admin: true },
+  { method: 'get', path: '/v1/risk/rules', summary: 'The risk rules of the key\'s mode (the defaults until saved)', ok: [200, RiskRulesObject], errors: [401] },
+  { method: 'post', path: '/v1/risk/rules', summary: 'Replace the risk rules: an ordered list, the first matching rule decides (allow, review, block)', body: RiskRulesBody, ok: [200, RiskRulesObject], errors: [400, 401] },
+  { method: 'post', path: '/v1/payments/{id}/review', summary: 'Approve or reject a payment held for review (merchant key or admin key)', body: ReviewBody, ok: [200, PaymentObject], errors: [400, 401, 404, 409] },
   { method: 'get', path: '/v1/balance', summary: 'What the merchant is owed, per currency, from the ledger', ok: [200, BalanceObject], errors: [401] },
   { method: 'get', path: '/sandbox/charges', summary: 'Effects the sandbox processor really applied', ok: [200, SandboxChargeList], errors: [401] },
   { method: 'post', path: '/sandbox/payments/{id}/complete', summary: 'Sandbox: the customer completes the required action', ok: [200, PaymentObject], errors: [404, 409], public: true },

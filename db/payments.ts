@@ -7,7 +7,7 @@ import { iso } from './pool';
 
 const PAYMENT_COLUMNS = `id, merchant_id, status, amount, currency, amount_capturable, amount_captured, amount_refunded,
   capture_method, payment_method, provider, provider_reference, channel, next_action, failure, customer_id,
-  description, metadata, return_url, receipt_email, created_at, updated_at, version, livemode, routing, attention, fx, amount_received`;
+  description, metadata, return_url, receipt_email, created_at, updated_at, version, livemode, routing, attention, fx, amount_received, risk`;
 
 type Timestamps = { created_at: Date; updated_at: Date };
 const toPayment = (r: Omit<Payment, 'object' | 'created_at' | 'updated_at'> & Timestamps): Payment => ({
@@ -27,12 +27,12 @@ const toRefund = (r: Omit<Refund, 'object' | 'created_at' | 'updated_at'> & Time
 export async function upsertPayment(client: PoolClient, p: Payment): Promise<void> {
   await client.query(
     `INSERT INTO payments (${PAYMENT_COLUMNS})
-     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28)
+     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29)
      ON CONFLICT (id) DO UPDATE SET
        status = EXCLUDED.status, provider = EXCLUDED.provider, routing = EXCLUDED.routing, attention = EXCLUDED.attention, amount_capturable = EXCLUDED.amount_capturable,
        amount_captured = EXCLUDED.amount_captured, amount_refunded = EXCLUDED.amount_refunded,
        provider_reference = EXCLUDED.provider_reference, next_action = EXCLUDED.next_action,
-       failure = EXCLUDED.failure, amount_received = EXCLUDED.amount_received, updated_at = EXCLUDED.updated_at, version = EXCLUDED.version
+       failure = EXCLUDED.failure, amount_received = EXCLUDED.amount_received, risk = EXCLUDED.risk, updated_at = EXCLUDED.updated_at, version = EXCLUDED.version
      WHERE payments.version < EXCLUDED.version`,
     [
       p.id, p.merchant_id, p.status, p.amount, p.currency, p.amount_capturable, p.amount_captured, p.amount_refunded,
@@ -40,7 +40,7 @@ export async function upsertPayment(client: PoolClient, p: Payment): Promise<voi
       p.next_action && JSON.stringify(p.next_action), p.failure && JSON.stringify(p.failure), p.customer_id,
       p.description, JSON.stringify(p.metadata), p.return_url, p.receipt_email ?? null, p.created_at, p.updated_at, p.version,
       p.livemode ?? false, p.routing ? JSON.stringify(p.routing) : null, p.attention ? JSON.stringify(p.attention) : null,
-      p.fx ? JSON.stringify(p.fx) : null, p.amount_received ?? null,
+      p.fx ? JSON.stringify(p.fx) : null, p.amount_received ?? null, p.risk ? JSON.stringify(p.risk) : null,
     ],
   );
 }
@@ -98,7 +98,7 @@ export function publicPayment(p: Payment): Omit<Payment, 'merchant_id' | 'versio
   return {
     ...rest,
     ...(rest.payment_method.type === 'bank_transfer' ? { amount_received: amount_received ?? 0 } : {}), livemode: rest.livemode ?? false, routing: rest.routing ?? null,
-    requires_attention: Boolean(rest.attention), attention: rest.attention ?? null, receipt_email: rest.receipt_email ?? null, fx: rest.fx ?? null,
+    requires_attention: Boolean(rest.attention), attention: rest.attention ?? null, receipt_email: rest.receipt_email ?? null, fx: rest.fx ?? null, risk: rest.risk ?? null,
     ...(return_url ? { return_url } : {}) };
 }
 

@@ -10,6 +10,10 @@ export const EVENT_TYPES = [
   'payment.captured',
   'payment.failed',
   'payment.canceled',
+  /** A risk rule held the payment for review (status requires_review). */
+  'payment.review_opened',
+  /** The review was decided (by the merchant, an operator or the deadline): see `risk.review`. */
+  'payment.review_closed',
   /** A bank transfer received part of its amount (`amount_received`); it still waits for the rest. */
   'payment.partially_funded',
   'refund.succeeded',
@@ -59,6 +63,7 @@ export const isEventFilter = (filter: string): boolean => {
  */
 export const PAYMENT_STATUS_EVENTS = {
   pending: null,
+  requires_review: 'payment.review_opened',
   requires_action: 'payment.requires_action',
   authorized: 'payment.authorized',
   captured: 'payment.captured',

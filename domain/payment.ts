@@ -4,6 +4,8 @@
  */
 export const PAYMENT_STATUSES = [
   'pending',
+  /** Held by a risk rule until the merchant or an operator decides, or the review deadline acts. */
+  'requires_review',
   'requires_action',
   'authorized',
   'captured',
@@ -57,6 +59,13 @@ export type BankTransferInstructions = {
 
 export type Failure = { code: string; message: string };
 
+export type PaymentRisk = {
+  score?: number;
+  decision: 'allow' | 'review' | 'block';
+  rules_matched: string[];
+  review?: { decision: 'approve' | 'reject'; reason: string; reviewer: 'merchant' | 'operator' | 'deadline'; closed_at: string };
+};
+
 /** Why a money movement is stuck until an operator acts, and since when (RFC 3339). */
 export type Attention = { code: string; message: string; since: string };
 
@@ -107,6 +116,8 @@ export type Payment = {
   return_url: string | null;
   /** Where the payer's receipts go (API.md: as Stripe's `receipt_email`); null sends none. */
   receipt_email: string | null;
+  /** The risk check before authorization: its decision, the rule that made it, a review's outcome. Absent before risk checks existed. */
+  risk?: PaymentRisk | null;
   /** Bank transfers: what has arrived so far (credits applied and customer balance drawn); absent for other methods. */
   amount_received?: number | null;
   /** Set when the merchant settles in another currency (null or absent: settled in `currency`). */
@@ -136,7 +147,7 @@ export type Refund = {
   updated_at: string;
 };
 
-export const CANCELABLE_STATUSES: readonly PaymentStatus[] = ['pending', 'requires_action', 'authorized'];
+export const CANCELABLE_STATUSES: readonly PaymentStatus[] = ['pending', 'requires_review', 'requires_action', 'authorized'];
 export const REFUNDABLE_STATUSES: readonly PaymentStatus[] = ['captured', 'partially_refunded'];
 /** Ended without the customer's money: money that arrives after all is not the merchant's to keep. */
 export const CLOSED_UNPAID_STATUSES: readonly PaymentStatus[] = ['canceled', 'failed'];

@@ -29,6 +29,12 @@ export class Metrics {
     labelNames: ['provider', 'outcome'] as const,
     registers: [this.registry],
   });
+  readonly riskDecisions = new Counter({
+    name: 'payments_risk_decisions_total',
+    help: 'Risk checks before authorization, by decision (allow, review, block) and mode.',
+    labelNames: ['decision', 'mode'] as const,
+    registers: [this.registry],
+  });
   readonly providerSkipped = new Counter({
     name: 'payments_provider_skipped_total',
     help: 'Authorizations that skipped a provider whose circuit was open and went to the next candidate, by provider and mode.',

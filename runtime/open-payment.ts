@@ -39,7 +39,7 @@ export function newPayment(id: string, merchantId: string, livemode: boolean, or
  */
 /** `actionTtlMs`: how long the customer's step may take, when not ACTION_TTL_MS (a bank transfer's instructions: the merchant's setting). */
 export function paymentStart(
-  config: Config, payment: Payment, token: string | undefined, extra: Pick<PaymentWorkflowInput, 'savedMethod' | 'clientIp'> & { actionTtlMs?: number }, memo: Record<string, unknown>,
+  config: Config, payment: Payment, token: string | undefined, extra: Pick<PaymentWorkflowInput, 'savedMethod' | 'clientIp' | 'billingCountry'> & { actionTtlMs?: number }, memo: Record<string, unknown>,
 ) {
   const { actionTtlMs = config.ACTION_TTL_MS, ...rest } = extra;
   const input: PaymentWorkflowInput = {
@@ -48,6 +48,7 @@ export function paymentStart(
     ...rest,
     authorizationTtlMs: config.AUTHORIZATION_TTL_MS,
     actionTtlMs,
+    review: { ttlMs: config.RISK_REVIEW_TTL_MS, defaultDecision: config.RISK_REVIEW_DEFAULT },
     refundWindowMs: config.REFUND_WINDOW_MS,
     ...(config.PAYMENT_CONTINUE_AS_NEW_EVENTS ? { continueAsNewAfterEvents: config.PAYMENT_CONTINUE_AS_NEW_EVENTS } : {}),
   };

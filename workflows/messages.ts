@@ -21,6 +21,10 @@ export const paymentQuery = defineQuery<Payment>('payment');
  */
 export const fundPaymentUpdate = defineUpdate<{ applied: number }, [FundsOffer]>('fundPayment');
 
+/** A review's decision: approve (on to authorization) or reject (canceled). */
+export const reviewPaymentUpdate = defineUpdate<Payment, [ReviewDecision]>('reviewPayment');
+export type ReviewDecision = { decision: 'approve' | 'reject'; reason: string; reviewer: 'merchant' | 'operator' };
+
 export type FundsOffer = { creditId: string; amount: number; currency: string; payer: Payer };
 /** An operator's "retry the stuck step now": cuts the current backoff or poll wait short. */
 export const operatorRetrySignal = defineSignal('operatorRetry');
@@ -36,6 +40,10 @@ export type PaymentWorkflowInput = {
   savedMethod?: { customer: string };
   /** The payer's IP address as the merchant gave it (`client_ip`): for providers that require it, never stored. */
   clientIp?: string;
+  /** The billing address's country, for risk rules: never stored. */
+  billingCountry?: string;
+  /** How long a payment held for review waits for a decision, and what the deadline decides. */
+  review?: { ttlMs: number; defaultDecision: 'approve' | 'reject' };
   authorizationTtlMs: number;
   actionTtlMs: number;
   refundWindowMs: number;

@@ -65,6 +65,12 @@ export const billingWriteOptions: ActivityOptions = {
 /** Bank credits, payouts and customers' cash: database work, retried as billing's is. */
 export const bankWriteOptions: ActivityOptions = billingWriteOptions;
 
+/** The risk check: database work and a scorer with its own tight timeout. */
+export const riskOptions: ActivityOptions = {
+  startToCloseTimeout: '15s',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s' },
+};
+
 /** A credit offered to its payment (a workflow update): retried until the payment answers. */
 export const fundPaymentOptions: ActivityOptions = {
   startToCloseTimeout: '1m',

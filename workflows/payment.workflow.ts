@@ -4,6 +4,7 @@ import {
   proxyActivities, proxyLocalActivities, setHandler, startChild, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import type { RiskActivities } from '../activities/risk';
 import type { Posting } from '../db/ledger';
 import { Accounts } from '../domain/accounts';
 import type { FundsApplied } from '../domain/bank';
@@ -13,10 +14,10 @@ import { CANCELABLE_STATUSES, REFUNDABLE_STATUSES, refundableAmount } from '../d
 import type { AuthorizeResult, ProviderNotification, ProviderPaymentState, RefundResult } from '../providers/provider';
 import {
   cancelPaymentUpdate, capturePaymentUpdate, createPaymentUpdate, fundPaymentUpdate, operatorRetrySignal, paymentQuery, providerNotificationSignal,
-  refundNotificationSignal, refundPaymentUpdate,
+  refundNotificationSignal, refundPaymentUpdate, reviewPaymentUpdate,
 } from './messages';
-import type { PaymentWorkflowInput, RefundRequest } from './messages';
-import { authorizeOptions, bankWriteOptions, moneyMovementOptions, recordOptions, statusCheckOptions } from './options';
+import type { PaymentWorkflowInput, RefundRequest, ReviewDecision } from './messages';
+import { authorizeOptions, bankWriteOptions, moneyMovementOptions, recordOptions, riskOptions, statusCheckOptions } from './options';
 import { latePaymentRefundStart, latePaymentRefundWorkflow } from './late-payment.workflow';
 import { PaymentStatusKey, ProviderKey, RequiresAttentionKey } from './search-attributes';
 
@@ -27,6 +28,9 @@ const { askProviderForStatus } = proxyActivities<Activities>(statusCheckOptions)
 const { cancelAtProvider: releaseHoldAtProvider } = proxyActivities<Activities>(statusCheckOptions);
 const { recordPayment } = proxyLocalActivities<Activities>(recordOptions);
 const { drawCustomerCash, returnTransferFunds } = proxyActivities<Activities>(bankWriteOptions);
+const { evaluateRisk } = proxyActivities<RiskActivities>(riskOptions);
+/** A review nobody decides within a day takes the default decision (when the start gave no deadline). */
+const DEFAULT_REVIEW_TTL_MS = 24 * 3_600_000;
 
 const FIRST_POLL_MS = 1000;
 /** Polling a provider for the customer's step backs off to this: short enough that a payment moves on within seconds of an outage ending. */
@@ -75,6 +79,8 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   const funds: FundsApplied[] = [...(input.resume?.funds ?? [])];
   /** No credit is taken any more: funded, closing, or closed. */
   let fundsClosed = !isTransfer || input.resume !== undefined;
+  /** A reviewer's decision on a payment held for review. */
+  let review: ReviewDecision | undefined;
   /** Transfer refunds answered `pending` whose payouts the bank has not confirmed yet. */
   let payoutsInFlight = 0;
   const amountRemaining = () => payment.amount - (payment.amount_received ?? 0);
@@ -152,6 +158,20 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   });
 
   setHandler(
+    reviewPaymentUpdate,
+    async (decision) => {
+      review = decision;
+      await condition(() => payment.status !== 'requires_review' && !processing);
+      return payment;
+    },
+    {
+      validator: (_decision: ReviewDecision) => {
+        if (payment.status !== 'requires_review' || review || cancelRequested) throw invalidState(`Only a payment held for review can be reviewed; this one is ${payment.status}.`);
+      },
+    },
+  );
+
+  setHandler(
     fundPaymentUpdate,
     async (offer) => {
       const taken = funds.find((f) => f.creditId === offer.creditId);
@@ -209,6 +229,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   }
 
   await record(isTransfer ? { amount_received: 0 } : {});
+  if (patched('risk-checks') && !(await passesRisk())) return finish();
 
   const authorization = await authorize();
   if (authorization.status === 'declined') {
@@ -258,6 +279,40 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   return finish();
 
   // ---- steps ------------------------------------------------------------------------------
+
+  /**
+   * The risk check before any provider call: blocked, the payment fails (no provider is asked);
+   * held for review, it waits durably for a decision or the deadline's default. False when it ends here.
+   */
+  async function passesRisk(): Promise<boolean> {
+    const risk = await evaluateRisk({
+      paymentId: payment.id, merchantId: payment.merchant_id, livemode: payment.livemode ?? false, amount: payment.amount, currency: payment.currency,
+      method: payment.payment_method.type, channel: payment.channel, createdAt: payment.created_at, customerId: payment.customer_id, receiptEmail: payment.receipt_email,
+      ...(input.clientIp ? { clientIp: input.clientIp } : {}), ...(input.billingCountry ? { billingCountry: input.billingCountry } : {}), ...(input.token ? { token: input.token } : {}),
+    });
+    if (risk.decision === 'block') {
+      await record({ risk, status: 'failed', failure: { code: 'blocked_by_risk', message: 'The payment was blocked by a risk rule.' } });
+      return false;
+    }
+    if (risk.decision === 'allow') {
+      await record({ risk });
+      return true;
+    }
+    await record({ risk, status: 'requires_review' });
+    processing = false;
+    await condition(() => review !== undefined || cancelRequested, input.review?.ttlMs ?? DEFAULT_REVIEW_TTL_MS);
+    processing = true;
+    const decided = cancelRequested
+      ? { decision: 'reject' as const, reason: 'Canceled while held for review.', reviewer: 'merchant' as const }
+      : review ?? { decision: input.review?.defaultDecision ?? 'reject', reason: 'Nobody decided before the review deadline.', reviewer: 'deadline' as const };
+    const closed = { ...risk, review: { ...decided, closed_at: new Date().toISOString() } };
+    if (decided.decision === 'reject') {
+      await record({ risk: closed, status: 'canceled', failure: cancelRequested ? null : { code: 'rejected_by_review', message: `The review rejected the payment: ${decided.reason}` } });
+      return false;
+    }
+    await record({ risk: closed, status: 'pending' });
+    return true;
+  }
 
   /**
    * Authorizes at the first candidate that takes the request. A candidate that surely did nothing

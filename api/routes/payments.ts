@@ -30,7 +30,8 @@ export function createOutcome(payment: Payment, status = 201): Outcome {
     });
     return { status: error.status, body: error.toBody() };
   }
-  return { status, body: publicPayment(payment) };
+  // Held for review: accepted, not decided (as a create that is still working).
+  return { status: payment.status === 'requires_review' ? 202 : status, body: publicPayment(payment) };
 }
 
 export function paymentsRouter(ctx: ApiContext): Router {
@@ -72,7 +73,10 @@ export function paymentsRouter(ctx: ApiContext): Router {
         res.locals.paymentId = id;
         const payment = { ...newPayment(id, merchant.id, tenant.livemode, body, plan(id)), fx: await lockFx(id) };
         const memo = { amount: body.amount, currency: body.currency, merchant: merchant.name, mode: tenant.livemode ? 'live' : 'test' };
-        const extra = { ...(body.client_ip ? { clientIp: body.client_ip } : {}), ...(transferTtlMs ? { actionTtlMs: transferTtlMs } : {}) };
+        const billingCountry = body.payment_method.billing_details?.address?.country;
+        const extra = {
+          ...(body.client_ip ? { clientIp: body.client_ip } : {}), ...(transferTtlMs ? { actionTtlMs: transferTtlMs } : {}), ...(billingCountry ? { billingCountry } : {}),
+        };
         const start = () => paymentStart(config, payment, body.payment_method.token, extra, memo);
         let settled: Payment | undefined;
         try {

@@ -8,6 +8,9 @@ export const CreatePaymentBody = z
     payment_method: z.strictObject({
       type: z.enum(PAYMENT_METHOD_TYPES),
       token: z.string().min(1).max(255).optional(),
+      billing_details: z.strictObject({
+        address: z.strictObject({ country: z.string().regex(/^[A-Za-z]{2}$/, { error: 'an ISO 3166-1 alpha-2 country code' }).transform((c) => c.toUpperCase()).optional() }).optional(),
+      }).optional().openapi({ description: 'The billing address\'s country, for risk rules (`country_in`). Not stored.' }),
     }),
     capture_method: z.enum(CAPTURE_METHODS).default('automatic'),
     settlement_currency: Currency.optional(),
@@ -22,6 +25,8 @@ export const CreatePaymentBody = z
     client_ip: z.union([z.ipv4(), z.ipv6()]).optional().openapi({ description: 'The payer\'s IP address (WeChat Pay H5 requires it). Never stored.' }),
   })
   .openapi('CreatePayment');
+
+export const ReviewBody = z.strictObject({ decision: z.enum(['approve', 'reject']), reason: z.string().min(1).max(500) }).openapi('ReviewPayment');
 
 export const CaptureBody = z.strictObject({ amount: Amount.optional() }).openapi('CapturePayment');
 export const CancelBody = z.strictObject({}).openapi('CancelPayment');

@@ -1,0 +1,115 @@
+import { createHash } from 'node:crypto';
+import type { Pool } from 'pg';
+import { inTransaction } from '../db/pool';
+import { signPayload } from '../domain/signature';
+import type { Channel, PaymentMethodType } from '../domain/payment';
+import type { RiskAction, RiskRules, VelocityKey } from '../risk/rules';
+import { DEFAULT_RISK_RULES, emailDomain, evaluateRules, velocityWindows } from '../risk/rules';
+import type { Metrics } from '../runtime/metrics';
+
+/** What a payment offers the risk check: its attributes, and the values velocity is counted by. */
+export type RiskInput = {
+  paymentId: string;
+  merchantId: string;
+  livemode: boolean;
+  amount: number;
+  currency: string;
+  method: PaymentMethodType;
+  channel: Channel;
+  createdAt: string;
+  customerId: string | null;
+  receiptEmail: string | null;
+  clientIp?: string;
+  billingCountry?: string;
+  /** The payment method token: the sandbox's card fingerprint derives from it (never stored itself). */
+  token?: string;
+};
+
+export type RiskAssessment = { score?: number; decision: RiskAction; rules_matched: string[] };
+
+export type RiskDeps = { pool: Pool; metrics?: Metrics; scorer?: { url: string; secret: string; timeoutMs: number } };
+
+/** A stand-in for a card fingerprint where no provider gave one: the same token, the same card. Hashed, never the token. */
+export const fingerprintOf = (token: string): string => createHash('sha256').update(`fingerprint:${token}`).digest('hex').slice(0, 16);
+
+/** Velocity counts only need equality: addresses and emails are kept as hashes, never as they are. */
+const keyHash = (key: VelocityKey, value: string): string => createHash('sha256').update(`${key}:${value}`).digest('hex');
+
+/** The merchant's rules in this mode, or the defaults. */
+export async function riskRulesOf(pool: Pool, merchantId: string, livemode: boolean): Promise<RiskRules> {
+  const { rows } = await pool.query<{ rules: RiskRules }>('SELECT rules FROM risk_rules WHERE merchant_id = $1 AND livemode = $2', [merchantId, livemode]);
+  return rows[0]?.rules ?? DEFAULT_RISK_RULES;
+}
+
+export function createRiskActivities({ pool, metrics, scorer }: RiskDeps) {
+  /** The external scorer's opinion, if it answers in time; otherwise the rules decide alone. */
+  async function externalScore(input: RiskInput): Promise<number | undefined> {
+    if (!scorer) return undefined;
+    const body = JSON.stringify({
+      payment_id: input.paymentId, livemode: input.livemode, amount: input.amount, currency: input.currency, payment_method_type: input.method, channel: input.channel,
+      customer_id: input.customerId, email_domain: emailDomain(input.receiptEmail) ?? null, client_ip: input.clientIp ?? null, billing_country: input.billingCountry ?? null,
+    });
+    try {
+      const res = await fetch(scorer.url, {
+        method: 'POST', body, signal: AbortSignal.timeout(scorer.timeoutMs),
+        headers: { 'content-type': 'application/json', 'risk-signature': signPayload(scorer.secret, body) },
+      });
+      if (!res.ok) return undefined;
+      const { score } = (await res.json()) as { score?: unknown };
+      return typeof score === 'number' && score >= 0 && score <= 100 ? score : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  return {
+    /**
+     * Counts the payment into its velocity windows and evaluates the merchant's rules. The counts
+     * are exact under concurrency: each key is locked while this payment is added and counted,
+     * and a retry of the same payment adds nothing.
+     */
+    async evaluateRisk(input: RiskInput): Promise<RiskAssessment> {
+      const rules = await riskRulesOf(pool, input.merchantId, input.livemode);
+      const keys: Partial<Record<VelocityKey, string>> = {
+        ...(input.clientIp ? { client_ip: input.clientIp } : {}),
+        ...(input.customerId ? { customer_id: input.customerId } : {}),
+        ...(input.receiptEmail ? { email: input.receiptEmail.toLowerCase() } : {}),
+        ...(input.token && input.method === 'card' ? { fingerprint: fingerprintOf(input.token) } : {}),
+      };
+      const windows = velocityWindows(rules);
+      const counts = new Map<string, { count: number; sum: number }>();
+      const at = new Date(input.createdAt);
+      await inTransaction(pool, async (client) => {
+        for (const [key, value] of Object.entries(keys) as [VelocityKey, string][]) {
+          await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`risk:${input.merchantId}:${input.livemode}:${key}:${keyHash(key, value)}`]);
+          await client.query(
+            `INSERT INTO risk_velocity (payment_id, key_type, merchant_id, livemode, key_value, amount, currency, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
+            [input.paymentId, key, input.merchantId, input.livemode, keyHash(key, value), input.amount, input.currency, at],
+          );
+        }
+        for (const w of windows) {
+          const value = keys[w.key];
+          if (!value) continue;
+          // Counts take every payment; sums only those in this payment's currency (minor units of two currencies do not add up).
+          const { rows } = await client.query<{ count: number; sum: string }>(
+            `SELECT count(*)::int AS count, COALESCE(sum(amount) FILTER (WHERE currency = $7), 0)::text AS sum FROM risk_velocity
+             WHERE merchant_id = $1 AND livemode = $2 AND key_type = $3 AND key_value = $4 AND at > $5::timestamptz - make_interval(secs => $6) AND at <= $5`,
+            [input.merchantId, input.livemode, w.key, keyHash(w.key, value), at, w.window_seconds, input.currency],
+          );
+          counts.set(`${w.key}:${w.window_seconds}`, { count: rows[0]!.count, sum: Number(rows[0]!.sum) });
+        }
+      });
+      const score = await externalScore(input);
+      const outcome = evaluateRules(rules, {
+        amount: input.amount, currency: input.currency, method: input.method, channel: input.channel, keys,
+        ...(input.billingCountry ? { billingCountry: input.billingCountry.toUpperCase() } : {}),
+        ...(emailDomain(input.receiptEmail) ? { emailDomain: emailDomain(input.receiptEmail)! } : {}),
+        ...(score !== undefined ? { score } : {}),
+      }, (key, windowSeconds) => counts.get(`${key}:${windowSeconds}`));
+      metrics?.riskDecisions.inc({ decision: outcome.decision, mode: input.livemode ? 'live' : 'test' });
+      return { ...(score !== undefined ? { score } : {}), ...outcome };
+    },
+  };
+}
+
+export type RiskActivities = ReturnType<typeof createRiskActivities>;
