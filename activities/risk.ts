@@ -93,8 +93,9 @@ export function createRiskActivities({ pool, metrics, scorer }: RiskDeps) {
           // Counts take every payment; sums only those in this payment's currency (minor units of two currencies do not add up).
           const { rows } = await client.query<{ count: number; sum: string }>(
             `SELECT count(*)::int AS count, COALESCE(sum(amount) FILTER (WHERE currency = $7), 0)::text AS sum FROM risk_velocity
-             WHERE merchant_id = $1 AND livemode = $2 AND key_type = $3 AND key_value = $4 AND at > $5::timestamptz - make_interval(secs => $6) AND at <= $5`,
-            [input.merchantId, input.livemode, w.key, keyHash(w.key, value), at, w.window_seconds, input.currency],
+             WHERE merchant_id = $1 AND livemode = $2 AND key_type = $3 AND key_value = $4 AND at > $5::timestamptz - make_interval(secs => $6)
+               AND seq <= (SELECT seq FROM risk_velocity WHERE payment_id = $8 AND key_type = $3)`,
+            [input.merchantId, input.livemode, w.key, keyHash(w.key, value), at, w.window_seconds, input.currency, input.paymentId],
           );
           counts.set(`${w.key}:${w.window_seconds}`, { count: rows[0]!.count, sum: Number(rows[0]!.sum) });
         }

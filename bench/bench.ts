@@ -15,6 +15,8 @@ import { startDevTemporal } from '../scripts/dev-temporal';
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres';
 import { freePort } from '../scripts/ports';
 import { floorOpenWorkflow, floorUpdate, floorWorkflow } from './floor.workflows';
+import { createRiskActivities } from '../activities/risk';
+import { DEFAULT_RISK_RULES } from '../risk/rules';
 import { pool, rssMb, spawnWorker } from './harness';
 
 /**
@@ -76,7 +78,7 @@ async function main() {
   await new Promise((r) => floorServer.once('listening', r));
   const floorUrl = `http://127.0.0.1:${(floorServer.address() as { port: number }).port}/floor`;
 
-  const merchant = await (await fetch(`${services.url}/v1/merchants`, { method: 'POST', headers: { authorization: `Bearer ${config.ADMIN_API_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Bench' }) })).json() as { api_key: string };
+  const merchant = await (await fetch(`${services.url}/v1/merchants`, { method: 'POST', headers: { authorization: `Bearer ${config.ADMIN_API_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Bench' }) })).json() as { id: string; api_key: string };
   const auth = { authorization: `Bearer ${merchant.api_key}` };
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- API JSON
   const api = async (p: string, body?: object) => (await fetch(`${services.url}${p}`, { method: body ? 'POST' : 'GET', headers: { ...auth, 'content-type': 'application/json' }, body: body && JSON.stringify(body) })).json() as Promise<Record<string, any>>;
@@ -154,6 +156,32 @@ async function main() {
   floorProc.kill('SIGTERM');
   const b4Floor = { rssBeforeMb: round(floorBefore), rssAfterMb: round(floorAfter), perWorkflowKb: round(((floorAfter - floorBefore) * 1024) / OPEN) };
 
+  // R1: what the risk check adds to every payment, before authorization: the defaults plus three
+  // velocity windows over 5 000 earlier payments from a few addresses, one payment at a time.
+  const riskMerchant = (await (await fetch(`${services.url}/v1/merchants`, { method: 'POST', headers: { authorization: `Bearer ${config.ADMIN_API_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Bench risk' }) })).json()) as { id: string; api_key: string };
+  await fetch(`${services.url}/v1/risk/rules`, {
+    method: 'POST', headers: { authorization: `Bearer ${riskMerchant.api_key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ rules: [
+      { if: { velocity: { key: 'client_ip', window_seconds: 600, count_gt: 1000 } }, action: 'block' },
+      { if: { velocity: { key: 'email', window_seconds: 86_400, sum_gt: 10_000_000 } }, action: 'review' },
+      { if: { velocity: { key: 'client_ip', window_seconds: 3600, count_gt: 5000 } }, action: 'review' },
+      ...DEFAULT_RISK_RULES.rules,
+    ] }),
+  });
+  const risk = createRiskActivities({ pool: services.pool });
+  const riskInput = (i: number) => ({
+    paymentId: `pay_bench_risk_${i}`, merchantId: riskMerchant.id, livemode: false, amount: 1000 + i, currency: 'EUR', method: 'card' as const, channel: 'web' as const,
+    createdAt: new Date().toISOString(), customerId: null, receiptEmail: `payer${i % 50}@example.com`, clientIp: `198.51.100.${i % 7}`, token: 'tok_ok',
+  });
+  await pool(5000, CONNECTIONS, (i) => risk.evaluateRisk(riskInput(i)));
+  const r1: number[] = [];
+  for (let i = 5000; i < 5500; i++) {
+    const started = performance.now();
+    await risk.evaluateRisk(riskInput(i));
+    r1.push(performance.now() - started);
+  }
+  const r1p = (q: number) => round([...r1].sort((a, b) => a - b)[Math.floor(r1.length * q)]!, 2);
+
   const ratio = (a: number, b: number) => round(a / b, 2);
   const rows = [
     ['B1 p50 latency (ms)', min(b1.ours.map((x) => x.p50)), median(b1.ours.map((x) => x.p50)), median(b1.floor.map((x) => x.p50)), ratio(median(b1.ours.map((x) => x.p50)), median(b1.floor.map((x) => x.p50)))],
@@ -165,6 +193,8 @@ async function main() {
     ['B3 workflow tasks / captured', b3.captured.workflowTasks, b3.captured.workflowTasks, b3.floor?.workflowTasks ?? '-', b3.floor ? ratio(b3.captured.workflowTasks, b3.floor.workflowTasks) : '-'],
     ['B3 events / refunded payment', b3.refunded.events, b3.refunded.events, '-', '-'],
     ['B3 workflow tasks / refunded', b3.refunded.workflowTasks, b3.refunded.workflowTasks, '-', '-'],
+    ['R1 risk check p50 (ms), vs floor B1 p50', r1p(0.5), r1p(0.5), median(b1.floor.map((x) => x.p50)), ratio(r1p(0.5), median(b1.floor.map((x) => x.p50)))],
+    ['R1 risk check p99 (ms), vs floor B1 p99', r1p(0.99), r1p(0.99), median(b1.floor.map((x) => x.p99)), ratio(r1p(0.99), median(b1.floor.map((x) => x.p99)))],
     ...b4.map((r) => [`B4 RSS, ${r.open} open, cache ${r.cache} (MB)`, r.rssAfterMb, r.rssAfterMb, b4Floor.rssAfterMb, `${ratio(r.rssAfterMb, b4Floor.rssAfterMb)} (${r.perWorkflowKb} vs ${b4Floor.perWorkflowKb} KB each)`]),
   ];
   const errors = [...b1.ours, ...b1.floor].reduce((n, x) => n + x.errors, 0);
@@ -175,7 +205,7 @@ async function main() {
   const outDir = path.resolve(__dirname, 'results');
   mkdirSync(outDir, { recursive: true });
   const file = path.join(outDir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGiB: round(os.totalmem() / 2 ** 30), node: process.version }, settings: { DURATION, CONNECTIONS, REPEATS, LIFECYCLES, OPEN }, b1, b2, b3, b4, b4Floor, errors }, null, 2));
+  writeFileSync(file, JSON.stringify({ machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGiB: round(os.totalmem() / 2 ** 30), node: process.version }, settings: { DURATION, CONNECTIONS, REPEATS, LIFECYCLES, OPEN }, b1, b2, b3, b4, b4Floor, r1: { p50: r1p(0.5), p90: r1p(0.9), p99: r1p(0.99) }, errors }, null, 2));
   console.log(`JSON: ${path.relative(process.cwd(), file)}`);
 
   floorServer.close();

@@ -66,7 +66,7 @@ export const billingWriteOptions: ActivityOptions = {
 export const bankWriteOptions: ActivityOptions = billingWriteOptions;
 
 /** The risk check: database work and a scorer with its own tight timeout. */
-export const riskOptions: ActivityOptions = {
+export const riskOptions: LocalActivityOptions = {
   startToCloseTimeout: '15s',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s' },
 };

@@ -20,6 +20,8 @@ CREATE TABLE risk_velocity (
   amount      bigint NOT NULL,
   currency    char(3) NOT NULL,
   at          timestamptz NOT NULL,
+  -- The order payments were counted in (under the key's lock): a payment counts those before it, however their clocks disagree.
+  seq         bigserial NOT NULL,
   PRIMARY KEY (payment_id, key_type)
 );
 CREATE INDEX risk_velocity_window ON risk_velocity (merchant_id, livemode, key_type, key_value, at);
