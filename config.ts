@@ -206,6 +206,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (partial && partial.length > 0) throw new ConfigError(`Invalid configuration:\n  ${partial.join(', ')}: needed with the other Alipay credentials`);
   const partialWechat = parsed.success && WECHATPAY_CREDENTIALS.some((k) => parsed.data[k]) && WECHATPAY_CREDENTIALS.filter((k) => !parsed.data[k]);
   if (partialWechat && partialWechat.length > 0) throw new ConfigError(`Invalid configuration:\n  ${partialWechat.join(', ')}: needed with the other WeChat Pay credentials`);
+  if (parsed.success && parsed.data.RISK_WEBHOOK_URL && !parsed.data.RISK_WEBHOOK_SECRET) {
+    throw new ConfigError('Invalid configuration:\n  RISK_WEBHOOK_SECRET: required with RISK_WEBHOOK_URL (the scorer must be able to tell our requests from forged ones)');
+  }
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);

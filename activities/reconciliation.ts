@@ -29,7 +29,7 @@ export function reportsOf(providers: Providers, provider: ProviderName, livemode
   return p && typeof p.settlementReport === 'function' && typeof p.reportTimeZone === 'string' ? (p as SettlementReports) : undefined;
 }
 
-type PaymentRow = { id: string; merchant_id: string; provider_reference: string | null; amount_captured: number; currency: string; status: string; method: PaymentMethodType };
+type PaymentRow = { id: string; merchant_id: string; provider_reference: string | null; amount_captured: number; currency: string; status: string; method: PaymentMethodType; fx: boolean };
 
 export function createReconciliationActivities({ pool, providers, graceDays, dispatcher }: { pool: Pool; providers: Providers; graceDays: number; dispatcher?: EventDispatcher }) {
   const reports = (ref: Pick<RunRef, 'provider' | 'livemode'>): SettlementReports => {
@@ -38,26 +38,31 @@ export function createReconciliationActivities({ pool, providers, graceDays, dis
     return r;
   };
 
-  /** The fee the merchant's routing fee schedule expects, when it has one for this provider and method. */
-  const expectedFees = new Map<string, Awaited<ReturnType<typeof findRouting>>>();
-  const expectedFee = async (merchantId: string, livemode: boolean, provider: ProviderName, p: { amount: number; currency: string; method: PaymentMethodType }): Promise<number | null> => {
+  /** The fee the merchant's routing fee schedule expects, when it has one for this provider and method (read afresh by each run). */
+  const expectedFee = async (expectedFees: Map<string, Awaited<ReturnType<typeof findRouting>>>, merchantId: string, livemode: boolean, provider: ProviderName, p: { amount: number; currency: string; method: PaymentMethodType }): Promise<number | null> => {
     const key = `${merchantId}:${livemode}`;
     if (!expectedFees.has(key)) expectedFees.set(key, await findRouting(pool, { merchantId, livemode }));
     const config = expectedFees.get(key);
     return config ? feeOf(config, provider, p) ?? null : null;
   };
 
-  const capture = async (p: PaymentRow, provider: ProviderName, livemode: boolean): Promise<LocalMovement> => ({
+  const capture = async (fees: Map<string, Awaited<ReturnType<typeof findRouting>>>, p: PaymentRow, provider: ProviderName, livemode: boolean): Promise<LocalMovement> => ({
     kind: 'capture', merchant_id: p.merchant_id, payment_id: p.id, refund_id: null, provider_reference: p.provider_reference, amount: p.amount_captured,
-    currency: p.currency, status: p.status, expected_fee: await expectedFee(p.merchant_id, livemode, provider, { amount: p.amount_captured, currency: p.currency, method: p.method }),
+    currency: p.currency, status: p.status, expected_fee: p.fx ? null : await expectedFee(fees, p.merchant_id, livemode, provider, { amount: p.amount_captured, currency: p.currency, method: p.method }),
   });
-  const PAYMENT_SQL = `SELECT id, merchant_id, provider_reference, amount_captured, currency, status, payment_method->>'type' AS method FROM payments`;
+  const PAYMENT_SQL = `SELECT id, merchant_id, provider_reference, amount_captured, currency, status, payment_method->>'type' AS method, fx IS NOT NULL AS fx FROM payments`;
 
   return {
     /** The day to reconcile on a schedule: yesterday in the provider's own time zone (T+1). */
-    async reconciliationDay(req: { provider: ProviderName; livemode: boolean }): Promise<{ date: string; runId: string }> {
-      const date = DateTime.now().setZone(reports(req).reportTimeZone).minus({ days: 1 }).toISODate()!;
-      return { date, runId: reconciliationRunId(req.provider, req.livemode, date) };
+    /**
+     * The days a scheduled run reconciles, from when the schedule fired (not when this runs, which
+     * an outage may delay past midnight): yesterday, and the day whose grace period just ended,
+     * so what was still `expected` there becomes a mismatch or is found matched.
+     */
+    async reconciliationDays(req: { provider: ProviderName; livemode: boolean; firedAt: number }): Promise<{ date: string; runId: string }[]> {
+      const fired = DateTime.fromMillis(req.firedAt).setZone(reports(req).reportTimeZone);
+      const days = [...new Set([1, graceDays].filter((d) => d >= 1))].map((d) => fired.minus({ days: d }).toISODate()!);
+      return days.map((date) => ({ date, runId: reconciliationRunId(req.provider, req.livemode, date) }));
     },
 
     async beginReconciliation(ref: RunRef): Promise<void> {
@@ -67,6 +72,8 @@ export function createReconciliationActivities({ pool, providers, graceDays, dis
     /** Fetches the provider's report of the day and keeps its lines with the run. */
     async fetchSettlementReport(ref: RunRef): Promise<number> {
       let lines: SettlementLine[];
+      // A big day (hundreds of Stripe pages, a slow bill download) takes a while: alive all along.
+      const alive = setInterval(() => Context.current().heartbeat(), 10_000);
       try {
         lines = await reports(ref).settlementReport({ date: ref.date, livemode: ref.livemode });
       } catch (err) {
@@ -74,8 +81,9 @@ export function createReconciliationActivities({ pool, providers, graceDays, dis
           throw ApplicationFailure.create({ type: FailureTypes.providerFault, message: err.message, nonRetryable: !err.retryable });
         }
         throw err;
+      } finally {
+        clearInterval(alive);
       }
-      Context.current().heartbeat();
       await inTransaction(pool, (client) => saveLines(client, ref.runId, lines));
       return lines.length;
     },
@@ -101,15 +109,25 @@ export function createReconciliationActivities({ pool, providers, graceDays, dis
         'SELECT id, payment_id, amount, currency, status, merchant_id FROM refunds WHERE livemode = $1 AND (id = ANY($2::text[]) OR payment_id = ANY($3::text[]))',
         [ref.livemode, refundIds, payments.map((p) => p.id)],
       )).rows;
+      const fees = new Map<string, Awaited<ReturnType<typeof findRouting>>>();
+      // One line per movement: a second line for the same capture or refund is money we cannot place.
       const taken = new Set<string>();
       const found = new Map<SettlementLine, LocalMovement>();
       for (const line of lines) {
-        const payment = (line.provider_reference && byRef.get(line.provider_reference)) || (line.payment_id ? byId.get(line.payment_id) : undefined);
-        if (line.type === 'charge' && payment) found.set(line, await capture(payment, ref.provider, ref.livemode));
+        let payment = (line.provider_reference && byRef.get(line.provider_reference)) || (line.payment_id ? byId.get(line.payment_id) : undefined);
+        // Found by our id, but the provider names another transaction than the one we hold (ours is
+        // its own id, not our payment id as Alipay and WeChat Pay keep it): not this payment's money.
+        if (payment && line.type === 'charge' && payment.provider_reference && payment.provider_reference !== payment.id && payment.provider_reference !== line.provider_reference) payment = undefined;
+        if (line.type === 'charge' && payment && !taken.has(`capture:${payment.id}`)) {
+          taken.add(`capture:${payment.id}`);
+          found.set(line, await capture(fees, payment, ref.provider, ref.livemode));
+        }
         if (line.type === 'refund') {
-          // By our refund id; else the payment's refund of that amount not matched yet.
+          // By our refund id when the line has one; only a line without one is matched by its payment and amount.
           const owner = payment ?? (line.refund_id ? byId.get(refunds.find((r) => r.id === line.refund_id)?.payment_id ?? '') : undefined);
-          const refund = refunds.find((r) => r.id === line.refund_id) ?? refunds.find((r) => owner && r.payment_id === owner.id && r.amount === Math.abs(line.gross) && !taken.has(r.id));
+          const refund = line.refund_id
+            ? refunds.find((r) => r.id === line.refund_id && !taken.has(r.id))
+            : refunds.find((r) => owner && r.payment_id === owner.id && r.amount === Math.abs(line.gross) && !taken.has(r.id));
           if (refund && (byId.get(refund.payment_id) || owner)) {
             taken.add(refund.id);
             const p = byId.get(refund.payment_id) ?? owner!;
@@ -134,12 +152,20 @@ export function createReconciliationActivities({ pool, providers, graceDays, dis
         [ref.provider, ref.livemode, ...window],
       )).rows;
       const day: LocalMovement[] = [
-        ...(await Promise.all(captured.map((p) => capture(p, ref.provider, ref.livemode)))),
+        ...(await Promise.all(captured.map((p) => capture(fees, p, ref.provider, ref.livemode)))),
         ...refunded.map((r): LocalMovement => ({ kind: 'refund', merchant_id: r.merchant_id, payment_id: r.payment_id, refund_id: r.id, provider_reference: r.provider_reference, amount: r.amount, currency: r.currency, status: r.status, expected_fee: null })),
       ];
       // Grace of N days: a movement of day D may be missing from reports until D+N-1; from D+N it is a mismatch.
       const withinGrace = DateTime.now().setZone(tz).startOf('day') < start.plus({ days: graceDays });
-      const items = reconcile(lines, (l) => found.get(l), day, withinGrace);
+      // Booked here near midnight, settled there the next day: matched by that day's run, not missing from this one.
+      const elsewhere = (await pool.query<{ payment_id: string; refund_id: string | null }>(
+        `SELECT payment_id, refund_id FROM reconciliation_items i JOIN reconciliation_runs r ON r.id = i.run_id
+         WHERE r.provider = $1 AND r.livemode = $2 AND i.run_id <> $3 AND i.reported IS NOT NULL AND i.recorded IS NOT NULL AND i.payment_id = ANY($4::text[])`,
+        [ref.provider, ref.livemode, ref.runId, day.map((m) => m.payment_id)],
+      )).rows;
+      const settledElsewhere = new Set(elsewhere.map((e) => `${e.refund_id ? 'refund' : 'capture'}:${e.payment_id}:${e.refund_id ?? ''}`));
+      const unsettled = day.filter((m) => !settledElsewhere.has(`${m.kind}:${m.payment_id}:${m.refund_id ?? ''}`));
+      const items = reconcile(lines, (l) => found.get(l), unsettled, withinGrace);
       const { counts, totals } = summarize(items, lines);
 
       await inTransaction(pool, async (client) => {
@@ -157,7 +183,9 @@ export function createReconciliationActivities({ pool, providers, graceDays, dis
             message: item.message,
           });
           // The provider's fee, as it reported it, once per line (a re-run books nothing again).
-          if (item.postFee && l && l.fee !== 0 && item.local) {
+          // A cross-border payment's merchant is owed in its settlement currency: its fee is left to the operator (see the item).
+          const crossBorder = item.local?.kind === 'capture' ? payments.find((p) => p.id === item.local!.payment_id)?.fx ?? captured.find((p) => p.id === item.local!.payment_id)?.fx : false;
+          if (item.postFee && l && l.fee !== 0 && item.local && !crossBorder) {
             await recordPosting(client, {
               id: `fee:${ref.provider}:${ref.livemode}:${l.type}:${l.provider_reference}:${l.refund_id ?? ''}`, merchantId: item.local.merchant_id, livemode: ref.livemode,
               paymentId: item.local.payment_id, ...(item.local.refund_id ? { refundId: item.local.refund_id } : {}),

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { Pool } from 'pg';
 import { inTransaction } from '../db/pool';
 import { signPayload } from '../domain/signature';
@@ -27,13 +27,19 @@ export type RiskInput = {
 
 export type RiskAssessment = { score?: number; decision: RiskAction; rules_matched: string[] };
 
-export type RiskDeps = { pool: Pool; metrics?: Metrics; scorer?: { url: string; secret: string; timeoutMs: number } };
+/** `hashKey`: a server secret: velocity only needs equality, so addresses and emails are kept as keyed hashes (a plain hash of an IPv4 address is reversed in minutes). */
+export type RiskDeps = { pool: Pool; hashKey: string; metrics?: Metrics; scorer?: { url: string; secret: string; timeoutMs: number } };
+
+/** Rows older than the longest window (30 days) count for nothing: dropped as their key is counted again. */
+const KEEP_DAYS = 30;
 
 /** A stand-in for a card fingerprint where no provider gave one: the same token, the same card. Hashed, never the token. */
 export const fingerprintOf = (token: string): string => createHash('sha256').update(`fingerprint:${token}`).digest('hex').slice(0, 16);
 
-/** Velocity counts only need equality: addresses and emails are kept as hashes, never as they are. */
-const keyHash = (key: VelocityKey, value: string): string => createHash('sha256').update(`${key}:${value}`).digest('hex');
+
+/** The velocity hash key, derived from the payload keys every worker shares (a rotation starts the windows afresh). */
+export const riskHashKey = (config: { PAYLOAD_ENCRYPTION_KEYS?: string }): string =>
+  createHash('sha256').update(`risk-velocity:${config.PAYLOAD_ENCRYPTION_KEYS?.split(',')[0] ?? ''}`).digest('hex');
 
 /** The merchant's rules in this mode, or the defaults. */
 export async function riskRulesOf(pool: Pool, merchantId: string, livemode: boolean): Promise<RiskRules> {
@@ -41,7 +47,9 @@ export async function riskRulesOf(pool: Pool, merchantId: string, livemode: bool
   return rows[0]?.rules ?? DEFAULT_RISK_RULES;
 }
 
-export function createRiskActivities({ pool, metrics, scorer }: RiskDeps) {
+export function createRiskActivities({ pool, hashKey, metrics, scorer }: RiskDeps) {
+  const keyHash = (key: VelocityKey, value: string): string => createHmac('sha256', hashKey).update(`${key}:${value}`).digest('hex');
+
   /** The external scorer's opinion, if it answers in time; otherwise the rules decide alone. */
   async function externalScore(input: RiskInput): Promise<number | undefined> {
     if (!scorer) return undefined;
@@ -85,6 +93,10 @@ export function createRiskActivities({ pool, metrics, scorer }: RiskDeps) {
           await client.query(
             `INSERT INTO risk_velocity (payment_id, key_type, merchant_id, livemode, key_value, amount, currency, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
             [input.paymentId, key, input.merchantId, input.livemode, keyHash(key, value), input.amount, input.currency, at],
+          );
+          await client.query(
+            `DELETE FROM risk_velocity WHERE merchant_id = $1 AND livemode = $2 AND key_type = $3 AND key_value = $4 AND at < now() - make_interval(days => $5)`,
+            [input.merchantId, input.livemode, key, keyHash(key, value), KEEP_DAYS],
           );
         }
         for (const w of windows) {

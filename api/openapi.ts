@@ -29,14 +29,15 @@ const RiskRulesObject = RiskRulesBody.extend({ object: zod.literal('risk_rules')
 
 type Method = 'get' | 'post' | 'delete';
 /** `raw`: the body is a file of these types (not JSON). */
-type Route = { method: Method; path: string; summary: string; body?: z.ZodTypeAny; raw?: string[]; query?: z.ZodObject; ok: [number, z.ZodTypeAny]; errors: number[]; admin?: boolean; public?: boolean };
+/** `also`: other answers that are not errors (a 202 with the object as it stands). */
+type Route = { method: Method; path: string; summary: string; body?: z.ZodTypeAny; raw?: string[]; also?: [number, z.ZodTypeAny][]; query?: z.ZodObject; ok: [number, z.ZodTypeAny]; errors: number[]; admin?: boolean; public?: boolean };
 
 const IdParam = (name: string) => ({ name, in: 'path' as const, required: true, schema: { type: 'string' as const } });
 
 /** Every route of API.md, described from the same zod schemas the handlers validate with. */
 const ROUTES: Route[] = [
   { method: 'post', path: '/v1/merchants', summary: 'Create a merchant (admin key)', body: CreateMerchantBody, ok: [201, MerchantObject], errors: [400, 401, 409], admin: true },
-  { method: 'post', path: '/v1/payments', summary: 'Create a payment and authorize it synchronously', body: CreatePaymentBody, ok: [201, PaymentObject], errors: [400, 401, 402, 404, 409, 413, 502, 503] },
+  { method: 'post', path: '/v1/payments', summary: 'Create a payment and authorize it synchronously', body: CreatePaymentBody, ok: [201, PaymentObject], also: [[202, PaymentObject]], errors: [400, 401, 402, 404, 409, 413, 502, 503] },
   { method: 'get', path: '/v1/payments', summary: 'List payments, newest first', query: PaymentListQuery, ok: [200, PaymentList], errors: [400, 401] },
   { method: 'get', path: '/v1/payments/{id}', summary: 'Retrieve a payment', ok: [200, PaymentObject], errors: [401, 404] },
   { method: 'post', path: '/v1/payments/{id}/capture', summary: 'Capture an authorized payment (full or partial)', body: CaptureBody, ok: [200, PaymentObject], errors: [400, 401, 404, 409] },
@@ -100,14 +101,14 @@ const ROUTES: Route[] = [
   { method: 'post', path: '/v1/admin/bank_credits/{id}/apply', summary: 'Operator: apply a credit to a transfer payment (audited)', body: AdminApplyBankCreditBody, ok: [200, BankCreditObject], errors: [400, 401, 404, 409], admin: true },
   { method: 'post', path: '/v1/admin/bank_payouts/{id}/confirm', summary: 'Operator: a payout left the bank account (audited)', body: OperatorActionBody, ok: [200, BankPayoutObject], errors: [400, 401, 404], admin: true },
   { method: 'post', path: '/v1/bank_statements', summary: 'Import a bank statement (camt.053 XML or CSV body): credits are matched, debits confirm payouts', query: StatementImportQuery, raw: ['application/xml', 'text/csv'], ok: [200, StatementImportObject], errors: [400, 401, 413] },
-  { method: 'post', path: '/v1/reconciliation/runs', summary: 'Operator: reconcile one provider\'s settlement report of one day (admin key); a re-run updates the same run', body: CreateRunBody, ok: [200, RunObject], errors: [400, 401], admin: true },
+  { method: 'post', path: '/v1/reconciliation/runs', summary: 'Operator: reconcile one provider\'s settlement report of one day (admin key); a re-run updates the same run', body: CreateRunBody, ok: [200, RunObject], errors: [400, 401, 503], admin: true },
   { method: 'get', path: '/v1/reconciliation/runs', summary: 'Reconciliation runs (a merchant key: its own counts)', query: RunListQuery, ok: [200, RunList], errors: [400, 401] },
   { method: 'get', path: '/v1/reconciliation/runs/{id}', summary: 'A reconciliation run: status, counts per classification, report totals', ok: [200, RunObject], errors: [401, 404] },
   { method: 'get', path: '/v1/reconciliation/items', summary: 'Reconciliation items (a merchant key: those about its own payments)', query: ItemListQuery, ok: [200, ItemList], errors: [400, 401] },
   { method: 'post', path: '/v1/reconciliation/items/{id}/resolve', summary: 'Operator: resolve a difference with a note', body: ResolveItemBody, ok: [200, ItemObject], errors: [400, 401, 404], admin: true },
   { method: 'get', path: '/v1/risk/rules', summary: 'The risk rules of the key\'s mode (the defaults until saved)', ok: [200, RiskRulesObject], errors: [401] },
   { method: 'post', path: '/v1/risk/rules', summary: 'Replace the risk rules: an ordered list, the first matching rule decides (allow, review, block)', body: RiskRulesBody, ok: [200, RiskRulesObject], errors: [400, 401] },
-  { method: 'post', path: '/v1/payments/{id}/review', summary: 'Approve or reject a payment held for review (merchant key or admin key)', body: ReviewBody, ok: [200, PaymentObject], errors: [400, 401, 404, 409] },
+  { method: 'post', path: '/v1/payments/{id}/review', summary: 'Approve or reject a payment held for review (merchant key or admin key)', body: ReviewBody, ok: [200, PaymentObject], also: [[202, PaymentObject]], errors: [400, 401, 404, 409, 503] },
   { method: 'get', path: '/v1/balance', summary: 'What the merchant is owed, per currency, from the ledger', ok: [200, BalanceObject], errors: [401] },
   { method: 'get', path: '/sandbox/charges', summary: 'Effects the sandbox processor really applied', ok: [200, SandboxChargeList], errors: [401] },
   { method: 'post', path: '/sandbox/payments/{id}/complete', summary: 'Sandbox: the customer completes the required action', ok: [200, PaymentObject], errors: [404, 409], public: true },
@@ -139,6 +140,7 @@ export function openApiDocument(): object {
       },
       responses: {
         [r.ok[0]]: { description: 'OK', content: { 'application/json': { schema: r.ok[1] } } },
+        ...Object.fromEntries((r.also ?? []).map(([code, schema]) => [code, { description: code === 202 ? 'Accepted: still working (or held for review)' : 'OK', content: { 'application/json': { schema } } }])),
         ...Object.fromEntries(r.errors.map((code) => [code, { description: 'Error', content: { 'application/json': { schema: ErrorBody } } }])),
       },
     });

@@ -168,7 +168,7 @@ async function main() {
       ...DEFAULT_RISK_RULES.rules,
     ] }),
   });
-  const risk = createRiskActivities({ pool: services.pool });
+  const risk = createRiskActivities({ pool: services.pool, hashKey: 'bench' });
   const riskInput = (i: number) => ({
     paymentId: `pay_bench_risk_${i}`, merchantId: riskMerchant.id, livemode: false, amount: 1000 + i, currency: 'EUR', method: 'card' as const, channel: 'web' as const,
     createdAt: new Date().toISOString(), customerId: null, receiptEmail: `payer${i % 50}@example.com`, clientIp: `198.51.100.${i % 7}`, token: 'tok_ok',

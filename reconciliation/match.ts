@@ -46,8 +46,13 @@ export function reconcile(lines: SettlementLine[], find: (line: SettlementLine) 
   const items: Item[] = [];
   const seen = new Set<string>();
   const movementKey = (m: LocalMovement) => `${m.kind}:${m.payment_id}:${m.refund_id ?? ''}`;
-  lines.forEach((line, i) => {
-    const key = `line:${line.type}:${line.provider_reference}:${line.refund_id ?? ''}:${line.type === 'fee' || line.type === 'adjustment' ? i : ''}`;
+  // Keys from what the line is, not where it sits: a report that grows during the day keeps its items (and their resolutions).
+  const occurrences = new Map<string, number>();
+  lines.forEach((line) => {
+    const base = `line:${line.type}:${line.provider_reference}:${line.refund_id ?? ''}`;
+    const n = occurrences.get(base) ?? 0;
+    occurrences.set(base, n + 1);
+    const key = n === 0 ? base : `${base}:${n}`;
     const local = line.type === 'charge' || line.type === 'refund' ? find(line) : undefined;
     if (!local) {
       items.push({ key, status: 'missing_locally', line, local: null, message: `The provider settled ${line.type} ${line.provider_reference} (${line.gross} ${line.currency}) that our books do not have.`, postFee: false });

@@ -54,6 +54,8 @@ test('a clean Stripe day: every line matched, fees booked, the balance net of fe
   // Stripe kept 2.9 % + 30 of each charge and nothing of the refund: the merchant is owed the net.
   const net = 2500 + 10_000 - 4000 - stripeFee(2500) - stripeFee(10_000);
   expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'USD', amount: net }]);
+  // ... which is the provider's own net of the day (this merchant's payments are the whole day at this fake Stripe).
+  expect(res.body.totals).toEqual([{ currency: 'USD', gross: 2500 + 10_000 - 4000, fee: stripeFee(2500) + stripeFee(10_000), net, lines: 3 }]);
   expect(items.find((i) => i.payment_id === a.id)!.reported!.fee).toBe(stripeFee(2500));
   const events = (await m.api.get('/v1/events?limit=100')).body.data.map((e: { type: string }) => e.type);
   expect(events).toContain('reconciliation.completed');
@@ -108,13 +110,19 @@ test('a Stripe day with differences: each classified; money we never recorded ne
 test('past the grace period, a capture the provider never reported is missing at the provider', async () => {
   const m = await newMerchant(stack);
   const p = (await m.api.post('/v1/payments', { amount: 1234, currency: 'USD', payment_method: card('pm_card_visa') })).body;
+  const settledLater = (await m.api.post('/v1/payments', { amount: 4321, currency: 'USD', payment_method: card('pm_card_visa') })).body;
   fake.injectBalanceDiscrepancy({ kind: 'missing_line', paymentIntent: p.provider_reference });
-  // Our capture, two days ago: the provider's report of that day has had its day of grace.
-  await stack.pool.query(`UPDATE ledger_postings SET created_at = created_at - interval '2 days' WHERE payment_id = $1 AND kind = 'capture'`, [p.id]);
+  // Our captures, two days ago: the provider's report of that day has had its day of grace. One
+  // of them the provider settled on another day (today): that day's run matched it.
+  await stack.pool.query(`UPDATE ledger_postings SET created_at = created_at - interval '2 days' WHERE payment_id = ANY($1) AND kind = 'capture'`, [[p.id, settledLater.id]]);
+  const today = await run('stripe');
+  expect(statusOf(await itemsOf(m, today.body.id), settledLater.id)).toEqual(['matched']);
   const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000).toISOString().slice(0, 10);
   const res = await run('stripe', twoDaysAgo);
   expect(res.body.status).toBe('completed');
-  expect(statusOf(await itemsOf(m, res.body.id), p.id)).toEqual(['missing_at_provider']);
+  const items = await itemsOf(m, res.body.id);
+  expect(statusOf(items, p.id)).toEqual(['missing_at_provider']);
+  expect(statusOf(items, settledLater.id)).toEqual([]);
 });
 
 test('the sandbox bill: currency and status differences, a bill not ready yet (the run waits and resumes), the sandbox fee', async () => {

@@ -4,7 +4,7 @@ import { Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { createActivities } from '../activities';
 import { createReconciliationActivities } from '../activities/reconciliation';
-import { createRiskActivities } from '../activities/risk';
+import { createRiskActivities, riskHashKey } from '../activities/risk';
 import { createBillingActivities } from '../activities/billing';
 import { createFxActivities } from '../activities/fx';
 import type { NotificationDeps } from '../activities/notifications';
@@ -44,8 +44,8 @@ export async function createPaymentWorker(opts: PaymentWorkerOptions): Promise<W
       ...createBillingActivities({ pool: opts.pool, providers: opts.providers, config: opts.config, dispatcher: opts.notifications?.dispatcher }),
       ...createFxActivities({ pool: opts.pool, ecbUrl: opts.config.FX_ECB_URL }),
       ...createRiskActivities({
-        pool: opts.pool, metrics: opts.metrics,
-        ...(opts.config.RISK_WEBHOOK_URL ? { scorer: { url: opts.config.RISK_WEBHOOK_URL, secret: opts.config.RISK_WEBHOOK_SECRET ?? '', timeoutMs: opts.config.RISK_WEBHOOK_TIMEOUT_MS } } : {}),
+        pool: opts.pool, metrics: opts.metrics, hashKey: riskHashKey(opts.config),
+        ...(opts.config.RISK_WEBHOOK_URL ? { scorer: { url: opts.config.RISK_WEBHOOK_URL, secret: opts.config.RISK_WEBHOOK_SECRET!, timeoutMs: opts.config.RISK_WEBHOOK_TIMEOUT_MS } } : {}),
       }),
       ...createReconciliationActivities({ pool: opts.pool, providers: opts.providers, graceDays: opts.config.RECONCILIATION_GRACE_DAYS, dispatcher: opts.notifications?.dispatcher }),
     },

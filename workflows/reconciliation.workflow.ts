@@ -1,4 +1,5 @@
-import { ActivityFailure, ApplicationFailure, executeChild, proxyActivities } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { ReconciliationActivities, RunRef } from '../activities/reconciliation';
 import type { ProviderName } from '../domain/payment';
 import { bankWriteOptions } from './options';
@@ -10,7 +11,7 @@ const { fetchSettlementReport } = proxyActivities<ReconciliationActivities>({
   scheduleToCloseTimeout: '12h',
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30m' },
 });
-const { beginReconciliation, matchSettlement, completeReconciliation, failReconciliation, reconciliationDay } = proxyActivities<ReconciliationActivities>({
+const { beginReconciliation, matchSettlement, completeReconciliation, failReconciliation, reconciliationDays } = proxyActivities<ReconciliationActivities>({
   ...bankWriteOptions,
   startToCloseTimeout: '5m',
 });
@@ -36,12 +37,22 @@ export async function reconciliationWorkflow(ref: RunRef): Promise<Record<string
   }
 }
 
-/** Started by the daily Temporal Schedule: reconciles the day before, in the provider's time zone. */
+/**
+ * Started by the daily Temporal Schedule: reconciles the day before in the provider's time zone
+ * (T+1), and again the day whose grace period ends now. A day an operator is running already is
+ * left to that run.
+ */
 export async function scheduledReconciliationWorkflow(req: { provider: ProviderName; livemode: boolean }): Promise<void> {
-  const { date, runId } = await reconciliationDay(req);
-  await executeChild(reconciliationWorkflow, {
-    workflowId: reconciliationWorkflowId(req.provider, req.livemode, date),
-    args: [{ runId, provider: req.provider, livemode: req.livemode, date }],
-    workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-  });
+  const days = await reconciliationDays({ ...req, firedAt: workflowInfo().runStartTime.getTime() });
+  for (const { date, runId } of days) {
+    try {
+      await executeChild(reconciliationWorkflow, {
+        workflowId: reconciliationWorkflowId(req.provider, req.livemode, date),
+        args: [{ runId, provider: req.provider, livemode: req.livemode, date }],
+        workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+  }
 }
