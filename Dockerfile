@@ -1,5 +1,6 @@
 # One image for the API, the worker and the migration job (the command picks the role):
-#   npm run api | npm run worker | npm run migrate
+#   node --import tsx api/server.ts | workers/main.ts | db/migrate.ts
+# node itself is PID 1 (not npm), so SIGTERM reaches the process that drains.
 # tsx runs the TypeScript sources directly, so there is no build stage.
 ARG NODE_VERSION=20.19.0
 FROM node:${NODE_VERSION}-bookworm-slim
@@ -31,4 +32,4 @@ EXPOSE 3000
 
 # No HEALTHCHECK here: the same image runs the worker and the migration job;
 # docker-compose.yml defines a health check per role.
-CMD ["npm", "run", "api"]
+CMD ["node", "--import", "tsx", "api/server.ts"]

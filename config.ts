@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 const port = z.coerce.number().int().min(1).max(65535);
@@ -187,6 +188,10 @@ export const configSchema = z.object({
   /** The sandbox processor's fee on each capture: basis points of the amount, plus a fixed part in minor units. */
   SANDBOX_FEE_BPS: z.coerce.number().int().min(0).max(10_000).default(290),
   SANDBOX_FEE_FIXED: z.coerce.number().int().min(0).default(30),
+  /** On SIGTERM the worker stops polling and lets activities in flight finish for this long before cancelling them. */
+  WORKER_SHUTDOWN_GRACE_MS: durationMs.default(50_000),
+  /** On SIGTERM the API stops accepting connections and lets requests in flight finish for this long. */
+  API_SHUTDOWN_GRACE_MS: durationMs.default(25_000),
   /** Consecutive unreachable or timed-out calls after which a provider's circuit opens and routing skips it. */
   CIRCUIT_FAILURE_THRESHOLD: z.coerce.number().int().min(1).default(5),
   /** How long an open circuit stays open before one probe call is let through. */
@@ -200,7 +205,30 @@ const WECHATPAY_CREDENTIALS = ['WECHATPAY_MCHID', 'WECHATPAY_APPID', 'WECHATPAY_
 
 export class ConfigError extends Error {}
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+/** Secrets that may come from a file instead (`<NAME>_FILE`, as the postgres image's file_env): Docker and Kubernetes secrets. */
+export const SECRET_VARIABLES = [
+  'ADMIN_API_KEY', 'PAYLOAD_ENCRYPTION_KEYS', 'DATABASE_URL', 'SANDBOX_WEBHOOK_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'ALIPAY_PRIVATE_KEY',
+  'WECHATPAY_MERCHANT_PRIVATE_KEY', 'WECHATPAY_APIV3_KEY', 'BANK_WEBHOOK_SECRET', 'RISK_WEBHOOK_SECRET', 'CODEC_AUTH_TOKEN', 'METRICS_AUTH_TOKEN', 'SMTP_URL',
+] as const;
+
+/** `X_FILE` read into `X` (one trailing newline dropped); both set is a mistake worth stopping for. */
+function withSecretFiles(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const name of SECRET_VARIABLES) {
+    const file = env[`${name}_FILE`];
+    if (!file) continue;
+    if (env[name]) throw new ConfigError(`Invalid configuration:\n  ${name}: set either ${name} or ${name}_FILE, not both`);
+    try {
+      out[name] = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      throw new ConfigError(`Invalid configuration:\n  ${name}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  }
+  return out;
+}
+
+export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
+  const env = withSecretFiles(rawEnv);
   const parsed = configSchema.safeParse(env);
   const partial = parsed.success && ALIPAY_CREDENTIALS.some((k) => parsed.data[k]) && ALIPAY_CREDENTIALS.filter((k) => !parsed.data[k]);
   if (partial && partial.length > 0) throw new ConfigError(`Invalid configuration:\n  ${partial.join(', ')}: needed with the other Alipay credentials`);

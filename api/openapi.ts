@@ -25,7 +25,8 @@ import {
   CaptureBody, ReviewBody, CreatePaymentBody, CreateRefundBody, PaymentList, PaymentListQuery, PaymentObject, RefundList, RefundListQuery, RefundObject,
 } from './schemas/payments';
 
-const RiskRulesObject = RiskRulesBody.extend({ object: zod.literal('risk_rules'), livemode: zod.boolean() }).openapi('RiskRulesObject');
+/** Its own object, not an extension: the rules' schema is strict, and allOf of two strict objects accepts nothing. */
+const RiskRulesObject = zod.object({ object: zod.literal('risk_rules'), livemode: zod.boolean(), rules: RiskRulesBody.shape.rules }).openapi('RiskRulesObject');
 
 type Method = 'get' | 'post' | 'delete';
 /** `raw`: the body is a file of these types (not JSON). */
@@ -87,7 +88,7 @@ const ROUTES: Route[] = [
   { method: 'get', path: '/v1/fx/rates', summary: 'The reference rates quotes are made on (1 EUR = x), their date and whether they are stale', ok: [200, FxRatesObject], errors: [401, 503] },
   { method: 'post', path: '/v1/fx/quotes', summary: 'Lock a rate for a payment: mid rate less the merchant margin, valid FX_QUOTE_TTL_SECONDS', body: CreateFxQuoteBody, ok: [201, FxQuoteObject], errors: [400, 401, 409] },
   { method: 'get', path: '/v1/fx/quotes/{id}', summary: 'Retrieve an FX quote', ok: [200, FxQuoteObject], errors: [401, 404] },
-  { method: 'post', path: '/v1/test_helpers/bank_transfers/incoming', summary: 'Test mode: a bank credit arrives (deduplicated by credit_id), and is matched', body: IncomingCreditBody, ok: [201, BankCreditObject], errors: [400, 401, 409] },
+  { method: 'post', path: '/v1/test_helpers/bank_transfers/incoming', summary: 'Test mode: a bank credit arrives (deduplicated by credit_id), and is matched', body: IncomingCreditBody, ok: [201, BankCreditObject], also: [[200, BankCreditObject]], errors: [400, 401, 404, 409] },
   { method: 'get', path: '/v1/bank_credits', summary: 'Bank credits of the merchant (its own feeds, and those applied to its payments)', query: BankCreditListQuery, ok: [200, BankCreditList], errors: [400, 401] },
   { method: 'get', path: '/v1/bank_credits/{id}', summary: 'Retrieve a bank credit and where its money went', ok: [200, BankCreditObject], errors: [401, 404] },
   { method: 'post', path: '/v1/bank_credits/{id}/apply', summary: 'Apply an unmatched credit to a transfer payment', body: ApplyBankCreditBody, ok: [200, BankCreditObject], errors: [400, 401, 404, 409] },
@@ -141,7 +142,8 @@ export function openApiDocument(): object {
       responses: {
         [r.ok[0]]: { description: 'OK', content: { 'application/json': { schema: r.ok[1] } } },
         ...Object.fromEntries((r.also ?? []).map(([code, schema]) => [code, { description: code === 202 ? 'Accepted: still working (or held for review)' : 'OK', content: { 'application/json': { schema } } }])),
-        ...Object.fromEntries(r.errors.map((code) => [code, { description: 'Error', content: { 'application/json': { schema: ErrorBody } } }])),
+        // Any POST may answer 400 for its Idempotency-Key (empty, or longer than 255 characters).
+        ...Object.fromEntries([...new Set([...r.errors, ...(r.method === 'post' ? [400] : [])])].map((code) => [code, { description: 'Error', content: { 'application/json': { schema: ErrorBody } } }])),
       },
     });
   }

@@ -83,11 +83,14 @@ export type NewCredit = {
   amount: number; currency: string; reference: string | null; payer: Payer;
 };
 
-/** Inserts a credit once per (mode, bank id); a repeat returns the stored one with `inserted: false`. */
+/**
+ * Inserts a credit once per (mode, feed, bank id); a repeat returns the stored one with `inserted: false`.
+ * No conflict target: the row id derives from the same three, and two deliveries racing may meet on either index.
+ */
 export async function insertCredit(client: PoolClient, c: NewCredit): Promise<{ row: CreditRow; inserted: boolean }> {
   const { rows } = await client.query<CreditRow>(
     `INSERT INTO bank_credits (id, livemode, merchant_id, scope_merchant, credit_id, source, value_date, amount, currency, reference, payer)
-     VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (livemode, (COALESCE(scope_merchant, '')), credit_id) DO NOTHING RETURNING *`,
+     VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING *`,
     [c.id, c.livemode, c.scopeMerchant, c.creditId, c.source, c.valueDate, c.amount, c.currency, c.reference, JSON.stringify(c.payer)],
   );
   if (rows[0]) return { row: rows[0], inserted: true };

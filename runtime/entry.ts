@@ -23,6 +23,11 @@ export function runRole(role: 'api' | 'worker'): void {
     if (role === 'worker') {
       const { registry } = services.context.metrics;
       const server = http.createServer(async (req, res) => {
+        // The health check: healthy only while the worker polls its task queue (not once it stops or fails).
+        if (req.url === '/healthz') {
+          const state = services.worker?.getState();
+          return void res.writeHead(state === 'RUNNING' ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ worker: state }));
+        }
         if (req.url !== '/metrics') return void res.writeHead(404).end();
         if (!mayScrape(config.METRICS_AUTH_TOKEN, req.headers.authorization)) return void res.writeHead(401).end();
         res.writeHead(200, { 'content-type': registry.contentType }).end(await services.context.metrics.text());

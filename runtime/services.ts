@@ -160,10 +160,15 @@ export async function startServices(
       void sweepIdempotencyKeys(pool).catch((err) => log.warn({ err: (err as Error).message }, 'idempotency key sweep failed'));
     }, 3_600_000);
     keySweeper.unref();
+    // Draining: no new connections, idle keep-alives closed, requests in flight given API_SHUTDOWN_GRACE_MS.
     stops.unshift(() => new Promise<void>((resolve) => {
       clearInterval(keySweeper);
-      server.close(() => resolve());
-      server.closeAllConnections();
+      const force = setTimeout(() => server.closeAllConnections(), config.API_SHUTDOWN_GRACE_MS);
+      server.close(() => {
+        clearTimeout(force);
+        resolve();
+      });
+      server.closeIdleConnections();
     }));
     const codecPort = config.CODEC_PORT;
     if (codecPort !== undefined) {

@@ -86,14 +86,37 @@ test('a reconciliation run whose worker dies resumes where it was, and books eac
   // Asked while no worker runs: the run exists (its workflow is durable) and waits.
   const date = new Date().toISOString().slice(0, 10);
   const admin = client(stack.url, ADMIN_KEY);
+  // Other files may have reconciled today's sandbox day already: this run is the one completed after now.
+  const askedAt = new Date().toISOString();
   const asked = await admin.post('/v1/reconciliation/runs', { provider: 'sandbox', date, livemode: false });
   expect([200, 503]).toContain(asked.status);
   workers.push(await startWorkerProcess(stack));
-  const runs = await eventually(() => admin.get('/v1/reconciliation/runs?livemode=false').then((r) => r.body.data as { provider: string; date: string; status: string; id: string }[]),
-    (d) => d.some((r) => r.provider === 'sandbox' && r.date === date && r.status === 'completed'), 90_000);
+  const runs = await eventually(() => admin.get('/v1/reconciliation/runs?livemode=false').then((r) => r.body.data as { provider: string; date: string; status: string; id: string; completed_at: string | null }[]),
+    (d) => d.some((r) => r.provider === 'sandbox' && r.date === date && r.status === 'completed' && (r.completed_at ?? '') > askedAt), 90_000);
   const run = runs.find((r) => r.provider === 'sandbox' && r.date === date)!;
   const items = (await m.api.get(`/v1/reconciliation/items?run_id=${run.id}`)).body.data;
   expect(items).toEqual([expect.objectContaining({ payment_id: p.body.id, status: 'matched' })]);
   // 2.9 % + 30, once.
   expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'EUR', amount: 10_000 - 320 }]);
+}, 240_000);
+
+test('a worker told to stop (SIGTERM) with a provider call in flight lets it finish, then exits cleanly', async () => {
+  await stopWorkers();
+  const worker = await startWorkerProcess(stack);
+  workers.push(worker);
+  const m = await newMerchant(stack);
+  // tok_slow: the authorization takes 2 s at the processor; the stop arrives in the middle of it.
+  const created = await m.api.post('/v1/payments', { amount: 3100, currency: 'EUR', payment_method: { type: 'card', token: 'tok_slow' } });
+  expect(created.status).toBe(202);
+  await new Promise((r) => setTimeout(r, 700));
+  const exited = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
+  worker.kill('SIGTERM');
+  expect(await exited).toBe(0);
+  // The call it was making reached the processor exactly once, and was not cut off.
+  const attempts = await stack.pool.query('SELECT attempts FROM sandbox_attempts WHERE idempotency_key = $1', [`${created.body.id}:authorize`]);
+  expect(attempts.rows).toEqual([{ attempts: 1 }]);
+  workers.push(await startWorkerProcess(stack));
+  await eventually(() => m.api.get(`/v1/payments/${created.body.id}`).then((r) => r.body), (p) => p.status === 'captured', 90_000);
+  expect((await stack.pool.query('SELECT attempts FROM sandbox_attempts WHERE idempotency_key = $1', [`${created.body.id}:authorize`])).rows).toEqual([{ attempts: 1 }]);
+  expect((await m.api.get(`/sandbox/charges?payment_id=${created.body.id}`)).body.data.map((c: { operation: string }) => c.operation)).toEqual(['authorize', 'capture']);
 }, 240_000);

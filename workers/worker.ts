@@ -52,6 +52,8 @@ export async function createPaymentWorker(opts: PaymentWorkerOptions): Promise<W
     dataConverter: opts.dataConverter,
     plugins: opts.plugins,
     ...(opts.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: opts.maxCachedWorkflows } : {}),
+    // A deploy's SIGTERM lets the money movement in flight finish (its idempotency key would make a retry safe, but slower).
+    shutdownGraceTime: opts.config.WORKER_SHUTDOWN_GRACE_MS,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
   });
 }

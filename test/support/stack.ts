@@ -48,6 +48,8 @@ export async function startTestStack(overrides: Record<string, string> = {}, opt
     OUTBOX_SWEEP_MS: '0',
     // Daily schedules per test queue would outlive the test; the reconciliation test creates its own.
     RECONCILIATION_SCHEDULE: 'off',
+    // A test's stop need not wait for requests it left behind.
+    API_SHUTDOWN_GRACE_MS: '2000',
     // Test receivers listen on loopback, which production refuses (SSRF).
     WEBHOOK_ALLOWED_NETWORKS: '127.0.0.0/8,::1/128',
     ...overrides,
