@@ -2,7 +2,8 @@
 #   node --import tsx api/server.ts | workers/main.ts | db/migrate.ts
 # node itself is PID 1 (not npm), so SIGTERM reaches the process that drains.
 # tsx runs the TypeScript sources directly, so there is no build stage.
-ARG NODE_VERSION=20.19.0
+# Node 22 (LTS); CI runs the pure suites under the same version (test/node22.test.ts).
+ARG NODE_VERSION=22.23.3
 FROM node:${NODE_VERSION}-bookworm-slim
 
 ENV NODE_ENV=production \
@@ -20,14 +21,15 @@ RUN npm ci --omit=dev && npm cache clean --force
 COPY . .
 
 # DATA_DIR is only used by the embedded dev stack (`npm start`); give it a writable home anyway.
-RUN mkdir -p /app/.data && chown node:node /app/.data
+RUN mkdir -p /app/.data && chown 1000:1000 /app/.data
 
 # Listen on all interfaces inside the container (the app's default is 127.0.0.1).
 ENV HOST=0.0.0.0 \
     PORT=3000 \
     DATA_DIR=/app/.data
 
-USER node
+# The image's `node` user, by number: resolvable whatever the host's user database.
+USER 1000:1000
 EXPOSE 3000
 
 # No HEALTHCHECK here: the same image runs the worker and the migration job;
