@@ -12,6 +12,8 @@ export const configSchema = z.object({
   HOST: z.string().default('127.0.0.1'),
   DATA_DIR: z.string().default('.data'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** `pretty`: readable lines; `json` for collectors. Default: json, except `npm start` in a terminal. */
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
   ADMIN_API_KEY: z.string().min(16, 'ADMIN_API_KEY must be at least 16 characters').optional(),
   /** When set, an existing Temporal cluster is used and no dev server is started. */
   TEMPORAL_ADDRESS: z.string().optional(),

@@ -15,7 +15,7 @@ export function runRole(role: 'api' | 'worker'): void {
   const main = async () => {
     const config = loadConfig();
     if (!config.DATABASE_URL) throw new ConfigError(`Invalid configuration:\n  DATABASE_URL: required for \`npm run ${role}\` (npm start runs an embedded one)`);
-    const log = createLogger(config.LOG_LEVEL);
+    const log = createLogger(config.LOG_LEVEL, config.LOG_FORMAT);
     if (role === 'api') await migrate(config.DATABASE_URL);
     const sdkMetricsUrl = role === 'worker' ? installSdkRuntime(log, config.SDK_METRICS_PORT || (await freePort())) : undefined;
     const temporalAddress = config.TEMPORAL_ADDRESS ?? `127.0.0.1:${config.TEMPORAL_PORT}`;

@@ -1,9 +1,24 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { EphemeralServerExecutable } from '@temporalio/testing';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { PAYMENT_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { resolveTemporalExecutable } from './temporal-cli';
 
 export type DevTemporal = { address: string; uiUrl: string; stop: () => Promise<void> };
+
+/**
+ * The dev server's own log goes to `<dataDir>/temporal.log`, not into ours: a small launcher
+ * execs the CLI with its output appended there (the SDK starts the executable it is given).
+ */
+function logToFile(exe: EphemeralServerExecutable, dataDir: string): EphemeralServerExecutable {
+  if (exe.type !== 'existing-path' || process.platform === 'win32') return exe;
+  mkdirSync(dataDir, { recursive: true });
+  const launcher = path.join(path.resolve(dataDir), 'temporal-cli.sh');
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  writeFileSync(launcher, `#!/bin/sh\nexec ${quote(exe.path)} "$@" >>${quote(path.join(path.resolve(dataDir), 'temporal.log'))} 2>&1\n`, { mode: 0o755 });
+  return { type: 'existing-path', path: launcher };
+}
 
 /**
  * The Temporal dev server (the official CLI's `server start-dev`) with its Web UI, history in a
@@ -16,7 +31,7 @@ export async function startDevTemporal(opts: {
 }): Promise<DevTemporal> {
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
-      executable: resolveTemporalExecutable({ log: opts.log }),
+      executable: logToFile(resolveTemporalExecutable({ log: opts.log }), opts.dataDir),
       ip: '127.0.0.1',
       port: opts.port,
       ui: true,

@@ -36,7 +36,7 @@ export const LOCAL_NETWORKS = '127.0.0.0/8,::1/128';
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const log = createLogger(config.LOG_LEVEL);
+  const log = createLogger(config.LOG_LEVEL, config.LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json'));
   // The ports npm start binds later must not be handed to the SDK's exporter or PostgreSQL first.
   const laterPorts = [config.PORT, config.TEMPORAL_PORT, config.TEMPORAL_UI_PORT];
   const sdkMetricsUrl = installSdkRuntime(log, config.SDK_METRICS_PORT || (await freePort(laterPorts)));

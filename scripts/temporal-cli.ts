@@ -30,7 +30,8 @@ function goInstall(module: string, version: string, binary: string, log: (msg: s
   if (!go) return undefined;
   mkdirSync(TOOLS_DIR, { recursive: true });
   log(`Building ${binary} ${version} with Go into ${TOOLS_DIR} (once)...`);
-  const result = spawnSync(go, ['install', `${module}@${version}`], { env: { ...process.env, GOBIN: TOOLS_DIR }, stdio: ['ignore', 'inherit', 'inherit'] });
+  // In a terminal, `-v` names each package as it compiles: progress through a build of minutes.
+  const result = spawnSync(go, ['install', ...(process.stderr.isTTY ? ['-v'] : []), `${module}@${version}`], { env: { ...process.env, GOBIN: TOOLS_DIR }, stdio: ['ignore', 'inherit', 'inherit'] });
   const built = path.join(TOOLS_DIR, binary);
   return result.status === 0 && isExecutable(built) ? built : undefined;
 }
