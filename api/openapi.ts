@@ -116,6 +116,10 @@ const ROUTES: Route[] = [
   { method: 'post', path: '/sandbox/payments/{id}/fail', summary: 'Sandbox: the customer fails the required action', ok: [200, PaymentObject], errors: [404, 409], public: true },
 ];
 
+/** A POST answered by a workflow answers 202 with the object as it stands when it takes longer than SYNC_WAIT_MS. */
+const stillWorking = (r: Route): boolean =>
+  r.method === 'post' && [PaymentObject, RefundObject, SubscriptionObject, InvoiceObject].includes(r.ok[1] as never) && !(r.also ?? []).some(([code]) => code === 202);
+
 let cached: object | undefined;
 
 export function openApiDocument(): object {
@@ -141,7 +145,8 @@ export function openApiDocument(): object {
       },
       responses: {
         [r.ok[0]]: { description: 'OK', content: { 'application/json': { schema: r.ok[1] } } },
-        ...Object.fromEntries((r.also ?? []).map(([code, schema]) => [code, { description: code === 202 ? 'Accepted: still working (or held for review)' : 'OK', content: { 'application/json': { schema } } }])),
+        ...Object.fromEntries([...(r.also ?? []), ...(stillWorking(r) ? [[202, r.ok[1]] as [number, z.ZodTypeAny]] : [])]
+          .map(([code, schema]) => [code, { description: code === 202 ? 'Accepted: still working (or held for review); the object as it stands' : 'OK', content: { 'application/json': { schema } } }])),
         // Any POST may answer 400 for its Idempotency-Key (empty, or longer than 255 characters).
         ...Object.fromEntries([...new Set([...r.errors, ...(r.method === 'post' ? [400] : [])])].map((code) => [code, { description: 'Error', content: { 'application/json': { schema: ErrorBody } } }])),
       },
