@@ -300,7 +300,9 @@ test('a camt.053 statement from the platform account: credits matched across mer
   const partly = await eventually(getPayment(m2, p2.id), (x) => x.amount_received === 20000);
   expect(partly.status).toBe('requires_action');
   // Each merchant sees the credit that paid its own payment, and only that one.
-  expect((await m1.api.get('/v1/bank_credits')).body.data.map((c: { payment_id: string }) => c.payment_id)).toEqual([p1.id]);
+  // (The credit's own record follows its payment's: the workflow writes it once the payment took the money.)
+  const mine = await eventually(() => m1.api.get('/v1/bank_credits').then((r) => r.body.data as { payment_id: string | null; status: string }[]), (d) => d[0]?.status === 'applied');
+  expect(mine.map((c) => c.payment_id)).toEqual([p1.id]);
   const seen = await eventually(() => m2.api.get('/v1/bank_credits').then((r) => r.body.data), (d) => d[0]?.status === 'applied');
   expect(seen).toEqual([expect.objectContaining({ payment_id: p2.id, amount_applied: 20000, matched_by: expect.stringMatching(/^reference/) })]);
 });
