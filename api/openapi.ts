@@ -148,8 +148,8 @@ export function openApiDocument(): object {
         ...Object.fromEntries([...(r.also ?? []), ...(stillWorking(r) ? [[202, r.ok[1]] as [number, z.ZodTypeAny]] : [])]
           .map(([code, schema]) => [code, { description: code === 202 ? 'Accepted: still working (or held for review); the object as it stands' : 'OK', content: { 'application/json': { schema } } }])),
         // Any POST may answer 400 for its Idempotency-Key (empty, or longer than 255 characters), and 409
-        // when the key was used with another body or its first request is still in flight (API.md).
-        ...Object.fromEntries([...new Set([...r.errors, ...(r.method === 'post' ? [400, 409] : [])])].map((code) => [code, { description: 'Error', content: { 'application/json': { schema: ErrorBody } } }])),
+        // when the key was used with another body or its first request is still in flight (API.md); 413 past 64 KiB.
+        ...Object.fromEntries([...new Set([...r.errors, ...(r.method === 'post' ? [400, 409, 413] : [])])].map((code) => [code, { description: 'Error', content: { 'application/json': { schema: ErrorBody } } }])),
       },
     });
   }
