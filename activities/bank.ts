@@ -4,7 +4,7 @@ import type { Pool, PoolClient } from 'pg';
 import { referenceIn } from '../bank/reference';
 import type { CreditRow } from '../db/bank';
 import {
-  createPayout, customersOfPayer, findCredit, findTransferByReference, learnPayerAccount, oldestOpenTransfer, transferSettings, updateCredit,
+  claimCredit, createPayout, customersOfPayer, findCredit, findTransferByReference, learnPayerAccount, oldestOpenTransfer, transferSettings, updateCredit,
 } from '../db/bank';
 import { moveCredit } from '../db/billing';
 import { Accounts, recordPosting } from '../db/ledger';
@@ -23,15 +23,6 @@ export type CreditMatch = { paymentId: string; merchantId: string; matchedBy: Ma
 export type OfferOutcome = { outcome: 'applied'; applied: number; customerId: string | null } | { outcome: 'closed' | 'funded' | 'refused'; message: string; customerId: string | null };
 
 const posting = (p: Omit<Posting, 'kind' | 'debit' | 'credit'>, kind: Posting['kind'], debit: Account, credit: Account): Posting => ({ ...p, kind, debit, credit });
-
-/**
- * The credit enters a merchant's books once that merchant is known: at intake for a merchant's
- * own feed, when matched (or applied by hand) for the platform's account.
- */
-export async function claimCredit(client: PoolClient, c: Pick<CreditRow, 'id' | 'livemode' | 'amount' | 'currency'>, merchantId: string): Promise<void> {
-  await client.query('UPDATE bank_credits SET merchant_id = $2, updated_at = now() WHERE id = $1 AND merchant_id IS NULL', [c.id, merchantId]);
-  await recordPosting(client, posting({ id: `${c.id}:received`, merchantId, livemode: c.livemode, creditId: c.id, currency: c.currency, amount: c.amount }, 'bank_credit', Accounts.bankCash, Accounts.unappliedCash));
-}
 
 /** Money of a merchant's customer kept as their cash balance, or returned to the payer as a payout. */
 async function keepOrReturn(

@@ -48,7 +48,7 @@ export function createReconciliationActivities({ pool, providers, graceDays, dis
 
   const capture = async (fees: Map<string, Awaited<ReturnType<typeof findRouting>>>, p: PaymentRow, provider: ProviderName, livemode: boolean): Promise<LocalMovement> => ({
     kind: 'capture', merchant_id: p.merchant_id, payment_id: p.id, refund_id: null, provider_reference: p.provider_reference, amount: p.amount_captured,
-    currency: p.currency, status: p.status, expected_fee: p.fx ? null : await expectedFee(fees, p.merchant_id, livemode, provider, { amount: p.amount_captured, currency: p.currency, method: p.method }),
+    currency: p.currency, status: p.status, cross_border: p.fx, expected_fee: p.fx ? null : await expectedFee(fees, p.merchant_id, livemode, provider, { amount: p.amount_captured, currency: p.currency, method: p.method }),
   });
   const PAYMENT_SQL = `SELECT id, merchant_id, provider_reference, amount_captured, currency, status, payment_method->>'type' AS method, fx IS NOT NULL AS fx FROM payments`;
 
@@ -133,7 +133,7 @@ export function createReconciliationActivities({ pool, providers, graceDays, dis
             const p = byId.get(refund.payment_id) ?? owner!;
             found.set(line, {
               kind: 'refund', merchant_id: refund.merchant_id, payment_id: refund.payment_id, refund_id: refund.id, provider_reference: p.provider_reference,
-              amount: refund.amount, currency: refund.currency, status: refund.status, expected_fee: null,
+              amount: refund.amount, currency: refund.currency, status: refund.status, expected_fee: null, cross_border: p.fx,
             });
           }
         }
@@ -145,15 +145,15 @@ export function createReconciliationActivities({ pool, providers, graceDays, dis
            AND EXISTS (SELECT 1 FROM ledger_postings lp WHERE lp.payment_id = p.id AND lp.kind = 'capture' AND lp.created_at >= $3 AND lp.created_at < $4)`,
         [ref.provider, ref.livemode, ...window],
       )).rows;
-      const refunded = (await pool.query<{ id: string; payment_id: string; amount: number; currency: string; status: string; merchant_id: string; provider_reference: string | null }>(
-        `SELECT r.id, r.payment_id, r.amount, r.currency, r.status, r.merchant_id, p.provider_reference FROM refunds r JOIN payments p ON p.id = r.payment_id
+      const refunded = (await pool.query<{ id: string; payment_id: string; amount: number; currency: string; status: string; merchant_id: string; provider_reference: string | null; fx: boolean }>(
+        `SELECT r.id, r.payment_id, r.amount, r.currency, r.status, r.merchant_id, p.provider_reference, p.fx IS NOT NULL AS fx FROM refunds r JOIN payments p ON p.id = r.payment_id
          WHERE p.provider = $1 AND r.livemode = $2 AND p.payment_method->>'type' <> 'bank_transfer'
            AND EXISTS (SELECT 1 FROM ledger_postings lp WHERE lp.refund_id = r.id AND lp.kind = 'refund' AND lp.created_at >= $3 AND lp.created_at < $4)`,
         [ref.provider, ref.livemode, ...window],
       )).rows;
       const day: LocalMovement[] = [
         ...(await Promise.all(captured.map((p) => capture(fees, p, ref.provider, ref.livemode)))),
-        ...refunded.map((r): LocalMovement => ({ kind: 'refund', merchant_id: r.merchant_id, payment_id: r.payment_id, refund_id: r.id, provider_reference: r.provider_reference, amount: r.amount, currency: r.currency, status: r.status, expected_fee: null })),
+        ...refunded.map((r): LocalMovement => ({ kind: 'refund', merchant_id: r.merchant_id, payment_id: r.payment_id, refund_id: r.id, provider_reference: r.provider_reference, amount: r.amount, currency: r.currency, status: r.status, expected_fee: null, cross_border: r.fx })),
       ];
       // Grace of N days: a movement of day D may be missing from reports until D+N-1; from D+N it is a mismatch.
       const withinGrace = DateTime.now().setZone(tz).startOf('day') < start.plus({ days: graceDays });
@@ -183,9 +183,7 @@ export function createReconciliationActivities({ pool, providers, graceDays, dis
             message: item.message,
           });
           // The provider's fee, as it reported it, once per line (a re-run books nothing again).
-          // A cross-border payment's merchant is owed in its settlement currency: its fee is left to the operator (see the item).
-          const crossBorder = item.local?.kind === 'capture' ? payments.find((p) => p.id === item.local!.payment_id)?.fx ?? captured.find((p) => p.id === item.local!.payment_id)?.fx : false;
-          if (item.postFee && l && l.fee !== 0 && item.local && !crossBorder) {
+          if (item.postFee && l && l.fee !== 0 && item.local) {
             await recordPosting(client, {
               id: `fee:${ref.provider}:${ref.livemode}:${l.type}:${l.provider_reference}:${l.refund_id ?? ''}`, merchantId: item.local.merchant_id, livemode: ref.livemode,
               paymentId: item.local.payment_id, ...(item.local.refund_id ? { refundId: item.local.refund_id } : {}),

@@ -41,3 +41,12 @@ export function settleWithin<T>(temporal: Client, ms: number, call: () => Promis
   };
   return within(ms, temporal.connection.withDeadline(deadline, attempt));
 }
+
+/** Reads until `done` holds or `deadline` passes, and answers the last read (what a workflow has recorded so far). */
+export async function pollUntil<T>(read: () => Promise<T>, done: (value: T) => boolean, deadline: number): Promise<T> {
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() >= deadline) return value;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,9 +1,8 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Pool } from 'pg';
-import { claimCredit } from '../activities/bank';
 import type { CreditRow } from '../db/bank';
-import { creditRowId, insertCredit, toCredit } from '../db/bank';
+import { claimCredit, creditRowId, insertCredit, toCredit } from '../db/bank';
 import { inTransaction } from '../db/pool';
 import type { BankCredit, Payer } from '../domain/bank';
 import { bankCreditWorkflow, bankCreditWorkflowId } from '../workflows/bank-credit.workflow';

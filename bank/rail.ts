@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { createPayout, findPayout, findTransfer, issueTransfer, setTransferStatus } from '../db/bank';
+import { createPayout, findPayout, findTransfer, issueTransfer, outstandingTransfer, setTransferStatus } from '../db/bank';
 import { derivedId } from '../domain/ids';
 import type { NextAction } from '../domain/payment';
 import type { AuthorizeRequest, PaymentProblem, PaymentShape, ProviderPaymentState, RefundRequest, RefundResult } from '../providers/provider';
@@ -41,6 +41,11 @@ export class BankRail {
         reference: t.reference, amount_remaining: req.amount, currency: t.currency, financial_addresses: t.financial_addresses, expires_at: t.expires_at.toISOString(),
       },
     };
+  }
+
+  /** The reference and what is still owed, while the transfer waits for money. */
+  outstanding(paymentId: string) {
+    return outstandingTransfer(this.pool, paymentId);
   }
 
   funded(paymentId: string) {

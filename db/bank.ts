@@ -6,6 +6,7 @@ import type { Tenant } from './merchants';
 import type { PageRequest } from './pages';
 import { listPage } from './pages';
 import { iso } from './pool';
+import { Accounts, recordPosting } from './ledger';
 import { derivedId } from '../domain/ids';
 
 type Queryable = Pool | PoolClient;
@@ -48,6 +49,15 @@ export async function setTransferStatus(pool: Pool, paymentId: string, status: '
   return findTransfer(pool, paymentId);
 }
 
+/** The instructions' reference and what the payment still waits for (its amount less what it received). */
+export async function outstandingTransfer(db: Queryable, paymentId: string): Promise<{ reference: string; remaining: number } | undefined> {
+  const { rows } = await db.query<{ reference: string; remaining: number }>(
+    `SELECT t.reference, p.amount - COALESCE(p.amount_received, 0) AS remaining FROM bank_transfers t JOIN payments p ON p.id = t.payment_id WHERE t.payment_id = $1`,
+    [paymentId],
+  );
+  return rows[0];
+}
+
 export async function findTransferByReference(db: Queryable, livemode: boolean, reference: string, scopeMerchant: string | null): Promise<TransferRow | undefined> {
   const { rows } = await db.query<TransferRow>(
     'SELECT * FROM bank_transfers WHERE reference = $1 AND livemode = $2 AND ($3::text IS NULL OR merchant_id = $3)',
@@ -58,18 +68,15 @@ export async function findTransferByReference(db: Queryable, livemode: boolean, 
 
 // ---- credits --------------------------------------------------------------------------------
 
-export type CreditRow = Omit<BankCredit, 'object' | 'value_date' | 'created_at' | 'updated_at'> & {
+export type CreditRow = Omit<BankCredit, 'object' | 'created_at' | 'updated_at'> & {
   merchant_id: string | null;
   scope_merchant: string | null;
-  value_date: Date | string;
   created_at: Date;
   updated_at: Date;
 };
 
-const dateOnly = (d: Date | string): string => (typeof d === 'string' ? d.slice(0, 10) : `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`);
-
 export const toCredit = (r: CreditRow): BankCredit => ({
-  id: r.id, object: 'bank_credit', livemode: r.livemode, credit_id: r.credit_id, source: r.source, value_date: dateOnly(r.value_date), amount: r.amount,
+  id: r.id, object: 'bank_credit', livemode: r.livemode, credit_id: r.credit_id, source: r.source, value_date: r.value_date, amount: r.amount,
   currency: r.currency, reference: r.reference, payer: r.payer, status: r.status, matched_by: r.matched_by, payment_id: r.payment_id,
   customer_id: r.customer_id, amount_applied: r.amount_applied, amount_excess: r.amount_excess, excess_to: r.excess_to,
   created_at: iso(r.created_at), updated_at: iso(r.updated_at),
@@ -141,6 +148,17 @@ export async function updateCredit(db: Queryable, id: string, o: CreditOutcome):
        amount_applied = $7, amount_excess = $8, excess_to = $9, updated_at = now() WHERE id = $1`,
     [id, o.status, o.merchantId ?? null, o.matchedBy ?? null, o.paymentId ?? null, o.customerId ?? null, o.amountApplied ?? 0, o.amountExcess ?? 0, o.excessTo ?? null],
   );
+}
+
+/**
+ * The credit enters a merchant's books once that merchant is known: at intake for a merchant's
+ * own feed, when matched (or applied by hand) for the platform's account.
+ */
+export async function claimCredit(client: PoolClient, c: Pick<CreditRow, 'id' | 'livemode' | 'amount' | 'currency'>, merchantId: string): Promise<void> {
+  await client.query('UPDATE bank_credits SET merchant_id = $2, updated_at = now() WHERE id = $1 AND merchant_id IS NULL', [c.id, merchantId]);
+  await recordPosting(client, {
+    id: `${c.id}:received`, merchantId, livemode: c.livemode, creditId: c.id, kind: 'bank_credit', currency: c.currency, amount: c.amount, debit: Accounts.bankCash, credit: Accounts.unappliedCash,
+  });
 }
 
 // ---- payers and customers -------------------------------------------------------------------

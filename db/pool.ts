@@ -3,6 +3,8 @@ import type { PoolClient } from 'pg';
 
 // Amounts are bigint columns but never exceed 99 999 999 999 (well inside 2^53): read them as numbers.
 types.setTypeParser(types.builtins.INT8, (v) => Number(v));
+// A `date` is a calendar day, not an instant: kept as PostgreSQL writes it (YYYY-MM-DD), never shifted by a time zone.
+types.setTypeParser(types.builtins.DATE, (v) => v);
 
 export function createPool(connectionString: string, max = 10): Pool {
   return new Pool({

@@ -45,10 +45,9 @@ export type ReconciliationItem = {
   updated_at: string;
 };
 
-type RunRow = Omit<ReconciliationRun, 'object' | 'date' | 'created_at' | 'completed_at'> & { report_date: Date | string; created_at: Date; completed_at: Date | null };
-const day = (d: Date | string) => (typeof d === 'string' ? d.slice(0, 10) : `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`);
+type RunRow = Omit<ReconciliationRun, 'object' | 'date' | 'created_at' | 'completed_at'> & { report_date: string; created_at: Date; completed_at: Date | null };
 export const toRun = ({ report_date, ...r }: RunRow): ReconciliationRun => ({
-  id: r.id, object: 'reconciliation_run', provider: r.provider, livemode: r.livemode, date: day(report_date), status: r.status, counts: r.counts, totals: r.totals,
+  id: r.id, object: 'reconciliation_run', provider: r.provider, livemode: r.livemode, date: report_date, status: r.status, counts: r.counts, totals: r.totals,
   failure: r.failure, attempts: r.attempts, created_at: iso(r.created_at), completed_at: r.completed_at && iso(r.completed_at),
 });
 

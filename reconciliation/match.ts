@@ -23,6 +23,8 @@ export type LocalMovement = {
   status: string;
   /** The fee the merchant's routing fee schedule expects for this provider, if it has one. */
   expected_fee: number | null;
+  /** The merchant settles in another currency (FX): the fee, in the payment's currency, is not booked by itself. */
+  cross_border: boolean;
 };
 
 export type Item = {
@@ -81,6 +83,9 @@ function classify(line: SettlementLine, local: LocalMovement): Pick<Item, 'statu
   if (reported !== local.amount) return { status: 'amount_mismatch', message: `Reported ${reported} ${line.currency}, recorded ${local.amount}.`, postFee: false };
   if (local.expected_fee !== null && line.fee !== local.expected_fee) {
     return { status: 'fee_mismatch', message: `Fee ${line.fee} ${line.currency}, the fee schedule expected ${local.expected_fee}: the difference (${line.fee - local.expected_fee}) is booked with the fee.`, postFee: true };
+  }
+  if (local.cross_border) {
+    return { status: 'matched', message: `Matched. Its fee (${line.fee} ${line.currency}) is not booked: the merchant is owed in its settlement currency, an operator books it.`, postFee: false };
   }
   return { status: 'matched', message: 'Matched.', postFee: true };
 }

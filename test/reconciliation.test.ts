@@ -107,6 +107,17 @@ test('a Stripe day with differences: each classified; money we never recorded ne
   expect((await admin().post(`/v1/reconciliation/items/${unknown[0].id}/resolve`, { resolution: 'maybe', note: 'x' })).status).toBe(400);
 });
 
+test('a cross-border payment matches, and its fee (in the payment currency) is left to an operator, not booked against a merchant owed in another', async () => {
+  const m = await newMerchant(stack);
+  const p = (await m.api.post('/v1/payments', { amount: 5000, currency: 'USD', settlement_currency: 'EUR', payment_method: card('pm_card_visa') })).body;
+  expect(p).toMatchObject({ status: 'captured', fx: { settlement_currency: 'EUR' } });
+  const before = (await m.api.get('/v1/balance')).body.balances;
+  const res = await run('stripe');
+  const item = (await itemsOf(m, res.body.id)).find((i) => i.payment_id === p.id)!;
+  expect(item).toMatchObject({ status: 'matched', message: expect.stringContaining(`Its fee (${stripeFee(5000)} USD) is not booked`) });
+  expect((await m.api.get('/v1/balance')).body.balances).toEqual(before);
+});
+
 test('past the grace period, a capture the provider never reported is missing at the provider', async () => {
   const m = await newMerchant(stack);
   const p = (await m.api.post('/v1/payments', { amount: 1234, currency: 'USD', payment_method: card('pm_card_visa') })).body;

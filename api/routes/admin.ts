@@ -27,6 +27,14 @@ const ACTIONS: Record<Exclude<OperatorAction['action'], 'apply_bank_credit' | 'c
   retry_subscription: { path: '/subscriptions/:id/retry', table: 'subscriptions', what: 'subscription' },
 };
 
+/** Records what an operator did and tells the merchant concerned. */
+export async function auditOperatorAction(ctx: ApiContext, a: Omit<OperatorAction, 'object' | 'created_at'>, livemode: boolean): Promise<OperatorAction> {
+  const { action, eventId } = await recordOperatorAction(ctx.pool, a, livemode);
+  // The action is done and audited: telling the merchant now is best effort, the outbox sweep retries it.
+  await ctx.dispatcher.dispatch([eventId]).catch((err) => ctx.log.warn({ err: (err as Error).message, eventId }, 'operator.action event left for the outbox sweep'));
+  return action;
+}
+
 /**
  * Operator controls (admin key), for any merchant's objects. Every action needs a reason and
  * is recorded in the audit trail and as an `operator.action` event of the merchant concerned.
@@ -55,11 +63,7 @@ export function adminRouter(ctx: ApiContext): Router {
         replay: async (id, status) => ({ status, body: found(await findOperatorAction(pool, id), 'operator_action', id) }),
         run: async (id, opKey) => {
           const result = await run(owner, targetId, opKey);
-          const { action: recorded, eventId } = await recordOperatorAction(
-            pool, { id, merchant_id: owner.merchantId, action, target_id: targetId, reason, outcome: result.outcome }, owner.livemode,
-          );
-          // The action is done and audited: telling the merchant now is best effort, the outbox sweep retries it.
-          await dispatcher.dispatch([eventId]).catch((err) => ctx.log.warn({ err: (err as Error).message, eventId }, 'operator.action event left for the outbox sweep'));
+          const recorded = await auditOperatorAction(ctx, { id, merchant_id: owner.merchantId, action, target_id: targetId, reason, outcome: result.outcome }, owner.livemode);
           return { status: 200, body: { ...recorded, ...result.extra } };
         },
       });

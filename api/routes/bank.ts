@@ -10,7 +10,7 @@ import {
 import { findCustomer } from '../../db/billing';
 import type { Tenant } from '../../db/merchants';
 import { findPayment } from '../../db/payments';
-import { recordOperatorAction } from '../../db/operator-actions';
+import { auditOperatorAction } from './admin';
 import type { BankCredit } from '../../domain/bank';
 import { found, invalidRequest, notFound } from '../../domain/errors';
 import { newId } from '../../domain/ids';
@@ -24,19 +24,14 @@ import {
   StatementImportQuery,
 } from '../schemas/bank';
 import { OperatorActionBody } from '../schemas/admin';
-import { settleWithin } from '../sync';
+import { pollUntil, settleWithin } from '../sync';
 
 const today = () => new Date().toISOString().slice(0, 10);
 const NO_PAYER = { name: null, account: null, bank_code: null };
 
 /** The credit once its matching has settled (or as it stands after SYNC_WAIT_MS). */
 async function settledCredit(ctx: ApiContext, id: string): Promise<BankCredit> {
-  const deadline = Date.now() + ctx.config.SYNC_WAIT_MS;
-  for (;;) {
-    const row = (await findCredit(ctx.pool, id))!;
-    if (row.status !== 'pending' || Date.now() >= deadline) return toCredit(row);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return toCredit(await pollUntil(async () => (await findCredit(ctx.pool, id))!, (row) => row.status !== 'pending', Date.now() + ctx.config.SYNC_WAIT_MS));
 }
 
 /** Applies a credit to a payment through the credit's workflow: one application, whatever retries. */
@@ -213,11 +208,8 @@ export function adminBankRouter(ctx: ApiContext): Router {
     res.json({ object: 'list', data: await listPlatformCredits(pool, q.livemode === 'true', q.status, q.limit), has_more: false });
   });
 
-  const audit = async (action: 'apply_bank_credit' | 'confirm_bank_payout', owner: Tenant, targetId: string, reason: string, outcome: string) => {
-    const { eventId } = await recordOperatorAction(pool, { id: newId('opa'), merchant_id: owner.merchantId, action, target_id: targetId, reason, outcome }, owner.livemode);
-    // Done and audited: telling the merchant is best effort, the outbox sweep retries it.
-    await ctx.dispatcher.dispatch([eventId]).catch((err) => ctx.log.warn({ err: (err as Error).message, eventId }, 'operator.action event left for the outbox sweep'));
-  };
+  const audit = (action: 'apply_bank_credit' | 'confirm_bank_payout', owner: Tenant, targetId: string, reason: string, outcome: string) =>
+    auditOperatorAction(ctx, { id: newId('opa'), merchant_id: owner.merchantId, action, target_id: targetId, reason, outcome }, owner.livemode);
 
   router.post('/bank_credits/:id/apply', async (req, res) => {
     const id = String(req.params.id);

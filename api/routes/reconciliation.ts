@@ -8,6 +8,7 @@ import { reconciliationWorkflow, reconciliationWorkflowId } from '../../workflow
 import type { ApiContext } from '../context';
 import { adminOrTenant } from '../middleware/auth';
 import { parse } from '../middleware/errors';
+import { within } from '../sync';
 import { CreateRunBody, ItemListQuery, ResolveItemBody, RunListQuery } from '../schemas/reconciliation';
 
 const operatorsOnly = () => new ApiError(401, 'authentication_error', 'admin_key_required', 'Reconciliation runs are the operator\'s: use the admin key.');
@@ -51,10 +52,7 @@ export function reconciliationRouter(ctx: ApiContext): Router {
       handle = temporal.workflow.getHandle(reconciliationWorkflowId(body.provider, body.livemode, body.date));
     }
     // Answered when done, or as it stands after SYNC_WAIT_MS (202).
-    await Promise.race([
-      handle.result().catch(() => undefined),
-      new Promise<void>((resolve) => setTimeout(resolve, config.SYNC_WAIT_MS).unref()),
-    ]);
+    await within(config.SYNC_WAIT_MS, handle.result().catch(() => undefined));
     const run = await findRun(pool, ref.runId);
     if (!run) throw unavailable('The run has not started yet; ask again (GET /v1/reconciliation/runs/' + ref.runId + ').');
     res.json(run);

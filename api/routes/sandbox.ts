@@ -4,6 +4,7 @@ import { findPayment, publicPayment } from '../../db/payments';
 import { ApiError, invalidRequest, notFound } from '../../domain/errors';
 import type { ApiContext } from '../context';
 import { requireTenant } from '../middleware/auth';
+import { pollUntil } from '../sync';
 import type { Tenant } from '../../db/merchants';
 
 /**
@@ -47,7 +48,7 @@ export function sandboxRouter(ctx: ApiContext): Router {
       }
     }
     // The notification is on its way; answer with the payment once the workflow has applied it.
-    const settled = await waitUntilSettled(ctx, owner, id, Date.now() + ctx.config.SYNC_WAIT_MS);
+    const settled = await pollUntil(async () => (await findPayment(pool, owner, id))!, (p) => p.status !== 'requires_action' && p.status !== 'pending', Date.now() + ctx.config.SYNC_WAIT_MS);
     res.json(publicPayment(settled));
   };
 
@@ -56,10 +57,3 @@ export function sandboxRouter(ctx: ApiContext): Router {
   return router;
 }
 
-async function waitUntilSettled(ctx: ApiContext, owner: Tenant, paymentId: string, deadline: number) {
-  for (;;) {
-    const p = (await findPayment(ctx.pool, owner, paymentId))!;
-    if ((p.status !== 'requires_action' && p.status !== 'pending') || Date.now() >= deadline) return p;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -1,7 +1,6 @@
 import { BANK_CREDIT_STATUSES, FUNDS_POLICIES } from '../../domain/bank';
-import { Amount, Currency, ListQuery, Timestamp, listOf, z } from './common';
+import { Amount, Currency, Day, ListQuery, Timestamp, listOf, z } from './common';
 
-const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'a date as YYYY-MM-DD' }).refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d), { error: 'not a calendar date' });
 /** The bank's id of a credit: printable, as banks write them. */
 const BankId = z.string().min(1).max(100).regex(/^[\x21-\x7e]+$/, { error: 'printable ASCII without spaces' });
 

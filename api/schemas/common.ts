@@ -24,6 +24,13 @@ export const Metadata = z
   .refine((m) => Object.keys(m).length <= 20, { error: 'metadata holds at most 20 keys' })
   .openapi({ description: 'Up to 20 string keys (≤ 40 chars) with string values (≤ 500 chars).' });
 
+/** A calendar day, YYYY-MM-DD, that exists (no 2026-02-30). */
+export const Day = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'a date as YYYY-MM-DD' })
+  // Date.parse first: toISOString throws on an impossible date (month 13).
+  .refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d), { error: 'not a calendar date' });
+
 export const Timestamp = z.string().openapi({ format: 'date-time', example: '2026-11-25T12:00:00.000Z' });
 
 export const ListQuery = z.object({

@@ -1,8 +1,7 @@
 import { PROVIDERS } from '../../domain/payment';
 import { ITEM_STATUSES } from '../../reconciliation/match';
-import { Timestamp, listOf, z } from './common';
+import { Day, Timestamp, listOf, z } from './common';
 
-const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'a date as YYYY-MM-DD' }).refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d), { error: 'not a calendar date' });
 
 export const CreateRunBody = z
   .object({ provider: z.enum(PROVIDERS), date: Day.openapi({ description: "The report's day, in the provider's time zone (Alipay and WeChat Pay: China Standard Time; Stripe and the sandbox: UTC)." }), livemode: z.boolean().default(false) })

@@ -105,9 +105,12 @@ export class SandboxProvider implements PaymentProvider, SettlementReports {
     if (record.status === 'authorized' && token === 'tok_timeout' && attempt === 1) throw new ProviderFault('sandbox: request timed out', true, true);
     if (record.customer_completes_at) this.simulateCustomer(record);
     const nextAction = await this.nextAction(record, req);
-    // Sent once per payment in effect: a second timer's credit has the same bank id and is counted once.
+    // The simulated payer completes the transfer as a customer completes any other step (a second
+    // timer's credit has the same bank id, and is counted once).
     if (transfer && record.status === 'requires_action' && token !== 'tok_requires_action') {
-      setTimeout(() => void this.payByTransfer(record, nextAction!.reference!), this.opts.customerDelayMs).unref();
+      setTimeout(() => {
+        this.completeAction(record.payment_id, 'succeeded').catch((err) => this.opts.log?.('sandbox payer could not send the transfer', { paymentId: record.payment_id, err: String(err) }));
+      }, this.opts.customerDelayMs).unref();
     }
     return authorizeResultOf(record, nextAction);
   }
@@ -197,15 +200,7 @@ export class SandboxProvider implements PaymentProvider, SettlementReports {
       unavailable.times--;
       throw new ProviderFault('sandbox: the bill of this day is not ready yet', true);
     }
-    const { rows } = await this.store.pool.query<{ reference: string; payment_id: string; operation: 'capture' | 'refund'; amount: number; currency: string; idempotency_key: string; created_at: Date; token: string }>(
-      // Transfers settle on our bank account, not through the processor: they are not on its bill.
-      `SELECT c.reference, c.payment_id, c.operation, c.amount, c.currency, c.idempotency_key, c.created_at, p.token FROM sandbox_charges c
-       JOIN sandbox_payments p ON p.reference = c.reference AND p.method_type <> 'bank_transfer'
-       WHERE c.operation IN ('capture', 'refund') AND c.created_at >= ($1::date)::timestamp AT TIME ZONE 'UTC' AND c.created_at < ($1::date + 1)::timestamp AT TIME ZONE 'UTC'
-       ORDER BY c.created_at, c.id`,
-      [req.date],
-    );
-    const lines: SettlementLine[] = rows.map((r) => {
+    const lines: SettlementLine[] = (await this.store.billOf(req.date)).map((r) => {
       const refund = r.operation === 'refund';
       // tok_settles_short: the processor's bill says one minor unit less than it captured (a difference to find).
       const gross = refund ? -r.amount : r.token === 'tok_settles_short' ? r.amount - 1 : r.amount;
@@ -270,12 +265,10 @@ export class SandboxProvider implements PaymentProvider, SettlementReports {
     if (!p || p.status !== 'requires_action') return false;
     if (p.action_expires_at && p.action_expires_at.getTime() <= Date.now()) return false;
     if (p.method_type === 'bank_transfer' && outcome === 'succeeded') {
-      const { rows } = await this.store.pool.query<{ reference: string; remaining: number }>(
-        `SELECT t.reference, p.amount - COALESCE(p.amount_received, 0) AS remaining FROM bank_transfers t JOIN payments p ON p.id = t.payment_id WHERE t.payment_id = $1`,
-        [paymentId],
-      );
-      if (!rows[0] || rows[0].remaining <= 0) return false;
-      await this.sendTransfer(p, rows[0].reference, rows[0].remaining);
+      // The payer sends what is still owed (the customer's cash balance may have paid part), with the reference.
+      const owed = await this.opts.bank.outstanding(paymentId);
+      if (!owed || owed.remaining <= 0) return false;
+      await this.sendTransfer(p, owed.reference, owed.remaining);
       return true;
     }
     const moved =
@@ -326,15 +319,6 @@ export class SandboxProvider implements PaymentProvider, SettlementReports {
     setTimeout(() => {
       this.completeAction(p.payment_id, 'succeeded').catch((err) => this.opts.log?.('sandbox customer simulation failed', { err: String(err) }));
     }, delay).unref();
-  }
-
-  /** The simulated payer sends the whole amount with the instructions' reference. */
-  private async payByTransfer(p: SandboxPayment, reference: string): Promise<void> {
-    try {
-      await this.sendTransfer(p, reference, Number(p.amount));
-    } catch (err) {
-      this.opts.log?.('sandbox payer could not send the transfer', { paymentId: p.payment_id, err: String(err) });
-    }
   }
 
   private async sendTransfer(p: SandboxPayment, reference: string, amount: number): Promise<void> {

@@ -31,7 +31,7 @@ export type SandboxCharge = {
 };
 
 export class SandboxStore {
-  constructor(readonly pool: Pool) {}
+  constructor(private readonly pool: Pool) {}
 
   /** Counts calls per idempotency key (to script "503 twice, then succeed"); returns this call's number. */
   async countAttempt(idempotencyKey: string): Promise<number> {
@@ -110,6 +110,21 @@ export class SandboxStore {
       [reference, from, to, failureCode],
     );
     return rowCount === 1;
+  }
+
+  /**
+   * What the processor's bill of one UTC day lists: its captures and refunds, with the token that
+   * chose the scenario. Transfers settle on our bank account, not through the processor: not on it.
+   */
+  async billOf(date: string) {
+    const { rows } = await this.pool.query<{ reference: string; payment_id: string; operation: 'capture' | 'refund'; amount: number; currency: string; idempotency_key: string; created_at: Date; token: string }>(
+      `SELECT c.reference, c.payment_id, c.operation, c.amount, c.currency, c.idempotency_key, c.created_at, p.token FROM sandbox_charges c
+       JOIN sandbox_payments p ON p.reference = c.reference AND p.method_type <> 'bank_transfer'
+       WHERE c.operation IN ('capture', 'refund') AND c.created_at >= ($1::date)::timestamp AT TIME ZONE 'UTC' AND c.created_at < ($1::date + 1)::timestamp AT TIME ZONE 'UTC'
+       ORDER BY c.created_at, c.id`,
+      [date],
+    );
+    return rows;
   }
 
   async charges(paymentIds: string[]): Promise<SandboxCharge[]> {
