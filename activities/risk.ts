@@ -87,7 +87,8 @@ export function createRiskActivities({ pool, hashKey, metrics, scorer }: RiskDep
       const windows = velocityWindows(rules);
       const counts = new Map<string, { count: number; sum: number }>();
       const at = new Date(input.createdAt);
-      await inTransaction(pool, async (client) => {
+      // Nothing to count by (no address, customer, email or card): no transaction at all.
+      if (Object.keys(keys).length > 0) await inTransaction(pool, async (client) => {
         for (const [key, value] of Object.entries(keys) as [VelocityKey, string][]) {
           await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`risk:${input.merchantId}:${input.livemode}:${key}:${keyHash(key, value)}`]);
           await client.query(

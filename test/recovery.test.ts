@@ -118,5 +118,11 @@ test('a worker told to stop (SIGTERM) with a provider call in flight lets it fin
   workers.push(await startWorkerProcess(stack));
   await eventually(() => m.api.get(`/v1/payments/${created.body.id}`).then((r) => r.body), (p) => p.status === 'captured', 90_000);
   expect((await stack.pool.query('SELECT attempts FROM sandbox_attempts WHERE idempotency_key = $1', [`${created.body.id}:authorize`])).rows).toEqual([{ attempts: 1 }]);
+  // The authorization finished in the worker that was told to stop: its first attempt completed (a
+  // worker that cancelled it would have left it to a second attempt on the next worker).
+  const { events } = await stack.context.temporal.workflow.getHandle(`payment:${created.body.id}`).fetchHistory();
+  const authorizeIds = new Set(events!.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'authorizeAtProvider').map((e) => String(e.eventId)));
+  const started = events!.filter((e) => e.activityTaskStartedEventAttributes && authorizeIds.has(String(e.activityTaskStartedEventAttributes.scheduledEventId)));
+  expect(started.map((e) => e.activityTaskStartedEventAttributes!.attempt)).toEqual([1]);
   expect((await m.api.get(`/sandbox/charges?payment_id=${created.body.id}`)).body.data.map((c: { operation: string }) => c.operation)).toEqual(['authorize', 'capture']);
 }, 240_000);

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { newId } from '../../domain/ids';
 import type { NextAction } from '../../domain/payment';
@@ -58,6 +59,18 @@ const DECLINES: Record<string, { code: string; message: string }> = {
   tok_stolen_card: { code: 'stolen_card', message: 'Your card was declined: it has been reported stolen.' },
 };
 const SLOW_MS = 2000;
+
+/**
+ * Inside an activity, the simulated network wait ends when the activity is cancelled (a worker
+ * shutting down past its grace time), as a real HTTP call would be aborted.
+ */
+function activityCancellation(): AbortSignal | undefined {
+  try {
+    return Context.current().cancellationSignal;
+  } catch {
+    return undefined; // not called from an activity
+  }
+}
 
 /**
  * The built-in simulated processor. It keeps its own books in PostgreSQL (so `/sandbox/charges`
@@ -301,7 +314,7 @@ export class SandboxProvider implements PaymentProvider, SettlementReports {
 
   /** Latency, and the scripted faults of `tok_slow` and `tok_flaky`. Returns this call's attempt number. */
   private async enter(token: string, idempotencyKey: string): Promise<number> {
-    await sleep(token === 'tok_slow' ? SLOW_MS : this.opts.latencyMs);
+    await sleep(token === 'tok_slow' ? SLOW_MS : this.opts.latencyMs, undefined, { signal: activityCancellation() });
     const attempt = await this.store.countAttempt(idempotencyKey);
     if (token === 'tok_flaky' && attempt <= 2) throw ProviderFault.notProcessed('sandbox: 503 Service Unavailable (not processed)');
     return attempt;
