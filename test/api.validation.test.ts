@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { ADMIN_KEY, card, client, newMerchant, useTestStack } from './support/stack';
+import { ADMIN_KEY, card, client, eventually, newMerchant, useTestStack } from './support/stack';
 
 const stack = useTestStack();
 let m: Awaited<ReturnType<typeof newMerchant>>;
@@ -177,15 +177,27 @@ describe('metrics', () => {
     const p = (await shop.api.post('/v1/payments', { amount: 100, currency: 'USD', payment_method: card(), capture_method: 'manual' })).body;
     await shop.api.post(`/v1/payments/${p.id}/capture`, {});
     await shop.api.post('/v1/refunds', { payment_id: p.id });
-    const counted = await stack().pool.query(
-      `SELECT status, provider, method, livemode, sum(n)::int AS n FROM payment_status_counts GROUP BY 1, 2, 3, 4 HAVING sum(n) <> 0 ORDER BY 1, 2, 3, 4`);
-    const truth = await stack().pool.query(
-      `SELECT status, provider, payment_method->>'type' AS method, livemode, count(*)::int AS n FROM payments GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`);
-    expect(counted.rows).toEqual(truth.rows);
+    // Workflows of earlier tests on this shared stack may still be moving, so each comparison reads
+    // both sides at one moment: the counters and the read model in one statement, the scrape between
+    // two equal reads of the read model.
+    const counts = await stack().pool.query(
+      `SELECT (SELECT coalesce(json_agg(c ORDER BY c.status, c.provider, c.method, c.livemode), '[]') FROM (
+                 SELECT status, provider, method, livemode, sum(n)::int AS n FROM payment_status_counts
+                 GROUP BY 1, 2, 3, 4 HAVING sum(n) <> 0) c) AS counted,
+              (SELECT coalesce(json_agg(t ORDER BY t.status, t.provider, t.method, t.livemode), '[]') FROM (
+                 SELECT status, provider, payment_method->>'type' AS method, livemode, count(*)::int AS n FROM payments
+                 GROUP BY 1, 2, 3, 4) t) AS truth`);
+    expect(counts.rows[0].counted).toEqual(counts.rows[0].truth);
     // The scrape reads the counters: the payment shows only under its final status.
-    const text = (await client(stack().url).get('/metrics')).body as string;
-    const refunded = truth.rows.find((r) => r.status === 'refunded' && r.provider === 'sandbox' && !r.livemode)!;
-    expect(text).toContain(`payments_by_status{status="refunded",provider="sandbox",method="card",mode="test"} ${refunded.n}`);
+    const refundedInSandbox = async () => (await stack().pool.query(
+      `SELECT count(*)::int AS n FROM payments WHERE status = 'refunded' AND provider = 'sandbox' AND payment_method->>'type' = 'card' AND NOT livemode`)).rows[0].n as number;
+    const { text, refunded } = await eventually(async () => {
+      const before = await refundedInSandbox();
+      const scraped = (await client(stack().url).get('/metrics')).body as string;
+      return { text: scraped, refunded: before, steady: before === (await refundedInSandbox()) };
+    }, (read) => read.steady);
+    expect(refunded).toBeGreaterThanOrEqual(1);
+    expect(text).toContain(`payments_by_status{status="refunded",provider="sandbox",method="card",mode="test"} ${refunded}`);
   });
 });
 
