@@ -178,6 +178,8 @@ export const configSchema = z.object({
   /** An external scorer, POSTed each payment's attributes (signed with RISK_WEBHOOK_SECRET); its `score` (0–100) is usable in rules (`score_gte`). */
   RISK_WEBHOOK_URL: z.string().url().optional(),
   RISK_WEBHOOK_SECRET: z.string().min(16).optional(),
+  /** Rules' `reference_amount_gte`/`_lt` compare amounts converted (mid rate) to this currency, in its minor units. */
+  RISK_REFERENCE_CURRENCY: z.string().regex(/^[A-Z]{3}$/, { error: 'an ISO 4217 code in upper case, such as USD' }).default('USD'),
   /** The scorer's time to answer; past it the rules decide alone. */
   RISK_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(10).default(300),
   /** Reconciliation: when the daily runs start (HH:MM in RECONCILIATION_TIME_ZONE), each for the day before in its provider's time zone. */

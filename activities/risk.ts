@@ -2,8 +2,9 @@ import { createHash, createHmac } from 'node:crypto';
 import type { Pool } from 'pg';
 import { inTransaction } from '../db/pool';
 import { signPayload } from '../domain/signature';
-import type { Channel, PaymentMethodType } from '../domain/payment';
+import type { Channel, PaymentMethodType, ProviderName } from '../domain/payment';
 import type { RiskAction, RiskRules, VelocityKey } from '../risk/rules';
+import { ipCountryOf } from '../risk/geoip';
 import { DEFAULT_RISK_RULES, emailDomain, evaluateRules, velocityWindows } from '../risk/rules';
 import type { Metrics } from '../runtime/metrics';
 
@@ -21,20 +22,30 @@ export type RiskInput = {
   receiptEmail: string | null;
   clientIp?: string;
   billingCountry?: string;
-  /** The payment method token: the sandbox's card fingerprint derives from it (never stored itself). */
+  /** The payment method token: the provider names its card's fingerprint (never stored itself). */
   token?: string;
+  /** The provider the payment goes to first: the one asked for the card's fingerprint. */
+  provider?: ProviderName;
 };
 
 export type RiskAssessment = { score?: number; decision: RiskAction; rules_matched: string[] };
 
-/** `hashKey`: a server secret: velocity only needs equality, so addresses and emails are kept as keyed hashes (a plain hash of an IPv4 address is reversed in minutes). */
-export type RiskDeps = { pool: Pool; hashKey: string; metrics?: Metrics; scorer?: { url: string; secret: string; timeoutMs: number } };
+/**
+ * `hashKey`: a server secret: velocity only needs equality, so addresses and emails are kept as keyed hashes (a plain hash of an IPv4 address is reversed in minutes).
+ * `referenceAmount`: the amount in the reference currency's minor units, or undefined without a fresh rate.
+ * `cardFingerprint`: the provider's fingerprint of the card behind a token.
+ */
+export type RiskDeps = {
+  pool: Pool;
+  hashKey: string;
+  metrics?: Metrics;
+  scorer?: { url: string; secret: string; timeoutMs: number };
+  referenceAmount?: (amount: number, currency: string) => Promise<number | undefined>;
+  cardFingerprint?: (provider: ProviderName, livemode: boolean, token: string) => Promise<string | undefined>;
+};
 
 /** Rows older than the longest window (30 days) count for nothing: dropped as their key is counted again. */
 const KEEP_DAYS = 30;
-
-/** A stand-in for a card fingerprint where no provider gave one: the same token, the same card. Hashed, never the token. */
-export const fingerprintOf = (token: string): string => createHash('sha256').update(`fingerprint:${token}`).digest('hex').slice(0, 16);
 
 
 /** The velocity hash key, derived from the payload keys every worker shares (a rotation starts the windows afresh). */
@@ -47,15 +58,16 @@ export async function riskRulesOf(pool: Pool, merchantId: string, livemode: bool
   return rows[0]?.rules ?? DEFAULT_RISK_RULES;
 }
 
-export function createRiskActivities({ pool, hashKey, metrics, scorer }: RiskDeps) {
+export function createRiskActivities({ pool, hashKey, metrics, scorer, referenceAmount, cardFingerprint }: RiskDeps) {
   const keyHash = (key: VelocityKey, value: string): string => createHmac('sha256', hashKey).update(`${key}:${value}`).digest('hex');
 
   /** The external scorer's opinion, if it answers in time; otherwise the rules decide alone. */
-  async function externalScore(input: RiskInput): Promise<number | undefined> {
+  async function externalScore(input: RiskInput, ipCountry: string | undefined): Promise<number | undefined> {
     if (!scorer) return undefined;
     const body = JSON.stringify({
       payment_id: input.paymentId, livemode: input.livemode, amount: input.amount, currency: input.currency, payment_method_type: input.method, channel: input.channel,
       customer_id: input.customerId, email_domain: emailDomain(input.receiptEmail) ?? null, client_ip: input.clientIp ?? null, billing_country: input.billingCountry ?? null,
+      ip_country: ipCountry ?? null,
     });
     try {
       const res = await fetch(scorer.url, {
@@ -70,6 +82,17 @@ export function createRiskActivities({ pool, hashKey, metrics, scorer }: RiskDep
     }
   }
 
+  /**
+   * The card's fingerprint as its provider knows it (Stripe: the PaymentMethod's `card.fingerprint`:
+   * the same card number behind any token). Where the provider cannot say (unreachable, or no such
+   * method), a hash of the token stands in: the same token, the same card.
+   */
+  async function fingerprintOf(input: RiskInput): Promise<string | undefined> {
+    if (input.method !== 'card' || !input.token) return undefined;
+    const known = input.provider && cardFingerprint ? await cardFingerprint(input.provider, input.livemode, input.token).catch(() => undefined) : undefined;
+    return known ?? createHash('sha256').update(`fingerprint:${input.token}`).digest('hex').slice(0, 16);
+  }
+
   return {
     /**
      * Counts the payment into its velocity windows and evaluates the merchant's rules. The counts
@@ -78,11 +101,12 @@ export function createRiskActivities({ pool, hashKey, metrics, scorer }: RiskDep
      */
     async evaluateRisk(input: RiskInput): Promise<RiskAssessment> {
       const rules = await riskRulesOf(pool, input.merchantId, input.livemode);
+      const fingerprint = await fingerprintOf(input);
       const keys: Partial<Record<VelocityKey, string>> = {
         ...(input.clientIp ? { client_ip: input.clientIp } : {}),
         ...(input.customerId ? { customer_id: input.customerId } : {}),
         ...(input.receiptEmail ? { email: input.receiptEmail.toLowerCase() } : {}),
-        ...(input.token && input.method === 'card' ? { fingerprint: fingerprintOf(input.token) } : {}),
+        ...(fingerprint ? { fingerprint } : {}),
       };
       const windows = velocityWindows(rules);
       const counts = new Map<string, { count: number; sum: number }>();
@@ -113,9 +137,13 @@ export function createRiskActivities({ pool, hashKey, metrics, scorer }: RiskDep
           counts.set(`${w.key}:${w.window_seconds}`, { count: rows[0]!.count, sum: Number(rows[0]!.sum) });
         }
       });
-      const score = await externalScore(input);
+      const ipCountry = input.clientIp ? ipCountryOf(input.clientIp) : undefined;
+      const inReference = await referenceAmount?.(input.amount, input.currency);
+      const score = await externalScore(input, ipCountry);
       const outcome = evaluateRules(rules, {
         amount: input.amount, currency: input.currency, method: input.method, channel: input.channel, keys,
+        ...(inReference !== undefined ? { referenceAmount: inReference } : {}),
+        ...(ipCountry ? { ipCountry } : {}),
         ...(input.billingCountry ? { billingCountry: input.billingCountry.toUpperCase() } : {}),
         ...(emailDomain(input.receiptEmail) ? { emailDomain: emailDomain(input.receiptEmail)! } : {}),
         ...(score !== undefined ? { score } : {}),

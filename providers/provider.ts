@@ -18,6 +18,8 @@ export interface PaymentProvider {
   getStatus(req: StatusRequest): Promise<ProviderPaymentState>;
   /** Why this provider cannot take this payment (methods, currency rules, channels), checked before anything is written. */
   problemWith?(p: PaymentShape): PaymentProblem | undefined;
+  /** The fingerprint of the card behind a token (the same card number gives the same one), for risk velocity; undefined when unknown. */
+  cardFingerprint?(req: InMode & { token: string }): Promise<string | undefined>;
 }
 
 /** `hasToken`: whether the payment names the customer's payment method (undefined: not known here). */

@@ -65,11 +65,16 @@ const Condition = z
   .strictObject({
     amount_gte: Amount.optional(),
     amount_lt: Amount.optional(),
+    reference_amount_gte: Amount.optional()
+      .openapi({ description: 'The amount converted at the mid rate to the reference currency (RISK_REFERENCE_CURRENCY, USD by default), in its minor units. Never matches when no fresh rate converts it.' }),
+    reference_amount_lt: Amount.optional(),
     currency: Currency.optional(),
     'payment_method.type': z.enum(PAYMENT_METHOD_TYPES).optional(),
     channel: z.enum(CHANNELS).optional(),
     country_in: z.array(Country).min(1, { error: 'name at least one country' }).max(250).optional()
       .openapi({ description: 'Matches the billing country (`payment_method.billing_details.address.country`).' }),
+    ip_country_in: z.array(Country).min(1, { error: 'name at least one country' }).max(250).optional()
+      .openapi({ description: 'Matches the country of `client_ip` (GeoLite2 data); never matches a payment without one, or an address with no known country.' }),
     email_domain_in: z.array(Domain).min(1, { error: 'name at least one domain' }).max(500).optional()
       .openapi({ description: 'Matches the domain of `receipt_email` exactly (a subdomain is another domain).' }),
     score_gte: z.number().min(0, { error: 'score_gte is 0 to 100' }).max(100, { error: 'score_gte is 0 to 100' }).optional()
@@ -79,7 +84,10 @@ const Condition = z
   .refine((c) => c.amount_gte === undefined || c.amount_lt === undefined || c.amount_gte < c.amount_lt, {
     error: 'amount_gte must be below amount_lt', path: ['amount_lt'],
   })
-  .openapi({ description: 'Every condition given must hold; an empty `if` always holds. Amounts are in the payment\'s minor units.' });
+  .refine((c) => c.reference_amount_gte === undefined || c.reference_amount_lt === undefined || c.reference_amount_gte < c.reference_amount_lt, {
+    error: 'reference_amount_gte must be below reference_amount_lt', path: ['reference_amount_lt'],
+  })
+  .openapi({ description: 'Every condition given must hold; an empty `if` always holds. Amounts are in the payment\'s minor units, reference amounts in the reference currency\'s.' });
 
 const Rule = z.strictObject({
   if: Condition,
@@ -101,10 +109,14 @@ export type VelocityCondition = NonNullable<RiskCondition['velocity']>;
 /** What the rules look at, for one payment. `keys`: its values of the velocity keys (absent: none). */
 export type RiskFacts = {
   amount: number;
+  /** The amount in the reference currency's minor units, when a fresh rate converts it. */
+  referenceAmount?: number;
   currency: string;
   method: PaymentMethodType;
   channel: Channel;
   billingCountry?: string;
+  /** Where `client_ip` is, when known. */
+  ipCountry?: string;
   emailDomain?: string;
   score?: number;
   keys: Partial<Record<VelocityKey, string>>;
@@ -143,10 +155,13 @@ function holds(cond: RiskCondition, facts: RiskFacts, velocity: VelocityCounts):
   return (
     (cond.amount_gte === undefined || facts.amount >= cond.amount_gte) &&
     (cond.amount_lt === undefined || facts.amount < cond.amount_lt) &&
+    (cond.reference_amount_gte === undefined || (facts.referenceAmount !== undefined && facts.referenceAmount >= cond.reference_amount_gte)) &&
+    (cond.reference_amount_lt === undefined || (facts.referenceAmount !== undefined && facts.referenceAmount < cond.reference_amount_lt)) &&
     (cond.currency === undefined || cond.currency === facts.currency.toUpperCase()) &&
     (cond['payment_method.type'] === undefined || cond['payment_method.type'] === facts.method) &&
     (cond.channel === undefined || cond.channel === facts.channel) &&
     (cond.country_in === undefined || (country !== undefined && cond.country_in.includes(country))) &&
+    (cond.ip_country_in === undefined || (facts.ipCountry !== undefined && cond.ip_country_in.includes(facts.ipCountry.toUpperCase()))) &&
     (cond.email_domain_in === undefined || (domain !== undefined && cond.email_domain_in.includes(domain))) &&
     (cond.score_gte === undefined || (facts.score !== undefined && facts.score >= cond.score_gte)) &&
     // Last: the only condition that asks the caller's counts.
@@ -184,6 +199,8 @@ export const DEFAULT_RISK_RULES: RiskRules = {
     { if: { 'payment_method.type': 'card', currency: 'GBP', amount_gte: 1_000_000 }, action: 'review' },
     { if: { 'payment_method.type': 'card', currency: 'JPY', amount_gte: 1_500_000 }, action: 'review' },
     { if: { 'payment_method.type': 'card', currency: 'CNY', amount_gte: 7_000_000 }, action: 'review' },
+    // Any other currency, by its value in the reference currency (10 000 with the default USD reference) where a rate converts it.
+    { if: { 'payment_method.type': 'card', reference_amount_gte: 1_000_000 }, action: 'review' },
   ],
 };
 

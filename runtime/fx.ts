@@ -42,6 +42,15 @@ export class FxService {
     return oldDate || isStale(table, now, this.config.FX_MAX_RATE_AGE_HOURS);
   }
 
+  /** `amount` of `from` in `to`'s minor units at the mid rate (no margin: a measure, not a price), or undefined without a fresh rate. */
+  async convertAtMid(amount: number, from: string, to: string): Promise<number | undefined> {
+    if (from === to) return amount;
+    const table = await this.table();
+    if (!table || this.stale(table)) return undefined;
+    const mid = crossRate(table, from, to);
+    return mid === undefined ? undefined : convertMinor(amount, from, to, mid);
+  }
+
   /** A quote for the merchant: mid rate less its margin, valid FX_QUOTE_TTL_SECONDS. */
   async quote(tenant: Tenant, marginBps: number, req: { id: string; from: string; to: string; amount?: number }, param = { from: 'from', to: 'to' }): Promise<FxQuote> {
     const table = await this.table();

@@ -48,6 +48,22 @@ describe('conditions', () => {
     expect([block('NG'), block('gh'), block('US'), block(undefined)]).toEqual(['block', 'block', 'allow', 'allow']);
   });
 
+  test('ip_country_in matches the country of client_ip in any case; no known country never matches', () => {
+    const { rules } = RiskRulesBody.parse({ rules: [{ if: { ip_country_in: ['ng'] }, action: 'review' }] });
+    expect(rules[0]!.if.ip_country_in).toEqual(['NG']);
+    const decide = (ipCountry?: string, billingCountry?: string) => evaluateRules({ rules }, facts({ ...(ipCountry ? { ipCountry } : {}), ...(billingCountry ? { billingCountry } : {}) }), noHistory).decision;
+    expect([decide('NG'), decide('ng'), decide('US'), decide(undefined, 'NG')]).toEqual(['review', 'review', 'allow', 'allow']);
+  });
+
+  test('reference amounts compare the converted amount, never the payment\'s own, and never match without one', () => {
+    expect(one({ reference_amount_gte: 10_000 }, { amount: 9_000, referenceAmount: 10_000 })).toBe(true);
+    expect(one({ reference_amount_gte: 10_000 }, { amount: 20_000, referenceAmount: 9_999 })).toBe(false);
+    expect(one({ reference_amount_lt: 10_000 }, { amount: 20_000, referenceAmount: 9_999 })).toBe(true);
+    expect(one({ reference_amount_lt: 10_000 }, { amount: 20_000, referenceAmount: 10_000 })).toBe(false);
+    expect(one({ reference_amount_gte: 1 }, { amount: 20_000 })).toBe(false);
+    expect(one({ reference_amount_lt: 1_000_000 }, { amount: 20_000 })).toBe(false);
+  });
+
   test('email_domain_in matches the receipt email\'s domain exactly, in any case', () => {
     const { rules } = RiskRulesBody.parse({ rules: [{ if: { email_domain_in: ['Mailinator.COM'] }, action: 'review' }] });
     expect(rules[0]!.if.email_domain_in).toEqual(['mailinator.com']);
@@ -220,6 +236,9 @@ describe('validation', () => {
     const cases: [object, string, RegExp][] = [
       [{ amount_gte: 5000, amount_lt: 5000 }, 'rules.0.if.amount_lt', /amount_gte must be below amount_lt/],
       [{ amount_gte: 0 }, 'rules.0.if.amount_gte', /positive/],
+      [{ reference_amount_gte: 900, reference_amount_lt: 500 }, 'rules.0.if.reference_amount_lt', /reference_amount_gte must be below reference_amount_lt/],
+      [{ reference_amount_lt: -5 }, 'rules.0.if.reference_amount_lt', /positive/],
+      [{ ip_country_in: ['EU'] }, 'rules.0.if.ip_country_in.0', /ISO 3166-1 alpha-2/],
       [{ amount_gte: 10.5 }, 'rules.0.if.amount_gte', /integer/],
       [{ currency: 'ABC' }, 'rules.0.if.currency', /unknown currency/],
       [{ 'payment_method.type': 'paypal' }, 'rules.0.if.payment_method.type', /card/],
@@ -308,6 +327,10 @@ describe('defaults', () => {
     expect(evaluateRules(DEFAULT_RISK_RULES, facts({ ...ip, method: 'alipay', currency: 'CNY' }), () => ({ count: 21, sum: 0 })).decision).toBe('allow');
     expect(evaluateRules(DEFAULT_RISK_RULES, facts({ amount: 1_000_000 }), noHistory).decision).toBe('review');
     expect(evaluateRules(DEFAULT_RISK_RULES, facts({ amount: 1_000_000, method: 'bank_transfer', channel: 'web' }), noHistory).decision).toBe('allow');
+    // Other currencies by their reference value: 1.5 million ISK is about 10 800 USD; without a rate, no match.
+    expect(evaluateRules(DEFAULT_RISK_RULES, facts({ amount: 150_000_000, currency: 'ISK', referenceAmount: 1_080_000 }), noHistory).decision).toBe('review');
+    expect(evaluateRules(DEFAULT_RISK_RULES, facts({ amount: 150_000_000, currency: 'ISK', referenceAmount: 999_999 }), noHistory).decision).toBe('allow');
+    expect(evaluateRules(DEFAULT_RISK_RULES, facts({ amount: 150_000_000, currency: 'ISK' }), noHistory).decision).toBe('allow');
     expect(evaluateRules(DEFAULT_RISK_RULES, facts({ score: 95, amount: 1_000_000 }), noHistory).decision).toBe('block');
     expect(evaluateRules(DEFAULT_RISK_RULES, facts({ score: 80 }), noHistory).decision).toBe('review');
     expect(evaluateRules(DEFAULT_RISK_RULES, facts({ score: 74 }), noHistory).decision).toBe('allow');

@@ -1,5 +1,7 @@
 import http from 'node:http';
 import { verifySignature } from '../domain/signature';
+import type { FakeStripe } from './support/fake-stripe';
+import { startFakeStripe } from './support/fake-stripe';
 import { expectAllLedgersConsistent } from './support/ledger';
 import type { TestStack } from './support/stack';
 import { ADMIN_KEY, card, client, eventually, newMerchant, startTestStack } from './support/stack';
@@ -12,6 +14,8 @@ let scorer: { score: number; delayMs: number } = { score: 10, delayMs: 0 };
 const scored: { paymentId: string; signed: boolean }[] = [];
 let scorerServer: http.Server;
 let stack: TestStack;
+let stripe: FakeStripe;
+const STRIPE_WEBHOOK_SECRET = 'whsec_risk_0123456789abcdef';
 
 beforeAll(async () => {
   scorerServer = http.createServer((req, res) => {
@@ -25,13 +29,19 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => scorerServer.listen(0, '127.0.0.1', resolve));
   const { port } = scorerServer.address() as { port: number };
-  stack = await startTestStack({ RISK_WEBHOOK_URL: `http://127.0.0.1:${port}/score`, RISK_WEBHOOK_SECRET: SCORER_SECRET, RISK_WEBHOOK_TIMEOUT_MS: '300' });
+  stripe = await startFakeStripe(STRIPE_WEBHOOK_SECRET);
+  stack = await startTestStack({
+    RISK_WEBHOOK_URL: `http://127.0.0.1:${port}/score`, RISK_WEBHOOK_SECRET: SCORER_SECRET, RISK_WEBHOOK_TIMEOUT_MS: '300',
+    STRIPE_SECRET_KEY: 'sk_test_risk', STRIPE_WEBHOOK_SECRET, STRIPE_API_BASE: stripe.url,
+  });
+  stripe.setWebhooks(`${stack.url}/webhooks/stripe`);
 });
 afterAll(async () => {
   try {
     if (stack) await expectAllLedgersConsistent(stack.pool);
   } finally {
     await stack?.stop();
+    await stripe?.close();
     scorerServer?.closeAllConnections();
     await new Promise((resolve) => scorerServer?.close(resolve));
   }
@@ -69,6 +79,41 @@ test('concurrent payments are counted exactly: of ten at once from one IP, five 
   const answers = await Promise.all(Array.from({ length: 10 }, () => pay(m, { client_ip: '192.0.2.55' })));
   expect(answers.filter((a) => a.status === 201).length).toBe(5);
   expect(answers.filter((a) => a.status === 402 && a.body.error.code === 'blocked_by_risk').length).toBe(5);
+});
+
+test('the country of client_ip: a rule on it holds a payment from a GB address and passes a US one; no address, no match', async () => {
+  const m = await newMerchant(stack);
+  expect((await m.api.post('/v1/risk/rules', { rules: [{ if: { ip_country_in: ['gb'] }, action: 'review' }] })).status).toBe(200);
+  // 81.2.69.160 and 8.8.8.8 are registered in the United Kingdom and the United States.
+  expect((await pay(m, { client_ip: '81.2.69.160' })).body).toMatchObject({ status: 'requires_review', risk: { decision: 'review', rules_matched: ['rule_0'] } });
+  expect((await pay(m, { client_ip: '8.8.8.8' })).body).toMatchObject({ status: 'captured', risk: { decision: 'allow' } });
+  expect((await pay(m, { client_ip: '10.1.2.3' })).body.status).toBe('captured');
+  expect((await pay(m, { payment_method: { ...card(), billing_details: { address: { country: 'GB' } } } })).body.status).toBe('captured');
+});
+
+test('reference amounts: the same rule reviews 1 000 USD worth in yen and lets 500 USD worth through', async () => {
+  const m = await newMerchant(stack);
+  // 1 000.00 USD in the reference currency's minor units; the embedded test rates: 1 EUR = 1.0812 USD = 162.35 JPY.
+  expect((await m.api.post('/v1/risk/rules', { rules: [{ if: { reference_amount_gte: 100_000 }, action: 'review' }] })).status).toBe(200);
+  expect((await pay(m, { amount: 160_000, currency: 'JPY' })).body).toMatchObject({ status: 'requires_review', risk: { rules_matched: ['rule_0'] } });
+  expect((await pay(m, { amount: 80_000, currency: 'JPY' })).body.status).toBe('captured');
+  expect((await pay(m, { amount: 100_000, currency: 'USD' })).body.status).toBe('requires_review');
+  expect((await pay(m, { amount: 99_999, currency: 'USD' })).body.status).toBe('captured');
+});
+
+test('Stripe\'s card fingerprint: two tokens of one card number count as one card, before Stripe is asked to charge the second', async () => {
+  const m = await newMerchant(stack);
+  await m.api.post('/v1/risk/rules', { rules: [{ if: { velocity: { key: 'fingerprint', window_seconds: 600, count_gt: 1 } }, action: 'block' }] });
+  const stripePay = (token: string) => m.api.post('/v1/payments', { amount: 1000, currency: 'EUR', provider: 'stripe', payment_method: { type: 'card', token } });
+  // Two test PaymentMethods of the card 4000 0000 0000 0002: Stripe declines the first; the second never reaches it.
+  const first = await stripePay('pm_card_chargeDeclined');
+  expect(first.body.error).toMatchObject({ code: 'card_declined', payment: { risk: { decision: 'allow' } } });
+  const intentsBefore = stripe.intents.size;
+  const second = await stripePay('pm_card_visa_chargeDeclined');
+  expect(second.body.error).toMatchObject({ code: 'blocked_by_risk', payment: { risk: { decision: 'block', rules_matched: ['rule_0'] } } });
+  expect(stripe.intents.size).toBe(intentsBefore);
+  // Another card is another fingerprint.
+  expect((await stripePay('pm_card_visa')).body.status).toBe('captured');
 });
 
 test('held for review, approved by the merchant, then authorized and captured', async () => {

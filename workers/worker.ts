@@ -10,7 +10,9 @@ import { createFxActivities } from '../activities/fx';
 import type { NotificationDeps } from '../activities/notifications';
 import type { Config } from '../config';
 import type { Metrics } from '../runtime/metrics';
+import { FxService } from '../runtime/fx';
 import type { Providers } from '../runtime/providers';
+import { providerFor } from '../runtime/providers';
 import type { CircuitBreaker } from '../routing/circuit-breaker';
 
 export type PaymentWorkerOptions = {
@@ -35,6 +37,7 @@ export type PaymentWorkerOptions = {
 };
 
 export async function createPaymentWorker(opts: PaymentWorkerOptions): Promise<Worker> {
+  const fx = new FxService(opts.pool, opts.config);
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
@@ -45,6 +48,8 @@ export async function createPaymentWorker(opts: PaymentWorkerOptions): Promise<W
       ...createFxActivities({ pool: opts.pool, ecbUrl: opts.config.FX_ECB_URL }),
       ...createRiskActivities({
         pool: opts.pool, metrics: opts.metrics, hashKey: riskHashKey(opts.config),
+        referenceAmount: (amount, currency) => fx.convertAtMid(amount, currency, opts.config.RISK_REFERENCE_CURRENCY),
+        cardFingerprint: async (provider, livemode, token) => providerFor(opts.providers, provider, livemode)?.cardFingerprint?.({ token, livemode }),
         ...(opts.config.RISK_WEBHOOK_URL ? { scorer: { url: opts.config.RISK_WEBHOOK_URL, secret: opts.config.RISK_WEBHOOK_SECRET!, timeoutMs: opts.config.RISK_WEBHOOK_TIMEOUT_MS } } : {}),
       }),
       ...createReconciliationActivities({ pool: opts.pool, providers: opts.providers, graceDays: opts.config.RECONCILIATION_GRACE_DAYS, dispatcher: opts.notifications?.dispatcher }),

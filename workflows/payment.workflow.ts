@@ -289,6 +289,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
     const risk = await evaluateRisk({
       paymentId: payment.id, merchantId: payment.merchant_id, livemode: payment.livemode ?? false, amount: payment.amount, currency: payment.currency,
       method: payment.payment_method.type, channel: payment.channel, createdAt: payment.created_at, customerId: payment.customer_id, receiptEmail: payment.receipt_email,
+      provider: payment.provider,
       ...(input.clientIp ? { clientIp: input.clientIp } : {}), ...(input.billingCountry ? { billingCountry: input.billingCountry } : {}), ...(input.token ? { token: input.token } : {}),
     });
     if (risk.decision === 'block') {

@@ -127,6 +127,16 @@ export class StripeProvider implements PaymentProvider, SavedMethods, Settlement
     }
   }
 
+  /** A read (nothing moves), so no idempotency key: a token Stripe does not know has no fingerprint. */
+  async cardFingerprint(req: { token: string }): Promise<string | undefined> {
+    try {
+      return (await this.stripe.paymentMethods.retrieve(req.token)).card?.fingerprint ?? undefined;
+    } catch (err) {
+      if ((err as StripeErrorLike).code === 'resource_missing') return undefined;
+      throw faultOf(err as never);
+    }
+  }
+
   async getStatus(req: StatusRequest): Promise<ProviderPaymentState> {
     const pi = req.reference ? await this.retrieve(req.reference) : await this.findByPayment(req.paymentId);
     return pi ? stateOf(pi) : { status: 'unknown' };

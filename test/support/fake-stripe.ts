@@ -312,7 +312,14 @@ export async function startFakeStripe(webhookSecret: string, opts: { mode?: 'tes
    */
   function paymentMethodCall(method: string, pmId: string, action: string | undefined, form: URLSearchParams): { status: number; body: unknown } {
     const stored = paymentMethods.get(pmId);
-    if (method === 'GET' && !action) return stored ? { status: 200, body: stored } : noSuch('PaymentMethod', pmId, 'payment_method');
+    if (method === 'GET' && !action) {
+      if (stored) return { status: 200, body: stored };
+      // A test id reads as a fresh, unattached PaymentMethod of its card (Stripe answers pm_card_visa so too).
+      if (testCard(pmId)) {
+        return { status: 200, body: { id: pmId, object: 'payment_method', type: 'card', card: cardOf(pmId), customer: null, created: nowSeconds(), livemode, metadata: {}, billing_details: { address: null, email: null, name: null, phone: null } } };
+      }
+      return noSuch('PaymentMethod', pmId, 'payment_method');
+    }
     if (method !== 'POST' || !action) return stripeError(404, 'invalid_request_error', 'unrecognized_request', `Unrecognized request URL (${method}: /v1/payment_methods/${pmId}).`);
     if (!stored && !testCard(pmId)) return noSuch('PaymentMethod', pmId, 'payment_method');
     if (action === 'detach') {
