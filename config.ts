@@ -21,6 +21,12 @@ export const configSchema = z.object({
   TEMPORAL_TASK_QUEUE: z.string().default('payments'),
   TEMPORAL_PORT: port.default(7233),
   TEMPORAL_UI_PORT: port.default(8233),
+  /** What `npm start` runs without TEMPORAL_ADDRESS: the CLI's dev server (SQLite), or the real server on PostgreSQL (`npm run temporal:server`). */
+  TEMPORAL_BACKEND: z.enum(['dev', 'server']).default('dev'),
+  /** The real server's history shards: fixed when its databases are first set up (another count gets other databases). */
+  TEMPORAL_NUM_HISTORY_SHARDS: z.coerce.number().int().min(1).max(16384).default(4),
+  /** How long the real server keeps closed workflows (a Go duration in hours, e.g. 720h: 30 days). */
+  TEMPORAL_RETENTION: z.string().regex(/^\d+h$/, { error: 'hours, such as 720h' }).default('720h'),
   /**
    * Keys of the payload codec, `id:base64(32 bytes)` comma-separated, newest first: the first
    * encrypts, all decrypt. `npm start` generates one under DATA_DIR when unset.

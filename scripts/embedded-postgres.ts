@@ -6,7 +6,8 @@ import { ConfigError } from '../config';
 import { freePort } from './ports';
 import { unreachableByPostgresUser } from './postgres-user';
 
-export type EmbeddedDatabase = { url: string; stop: () => Promise<void> };
+/** `adminUrl`: the superuser's, on the `postgres` database (for making other roles and databases). */
+export type EmbeddedDatabase = { url: string; adminUrl: string; stop: () => Promise<void> };
 
 const DATABASE = 'payments';
 const USER = 'payments';
@@ -51,6 +52,7 @@ export async function startEmbeddedPostgres(dir: string, log: (msg: string) => v
   }
   return {
     url: `postgresql://${USER}:${password}@127.0.0.1:${port}/${DATABASE}`,
+    adminUrl,
     stop: () => pg.stop(),
   };
 }

@@ -11,12 +11,23 @@ export async function freePort(avoid: readonly number[] = []): Promise<number> {
   }
 }
 
-function anyFreePort(): Promise<number> {
+/**
+ * A port free right now on loopback in [10000, 32767]: the Temporal server stores its services'
+ * membership ports in a SMALLINT column, so the OS's ephemeral range (from 32768) cannot be used.
+ */
+export async function freeLowPort(avoid: readonly number[] = []): Promise<number> {
+  for (;;) {
+    const port = 10_000 + Math.floor(Math.random() * (32_767 - 10_000));
+    if (!avoid.includes(port) && (await anyFreePort(port).then(() => true, () => false))) return port;
+  }
+}
+
+function anyFreePort(wanted = 0): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.unref();
     server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(wanted, '127.0.0.1', () => {
       const { port } = server.address() as net.AddressInfo;
       server.close(() => resolve(port));
     });

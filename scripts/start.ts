@@ -9,7 +9,9 @@ import { newId } from '../domain/ids';
 import { createLogger } from '../runtime/logger';
 import { startServices } from '../runtime/services';
 import { startDevTemporal } from './dev-temporal';
+import type { EmbeddedDatabase } from './embedded-postgres';
 import { startEmbeddedPostgres } from './embedded-postgres';
+import { startTemporalServer } from './temporal-server';
 import { newPayloadKeySpec } from '../runtime/codec';
 import { installSdkRuntime } from '../runtime/sdk-runtime';
 import { freePort } from './ports';
@@ -66,15 +68,27 @@ async function main(): Promise<void> {
 
   try {
     let databaseUrl = config.DATABASE_URL;
+    let embedded: EmbeddedDatabase | undefined;
     if (!databaseUrl) {
-      const db = await startEmbeddedPostgres(path.join(dataDir, 'postgres'), (m) => log.debug({ component: 'postgres' }, m), await freePort(laterPorts));
-      stops.push(db.stop);
-      databaseUrl = db.url;
+      embedded = await startEmbeddedPostgres(path.join(dataDir, 'postgres'), (m) => log.debug({ component: 'postgres' }, m), await freePort(laterPorts));
+      stops.push(embedded.stop);
+      databaseUrl = embedded.url;
     }
     await migrate(databaseUrl);
 
     let temporalAddress = config.TEMPORAL_ADDRESS;
     let uiUrl = 'your Temporal cluster UI';
+    if (!temporalAddress && config.TEMPORAL_BACKEND === 'server') {
+      if (!embedded) throw new ConfigError('TEMPORAL_BACKEND=server runs Temporal on the embedded PostgreSQL: unset DATABASE_URL, or run your own server and set TEMPORAL_ADDRESS.');
+      const temporal = await startTemporalServer({
+        dir: path.join(dataDir, 'temporal-server'), adminUrl: embedded.adminUrl, numHistoryShards: config.TEMPORAL_NUM_HISTORY_SHARDS,
+        databasePrefix: `temporal_${config.TEMPORAL_NUM_HISTORY_SHARDS}_shards`, namespace: config.TEMPORAL_NAMESPACE, retention: config.TEMPORAL_RETENTION,
+        port: config.TEMPORAL_PORT, uiPort: config.TEMPORAL_UI_PORT, codecEndpoint: `${apiUrl}/codec`, log: (m) => log.info({ component: 'temporal-server' }, m),
+      });
+      stops.push(temporal.stop);
+      temporalAddress = temporal.address;
+      uiUrl = temporal.uiUrl ?? 'none (temporal-ui-server did not build)';
+    }
     if (!temporalAddress) {
       const temporal = await startDevTemporal({
         dataDir, port: config.TEMPORAL_PORT, uiPort: config.TEMPORAL_UI_PORT, namespace: config.TEMPORAL_NAMESPACE, codecEndpoint: `${apiUrl}/codec`,

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { EphemeralServerExecutable } from '@temporalio/testing';
 
@@ -24,16 +24,36 @@ function onPath(name: string): string | undefined {
   return undefined;
 }
 
-/** Builds a pinned Go tool into the git-ignored tools folder. Returns its path, or undefined without Go. */
-function goInstall(module: string, version: string, binary: string, log: (msg: string) => void): string | undefined {
+/**
+ * Builds a pinned Go tool into the git-ignored tools folder, as `installAs` (several modules name
+ * their binary `server`). Returns its path, or undefined without Go or when the build fails (Go's
+ * own error is on stderr).
+ */
+export function goInstall(module: string, version: string, binary: string, log: (msg: string) => void, installAs = binary): string | undefined {
   const go = onPath('go');
   if (!go) return undefined;
   mkdirSync(TOOLS_DIR, { recursive: true });
-  log(`Building ${binary} ${version} with Go into ${TOOLS_DIR} (once)...`);
-  // In a terminal, `-v` names each package as it compiles: progress through a build of minutes.
-  const result = spawnSync(go, ['install', ...(process.stderr.isTTY ? ['-v'] : []), `${module}@${version}`], { env: { ...process.env, GOBIN: TOOLS_DIR }, stdio: ['ignore', 'inherit', 'inherit'] });
-  const built = path.join(TOOLS_DIR, binary);
-  return result.status === 0 && isExecutable(built) ? built : undefined;
+  const gobin = mkdtempSync(path.join(TOOLS_DIR, '.build-'));
+  try {
+    log(`Building ${installAs} ${version} with Go into ${TOOLS_DIR} (once)...`);
+    // In a terminal, `-v` names each package as it compiles: progress through a build of minutes.
+    const result = spawnSync(go, ['install', ...(process.stderr.isTTY ? ['-v'] : []), `${module}@${version}`], { env: { ...process.env, GOBIN: gobin }, stdio: ['ignore', 'inherit', 'inherit'] });
+    if (result.status !== 0 || !isExecutable(path.join(gobin, binary))) return undefined;
+    const installed = path.join(TOOLS_DIR, installAs);
+    renameSync(path.join(gobin, binary), installed);
+    return installed;
+  } finally {
+    rmSync(gobin, { recursive: true, force: true });
+  }
+}
+
+/** A tool built earlier into the tools folder, or on PATH. */
+export const findTool = (name: string): string | undefined => [path.join(TOOLS_DIR, name)].find(isExecutable) ?? onPath(name);
+
+/** `go env <name>`, or undefined without Go. */
+export function goEnv(name: string): string | undefined {
+  const go = onPath('go');
+  return go ? execFileSync(go, ['env', name], { encoding: 'utf8' }).trim() : undefined;
 }
 
 export const goInstallTemporal = (log: (msg: string) => void = console.log) => goInstall(TEMPORAL_CLI_MODULE, TEMPORAL_CLI_VERSION, 'temporal', log);

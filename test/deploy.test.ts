@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { configSchema } from '../config';
+import { PAYMENT_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 
 // What CI can check of the deployment without a container engine: the compose file against the
 // Compose specification, the Dockerfile against hadolint's rules, pinned images, and the app's
@@ -44,4 +45,24 @@ test('the app containers run node itself (SIGTERM reaches it) and name only vari
   const known = new Set(Object.keys(configSchema.shape));
   const unknown = Object.keys(compose['x-app-env']).filter((k) => !known.has(k));
   expect(unknown).toEqual([]);
+});
+
+test('the namespace job registers exactly the search attributes the workflows set, with their types', () => {
+  const script = readFileSync(path.join(ROOT, 'deploy', 'temporal-namespace.sh'), 'utf8');
+  const listed = /^attrs="([^"]+)"$/m.exec(script)![1]!.split(' ').map((spec) => spec.split('='));
+  const types: Record<string, string> = { KEYWORD: 'Keyword', BOOL: 'Bool', INT: 'Int', DOUBLE: 'Double', DATETIME: 'Datetime', TEXT: 'Text', KEYWORD_LIST: 'KeywordList' };
+  expect(Object.fromEntries(listed)).toEqual(Object.fromEntries(PAYMENT_SEARCH_ATTRIBUTES.map((k) => [k.name, types[k.type]])));
+});
+
+test('Temporal runs on temporalio/server after a schema job, as its own database role; the app as another', () => {
+  const { services } = compose as unknown as { services: Record<string, Service & { depends_on?: Record<string, { condition: string }>; entrypoint?: string[] }> };
+  expect(services.temporal!.image).toMatch(/^temporalio\/server:/);
+  expect(services['temporal-schema']!.entrypoint).toEqual(['sh', '/deploy/temporal-schema.sh']);
+  expect(services.temporal!.depends_on!['temporal-schema']!.condition).toBe('service_completed_successfully');
+  expect(services['temporal-namespace']!.entrypoint).toEqual(['sh', '/deploy/temporal-namespace.sh']);
+  for (const app of ['api', 'worker']) expect(services[app]!.depends_on!['temporal-namespace']!.condition).toBe('service_completed_successfully');
+  expect(services.temporal!.environment!.POSTGRES_USER).toBe('temporal');
+  expect(String(compose['x-app-env'].DATABASE_URL)).toMatch(/^postgres:\/\/payments:/);
+  // Nobody but the init connects as the superuser.
+  expect(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8')).not.toMatch(/postgres:\/\/postgres:/);
 });
