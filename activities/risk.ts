@@ -101,14 +101,15 @@ export function createRiskActivities({ pool, hashKey, metrics, scorer, reference
      */
     async evaluateRisk(input: RiskInput): Promise<RiskAssessment> {
       const rules = await riskRulesOf(pool, input.merchantId, input.livemode);
-      const fingerprint = await fingerprintOf(input);
+      const windows = velocityWindows(rules);
+      // Asking the provider costs a call before every card payment: only while a rule counts fingerprints.
+      const fingerprint = windows.some((w) => w.key === 'fingerprint') ? await fingerprintOf(input) : undefined;
       const keys: Partial<Record<VelocityKey, string>> = {
         ...(input.clientIp ? { client_ip: input.clientIp } : {}),
         ...(input.customerId ? { customer_id: input.customerId } : {}),
         ...(input.receiptEmail ? { email: input.receiptEmail.toLowerCase() } : {}),
         ...(fingerprint ? { fingerprint } : {}),
       };
-      const windows = velocityWindows(rules);
       const counts = new Map<string, { count: number; sum: number }>();
       const at = new Date(input.createdAt);
       // Nothing to count by (no address, customer, email or card): no transaction at all.

@@ -102,6 +102,10 @@ test('reference amounts: the same rule reviews 1 000 USD worth in yen and lets 5
 });
 
 test('Stripe\'s card fingerprint: two tokens of one card number count as one card, before Stripe is asked to charge the second', async () => {
+  // Rules that count no fingerprints (the defaults) never ask Stripe for one.
+  const plain = await newMerchant(stack);
+  expect((await plain.api.post('/v1/payments', { amount: 1000, currency: 'EUR', provider: 'stripe', payment_method: { type: 'card', token: 'pm_card_amex' } })).body.status).toBe('captured');
+  expect(stripe.requests.filter((r) => r.path.startsWith('/v1/payment_methods/'))).toEqual([]);
   const m = await newMerchant(stack);
   await m.api.post('/v1/risk/rules', { rules: [{ if: { velocity: { key: 'fingerprint', window_seconds: 600, count_gt: 1 } }, action: 'block' }] });
   const stripePay = (token: string) => m.api.post('/v1/payments', { amount: 1000, currency: 'EUR', provider: 'stripe', payment_method: { type: 'card', token } });
