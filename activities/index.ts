@@ -133,13 +133,18 @@ export function createActivities({ pool, providers, circuits, metrics, notificat
      */
     async recordPayment(snapshot: Snapshot): Promise<void> {
       const events = eventsOf(snapshot.payment, snapshot.refunds);
-      await inTransaction(pool, async (client) => {
-        await upsertPayment(client, snapshot.payment);
+      const { payment } = snapshot;
+      const fanOut = await inTransaction(pool, async (client) => {
+        await upsertPayment(client, payment);
         for (const r of snapshot.refunds ?? []) await upsertRefund(client, r);
-        for (const p of snapshot.postings ?? []) await recordPosting(client, p, snapshot.payment);
-        await recordEvents(client, events);
+        for (const p of snapshot.postings ?? []) await recordPosting(client, p, payment);
+        const hasWork = events.length > 0 && (!notifications || await notifications.dispatcher.hasWork(
+          client, { merchantId: payment.merchant_id, livemode: payment.livemode ?? false }, events.map((e) => e.type), payment.receipt_email,
+        ));
+        await recordEvents(client, events, { dispatched: !hasWork });
+        return hasWork;
       });
-      if (notifications && events.length > 0) await notifications.dispatcher.dispatch(events.map((e) => e.id));
+      if (notifications && fanOut) await notifications.dispatcher.dispatch(events.map((e) => e.id));
       await tellSubscription(snapshot.payment);
     },
     ...createNotificationActivities(pool, notifications, metrics),

@@ -8,11 +8,13 @@ import type { Tenant } from './merchants';
 export type NewEvent = { id: string; merchantId: string; livemode: boolean; type: EventType; objectId: string; data: object };
 
 /** Outbox write, inside the transaction of the change it reports. A known id changes nothing. */
-export async function recordEvents(client: PoolClient, events: readonly NewEvent[]): Promise<void> {
+/** `dispatched`: nothing is to be delivered (no endpoint, no receipt): recorded as dispatched already. */
+export async function recordEvents(client: PoolClient, events: readonly NewEvent[], opts: { dispatched?: boolean } = {}): Promise<void> {
   for (const e of events) {
     await client.query(
-      `INSERT INTO events (id, merchant_id, livemode, type, object_id, data) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`,
-      [e.id, e.merchantId, e.livemode, e.type, e.objectId, JSON.stringify(e.data)],
+      `INSERT INTO events (id, merchant_id, livemode, type, object_id, data, dispatched_at) VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN now() END)
+       ON CONFLICT (id) DO NOTHING`,
+      [e.id, e.merchantId, e.livemode, e.type, e.objectId, JSON.stringify(e.data), opts.dispatched ?? false],
     );
   }
 }

@@ -306,3 +306,22 @@ test('the outbox sweep delivers events and deliveries a crash left unstarted', a
   );
   expect(left.rows[0]).toEqual({ events: 0, deliveries: 0 });
 });
+
+test('a merchant without endpoints: events are recorded as dispatched with no delivery; the first endpoint gets the events after it', async () => {
+  const m = await newMerchant(stack());
+  const before = (await pay(m.api)).body;
+  expect(before.status).toBe('captured');
+  const early = await eventually(
+    () => stack().pool.query(`SELECT type, dispatched_at IS NOT NULL AS dispatched FROM events WHERE object_id = $1 ORDER BY sequence`, [before.id]),
+    (res) => res.rows.some((e) => e.type === 'payment.captured'),
+  );
+  expect(early.rows.every((e) => e.dispatched)).toBe(true);
+  expect((await stack().pool.query('SELECT count(*)::int AS n FROM webhook_deliveries WHERE merchant_id = $1', [m.id])).rows[0].n).toBe(0);
+  // The events are still listed, and can be resent once there is an endpoint.
+  expect((await m.api.get(`/v1/events?object_id=${before.id}`)).body.data.length).toBe(early.rows.length);
+  const r = await receiver();
+  await m.api.post('/v1/webhook_endpoints', { url: r.url, events: ['payment.captured'] });
+  const after = (await pay(m.api)).body;
+  await eventually(async () => r.received.map((d) => d.event.data.object.id), (ids) => ids.length === 1);
+  expect(r.received[0]!.event.data.object.id).toBe(after.id);
+});
