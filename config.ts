@@ -37,8 +37,16 @@ export const configSchema = z.object({
   /** When set, /codec requires `Authorization: Bearer <token>`. */
   CODEC_AUTH_TOKEN: z.string().min(16).optional(),
   /**
+   * Operators signed in to the Temporal UI through OIDC: /codec verifies the access token the UI
+   * forwards (TEMPORAL_CODEC_PASS_ACCESS_TOKEN=true) against the issuer's keys at this JWKS URL,
+   * its `iss` (CODEC_JWT_ISSUER, required with it), `aud` (CODEC_JWT_AUDIENCE, when set) and expiry.
+   */
+  CODEC_JWKS_URL: z.string().url().optional(),
+  CODEC_JWT_ISSUER: z.string().min(1).optional(),
+  CODEC_JWT_AUDIENCE: z.string().min(1).optional(),
+  /**
    * Serves /codec on its own listener (HOST:CODEC_PORT), for operators only, instead of the API
-   * port. Without it, the API port serves /codec only with CODEC_AUTH_TOKEN, or with CODEC_OPEN.
+   * port. Without it, the API port serves /codec only with CODEC_JWKS_URL or CODEC_AUTH_TOKEN, or with CODEC_OPEN.
    */
   CODEC_PORT: listenPort.optional(),
   /** Serve /codec on the API port without a token: local only (`npm start` sets it). */
@@ -69,10 +77,11 @@ export const configSchema = z.object({
   DATABASE_URL: z.string().url().optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   /**
-   * Workflows a worker keeps in memory (sticky cache). Unset: the SDK's default from the heap size.
-   * Payments stay open for their refund window: a cap bounds memory, evicted ones replay when woken.
+   * Workflows a worker keeps in memory (sticky cache). Payments stay open for their refund window,
+   * so the SDK's default (from the heap size, ~2 000 here) let memory grow with open payments; a cap
+   * bounds it, and an evicted payment replays its short history when woken (bench/RESULTS.md).
    */
-  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(100),
   /** When set, /metrics (API and worker) requires `Authorization: Bearer <token>`. */
   METRICS_AUTH_TOKEN: z.string().min(16).optional(),
   /** Where `npm run worker` serves /metrics (the API serves its own on PORT). */
@@ -244,6 +253,9 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
   if (partial && partial.length > 0) throw new ConfigError(`Invalid configuration:\n  ${partial.join(', ')}: needed with the other Alipay credentials`);
   const partialWechat = parsed.success && WECHATPAY_CREDENTIALS.some((k) => parsed.data[k]) && WECHATPAY_CREDENTIALS.filter((k) => !parsed.data[k]);
   if (partialWechat && partialWechat.length > 0) throw new ConfigError(`Invalid configuration:\n  ${partialWechat.join(', ')}: needed with the other WeChat Pay credentials`);
+  if (parsed.success && parsed.data.CODEC_JWKS_URL && !parsed.data.CODEC_JWT_ISSUER) {
+    throw new ConfigError('Invalid configuration:\n  CODEC_JWT_ISSUER: required with CODEC_JWKS_URL (a token from any other issuer must not decrypt)');
+  }
   if (parsed.success && parsed.data.RISK_WEBHOOK_URL && !parsed.data.RISK_WEBHOOK_SECRET) {
     throw new ConfigError('Invalid configuration:\n  RISK_WEBHOOK_SECRET: required with RISK_WEBHOOK_URL (the scorer must be able to tell our requests from forged ones)');
   }

@@ -45,7 +45,7 @@ function trustProxy(value: string): boolean | number | string {
 }
 
 export const codecOnApiPort = (config: ApiContext['config']): boolean =>
-  config.CODEC_PORT === undefined && (config.CODEC_AUTH_TOKEN !== undefined || config.CODEC_OPEN === 'true');
+  config.CODEC_PORT === undefined && (config.CODEC_JWKS_URL !== undefined || config.CODEC_AUTH_TOKEN !== undefined || config.CODEC_OPEN === 'true');
 
 /** /codec with its own body limit (the UI sends whole histories' payloads), rate-limited per address. */
 export function mountCodec(app: express.Express, ctx: ApiContext): void {

@@ -182,7 +182,7 @@ export async function startServices(
         codecServer.closeAllConnections();
       }));
     } else if (!codecOnApiPort(config)) {
-      log.warn('/codec is off: set CODEC_AUTH_TOKEN, or CODEC_PORT for an operators-only listener, for the Temporal UI to decrypt payloads');
+      log.warn('/codec is off: set CODEC_JWKS_URL (operators signed in to the UI through OIDC), CODEC_AUTH_TOKEN, or CODEC_PORT for an operators-only listener, for the Temporal UI to decrypt payloads');
     }
   }
 

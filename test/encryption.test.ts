@@ -1,4 +1,7 @@
+import http from 'node:http';
 import { temporal } from '@temporalio/proto';
+import type { KeyLike } from 'jose';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { EncryptionCodec, parsePayloadKeys } from '../runtime/codec';
 import { card, client, newMerchant, useTestStack } from './support/stack';
 
@@ -102,5 +105,47 @@ describe('where the codec is served', () => {
     expect(encoded.status).toBe(200);
     expect((await codec.post('/codec/decode', encoded.body, { origin: UI_ORIGIN })).body).toEqual(plain);
     expect((await codec.get('/v1/payments')).status).toBe(404); // nothing else of the API there
+  });
+});
+
+describe('operators signed in through OIDC: the codec verifies the access token the UI forwards', () => {
+  const ISSUER = 'https://login.example.test/realms/ops';
+  const plain = { payloads: [{ metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('{"c":3}').toString('base64') }] };
+  let jwksServer: http.Server;
+  let jwksUrl = '';
+  let issuerKey: KeyLike;
+  let strangerKey: KeyLike;
+  beforeAll(async () => {
+    // The issuer's JWKS endpoint, as an OIDC provider serves it (public keys only).
+    const issuer = await generateKeyPair('RS256');
+    issuerKey = issuer.privateKey;
+    strangerKey = (await generateKeyPair('RS256')).privateKey;
+    const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(issuer.publicKey)), kid: 'ops-1', alg: 'RS256', use: 'sig' }] });
+    jwksServer = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(jwks));
+    await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
+    jwksUrl = `http://127.0.0.1:${(jwksServer.address() as { port: number }).port}/protocol/openid-connect/certs`;
+  });
+  afterAll(() => new Promise((resolve) => jwksServer?.close(resolve)));
+  const oidc = useTestStack(() => ({ TEMPORAL_UI_PORT: '18233', CODEC_JWKS_URL: jwksUrl, CODEC_JWT_ISSUER: ISSUER, CODEC_JWT_AUDIENCE: 'temporal-ui' }), { worker: false });
+  const token = (key: KeyLike, claims: { iss?: string; aud?: string; exp?: number | string } = {}) =>
+    new SignJWT({ sub: 'operator-1' }).setProtectedHeader({ alg: 'RS256', kid: 'ops-1' }).setIssuedAt()
+      .setIssuer(claims.iss ?? ISSUER).setAudience(claims.aud ?? 'temporal-ui').setExpirationTime(claims.exp ?? '5m').sign(key);
+
+  test('a token signed by the issuer decrypts; none, another key, another issuer or audience, or an expired one is a 401', async () => {
+    const codec = (bearer?: string) => client(oidc().url, bearer).post('/codec/encode', plain, { origin: UI_ORIGIN });
+    const good = await codec(await token(issuerKey));
+    expect(good.status).toBe(200);
+    expect((await client(oidc().url, await token(issuerKey)).post('/codec/decode', good.body, { origin: UI_ORIGIN })).body).toEqual(plain);
+    const refusals = [
+      await codec(),
+      await codec(await token(strangerKey)),
+      await codec(await token(issuerKey, { iss: 'https://evil.example.test' })),
+      await codec(await token(issuerKey, { aud: 'another-app' })),
+      await codec(await token(issuerKey, { exp: Math.floor(Date.now() / 1000) - 3600 })),
+      await codec('not-a-jwt'),
+    ];
+    expect(refusals.map((r) => [r.status, r.body.error?.code])).toEqual(Array(6).fill([401, 'invalid_codec_token']));
+    // Without an Origin (a script rather than the UI) the token is required all the same.
+    expect((await client(oidc().url).post('/codec/encode', plain)).status).toBe(401);
   });
 });

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Payload } from '@temporalio/common';
 import type { RequestHandler } from 'express';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { Router } from 'express';
 import { ApiError, invalidRequest } from '../../domain/errors';
 import type { ApiContext } from '../context';
@@ -26,14 +27,29 @@ export function codecOrigins(ctx: ApiContext): Set<string> {
 }
 
 /**
+ * Verifies an OIDC access token: signed by a key of the issuer's JWKS (fetched, cached and
+ * refreshed by jose when a new `kid` appears), asymmetric algorithms only, from the issuer, for
+ * the audience when one is configured, not expired (a minute of clock skew).
+ */
+function jwtVerifier(jwksUrl: string, issuer: string, audience: string | undefined): (token: string) => Promise<unknown> {
+  const keys = createRemoteJWKSet(new URL(jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 });
+  return (token) => jwtVerify(token, keys, {
+    issuer, ...(audience ? { audience } : {}), clockTolerance: 60, requiredClaims: ['exp'],
+    algorithms: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'],
+  });
+}
+
+/**
  * Temporal's remote codec contract (`POST /codec/encode|decode`, `{ payloads: [...] }` with
  * base64 fields), so the Web UI shows decrypted inputs and results. Only the UI's origin may
- * call it from a browser, and a token is required when CODEC_AUTH_TOKEN is set.
+ * call it from a browser; an operator's access token (CODEC_JWKS_URL) or the shared token
+ * (CODEC_AUTH_TOKEN) is required when configured.
  */
 export function codecRouter(ctx: ApiContext): Router {
   const router = Router();
   const origins = codecOrigins(ctx);
   const digest = (s: string) => createHash('sha256').update(s).digest();
+  const operatorToken = ctx.config.CODEC_JWKS_URL ? jwtVerifier(ctx.config.CODEC_JWKS_URL, ctx.config.CODEC_JWT_ISSUER!, ctx.config.CODEC_JWT_AUDIENCE) : undefined;
 
   const guard: RequestHandler = (req, res, next) => {
     const origin = req.header('origin');
@@ -46,8 +62,13 @@ export function codecRouter(ctx: ApiContext): Router {
       res.setHeader('Access-Control-Allow-Headers', 'Content-Type, Authorization, X-Namespace');
     }
     if (req.method === 'OPTIONS') return void res.status(204).end();
-    const token = ctx.config.CODEC_AUTH_TOKEN;
     const given = bearerKey(req);
+    if (operatorToken) {
+      if (!given) return next(new ApiError(401, 'authentication_error', 'invalid_codec_token', 'The codec needs the signed-in operator\'s access token (`Authorization: Bearer <JWT>`).'));
+      return void operatorToken(given).then(() => next(), () =>
+        next(new ApiError(401, 'authentication_error', 'invalid_codec_token', 'The access token is not valid for the codec (signature, issuer, audience or expiry).')));
+    }
+    const token = ctx.config.CODEC_AUTH_TOKEN;
     if (token && (!given || !timingSafeEqual(digest(given), digest(token)))) {
       return next(new ApiError(401, 'authentication_error', 'invalid_codec_token', 'The codec needs `Authorization: Bearer <CODEC_AUTH_TOKEN>`.'));
     }

@@ -119,10 +119,11 @@ export const card = (token = 'tok_ok') => ({ type: 'card', token });
  * One stack per test file: started before its tests, and after them the ledger invariants are
  * checked for every merchant before it stops.
  */
-export function useTestStack(overrides: Record<string, string> = {}, opts: { worker?: boolean } = {}): () => TestStack {
+/** `overrides` as a function: read when the stack starts (after the file's earlier beforeAll hooks, e.g. a server's URL). */
+export function useTestStack(overrides: Record<string, string> | (() => Record<string, string>) = {}, opts: { worker?: boolean } = {}): () => TestStack {
   let stack: TestStack | undefined;
   beforeAll(async () => {
-    stack = await startTestStack(overrides, opts);
+    stack = await startTestStack(typeof overrides === 'function' ? overrides() : overrides, opts);
   });
   afterAll(async () => {
     if (!stack) return;
