@@ -82,6 +82,12 @@ export const configSchema = z.object({
    * bounds it, and an evicted payment replays its short history when woken (bench/RESULTS.md).
    */
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(100),
+  /**
+   * A workflow bundle built ahead (`npm run build:workflows`, as the image does): the worker loads
+   * it instead of bundling at start. Must come from the same source as the worker. Ignored with
+   * tracing on (its interceptors are bundled in).
+   */
+  WORKFLOW_BUNDLE_PATH: z.string().optional(),
   /** When set, /metrics (API and worker) requires `Authorization: Bearer <token>`. */
   METRICS_AUTH_TOKEN: z.string().min(16).optional(),
   /** Where `npm run worker` serves /metrics (the API serves its own on PORT). */

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,12 +13,16 @@ import { FAILURE_CONVERTER_PATH } from '../runtime/codec';
 import { createLogger } from '../runtime/logger';
 import { startServices } from '../runtime/services';
 import { startDevTemporal } from '../scripts/dev-temporal';
+import type { EmbeddedDatabase } from '../scripts/embedded-postgres';
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres';
+import { startTemporalServer } from '../scripts/temporal-server';
+import type { Pool } from 'pg';
 import { freePort } from '../scripts/ports';
 import { floorOpenWorkflow, floorUpdate, floorWorkflow } from './floor.workflows';
 import { createRiskActivities } from '../activities/risk';
 import { DEFAULT_RISK_RULES } from '../risk/rules';
-import { pool, rssMb, spawnWorker } from './harness';
+import type { CpuReading } from './harness';
+import { WORKER_IMAGE_ENV, cpuMs, cpuReading, cpuSpent, pool, postgresCpuMs, rssMb, spawnWorker } from './harness';
 
 /**
  * `npm run bench`: what durability costs per payment, next to the floor measured in the same
@@ -31,13 +36,20 @@ const { values: opts } = parseArgs({
     repeats: { type: 'string', default: '3' },
     lifecycles: { type: 'string', default: '300' }, // B2 payments per repeat
     open: { type: 'string', default: '1000' }, // B4 open workflows
+    'open-large': { type: 'string', default: '0' }, // B4 with the default cap and this many open (0: skipped)
+    backend: { type: 'string', default: 'dev' }, // dev, server, or dev,server (side by side)
+    shards: { type: 'string', default: '1,4,16' }, // B5, on the real server
   },
 });
+const BACKENDS = opts.backend!.split(',') as Backend[];
+const SHARDS = opts.shards!.split(',').map(Number);
+type Backend = 'dev' | 'server';
 const DURATION = Number(opts.duration);
 const CONNECTIONS = Number(opts.connections);
 const REPEATS = Number(opts.repeats);
 const LIFECYCLES = Number(opts.lifecycles);
 const OPEN = Number(opts.open);
+const OPEN_LARGE = Number(opts['open-large']);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const min = (xs: number[]) => Math.min(...xs);
@@ -48,12 +60,44 @@ async function latency(url: string, body: object, headers: Record<string, string
   return { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, rps: result.requests.average, errors: result.non2xx + result.errors };
 }
 
+/** The Temporal server a run measures: the CLI's dev server (SQLite) or the real server on the run's PostgreSQL. */
+async function startTemporal(backend: Backend, dir: string, db: EmbeddedDatabase, shards = 4, prefix = 'temporal') {
+  if (backend === 'dev') {
+    const port = await freePort();
+    const dev = await startDevTemporal({ dataDir: dir, port, uiPort: await freePort(), namespace: 'default' });
+    const pid = Number(execFileSync('pgrep', ['-f', `start-dev.*--port ${port}`], { encoding: 'utf8' }).trim().split('\n')[0]);
+    return { address: dev.address, pid, stop: dev.stop };
+  }
+  const server = await startTemporalServer({ dir: path.join(dir, `server-${prefix}`), adminUrl: db.adminUrl, numHistoryShards: shards, databasePrefix: prefix });
+  return { address: server.address, pid: server.pids()[0]!, stop: server.stop };
+}
+
 async function main() {
   Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
+  const runs: Awaited<ReturnType<typeof runBackend>>[] = [];
+  for (const backend of BACKENDS) runs.push(await runBackend(backend));
+  console.log(`\n${os.cpus().length} CPUs (${os.cpus()[0]?.model}), ${round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${CONNECTIONS} connections, ${DURATION} s x ${REPEATS} repeats\n`);
+  for (const run of runs) {
+    console.log(`Backend: ${run.backend === 'dev' ? 'Temporal CLI dev server (SQLite)' : 'Temporal server on PostgreSQL (4 history shards)'}`);
+    console.log(['metric'.padEnd(52), 'min'.padStart(10), 'median'.padStart(10), 'floor'.padStart(10), '  ratio'].join(''));
+    for (const [name, a, b, c, d] of run.rows) console.log([String(name).padEnd(52), String(a).padStart(10), String(b).padStart(10), String(c).padStart(10), `  ${d}`].join(''));
+    console.log(`non-2xx or failed requests during B1: ${run.json.errors}\n`);
+  }
+  const outDir = path.resolve(__dirname, 'results');
+  mkdirSync(outDir, { recursive: true });
+  const file = path.join(outDir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify({
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGiB: round(os.totalmem() / 2 ** 30), node: process.version },
+    settings: { DURATION, CONNECTIONS, REPEATS, LIFECYCLES, OPEN, OPEN_LARGE, BACKENDS, SHARDS }, runs: runs.map((r) => ({ backend: r.backend, ...r.json })),
+  }, null, 2));
+  console.log(`JSON: ${path.relative(process.cwd(), file)}`);
+}
+
+async function runBackend(backend: Backend) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-'));
   chmodSync(dir, 0o755); // as root, PostgreSQL runs as its own user and must reach its cluster
   const db = await startEmbeddedPostgres(path.join(dir, 'pg'));
-  const temporal = await startDevTemporal({ dataDir: dir, port: await freePort(), uiPort: await freePort(), namespace: 'default' });
+  let temporal = await startTemporal(backend, dir, db);
   await migrate(db.url);
   const keys = `bench:${Buffer.alloc(32, 9).toString('base64')}`;
   const config = configSchema.parse({
@@ -61,8 +105,10 @@ async function main() {
     RATE_LIMIT_PER_MINUTE: '100000000', DATABASE_URL: db.url, TEMPORAL_ADDRESS: temporal.address, DATABASE_POOL_SIZE: '20',
   });
   const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), failureConverterPath: FAILURE_CONVERTER_PATH, logger: { log() {}, info() {}, warn() {}, error: console.error, debug() {}, trace() {} } as never });
-  const services = await startServices(config, { databaseUrl: db.url, temporalAddress: temporal.address }, createLogger('warn'), { workflowBundle: { code: bundle.code } });
+  let services = await startServices(config, { databaseUrl: db.url, temporalAddress: temporal.address }, createLogger('warn'), { workflowBundle: { code: bundle.code } });
   const client = services.context.temporal;
+  // What each process spent: this one (API, payment worker, and the bench's own HTTP client), Temporal, PostgreSQL.
+  const cpu = () => cpuReading({ 'api+worker': () => cpuMs(process.pid), temporal: () => cpuMs(temporal.pid), postgres: () => postgresCpuMs(path.join(dir, 'pg')) });
 
   // The floor's worker and HTTP endpoint, in this same process, on the same server.
   const floorConnection = await NativeConnection.connect({ address: temporal.address });
@@ -96,20 +142,19 @@ async function main() {
   }
 
   // B2: completed lifecycles per second at saturation (create -> captured -> event recorded).
-  const b2 = { ours: [] as number[], floor: [] as number[] };
+  // With the CPU each process spent per captured payment (and per floor workflow), median over repeats.
+  const b2 = { ours: [] as number[], floor: [] as number[], cpuOurs: [] as CpuReading[], cpuFloor: [] as CpuReading[] };
   for (let r = 0; r < REPEATS; r++) {
-    const started = performance.now();
-    const ids = await pool(LIFECYCLES, CONNECTIONS * 2, async () => (await api('/v1/payments', card)).id as string);
-    for (;;) {
-      const { rows } = await services.pool.query(`SELECT count(*)::int AS n FROM events WHERE type = 'payment.captured' AND object_id = ANY($1)`, [ids]);
-      if (rows[0].n === ids.length) break;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    b2.ours.push(LIFECYCLES / ((performance.now() - started) / 1000));
+    const before = cpu();
+    b2.ours.push(await lifecycles(api, services.pool));
+    b2.cpuOurs.push(cpuSpent(before, cpu(), LIFECYCLES));
+    const floorBefore = cpu();
     const floorStarted = performance.now();
     await pool(LIFECYCLES, CONNECTIONS * 2, (i) => client.workflow.execute(floorWorkflow, { workflowId: `floor-b2-${r}-${i}-${Date.now()}`, taskQueue: 'bench-floor' }));
     b2.floor.push(LIFECYCLES / ((performance.now() - floorStarted) / 1000));
+    b2.cpuFloor.push(cpuSpent(floorBefore, cpu(), LIFECYCLES));
   }
+  const cpuMedian = (readings: CpuReading[], k: string) => median(readings.map((x) => x[k]!));
 
   // B3: history events and workflow tasks per captured and per refunded payment.
   const captured = await api('/v1/payments', card);
@@ -125,25 +170,35 @@ async function main() {
   const b3 = { captured: await historyCost(`payment:${captured.id}`), refunded: await historyCost(`payment:${refunded.id}`), floor: floorCost };
 
   // B4: RSS of a worker process holding OPEN payment workflows (manual capture pending), with
-  // the SDK's default sticky cache and with WORKER_MAX_CACHED_WORKFLOWS=100.
-  const b4Run = async (cache?: number) => {
+  // the default sticky cache cap (WORKER_MAX_CACHED_WORKFLOWS, 100) and a cache big enough for all of them.
+  const bundlePath = path.join(dir, 'workflow-bundle.js');
+  writeFileSync(bundlePath, bundle.code);
+  const b4Run = async (cache?: number, prebuilt = true, open = OPEN, extra: Record<string, string> = WORKER_IMAGE_ENV) => {
     const queue = `bench-b4-${cache ?? 'default'}-${Date.now()}`;
     const worker = await spawnWorker({
       DATABASE_URL: db.url, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_TASK_QUEUE: queue, PAYLOAD_ENCRYPTION_KEYS: keys, SANDBOX_LATENCY_MS: '0',
       ...(cache !== undefined ? { WORKER_MAX_CACHED_WORKFLOWS: String(cache) } : {}),
+      ...(prebuilt ? { WORKFLOW_BUNDLE_PATH: bundlePath } : {}), ...extra,
     });
     const b4Api = await startServices({ ...config, TEMPORAL_TASK_QUEUE: queue }, { databaseUrl: db.url, temporalAddress: temporal.address }, createLogger('warn'), { worker: false });
     const post = (body: object) => fetch(`${b4Api.url}/v1/payments`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.json() as Promise<{ status: string }>);
     await pool(20, 10, () => post({ ...card, capture_method: 'manual' }));
     const before = rssMb(worker.pid!);
-    const opened = await pool(OPEN, CONNECTIONS * 2, () => post({ ...card, capture_method: 'manual' }));
+    const opened = await pool(open, CONNECTIONS * 2, () => post({ ...card, capture_method: 'manual' }));
     await new Promise((resolve) => setTimeout(resolve, 2000));
     const after = rssMb(worker.pid!);
     worker.kill('SIGTERM');
     await b4Api.stop();
-    return { cache: cache ?? 'sdk default', open: opened.filter((p) => p.status === 'authorized').length, rssBeforeMb: round(before), rssAfterMb: round(after), perWorkflowKb: round(((after - before) * 1024) / OPEN) };
+    return {
+      cache: `${cache ?? 'default (100)'}, ${prebuilt ? 'prebuilt bundle' : 'bundled at start'}${extra === WORKER_IMAGE_ENV ? ', image memory settings' : ''}`, open: opened.filter((p) => p.status === 'authorized').length,
+      rssBeforeMb: round(before), rssAfterMb: round(after), perWorkflowKb: round(((after - before) * 1024) / open),
+    };
   };
-  const b4 = [await b4Run(), await b4Run(100)];
+  // As the image runs it (the default cap, the bundle built ahead), then each change undone, then (--open-large) many more open payments.
+  const b4 = [
+    await b4Run(), await b4Run(undefined, true, OPEN, {}), await b4Run(OPEN + 100, false, OPEN, {}),
+    ...(OPEN_LARGE > 0 ? [await b4Run(undefined, true, OPEN_LARGE)] : []),
+  ];
   // Its floor: the same number of bare workflows left open, in a worker process of their own.
   const floorQueue = `bench-b4-floor-${Date.now()}`;
   const floorProc = await spawnWorker({ TEMPORAL_ADDRESS: temporal.address, TEMPORAL_TASK_QUEUE: floorQueue }, path.resolve(__dirname, 'floor-worker.ts'));
@@ -195,18 +250,10 @@ async function main() {
     ['B3 workflow tasks / refunded', b3.refunded.workflowTasks, b3.refunded.workflowTasks, '-', '-'],
     ['R1 risk check p50 (ms), vs floor B1 p50', r1p(0.5), r1p(0.5), median(b1.floor.map((x) => x.p50)), ratio(r1p(0.5), median(b1.floor.map((x) => x.p50)))],
     ['R1 risk check p99 (ms), vs floor B1 p99', r1p(0.99), r1p(0.99), median(b1.floor.map((x) => x.p99)), ratio(r1p(0.99), median(b1.floor.map((x) => x.p99)))],
-    ...b4.map((r) => [`B4 RSS, ${r.open} open, cache ${r.cache} (MB)`, r.rssAfterMb, r.rssAfterMb, b4Floor.rssAfterMb, `${ratio(r.rssAfterMb, b4Floor.rssAfterMb)} (${r.perWorkflowKb} vs ${b4Floor.perWorkflowKb} KB each)`]),
+    ...['api+worker', 'temporal', 'postgres'].map((k) => [`B2 CPU ms / captured payment: ${k}`, round(min(b2.cpuOurs.map((x) => x[k]!))), round(cpuMedian(b2.cpuOurs, k)), round(cpuMedian(b2.cpuFloor, k)), ratio(cpuMedian(b2.cpuOurs, k), cpuMedian(b2.cpuFloor, k))]),
+    ...b4.map((r) => [`B4 RSS, ${r.open} open, cache ${r.cache}`, r.rssAfterMb, r.rssAfterMb, b4Floor.rssAfterMb, `${ratio(r.rssAfterMb, b4Floor.rssAfterMb)} (${r.perWorkflowKb} vs ${b4Floor.perWorkflowKb} KB each)`]),
   ];
   const errors = [...b1.ours, ...b1.floor].reduce((n, x) => n + x.errors, 0);
-  console.log(`\n${os.cpus().length} CPUs (${os.cpus()[0]?.model}), ${round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${CONNECTIONS} connections, ${DURATION} s x ${REPEATS} repeats\n`);
-  console.log(['metric'.padEnd(44), 'min'.padStart(10), 'median'.padStart(10), 'floor'.padStart(10), '  ratio'].join(''));
-  for (const [name, a, b, c, d] of rows) console.log([String(name).padEnd(44), String(a).padStart(10), String(b).padStart(10), String(c).padStart(10), `  ${d}`].join(''));
-  console.log(`\nnon-2xx or failed requests during B1: ${errors}`);
-  const outDir = path.resolve(__dirname, 'results');
-  mkdirSync(outDir, { recursive: true });
-  const file = path.join(outDir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGiB: round(os.totalmem() / 2 ** 30), node: process.version }, settings: { DURATION, CONNECTIONS, REPEATS, LIFECYCLES, OPEN }, b1, b2, b3, b4, b4Floor, r1: { p50: r1p(0.5), p90: r1p(0.9), p99: r1p(0.99) }, errors }, null, 2));
-  console.log(`JSON: ${path.relative(process.cwd(), file)}`);
 
   floorServer.close();
   floorWorker.shutdown();
@@ -214,8 +261,42 @@ async function main() {
   await floorConnection.close();
   await services.stop();
   await temporal.stop();
+
+  // B5, on the real server: lifecycles/s and CPU per captured payment by history shard count,
+  // each count on databases of its own (a cluster's count is fixed when it is created).
+  const b5: { shards: number; lifecyclesPerSecond: number; cpu: CpuReading }[] = [];
+  if (backend === 'server') {
+    for (const shards of SHARDS) {
+      temporal = await startTemporal('server', dir, db, shards, `temporal_b5_${shards}`);
+      services = await startServices({ ...config, TEMPORAL_ADDRESS: temporal.address }, { databaseUrl: db.url, temporalAddress: temporal.address }, createLogger('warn'), { workflowBundle: { code: bundle.code } });
+      const shardApi = async (p: string, body?: object) => (await fetch(`${services.url}${p}`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) })).json() as Promise<Record<string, unknown>>;
+      await lifecycles(shardApi, services.pool, Math.min(LIFECYCLES, 30)); // warm-up
+      const before = cpu();
+      const rate = await lifecycles(shardApi, services.pool);
+      b5.push({ shards, lifecyclesPerSecond: round(rate), cpu: cpuSpent(before, cpu(), LIFECYCLES) });
+      await services.stop();
+      await temporal.stop();
+    }
+    for (const r of b5) rows.push([`B5 ${r.shards} shards: lifecycles/s; CPU ms/payment a+w, temporal, pg`, r.lifecyclesPerSecond, r.lifecyclesPerSecond, '-', `${r.cpu['api+worker']}, ${r.cpu.temporal}, ${r.cpu.postgres}`]);
+  }
   await db.stop();
   rmSync(dir, { recursive: true, force: true });
+  return {
+    backend, rows,
+    json: { b1, b2, b3, b4, b4Floor, b5, r1: { p50: r1p(0.5), p90: r1p(0.9), p99: r1p(0.99) }, errors },
+  };
+
+  /** Completed lifecycles per second at saturation: n payments created, until each one's payment.captured event is recorded. */
+  async function lifecycles(post: (p: string, body: object) => Promise<Record<string, unknown>>, db: Pool, n = LIFECYCLES): Promise<number> {
+    const started = performance.now();
+    const ids = await pool(n, CONNECTIONS * 2, async () => (await post('/v1/payments', card)).id as string);
+    for (;;) {
+      const { rows } = await db.query(`SELECT count(*)::int AS n FROM events WHERE type = 'payment.captured' AND object_id = ANY($1)`, [ids]);
+      if (rows[0].n === ids.length) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return n / ((performance.now() - started) / 1000);
+  }
 }
 
 main().catch((err) => {

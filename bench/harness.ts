@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { DevTemporal } from '../scripts/dev-temporal';
 import { startDevTemporal } from '../scripts/dev-temporal';
@@ -58,3 +58,46 @@ export async function pool<T>(n: number, concurrency: number, fn: (i: number) =>
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** /proc/<pid>/stat after the command name: [state, ppid, …]; utime is field 14 of the whole line. */
+function statFields(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined; // gone
+  }
+}
+
+/** CPU time (user + system) a process has used, in ms; `reaped`: plus its children that exited and were waited for. */
+export function cpuMs(pid: number, reaped = false): number {
+  const f = statFields(pid);
+  if (!f) return 0;
+  const ticks = Number(f[11]) + Number(f[12]) + (reaped ? Number(f[13]) + Number(f[14]) : 0);
+  return (ticks * 1000) / CLOCK_TICKS;
+}
+
+/**
+ * PostgreSQL's CPU time in ms: the postmaster with the backends it reaped, plus every live backend
+ * (a backend's time reaches the postmaster only when it exits).
+ */
+export function postgresCpuMs(dataDir: string): number {
+  const postmaster = Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  let total = cpuMs(postmaster, true);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const f = statFields(Number(entry));
+    if (f && Number(f[1]) === postmaster) total += cpuMs(Number(entry));
+  }
+  return total;
+}
+
+/** CPU ms per process group, read now: subtract two readings to get what a phase cost. */
+export type CpuReading = Record<string, number>;
+export const cpuReading = (groups: Record<string, () => number>): CpuReading => Object.fromEntries(Object.entries(groups).map(([k, read]) => [k, read()]));
+export const cpuSpent = (before: CpuReading, after: CpuReading, per: number): CpuReading =>
+  Object.fromEntries(Object.keys(after).map((k) => [k, Math.round(((after[k]! - before[k]!) / per) * 10) / 10]));
+
+export { WORKER_IMAGE_ENV } from './worker-memory';

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import { configSchema } from '../config';
 import { PAYMENT_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { WORKER_IMAGE_ENV } from '../bench/worker-memory';
 
 // What CI can check of the deployment without a container engine: the compose file against the
 // Compose specification, the Dockerfile against hadolint's rules, pinned images, and the app's
@@ -65,4 +66,13 @@ test('Temporal runs on temporalio/server after a schema job, as its own database
   expect(String(compose['x-app-env'].DATABASE_URL)).toMatch(/^postgres:\/\/payments:/);
   // Nobody but the init connects as the superuser.
   expect(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8')).not.toMatch(/postgres:\/\/postgres:/);
+});
+
+test('the worker runs with the memory settings the bench measured, on the bundle the image builds', () => {
+  const env = compose.services.worker!.environment!;
+  for (const [k, v] of Object.entries(WORKER_IMAGE_ENV)) expect({ [k]: env[k] }).toEqual({ [k]: v });
+  const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
+  const built = /RUN node --import tsx scripts\/bundle-workflows\.ts (\S+)/.exec(dockerfile)?.[1];
+  expect(built).toBeDefined();
+  expect(dockerfile).toContain(`WORKFLOW_BUNDLE_PATH=${built}`);
 });
