@@ -237,7 +237,7 @@ async function runBackend(backend: Backend) {
   }
   const r1p = (q: number) => round([...r1].sort((a, b) => a - b)[Math.floor(r1.length * q)]!, 2);
 
-  const ratio = (a: number, b: number) => round(a / b, 2);
+  const ratio = (a: number, b: number) => (b === 0 ? '-' : round(a / b, 2));
   const rows = [
     ['B1 p50 latency (ms)', min(b1.ours.map((x) => x.p50)), median(b1.ours.map((x) => x.p50)), median(b1.floor.map((x) => x.p50)), ratio(median(b1.ours.map((x) => x.p50)), median(b1.floor.map((x) => x.p50)))],
     ['B1 p90 latency (ms)', min(b1.ours.map((x) => x.p90)), median(b1.ours.map((x) => x.p90)), median(b1.floor.map((x) => x.p90)), ratio(median(b1.ours.map((x) => x.p90)), median(b1.floor.map((x) => x.p90)))],

@@ -52,6 +52,12 @@ export type AuthorizeRequest = InMode & {
    * a card that needs authentication declines (`authentication_required`) instead of asking for it.
    */
   savedMethod?: { customer: string };
+  /**
+   * Automatic capture in this same call where the provider can (Stripe confirms with capture; the
+   * sandbox logs both effects, the capture under this key): the result is then `captured`. A
+   * provider that cannot answers `authorized`, and the capture follows as its own call.
+   */
+  captureNow?: { idempotencyKey: string };
 };
 
 /**
@@ -71,6 +77,8 @@ export interface SavedMethods {
 
 export type AuthorizeResult =
   | { status: 'authorized'; reference: string }
+  /** Only when the request asked for `captureNow`. */
+  | { status: 'captured'; reference: string }
   | { status: 'requires_action'; reference: string; nextAction: NextAction }
   | { status: 'declined'; reference: string | null; code: string; message: string };
 

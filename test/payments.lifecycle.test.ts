@@ -22,6 +22,23 @@ describe('cards', () => {
     await expectLedgerConsistent(stack().pool, m.id);
   });
 
+  test('automatic capture takes one provider call: the charge log shows both effects under their keys, the history one activity', async () => {
+    const m = await newMerchant(stack());
+    const p = (await m.api.post('/v1/payments', { amount: 1234, currency: 'USD', payment_method: card() })).body;
+    expect(p.status).toBe('captured');
+    const charges = (await m.api.get(`/sandbox/charges?payment_id=${p.id}`)).body.data.map((c: { operation: string; idempotency_key: string }) => `${c.operation}:${c.idempotency_key}`);
+    expect(charges).toEqual([`authorize:${p.id}:authorize`, `capture:${p.id}:capture`]);
+    const history = await stack().context.temporal.workflow.getHandle(`payment:${p.id}`).fetchHistory();
+    const activities = history.events!.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name);
+    expect(activities).toEqual(['authorizeAtProvider']);
+    // A held authorization is still captured by its own call.
+    const held = (await m.api.post('/v1/payments', { amount: 1234, currency: 'USD', payment_method: card(), capture_method: 'manual' })).body;
+    await m.api.post(`/v1/payments/${held.id}/capture`, {});
+    const heldHistory = await stack().context.temporal.workflow.getHandle(`payment:${held.id}`).fetchHistory();
+    expect(heldHistory.events!.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name))
+      .toEqual(['authorizeAtProvider', 'captureAtProvider']);
+  });
+
   test('manual capture: authorized, then captured in full', async () => {
     const m = await newMerchant(stack());
     const created = await m.api.post('/v1/payments', { amount: 5000, currency: 'EUR', payment_method: card(), capture_method: 'manual' });

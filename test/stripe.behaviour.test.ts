@@ -46,12 +46,13 @@ test('manual capture: authorize, partial capture, two partial refunds, each once
   expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'USD', amount: 0 }]);
 });
 
-test('automatic capture: Stripe captures at confirmation and our capture converges on it ("already captured" is success)', async () => {
+test('automatic capture: Stripe captures at confirmation, and that one call is the whole capture (no capture request follows)', async () => {
   const m = await newMerchant(stack);
   const p = (await m.api.post('/v1/payments', { amount: 990, currency: 'EUR', payment_method: card() })).body;
   expect(p).toMatchObject({ status: 'captured', amount_captured: 990 });
   expect(fake.intents.get(p.provider_reference)).toMatchObject({ status: 'succeeded', amount_received: 990 });
   expect(effectsOf(p.provider_reference).map((e) => e[0])).toEqual(['authorize']);
+  expect(fake.requests.filter((r) => r.path.startsWith(`/v1/payment_intents/${p.provider_reference}`)).map((r) => `${r.method} ${r.path}`)).toEqual([]);
 });
 
 test('declines are results with Stripe\'s decline code; nothing is captured', async () => {

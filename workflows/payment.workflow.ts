@@ -232,6 +232,9 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   await record(isTransfer ? { amount_received: 0 } : {});
   if (patched('risk-checks') && !(await passesRisk())) return finish();
 
+  // An automatic-capture payment is captured in the authorizing call where the provider can: one
+  // provider call and one activity fewer. A run from before this change keeps its separate capture.
+  const captureInAuthorization = payment.capture_method === 'automatic' && !isTransfer && patched('capture-at-authorization');
   const authorization = await authorize();
   if (authorization.status === 'declined') {
     await fail({ code: authorization.code, message: authorization.message }, authorization.reference);
@@ -253,12 +256,15 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
     const outcome = isTransfer ? await waitForFunds(endsAt) : await waitForCustomer(endsAt);
     if (outcome !== 'succeeded') return finish();
   }
-  if (cancelRequested) {
+  // Captured in the authorizing call, nothing is left to void: a cancel that came meanwhile is refused (as at Stripe).
+  if (cancelRequested && authorization.status !== 'captured') {
     await voidAuthorization();
     return finish();
   }
 
-  if (payment.capture_method === 'automatic') {
+  if (authorization.status === 'captured') {
+    await recordCapture(payment.amount);
+  } else if (payment.capture_method === 'automatic') {
     await capture(payment.amount);
   } else {
     // As at Stripe: capturable only once authorized.
@@ -356,6 +362,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
       returnUrl: payment.return_url,
       actionExpiresAt: new Date(Date.now() + input.actionTtlMs).toISOString(),
       idempotencyKey,
+      ...(captureInAuthorization ? { captureNow: { idempotencyKey: keyFor('capture') } } : {}),
     };
     let notProcessed = 0;
     /** A send may have reached this provider: from then on the payment stays with it (and its key), whatever follows. */
@@ -376,6 +383,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
         }
         if (!notSent) maybeSent = true;
         const known = await providerState();
+        if (known.status === 'captured' && captureInAuthorization) return { status: 'captured', reference: known.reference };
         if (known.status === 'authorized' || known.status === 'captured') return { status: 'authorized', reference: known.reference };
         if (known.status === 'failed') return { status: 'declined', reference: known.reference, code: known.code, message: known.message };
         const unknownOutcome = failureType(err) === FailureTypes.outcomeUnknown;

@@ -96,7 +96,7 @@ export class SandboxProvider implements PaymentProvider, SettlementReports {
     const transfer = req.method.type === 'bank_transfer';
     const attempt = await this.enter(token, req.idempotencyKey);
     const existing = await this.store.findByPayment(req.paymentId);
-    if (existing) return authorizeResultOf(existing, await this.nextAction(existing, req));
+    if (existing) return this.captureIfAsked(req, authorizeResultOf(existing, await this.nextAction(existing, req)));
 
     const needsCustomer = req.method.type !== 'card' || token === 'tok_requires_action';
     const decline = DECLINES[token];
@@ -125,7 +125,14 @@ export class SandboxProvider implements PaymentProvider, SettlementReports {
         this.completeAction(record.payment_id, 'succeeded').catch((err) => this.opts.log?.('sandbox payer could not send the transfer', { paymentId: record.payment_id, err: String(err) }));
       }, this.opts.customerDelayMs).unref();
     }
-    return authorizeResultOf(record, nextAction);
+    return this.captureIfAsked(req, authorizeResultOf(record, nextAction));
+  }
+
+  /** Automatic capture in the authorizing call: the charge log shows both effects, each under its own key. */
+  private async captureIfAsked(req: AuthorizeRequest, result: AuthorizeResult): Promise<AuthorizeResult> {
+    if (result.status !== 'authorized' || !req.captureNow) return result;
+    const captured = await this.capture({ ...(req.livemode !== undefined ? { livemode: req.livemode } : {}), paymentId: req.paymentId, reference: result.reference, amount: req.amount, currency: req.currency, idempotencyKey: req.captureNow.idempotencyKey });
+    return captured.status === 'succeeded' ? { status: 'captured', reference: result.reference } : result;
   }
 
   async capture(req: CaptureRequest): Promise<OperationResult> {

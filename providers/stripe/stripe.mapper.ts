@@ -132,8 +132,10 @@ function nextActionOf(pi: Stripe.PaymentIntent, expiresAt: string): NextAction {
   return { type: 'redirect_to_url', ...(pi.next_action?.redirect_to_url?.url ? { url: pi.next_action.redirect_to_url.url } : {}), expires_at: expiresAt };
 }
 
-export function authorizeResultOf(pi: Stripe.PaymentIntent, actionExpiresAt: string): AuthorizeResult {
+/** `captureNow`: the caller asked for the capture in this call, so a succeeded PaymentIntent (automatic capture) answers `captured`. */
+export function authorizeResultOf(pi: Stripe.PaymentIntent, actionExpiresAt: string, captureNow = false): AuthorizeResult {
   const status = PAYMENT_INTENT_STATUS[pi.status];
+  if (status === 'captured' && captureNow) return { status: 'captured', reference: pi.id };
   if (status === 'authorized' || status === 'captured') return { status: 'authorized', reference: pi.id };
   if (status === 'requires_action') return { status: 'requires_action', reference: pi.id, nextAction: nextActionOf(pi, actionExpiresAt) };
   const error = pi.last_payment_error;

@@ -61,7 +61,7 @@ export class StripeProvider implements PaymentProvider, SavedMethods, Settlement
   async authorize(req: AuthorizeRequest): Promise<AuthorizeResult> {
     try {
       const pi = await this.stripe.paymentIntents.create(paymentIntentParams(req), { idempotencyKey: req.idempotencyKey });
-      return authorizeResultOf(pi, req.actionExpiresAt);
+      return authorizeResultOf(pi, req.actionExpiresAt, req.captureNow !== undefined);
     } catch (err) {
       const e = err as StripeErrorLike;
       if (e.type === 'StripeCardError') {
