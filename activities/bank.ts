@@ -1,7 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Pool, PoolClient } from 'pg';
-import { referenceIn } from '../bank/reference';
+import { possibleReferences } from '../bank/reference';
 import type { CreditRow } from '../db/bank';
 import {
   claimCredit, createPayout, customersOfPayer, findCredit, findTransferByReference, learnPayerAccount, oldestOpenTransfer, transferSettings, updateCredit,
@@ -87,12 +87,14 @@ export function createBankActivities(pool: Pool) {
     /** By reference (as written, or with one swap undone), then by the payer's customer and the exact amount. */
     async matchBankCredit(creditId: string): Promise<CreditMatch> {
       const c = await loadCredit(creditId);
-      const found = c.reference ? referenceIn(c.reference) : undefined;
       let match: CreditMatch = { paymentId: null };
-      if (found) {
-        const t = await findTransferByReference(pool, c.livemode, found.reference, c.scope_merchant);
-        if (t && t.currency === c.currency) match = { paymentId: t.payment_id, merchantId: t.merchant_id, matchedBy: found.corrected ? 'reference_corrected' : 'reference' };
+      // Of the references the text may mean, the one that names an open transfer in the credit's currency.
+      const named: CreditMatch[] = [];
+      for (const meant of c.reference ? possibleReferences(c.reference) : []) {
+        const t = await findTransferByReference(pool, c.livemode, meant.reference, c.scope_merchant);
+        if (t && t.currency === c.currency) named.push({ paymentId: t.payment_id, merchantId: t.merchant_id, matchedBy: meant.corrected ? 'reference_corrected' : 'reference' });
       }
+      if (named.length === 1) match = named[0]!;
       if (!match.paymentId && c.payer.account) {
         const customers = await customersOfPayer(pool, c.livemode, c.payer.account, c.scope_merchant);
         // An account that paid for several customers says nothing about which one this is.

@@ -48,42 +48,33 @@ export function isValidReference(text: string): boolean {
   return mod97(`${ref.slice(4)}${ref.slice(0, 4)}`) === 1;
 }
 
+
 /**
- * The reference a payer meant: as typed when it checks; otherwise the one reference that a
- * single swap of two adjacent characters would make valid. Undefined when there is none, or
- * more than one (better unmatched than credited to the wrong payment).
+ * Every reference a payer's text may mean: the text, or a reference-shaped piece of it, as
+ * written when one checks; otherwise every single swap of adjacent characters that checks (a
+ * swap can have several repairs that all pass mod 97). The caller keeps the one that names an
+ * open payment: more than one, or none, and the credit stays unmatched.
  */
-export function intendedReference(text: string): string | undefined {
-  const ref = normalize(text);
-  if (isValidReference(ref)) return ref;
-  const candidates = new Set<string>();
-  for (let i = 0; i + 1 < ref.length; i++) {
-    if (ref[i] === ref[i + 1]) continue;
-    const swapped = `${ref.slice(0, i)}${ref[i + 1]}${ref[i]}${ref.slice(i + 2)}`;
-    if (isValidReference(swapped)) candidates.add(swapped);
+export function possibleReferences(text: string): { reference: string; corrected: boolean }[] {
+  const whole = normalize(text);
+  const pieces = [whole];
+  for (let i = whole.indexOf('RF'); i >= 0; i = whole.indexOf('RF', i + 1)) {
+    const piece = whole.slice(i, i + REFERENCE_LENGTH);
+    if (piece.length === REFERENCE_LENGTH && piece !== whole) pieces.push(piece);
   }
-  return candidates.size === 1 ? [...candidates][0] : undefined;
+  const exact = new Set(pieces.filter(isValidReference));
+  if (exact.size > 0) return [...exact].map((reference) => ({ reference, corrected: false }));
+  const repaired = new Set<string>();
+  for (const piece of pieces) {
+    for (let i = 0; i + 1 < piece.length; i++) {
+      if (piece[i] === piece[i + 1]) continue;
+      const swapped = `${piece.slice(0, i)}${piece[i + 1]}${piece[i]}${piece.slice(i + 2)}`;
+      if (isValidReference(swapped)) repaired.add(swapped);
+    }
+  }
+  return [...repaired].map((reference) => ({ reference, corrected: true }));
 }
 
 /** Our references are `RF` + 2 check digits + the body. */
 const REFERENCE_LENGTH = 4 + BODY_LENGTH;
 
-/**
- * The reference a payer's free text carries ("Invoice 12, RF18 5390 0754 7034"): the whole text
- * when it is one, else the one reference-shaped piece of it that checks (or a swap repairs).
- * `corrected` when a swap had to be undone.
- */
-export function referenceIn(text: string): { reference: string; corrected: boolean } | undefined {
-  const whole = normalize(text);
-  const direct = intendedReference(whole);
-  if (direct) return { reference: direct, corrected: direct !== whole };
-  const found = new Map<string, boolean>();
-  for (let i = whole.indexOf('RF'); i >= 0; i = whole.indexOf('RF', i + 1)) {
-    const piece = whole.slice(i, i + REFERENCE_LENGTH);
-    const meant = piece.length === REFERENCE_LENGTH ? intendedReference(piece) : undefined;
-    if (meant) found.set(meant, meant !== piece);
-  }
-  if (found.size !== 1) return undefined;
-  const [reference, corrected] = [...found][0]!;
-  return { reference, corrected };
-}

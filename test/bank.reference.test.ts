@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { intendedReference, isValidReference, normalize, referenceFor, withCheckDigits } from '../bank/reference';
+import { isValidReference, normalize, possibleReferences, referenceFor, withCheckDigits } from '../bank/reference';
 
 const paymentId = fc.stringMatching(/^pay_[0-9A-Za-z]{24}$/);
 const CHARS = '0123456789ABCDEFGHJKLMNPQRSTUVWXYZ'.split('');
@@ -26,24 +26,33 @@ test('every single mistyped character is caught', () => {
   }), { numRuns: 2000 });
 });
 
-test('every swap of two adjacent characters is caught, and repaired when only one swap makes sense', () => {
+test('every swap of two adjacent characters is caught, and its repairs include the reference meant (the payment it names decides)', () => {
   fc.assert(fc.property(paymentId, fc.nat(), (id, at) => {
     const ref = referenceFor(id);
     const i = 2 + (at % (ref.length - 3));
     fc.pre(ref[i] !== ref[i + 1]);
     const typo = `${ref.slice(0, i)}${ref[i + 1]}${ref[i]}${ref.slice(i + 2)}`;
     expect(isValidReference(typo)).toBe(false);
-    const meant = intendedReference(typo);
-    // Either the original, or nothing when another swap would also check (never a wrong one).
-    expect(meant === ref || meant === undefined).toBe(true);
+    const meant = possibleReferences(typo);
+    expect(meant).toContainEqual({ reference: ref, corrected: true });
+    // Every repair checks, and each is one swap away from what was typed.
+    for (const m of meant) expect(isValidReference(m.reference)).toBe(true);
   }), { numRuns: 2000 });
 });
 
-test('case, spaces and separators are tolerated; free text around the reference is not guessed at', () => {
+test('a reference that checks is taken as written, never "repaired" into another', () => {
+  fc.assert(fc.property(paymentId, (id) => {
+    const ref = referenceFor(id);
+    expect(possibleReferences(ref)).toEqual([{ reference: ref, corrected: false }]);
+  }), { numRuns: 500 });
+});
+
+test('case, spaces and separators are tolerated; a reference inside free text is found; none is none', () => {
   const ref = referenceFor('pay_0123456789abcdefghijklmn');
   const spaced = `${ref.slice(0, 4)} ${ref.slice(4, 8)} ${ref.slice(8)}`.toLowerCase();
   expect(normalize(spaced)).toBe(ref);
-  expect(intendedReference(spaced)).toBe(ref);
-  expect(intendedReference(`INVOICE ${ref}`)).toBeUndefined();
-  expect(intendedReference('')).toBeUndefined();
+  expect(possibleReferences(spaced)).toEqual([{ reference: ref, corrected: false }]);
+  expect(possibleReferences(`Invoice 12, ${ref}`)).toEqual([{ reference: ref, corrected: false }]);
+  expect(possibleReferences('')).toEqual([]);
+  expect(possibleReferences('thanks for the goods')).toEqual([]);
 });
