@@ -1,10 +1,10 @@
 import express from 'express';
 import type { ApiContext } from './context';
 import { adminAuth, merchantAuth, optionalMerchantAuth } from './middleware/auth';
-import { errorHandler, notFoundRoute } from './middleware/errors';
-import { absentBodyAsEmpty, rejectNulCharacters } from './middleware/input';
+import { errorHandler, methodNotAllowed, notFoundRoute } from './middleware/errors';
+import { absentBodyAsEmpty, checkIdempotencyKey, rejectNulCharacters } from './middleware/input';
 import { perKeyRateLimit } from './middleware/rate-limit';
-import { openApiDocument } from './openapi';
+import { documentedMethods, openApiDocument } from './openapi';
 import { adminRouter } from './routes/admin';
 import { codecRouter } from './routes/codec';
 import { eventsRouter, webhookEndpointsRouter } from './routes/events';
@@ -109,6 +109,7 @@ export function createApp(ctx: ApiContext): express.Express {
   // Any content type is read as JSON, and an empty or absent body as `{}`: routes validate one shape.
   app.use(express.json({ limit: BODY_LIMIT, strict: true, type: () => true }), absentBodyAsEmpty);
   app.use(rejectNulCharacters);
+  app.use(checkIdempotencyKey);
   app.use('/v1/merchants', adminAuth(ctx.config.ADMIN_API_KEY), merchantsRouter(ctx));
   // The merchant's key or an operator's admin key.
   app.use('/v1/payments/:id/review', reviewRouter(ctx));
@@ -133,6 +134,7 @@ export function createApp(ctx: ApiContext): express.Express {
   app.use('/sandbox/charges', merchantAuth(ctx.pool));
   app.use('/sandbox', optionalMerchantAuth(ctx.pool), sandboxRouter(ctx));
 
+  app.use(methodNotAllowed(documentedMethods));
   app.use(notFoundRoute);
   app.use(errorHandler(ctx.log));
   return app;

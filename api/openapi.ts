@@ -31,7 +31,11 @@ const RiskRulesObject = zod.object({ object: zod.literal('risk_rules'), livemode
 type Method = 'get' | 'post' | 'delete';
 /** `raw`: the body is a file of these types (not JSON). */
 /** `also`: other answers that are not errors (a 202 with the object as it stands). */
-type Route = { method: Method; path: string; summary: string; body?: z.ZodTypeAny; raw?: string[]; also?: [number, z.ZodTypeAny][]; query?: z.ZodObject; ok: [number, z.ZodTypeAny]; errors: number[]; admin?: boolean; public?: boolean };
+/** `bodyOptional`: the body may be left out (its fields all have defaults). */
+type Route = {
+  method: Method; path: string; summary: string; body?: z.ZodTypeAny; bodyOptional?: boolean; raw?: string[]; also?: [number, z.ZodTypeAny][]; query?: z.ZodObject;
+  ok: [number, z.ZodTypeAny]; errors: number[]; admin?: boolean; public?: boolean;
+};
 
 const IdParam = (name: string) => ({ name, in: 'path' as const, required: true, schema: { type: 'string' as const } });
 
@@ -53,7 +57,7 @@ const ROUTES: Route[] = [
   { method: 'get', path: '/v1/webhook_endpoints', summary: 'List webhook endpoints', query: ListQuery, ok: [200, WebhookEndpointList], errors: [400, 401] },
   { method: 'get', path: '/v1/webhook_endpoints/{id}', summary: 'Retrieve a webhook endpoint', ok: [200, WebhookEndpointObject], errors: [401, 404] },
   { method: 'post', path: '/v1/webhook_endpoints/{id}', summary: 'Update a webhook endpoint (url, events, description, status)', body: UpdateWebhookEndpointBody, ok: [200, WebhookEndpointObject], errors: [400, 401, 404] },
-  { method: 'post', path: '/v1/webhook_endpoints/{id}/rotate_secret', summary: 'Roll the signing secret; the old one keeps signing during the overlap', body: RotateSecretBody, ok: [200, WebhookEndpointObject], errors: [400, 401, 404, 409] },
+  { method: 'post', path: '/v1/webhook_endpoints/{id}/rotate_secret', summary: 'Roll the signing secret; the old one keeps signing during the overlap', body: RotateSecretBody, bodyOptional: true, ok: [200, WebhookEndpointObject], errors: [400, 401, 404, 409] },
   { method: 'delete', path: '/v1/webhook_endpoints/{id}', summary: 'Delete a webhook endpoint (pending deliveries stop)', ok: [200, DeletedWebhookEndpoint], errors: [401, 404] },
   { method: 'post', path: '/v1/admin/payments/{id}/retry', summary: 'Operator: retry the payment\'s stuck step now (audited)', body: OperatorActionBody, ok: [200, OperatorActionObject], errors: [400, 401, 404, 409], admin: true },
   { method: 'post', path: '/v1/admin/payments/{id}/cancel', summary: 'Operator: force-cancel a payment (audited)', body: OperatorActionBody, ok: [200, OperatorActionObject], errors: [400, 401, 404, 409, 503], admin: true },
@@ -132,34 +136,85 @@ export function openApiDocument(): object {
     registry.registerPath({
       method: r.method,
       path: r.path,
+      operationId: operationName(r),
       summary: r.summary,
       ...(r.public ? {} : { security: [{ [bearer.name]: [] }] }),
       parameters: [
         ...pathParams,
-        ...(r.method === 'post' ? [{ name: 'Idempotency-Key', in: 'header' as const, required: false, schema: { type: 'string' as const, maxLength: 255 } }] : []),
+        ...(r.method === 'post' ? [{ name: 'Idempotency-Key', in: 'header' as const, required: false, schema: { type: 'string' as const, minLength: 1, maxLength: 255 } }] : []),
       ],
       request: {
         ...(r.query ? { query: r.query } : {}),
-        ...(r.body ? { body: { content: { 'application/json': { schema: r.body } }, required: true } } : {}),
+        ...(r.body ? { body: { content: { 'application/json': { schema: r.body } }, required: !r.bodyOptional } } : {}),
         ...(r.raw ? { body: { content: Object.fromEntries(r.raw.map((type) => [type, { schema: { type: 'string' as const } }])), required: true } } : {}),
       },
       responses: {
-        [r.ok[0]]: { description: 'OK', content: { 'application/json': { schema: r.ok[1] } } },
+        [r.ok[0]]: { description: 'OK', content: { 'application/json': { schema: r.ok[1] } }, ...linksFrom(r) },
         ...Object.fromEntries([...(r.also ?? []), ...(stillWorking(r) ? [[202, r.ok[1]] as [number, z.ZodTypeAny]] : [])]
           .map(([code, schema]) => [code, { description: code === 202 ? 'Accepted: still working (or held for review); the object as it stands' : 'OK', content: { 'application/json': { schema } } }])),
         // Any POST may answer 400 for its Idempotency-Key (empty, or longer than 255 characters), and 409
         // when the key was used with another body or its first request is still in flight (API.md); 413 past 64 KiB.
-        ...Object.fromEntries([...new Set([...r.errors, ...(r.method === 'post' ? [400, 409, 413] : [])])].map((code) => [code, { description: 'Error', content: { 'application/json': { schema: ErrorBody } } }])),
+        // A list's query (an unknown `starting_after`, a `limit` out of range) is a 400 too.
+        ...Object.fromEntries([...new Set([...r.errors, ...(r.method === 'post' ? [400, 409, 413] : []), ...(r.query ? [400] : [])])]
+          .map((code) => [code, { description: 'Error', content: { 'application/json': { schema: ErrorBody } } }])),
       },
     });
   }
   for (const [path, summary] of [['/healthz', 'Process is up'], ['/readyz', 'Temporal and PostgreSQL reachable']] as const) {
     registry.registerPath({ method: 'get', path, summary, responses: { 200: { description: 'OK' }, 503: { description: 'Not ready' } } });
   }
-  cached = new OpenApiGeneratorV31(registry.definitions).generateDocument({
+  cached = withoutNul(new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',
     info: { title: 'Payment orchestrator API', version: '0.1.0', description: 'Durable payments on Temporal. Contract: shared/API.md.' },
     servers: [{ url: '/' }],
-  });
+  }));
   return cached;
+}
+
+/**
+ * The routes a created object's id leads to (its page, capture, cancel, refund…), as OpenAPI
+ * links: clients and schemathesis's stateful phase follow them instead of guessing ids.
+ */
+function linksFrom(r: Route): { links?: Record<string, object> } {
+  if (r.method !== 'post' || r.path.includes('{') || r.ok[0] !== 201) return {};
+  const links: Record<string, object> = {};
+  for (const next of ROUTES) {
+    const id = new RegExp(`^${r.path}/\\{(\\w+)\\}`).exec(next.path);
+    if (id) links[operationName(next)] = { operationId: operationName(next), parameters: { [id[1]!]: '$response.body#/id' } };
+  }
+  // A payment's refunds name it in their body.
+  if (r.path === '/v1/payments') links.refund = { operationId: operationName(ROUTES.find((x) => x.path === '/v1/refunds' && x.method === 'post')!), requestBody: { payment_id: '$response.body#/id' } };
+  return Object.keys(links).length ? { links } : {};
+}
+
+/** A stable operationId from method and path: `post_v1_payments_id_capture`. */
+function operationName(r: Route): string {
+  return `${r.method}${r.path.replace(/[{}]/g, '').replace(/[^a-zA-Z0-9]+/g, '_')}`;
+}
+
+/**
+ * Every free-text string (no enum, format or pattern of its own) says what the API enforces:
+ * no NUL characters (`rejectNulCharacters`), which no text column or provider accepts.
+ */
+function withoutNul<T>(doc: T): T {
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(visit);
+    if (!node || typeof node !== 'object') return;
+    const o = node as Record<string, unknown>;
+    if (o.type === 'string' && o.pattern === undefined && o.enum === undefined && o.const === undefined && o.format === undefined) o.pattern = '^[^\\x00]*$';
+    Object.values(o).forEach(visit);
+  };
+  visit(doc);
+  return doc;
+}
+
+/** The methods the document lists for a path (`/v1/payments/pay_1` → GET, POST…), or undefined for a path it does not know. */
+export function documentedMethods(path: string): string[] | undefined {
+  const methods = new Set<string>();
+  for (const r of [...ROUTES, { method: 'get', path: '/healthz' }, { method: 'get', path: '/readyz' }]) {
+    if (new RegExp(`^${r.path.replace(/\{\w+\}/g, '[^/]+')}/?$`).test(path)) methods.add(r.method.toUpperCase());
+  }
+  if (methods.size === 0) return undefined;
+  if (methods.has('GET')) methods.add('HEAD');
+  return [...methods];
 }

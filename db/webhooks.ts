@@ -35,10 +35,11 @@ export async function createEndpoint(
   return toEndpoint(rows[0]!);
 }
 
-export async function findEndpoint(pool: Pool, tenant: Tenant, id: string): Promise<WebhookEndpoint | undefined> {
+/** `withDeleted`: a deleted endpoint too (the replay of the request that created it answers as it did). */
+export async function findEndpoint(pool: Pool, tenant: Tenant, id: string, opts: { withDeleted?: boolean } = {}): Promise<WebhookEndpoint | undefined> {
   const { rows } = await pool.query<EndpointRow>(
-    `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1 AND merchant_id = $2 AND livemode = $3 AND deleted_at IS NULL`,
-    [id, tenant.merchantId, tenant.livemode],
+    `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1 AND merchant_id = $2 AND livemode = $3 AND (deleted_at IS NULL OR $4)`,
+    [id, tenant.merchantId, tenant.livemode, opts.withDeleted ?? false],
   );
   return rows[0] && toEndpoint(rows[0]);
 }

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { execFileSync } from 'node:child_process';
 import { ADMIN_KEY, card, client, eventually, newMerchant, useTestStack } from './support/stack';
 
@@ -166,7 +167,7 @@ describe('metrics', () => {
     const after = await read();
     const failed = 'payments_by_status{status="failed",provider="sandbox",method="card",mode="test"}';
     expect(value(after, failed)).toBe(value(before, failed) + 1);
-    const authorizeCalls = 'payments_provider_call_duration_seconds_count{provider="sandbox",mode="test",operation="authorize",outcome="authorized"}';
+    const authorizeCalls = 'payments_provider_call_duration_seconds_count{provider="sandbox",mode="test",operation="authorize",outcome="captured"}'; // automatic capture: captured in the authorizing call
     expect(value(after, authorizeCalls)).toBeGreaterThanOrEqual(value(before, authorizeCalls) + 1);
     expect(after).toMatch(/payments_http_requests_total\{method="POST",route="\/v1\/payments\/",status="402"\}/);
     expect(after).toContain('process_resident_memory_bytes');
@@ -212,4 +213,66 @@ test('NUL characters anywhere in the input are a 400 naming the field, never a 5
     expect([path, res.status, res.body.error?.type]).toEqual([path, 400, 'invalid_request_error']);
   }
   expect((await m.api.get('/v1/payments')).body.data).toEqual([]); // nothing half-written
+});
+
+describe('what /openapi.json says is what the API does (schemathesis --checks all)', () => {
+  /** node:http, since fetch refuses TRACE. */
+  const send = (method: string, path: string, key?: string) => new Promise<{ status: number; allow?: string }>((resolve, reject) => {
+    const req = http.request(`${stack().url}${path}`, { method, headers: key ? { authorization: `Bearer ${key}` } : {} }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode!, ...(res.headers.allow ? { allow: res.headers.allow } : {}) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+
+  test('a method the document does not list on a known path is 405 with Allow; an unknown path stays 404', async () => {
+    expect(await send('TRACE', '/healthz')).toEqual({ status: 405, allow: 'GET, HEAD' });
+    expect(await send('DELETE', '/v1/refunds', m.key)).toEqual({ status: 405, allow: 'POST, GET, HEAD' });
+    expect(await send('PUT', '/v1/payments/pay_123', m.key)).toEqual({ status: 405, allow: 'GET, HEAD' });
+    expect((await send('TRACE', '/v1/nothing-here', m.key)).status).toBe(404);
+  });
+
+  test('every POST refuses an Idempotency-Key outside 1 to 255 characters, even where the key is not used', async () => {
+    const endpoint = (await m.api.post('/v1/webhook_endpoints', { url: 'https://shop.example/hooks' })).body;
+    for (const key of ['x'.repeat(256), '']) {
+      const res = await m.api.post(`/v1/webhook_endpoints/${endpoint.id}`, { description: 'renamed' }, { 'idempotency-key': key });
+      expect({ key: key.length, status: res.status, param: res.body.error?.param }).toEqual({ key: key.length, status: 400, param: 'Idempotency-Key' });
+    }
+    expect((await m.api.get(`/v1/webhook_endpoints/${endpoint.id}`)).body.description).toBeNull();
+  });
+
+  test('a replayed create answers what it answered, even after the endpoint was deleted', async () => {
+    const headers = { 'idempotency-key': `we-replay-${Date.now()}` };
+    const body = { url: 'https://shop.example/replay' };
+    const first = await m.api.post('/v1/webhook_endpoints', body, headers);
+    expect(first.status).toBe(201);
+    expect((await m.api.raw('DELETE', `/v1/webhook_endpoints/${first.body.id}`)).status).toBe(200);
+    const replay = await m.api.post('/v1/webhook_endpoints', body, headers);
+    expect(replay.status).toBe(201);
+    expect(replay.body).toMatchObject({ id: first.body.id, url: body.url, secret: first.body.secret });
+  });
+
+  test('the document: free text excludes NUL, the key is 1 to 255 characters, lists may answer 400, rotate_secret may have no body, created objects link onwards', async () => {
+    const doc = (await client(stack().url).get('/openapi.json')).body;
+    const strings: Record<string, unknown>[] = [];
+    const visit = (n: unknown): void => {
+      if (Array.isArray(n)) return n.forEach(visit);
+      if (!n || typeof n !== 'object') return;
+      const o = n as Record<string, unknown>;
+      if (o.type === 'string') strings.push(o);
+      Object.values(o).forEach(visit);
+    };
+    visit(doc);
+    expect(strings.filter((s) => s.pattern === undefined && s.enum === undefined && s.const === undefined && s.format === undefined)).toEqual([]);
+    expect(strings.filter((s) => s.pattern === '^[^\\x00]*$').length).toBeGreaterThan(20);
+    const key = doc.paths['/v1/payments'].post.parameters.find((p: { name: string }) => p.name === 'Idempotency-Key');
+    expect(key.schema).toMatchObject({ minLength: 1, maxLength: 255 });
+    expect(Object.keys(doc.paths['/v1/payments'].get.responses)).toContain('400');
+    expect(doc.paths['/v1/webhook_endpoints/{id}/rotate_secret'].post.requestBody.required).toBe(false);
+    const links = doc.paths['/v1/payments'].post.responses['201'].links;
+    expect(links.post_v1_payments_id_capture).toEqual({ operationId: 'post_v1_payments_id_capture', parameters: { id: '$response.body#/id' } });
+    expect(doc.paths['/v1/payments/{id}/capture'].post.operationId).toBe('post_v1_payments_id_capture');
+    expect(links.refund.requestBody).toEqual({ payment_id: '$response.body#/id' });
+  });
 });

@@ -71,6 +71,14 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
   };
 }
 
+/** A known path asked with a method the API does not offer there: 405 with the methods it does (RFC 9110). */
+export const methodNotAllowed = (methodsOf: (path: string) => string[] | undefined): RequestHandler => (req, res, next) => {
+  const allowed = methodsOf(req.path);
+  if (!allowed || allowed.includes(req.method)) return next();
+  res.setHeader('Allow', allowed.join(', '));
+  res.status(405).json(new ApiError(405, 'invalid_request_error', 'method_not_allowed', `${req.method} is not allowed on ${req.path}; use ${allowed.join(', ')}.`).toBody());
+};
+
 export const notFoundRoute: RequestHandler = (req, res) => {
   res.status(404).json(new ApiError(404, 'not_found', 'route_not_found', `No route for ${req.method} ${req.path}`).toBody());
 };

@@ -44,3 +44,13 @@ export const rejectNulCharacters: RequestHandler = (req, _res, next) => {
   if (param) return next(invalidRequest(`Invalid ${param}: text must not contain NUL characters.`, param === 'body' ? undefined : param));
   next();
 };
+
+/**
+ * Every POST's Idempotency-Key, checked whatever the route does with it (API.md: 1 to 255
+ * characters), so a request the document calls invalid is never taken.
+ */
+export const checkIdempotencyKey: RequestHandler = (req, _res, next) => {
+  const key = req.method === 'POST' ? req.header('idempotency-key') : undefined;
+  if (key !== undefined && (key.length < 1 || key.length > 255)) return next(invalidRequest('Idempotency-Key must be 1 to 255 characters.', 'Idempotency-Key'));
+  next();
+};

@@ -89,8 +89,9 @@ export function webhookEndpointsRouter(ctx: ApiContext): Router {
       resourceType: 'webhook_endpoint',
       allocate: () => newId('we'),
       // The secret is shown once; a replay of the same request (whose first answer may have been
-      // lost) shows it again, since the caller could not have stored it otherwise.
-      replay: async (id, status) => ({ status, body: await withSecret(tenant, id) }),
+      // lost) shows it again, since the caller could not have stored it otherwise. The endpoint
+      // deleted since, the replay still answers what the request did (as Stripe replays), not 404.
+      replay: async (id, status) => ({ status, body: await withSecret(tenant, id, true) }),
       run: async (id) => {
         await createEndpoint(pool, {
           id, tenant, url: body.url, events: body.events ?? ['*'], description: body.description ?? null, secretSealed: secrets.seal(newId('whsec')),
@@ -101,8 +102,8 @@ export function webhookEndpointsRouter(ctx: ApiContext): Router {
     res.status(outcome.status).json(outcome.body);
   });
 
-  const withSecret = async (tenant: Tenant, id: string) => {
-    const endpoint = await loadEndpoint(tenant, id);
+  const withSecret = async (tenant: Tenant, id: string, withDeleted = false) => {
+    const endpoint = found(await findEndpoint(pool, tenant, id, { withDeleted }), 'webhook_endpoint', id);
     const { rows } = await pool.query('SELECT secret_sealed FROM webhook_endpoints WHERE id = $1', [id]);
     return { ...endpoint, secret: secrets.open(rows[0].secret_sealed) };
   };
