@@ -192,21 +192,27 @@ function operationName(r: Route): string {
   return `${r.method}${r.path.replace(/[{}]/g, '').replace(/[^a-zA-Z0-9]+/g, '_')}`;
 }
 
+const NO_NUL = '^[^\\x00]*$';
+
 /**
- * Every free-text string (no enum, format or pattern of its own) says what the API enforces:
- * no NUL characters (`rejectNulCharacters`), which no text column or provider accepts.
+ * Every free-text string and map key (no enum, format or pattern of its own) says what the API
+ * enforces: no NUL characters (`rejectNulCharacters`), which no text column or provider accepts,
+ * so no object it answers holds one either. Not the error body: a message may quote the input.
  */
 function withoutNul<T>(doc: T): T {
   const visit = (node: unknown): void => {
     if (Array.isArray(node)) return node.forEach(visit);
     if (!node || typeof node !== 'object') return;
     const o = node as Record<string, unknown>;
-    if (o.type === 'string' && o.pattern === undefined && o.enum === undefined && o.const === undefined && o.format === undefined) o.pattern = '^[^\\x00]*$';
-    Object.values(o).forEach(visit);
+    if (o.type === 'string' && o.pattern === undefined && o.enum === undefined && o.const === undefined && o.format === undefined) o.pattern = NO_NUL;
+    if (o.type === 'object' && o.additionalProperties && o.propertyNames === undefined) o.propertyNames = { pattern: NO_NUL };
+    for (const [k, v] of Object.entries(o)) if (!(k === 'Error' && o === schemasOf(doc))) visit(v);
   };
   visit(doc);
   return doc;
 }
+
+const schemasOf = (doc: unknown): unknown => (doc as { components?: { schemas?: unknown } }).components?.schemas;
 
 /** The methods the document lists for a path (`/v1/payments/pay_1` → GET, POST…), or undefined for a path it does not know. */
 export function documentedMethods(path: string): string[] | undefined {

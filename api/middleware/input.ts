@@ -40,7 +40,8 @@ export const rejectNulCharacters: RequestHandler = (req, _res, next) => {
     return next(invalidRequest('The request path is not valid percent-encoding.', undefined, 'invalid_path'));
   }
   if (path.includes('\u0000')) return next(invalidRequest('The request path must not contain NUL characters.', undefined, 'invalid_path'));
-  const param = nulAt(req.query) ?? nulAt(req.body);
+  // A key may hold the NUL itself: the answer names it with the character escaped.
+  const param = (nulAt(req.query) ?? nulAt(req.body))?.replaceAll('\u0000', '\\u0000');
   if (param) return next(invalidRequest(`Invalid ${param}: text must not contain NUL characters.`, param === 'body' ? undefined : param));
   next();
 };
