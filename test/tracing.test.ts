@@ -36,10 +36,13 @@ test('one trace runs from the HTTP request through the payment workflow and its 
     'POST /v1/payments/',
     'UpdateWithStartWorkflow:createPayment',
     // Spans made inside the workflow (it stays open for refunds, so its own RunWorkflow span is not finished yet).
+    'StartActivity:evaluateRisk',
     'StartActivity:authorizeAtProvider',
     'RunActivity:authorizeAtProvider',
-    'RunActivity:captureAtProvider',
+    'RunActivity:recordPayment',
   ]));
+  // Captured in the authorizing call: no capture activity of its own.
+  expect(trace).not.toContain('RunActivity:captureAtProvider');
   // Other requests are other traces.
   const merchantCreation = all.find((s) => s.name === 'POST /v1/merchants/');
   expect(merchantCreation?.traceId).not.toBe(request!.traceId);
