@@ -1,11 +1,12 @@
 import { createHash, createHmac } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool } from 'pg';
 import { inTransaction } from '../db/pool';
 import { signPayload } from '../domain/signature';
 import type { Channel, PaymentMethodType, ProviderName } from '../domain/payment';
 import type { RiskAction, RiskRules, VelocityKey } from '../risk/rules';
 import { ipCountryOf } from '../risk/geoip';
-import { DEFAULT_RISK_RULES, emailDomain, evaluateRules, velocityWindows } from '../risk/rules';
+import { DEFAULT_RISK_RULES, conditionsUsed, emailDomain, evaluateRules, velocityWindows } from '../risk/rules';
 import type { Metrics } from '../runtime/metrics';
 
 /** What a payment offers the risk check: its attributes, and the values velocity is counted by. */
@@ -46,6 +47,8 @@ export type RiskDeps = {
 
 /** Rows older than the longest window (30 days) count for nothing: dropped as their key is counted again. */
 const KEEP_DAYS = 30;
+/** How long the provider may take to name a card's fingerprint before the token's hash stands in. */
+const FINGERPRINT_TIMEOUT_MS = 3000;
 
 
 /** The velocity hash key, derived from the payload keys every worker shares (a rotation starts the windows afresh). */
@@ -89,7 +92,9 @@ export function createRiskActivities({ pool, hashKey, metrics, scorer, reference
    */
   async function fingerprintOf(input: RiskInput): Promise<string | undefined> {
     if (input.method !== 'card' || !input.token) return undefined;
-    const known = input.provider && cardFingerprint ? await cardFingerprint(input.provider, input.livemode, input.token).catch(() => undefined) : undefined;
+    // Bounded well inside the local activity's timeout: a provider that hangs costs the lookup, never the payment.
+    const asked = input.provider && cardFingerprint ? cardFingerprint(input.provider, input.livemode, input.token).catch(() => undefined) : undefined;
+    const known = asked && (await Promise.race([asked, sleep(FINGERPRINT_TIMEOUT_MS).then(() => undefined)]));
     return known ?? createHash('sha256').update(`fingerprint:${input.token}`).digest('hex').slice(0, 16);
   }
 
@@ -138,8 +143,10 @@ export function createRiskActivities({ pool, hashKey, metrics, scorer, reference
           counts.set(`${w.key}:${w.window_seconds}`, { count: rows[0]!.count, sum: Number(rows[0]!.sum) });
         }
       });
-      const ipCountry = input.clientIp ? ipCountryOf(input.clientIp) : undefined;
-      const inReference = await referenceAmount?.(input.amount, input.currency);
+      // Looked up only when something reads them: a rule, or (the IP's country) the scorer.
+      const uses = conditionsUsed(rules);
+      const ipCountry = input.clientIp && (uses.has('ip_country_in') || scorer) ? ipCountryOf(input.clientIp) : undefined;
+      const inReference = uses.has('reference_amount_gte') || uses.has('reference_amount_lt') ? await referenceAmount?.(input.amount, input.currency) : undefined;
       const score = await externalScore(input, ipCountry);
       const outcome = evaluateRules(rules, {
         amount: input.amount, currency: input.currency, method: input.method, channel: input.channel, keys,

@@ -142,6 +142,11 @@ export function velocityWindows(rules: RiskRules): { key: VelocityKey; window_se
   return [...seen.values()];
 }
 
+/** The conditions any of the rules uses (`amount_gte`, `ip_country_in`…): what is worth looking up before evaluating. */
+export function conditionsUsed(rules: RiskRules): Set<keyof RiskCondition> {
+  return new Set(rules.rules.flatMap((r) => Object.keys(r.if) as (keyof RiskCondition)[]));
+}
+
 function velocityHolds(v: VelocityCondition, facts: RiskFacts, velocity: VelocityCounts): boolean {
   if (!facts.keys[v.key]) return false;
   const counted = velocity(v.key, v.window_seconds);
