@@ -99,7 +99,7 @@ export async function startServices(
     const sender = new WebhookSender(urlGuard, config.WEBHOOK_TIMEOUT_MS);
     const mailer = config.SMTP_URL ? new Mailer(config.SMTP_URL, config.RECEIPT_FROM) : undefined;
     const notifications = { dispatcher, sender, secrets, mailer };
-    worker = await createPaymentWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, pool, providers, circuits, dataConverter, metrics, notifications, workflowBundle: opts.workflowBundle ?? (config.WORKFLOW_BUNDLE_PATH && !tracing ? { codePath: config.WORKFLOW_BUNDLE_PATH } : undefined), plugins: tracing ? [tracing.plugin] : [], maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS, config });
+    worker = await createPaymentWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, pool, providers, circuits, dataConverter, metrics, notifications, workflowBundle: opts.workflowBundle ?? (config.WORKFLOW_BUNDLE_PATH && !tracing ? { codePath: config.WORKFLOW_BUNDLE_PATH } : undefined), plugins: tracing ? [tracing.plugin] : [], maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS, config, fx });
     const running = worker.run();
     if (config.RECONCILIATION_SCHEDULE === 'on') {
       // Temporal may be down at boot: tried again every 30 s until the schedules are there.

@@ -10,7 +10,7 @@ import { createFxActivities } from '../activities/fx';
 import type { NotificationDeps } from '../activities/notifications';
 import type { Config } from '../config';
 import type { Metrics } from '../runtime/metrics';
-import { FxService } from '../runtime/fx';
+import type { FxService } from '../runtime/fx';
 import type { Providers } from '../runtime/providers';
 import { providerFor } from '../runtime/providers';
 import type { CircuitBreaker } from '../routing/circuit-breaker';
@@ -30,6 +30,8 @@ export type PaymentWorkerOptions = {
   /** E.g. OpenTelemetry tracing (its workflow interceptors need a bundle built here, not a prebuilt one). */
   plugins?: WorkerOptions['plugins'];
   maxCachedWorkflows?: number;
+  /** Rates for risk rules' reference amounts: the process's one FxService. */
+  fx: FxService;
   /** What subscription invoices' payments are opened with (TTLs, task queue). */
   config: Config;
   /** A prebuilt workflow bundle (tests, production images); otherwise bundled at start. */
@@ -37,7 +39,7 @@ export type PaymentWorkerOptions = {
 };
 
 export async function createPaymentWorker(opts: PaymentWorkerOptions): Promise<Worker> {
-  const fx = new FxService(opts.pool, opts.config);
+  const { fx } = opts;
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
