@@ -98,6 +98,8 @@ export function createApp(ctx: ApiContext): express.Express {
 
   // Provider callbacks need the raw body for signature checks: mounted before the JSON parser.
   app.use('/webhooks', providerWebhooksRouter(ctx));
+  // Before every route that takes one (the statement import too, mounted ahead of the JSON parser).
+  app.use(['/v1', '/sandbox'], checkIdempotencyKey);
 
   app.use(['/v1', '/sandbox'], perKeyRateLimit(ctx.pool, ctx.config.RATE_LIMIT_PER_MINUTE, ctx.config.ADMIN_API_KEY));
   // The Temporal UI's codec calls carry whole histories' payloads: their own, larger limit.
@@ -109,7 +111,6 @@ export function createApp(ctx: ApiContext): express.Express {
   // Any content type is read as JSON, and an empty or absent body as `{}`: routes validate one shape.
   app.use(express.json({ limit: BODY_LIMIT, strict: true, type: () => true }), absentBodyAsEmpty);
   app.use(rejectNulCharacters);
-  app.use(checkIdempotencyKey);
   app.use('/v1/merchants', adminAuth(ctx.config.ADMIN_API_KEY), merchantsRouter(ctx));
   // The merchant's key or an operator's admin key.
   app.use('/v1/payments/:id/review', reviewRouter(ctx));

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Request } from 'express';
 import type { Pool } from 'pg';
-import { ApiError, invalidRequest } from '../../domain/errors';
+import { ApiError } from '../../domain/errors';
 
 export type Outcome = { status: number; body: unknown };
 
@@ -50,7 +50,7 @@ export async function idempotent(pool: Pool, req: Request, op: IdempotentOperati
     const id = op.allocate();
     return op.run(id, `${op.resourceType}:${id}:${Date.now()}`);
   }
-  if (key.length < 1 || key.length > 255) throw invalidRequest('Idempotency-Key must be 1 to 255 characters.', 'Idempotency-Key');
+  // Its length (1 to 255) is checked for every POST by `checkIdempotencyKey`, before any route.
   const requestHash = createHash('sha256').update(`${req.method} ${req.baseUrl}${req.path}\n${canonical(req.body ?? {})}`).digest('hex');
   const opKey = createHash('sha256').update(`${op.scope}\n${key}`).digest('hex').slice(0, 32);
 
