@@ -206,20 +206,21 @@ function withoutNul<T>(doc: T): T {
     const o = node as Record<string, unknown>;
     if (o.type === 'string' && o.pattern === undefined && o.enum === undefined && o.const === undefined && o.format === undefined) o.pattern = NO_NUL;
     if (o.type === 'object' && o.additionalProperties && o.propertyNames === undefined) o.propertyNames = { pattern: NO_NUL };
-    for (const [k, v] of Object.entries(o)) if (!(k === 'Error' && o === schemasOf(doc))) visit(v);
+    for (const [k, v] of Object.entries(o)) if (!(k === 'Error' && o === schemas)) visit(v);
   };
+  const schemas = (doc as { components?: { schemas?: unknown } }).components?.schemas;
   visit(doc);
   return doc;
 }
 
-const schemasOf = (doc: unknown): unknown => (doc as { components?: { schemas?: unknown } }).components?.schemas;
+let patterns: { pattern: RegExp; method: string }[] | undefined;
+const routePatterns = () => (patterns ??= [...ROUTES, { method: 'get', path: '/healthz' }, { method: 'get', path: '/readyz' }]
+  .map((r) => ({ pattern: new RegExp(`^${r.path.replace(/\{\w+\}/g, '[^/]+')}/?$`), method: r.method.toUpperCase() })));
 
 /** The methods the document lists for a path (`/v1/payments/pay_1` → GET, POST…), or undefined for a path it does not know. */
 export function documentedMethods(path: string): string[] | undefined {
   const methods = new Set<string>();
-  for (const r of [...ROUTES, { method: 'get', path: '/healthz' }, { method: 'get', path: '/readyz' }]) {
-    if (new RegExp(`^${r.path.replace(/\{\w+\}/g, '[^/]+')}/?$`).test(path)) methods.add(r.method.toUpperCase());
-  }
+  for (const r of routePatterns()) if (r.pattern.test(path)) methods.add(r.method);
   if (methods.size === 0) return undefined;
   if (methods.has('GET')) methods.add('HEAD');
   return [...methods];

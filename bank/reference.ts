@@ -48,6 +48,8 @@ export function isValidReference(text: string): boolean {
   return mod97(`${ref.slice(4)}${ref.slice(0, 4)}`) === 1;
 }
 
+/** Our references are `RF` + 2 check digits + the body. */
+const REFERENCE_LENGTH = 4 + BODY_LENGTH;
 
 /**
  * Every reference a payer's text may mean: the text, or a reference-shaped piece of it, as
@@ -74,7 +76,3 @@ export function possibleReferences(text: string): { reference: string; corrected
   }
   return [...repaired].map((reference) => ({ reference, corrected: true }));
 }
-
-/** Our references are `RF` + 2 check digits + the body. */
-const REFERENCE_LENGTH = 4 + BODY_LENGTH;
-

@@ -22,7 +22,8 @@ import { floorOpenWorkflow, floorUpdate, floorWorkflow } from './floor.workflows
 import { createRiskActivities } from '../activities/risk';
 import { DEFAULT_RISK_RULES } from '../risk/rules';
 import type { CpuReading } from './harness';
-import { WORKER_IMAGE_ENV, cpuMs, cpuReading, cpuSpent, pool, postgresCpuMs, rssMb, spawnWorker } from './harness';
+import { cpuMs, cpuReading, cpuSpent, pool, postgresCpuMs, rssMb, spawnWorker } from './harness';
+import { WORKER_IMAGE_ENV } from './worker-memory';
 
 /**
  * `npm run bench`: what durability costs per payment, next to the floor measured in the same

@@ -100,4 +100,3 @@ export const cpuReading = (groups: Record<string, () => number>): CpuReading => 
 export const cpuSpent = (before: CpuReading, after: CpuReading, per: number): CpuReading =>
   Object.fromEntries(Object.keys(after).map((k) => [k, Math.round(((after[k]! - before[k]!) / per) * 10) / 10]));
 
-export { WORKER_IMAGE_ENV } from './worker-memory';

@@ -7,8 +7,10 @@ import type { Tenant } from './merchants';
 
 export type NewEvent = { id: string; merchantId: string; livemode: boolean; type: EventType; objectId: string; data: object };
 
-/** Outbox write, inside the transaction of the change it reports. A known id changes nothing. */
-/** `dispatched`: nothing is to be delivered (no endpoint, no receipt): recorded as dispatched already. */
+/**
+ * Outbox write, inside the transaction of the change it reports. A known id changes nothing.
+ * `dispatched`: nothing is to be delivered (no endpoint, no receipt): recorded as dispatched already.
+ */
 export async function recordEvents(client: PoolClient, events: readonly NewEvent[], opts: { dispatched?: boolean } = {}): Promise<void> {
   for (const e of events) {
     await client.query(
