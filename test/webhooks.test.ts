@@ -312,10 +312,12 @@ test('a merchant without endpoints: events are recorded as dispatched with no de
   const before = (await pay(m.api)).body;
   expect(before.status).toBe('captured');
   const early = await eventually(
-    () => stack().pool.query(`SELECT type, dispatched_at IS NOT NULL AS dispatched FROM events WHERE object_id = $1 ORDER BY sequence`, [before.id]),
+    () => stack().pool.query(`SELECT type, dispatched_at IS NOT NULL AS dispatched, dispatched_at <= created_at AS in_same_transaction FROM events WHERE object_id = $1 ORDER BY sequence`, [before.id]),
     (res) => res.rows.some((e) => e.type === 'payment.captured'),
   );
   expect(early.rows.every((e) => e.dispatched)).toBe(true);
+  // Marked in the transaction that recorded them (its now() precedes the insert), not by a dispatch after it.
+  expect(early.rows.every((e) => e.in_same_transaction)).toBe(true);
   expect((await stack().pool.query('SELECT count(*)::int AS n FROM webhook_deliveries WHERE merchant_id = $1', [m.id])).rows[0].n).toBe(0);
   // The events are still listed, and can be resent once there is an endpoint.
   expect((await m.api.get(`/v1/events?object_id=${before.id}`)).body.data.length).toBe(early.rows.length);
