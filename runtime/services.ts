@@ -196,8 +196,9 @@ export async function startServices(
       for (const stop of stops) await stop();
       await registering; // bounded by its deadline: no retry of it may fire after the connection closes
       // The SDK retries transient errors (e.g. updates the server aborted) on timers; a retry
-      // firing after close throws, so let the short ones finish first.
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      // firing after close throws, so let them finish first. After a worker crash several
+      // back off past a second (a fresh-clone CI run met one), hence three.
+      await new Promise((resolve) => setTimeout(resolve, 3000));
       await temporal.connection.close();
       await tracing?.shutdown();
       await pool.end();
