@@ -31,9 +31,9 @@ const RiskRulesObject = zod.object({ object: zod.literal('risk_rules'), livemode
 type Method = 'get' | 'post' | 'delete';
 /** `raw`: the body is a file of these types (not JSON). */
 /** `also`: other answers that are not errors (a 202 with the object as it stands). */
-/** `bodyOptional`: the body may be left out (its fields all have defaults). */
+/** `rules`: 400 codes for requests the schema accepts, by rules JSON Schema cannot state (`x-rules` on the 400). */
 type Route = {
-  method: Method; path: string; summary: string; body?: z.ZodTypeAny; bodyOptional?: boolean; raw?: string[]; also?: [number, z.ZodTypeAny][]; query?: z.ZodObject;
+  method: Method; path: string; summary: string; body?: z.ZodTypeAny; raw?: string[]; also?: [number, z.ZodTypeAny][]; rules?: Record<string, string>; query?: z.ZodObject;
   ok: [number, z.ZodTypeAny]; errors: number[]; admin?: boolean; public?: boolean;
 };
 
@@ -42,42 +42,49 @@ const IdParam = (name: string) => ({ name, in: 'path' as const, required: true, 
 /** Every route of API.md, described from the same zod schemas the handlers validate with. */
 const ROUTES: Route[] = [
   { method: 'post', path: '/v1/merchants', summary: 'Create a merchant (admin key)', body: CreateMerchantBody, ok: [201, MerchantObject], errors: [400, 401, 409], admin: true },
-  { method: 'post', path: '/v1/payments', summary: 'Create a payment and authorize it synchronously', body: CreatePaymentBody, ok: [201, PaymentObject], also: [[202, PaymentObject]], errors: [400, 401, 402, 404, 409, 413, 502, 503] },
+  { method: 'post', path: '/v1/payments', summary: 'Create a payment and authorize it synchronously', body: CreatePaymentBody,
+    rules: {
+      fx_unavailable: 'No fresh exchange rate converts currency to settlement_currency.', amount_too_small: 'The amount converts to less than one minor unit of settlement_currency.',
+      fx_quote_expired: 'fx_quote_id has expired.', fx_quote_used: 'fx_quote_id settled another payment.', fx_quote_mismatch: 'fx_quote_id is for another pair or amount.',
+      provider_unavailable: 'The provider is not configured for the key\'s mode.', payment_method_not_supported: 'No configured provider takes this method in this channel.',
+      invalid_amount: 'The payment\'s provider cannot move this amount in this currency (such as Stripe\'s ISK in whole units).', amount_too_large: 'Past the provider\'s limit for this currency.', parameter_missing: 'WeChat Pay in a phone browser needs client_ip.',
+    },
+    ok: [201, PaymentObject], also: [[202, PaymentObject]], errors: [400, 401, 402, 404, 409, 413, 502, 503] },
   { method: 'get', path: '/v1/payments', summary: 'List payments, newest first', query: PaymentListQuery, ok: [200, PaymentList], errors: [400, 401] },
   { method: 'get', path: '/v1/payments/{id}', summary: 'Retrieve a payment', ok: [200, PaymentObject], errors: [401, 404] },
-  { method: 'post', path: '/v1/payments/{id}/capture', summary: 'Capture an authorized payment (full or partial)', body: CaptureBody, ok: [200, PaymentObject], errors: [400, 401, 404, 409] },
+  { method: 'post', path: '/v1/payments/{id}/capture', summary: 'Capture an authorized payment (full or partial)', body: CaptureBody, rules: { invalid_amount: 'The payment\'s provider cannot move this amount in this currency (such as Stripe\'s ISK in whole units).', amount_too_large: 'Past the provider\'s limit for this currency.' }, ok: [200, PaymentObject], errors: [400, 401, 404, 409] },
   { method: 'post', path: '/v1/payments/{id}/cancel', summary: 'Cancel (void) a payment', ok: [200, PaymentObject], errors: [401, 404, 409] },
-  { method: 'post', path: '/v1/refunds', summary: 'Refund a captured payment (partial or whole remainder)', body: CreateRefundBody, ok: [201, RefundObject], errors: [400, 401, 404, 409] },
+  { method: 'post', path: '/v1/refunds', summary: 'Refund a captured payment (partial or whole remainder)', body: CreateRefundBody, rules: { invalid_amount: 'The payment\'s provider cannot move this amount in this currency (such as Stripe\'s ISK in whole units).', amount_too_large: 'Past the provider\'s limit for this currency.' }, ok: [201, RefundObject], errors: [400, 401, 404, 409] },
   { method: 'get', path: '/v1/refunds', summary: 'List refunds', query: RefundListQuery, ok: [200, RefundList], errors: [400, 401] },
   { method: 'get', path: '/v1/refunds/{id}', summary: 'Retrieve a refund', ok: [200, RefundObject], errors: [401, 404] },
   { method: 'get', path: '/v1/events', summary: 'List merchant events, newest first', query: EventListQuery, ok: [200, EventList], errors: [400, 401] },
   { method: 'get', path: '/v1/events/{id}', summary: 'Retrieve an event with its deliveries and attempts', ok: [200, EventObject], errors: [401, 404] },
   { method: 'post', path: '/v1/events/{id}/resend', summary: 'Deliver an event again', body: ResendEventBody, ok: [200, EventObject], errors: [400, 401, 404, 409] },
-  { method: 'post', path: '/v1/webhook_endpoints', summary: 'Create a webhook endpoint (its secret is shown once)', body: CreateWebhookEndpointBody, ok: [201, WebhookEndpointObject], errors: [400, 401, 409] },
+  { method: 'post', path: '/v1/webhook_endpoints', summary: 'Create a webhook endpoint (its secret is shown once)', body: CreateWebhookEndpointBody, ok: [201, WebhookEndpointObject], errors: [400, 401, 403, 409] },
   { method: 'get', path: '/v1/webhook_endpoints', summary: 'List webhook endpoints', query: ListQuery, ok: [200, WebhookEndpointList], errors: [400, 401] },
   { method: 'get', path: '/v1/webhook_endpoints/{id}', summary: 'Retrieve a webhook endpoint', ok: [200, WebhookEndpointObject], errors: [401, 404] },
-  { method: 'post', path: '/v1/webhook_endpoints/{id}', summary: 'Update a webhook endpoint (url, events, description, status)', body: UpdateWebhookEndpointBody, ok: [200, WebhookEndpointObject], errors: [400, 401, 404] },
-  { method: 'post', path: '/v1/webhook_endpoints/{id}/rotate_secret', summary: 'Roll the signing secret; the old one keeps signing during the overlap', body: RotateSecretBody, bodyOptional: true, ok: [200, WebhookEndpointObject], errors: [400, 401, 404, 409] },
+  { method: 'post', path: '/v1/webhook_endpoints/{id}', summary: 'Update a webhook endpoint (url, events, description, status)', body: UpdateWebhookEndpointBody, ok: [200, WebhookEndpointObject], errors: [400, 401, 403, 404] },
+  { method: 'post', path: '/v1/webhook_endpoints/{id}/rotate_secret', summary: 'Roll the signing secret; the old one keeps signing during the overlap', body: RotateSecretBody, ok: [200, WebhookEndpointObject], errors: [400, 401, 404, 409] },
   { method: 'delete', path: '/v1/webhook_endpoints/{id}', summary: 'Delete a webhook endpoint (pending deliveries stop)', ok: [200, DeletedWebhookEndpoint], errors: [401, 404] },
   { method: 'post', path: '/v1/admin/payments/{id}/retry', summary: 'Operator: retry the payment\'s stuck step now (audited)', body: OperatorActionBody, ok: [200, OperatorActionObject], errors: [400, 401, 404, 409], admin: true },
   { method: 'post', path: '/v1/admin/payments/{id}/cancel', summary: 'Operator: force-cancel a payment (audited)', body: OperatorActionBody, ok: [200, OperatorActionObject], errors: [400, 401, 404, 409, 503], admin: true },
   { method: 'post', path: '/v1/admin/events/{id}/resend', summary: 'Operator: re-send an event to the merchant\'s endpoints (audited)', body: OperatorActionBody, ok: [200, OperatorActionObject], errors: [400, 401, 404, 409], admin: true },
   { method: 'get', path: '/v1/routing', summary: 'The routing rules of the key\'s mode', ok: [200, RoutingObject], errors: [401] },
-  { method: 'post', path: '/v1/routing', summary: 'Replace the routing rules of the key\'s mode (rules, fee schedules, default lists)', body: RoutingConfigBody, ok: [200, RoutingObject], errors: [400, 401] },
+  { method: 'post', path: '/v1/routing', summary: 'Replace the routing rules of the key\'s mode (rules, fee schedules, default lists)', body: RoutingConfigBody, rules: { routing_invalid: 'A provider that cannot take the rule\'s method or currency.', provider_unavailable: 'The provider is not configured for the key\'s mode.' }, ok: [200, RoutingObject], errors: [400, 401] },
   { method: 'get', path: '/v1/admin/providers', summary: 'Operator: configured providers per mode and their circuit breakers', ok: [200, ProviderHealthList], errors: [401], admin: true },
   { method: 'post', path: '/v1/customers', summary: 'Create a customer (optionally on a test clock)', body: CreateCustomerBody, ok: [201, CustomerObject], errors: [400, 401, 404, 409] },
   { method: 'get', path: '/v1/customers', summary: 'List customers, newest first', query: CustomerListQuery, ok: [200, CustomerList], errors: [400, 401] },
   { method: 'get', path: '/v1/customers/{id}', summary: 'Retrieve a customer', ok: [200, CustomerObject], errors: [401, 404] },
   { method: 'post', path: '/v1/customers/{id}', summary: 'Update a customer (email, name, metadata, default payment method)', body: UpdateCustomerBody, ok: [200, CustomerObject], errors: [400, 401, 404] },
-  { method: 'post', path: '/v1/customers/{id}/payment_methods', summary: 'Save a card for the customer (a provider reference; Stripe: attached to a Stripe Customer)', body: SavePaymentMethodBody, ok: [201, PaymentMethodObject], errors: [400, 401, 404, 409, 502] },
+  { method: 'post', path: '/v1/customers/{id}/payment_methods', summary: 'Save a card for the customer (a provider reference; Stripe: attached to a Stripe Customer)', body: SavePaymentMethodBody, rules: { provider_unavailable: 'The provider is not configured for the key\'s mode.', card_not_saved: 'The provider refused the card.' }, ok: [201, PaymentMethodObject], errors: [400, 401, 404, 409, 502] },
   { method: 'get', path: '/v1/customers/{id}/payment_methods', summary: 'The customer\'s saved payment methods, oldest first', ok: [200, PaymentMethodList], errors: [401, 404] },
   { method: 'delete', path: '/v1/customers/{id}/payment_methods/{pm}', summary: 'Detach a saved payment method', ok: [200, PaymentMethodObject], errors: [401, 404] },
-  { method: 'post', path: '/v1/subscriptions', summary: 'Create a subscription: its first invoice is charged (or its trial starts) before the answer', body: CreateSubscriptionBody, ok: [201, SubscriptionObject], errors: [400, 401, 404, 409, 503] },
+  { method: 'post', path: '/v1/subscriptions', summary: 'Create a subscription: its first invoice is charged (or its trial starts) before the answer', body: CreateSubscriptionBody, rules: { time_out_of_range: 'billing_cycle_anchor is past, or more than one interval ahead, of now (or the test clock).' }, ok: [201, SubscriptionObject], errors: [400, 401, 404, 409, 503] },
   { method: 'get', path: '/v1/subscriptions', summary: 'List subscriptions', query: SubscriptionListQuery, ok: [200, SubscriptionList], errors: [400, 401] },
   { method: 'get', path: '/v1/subscriptions/{id}', summary: 'Retrieve a subscription', ok: [200, SubscriptionObject], errors: [401, 404] },
-  { method: 'post', path: '/v1/subscriptions/{id}', summary: 'Change price, quantity or payment method, with a proration behavior', body: UpdateSubscriptionBody, ok: [200, SubscriptionObject], errors: [400, 401, 404, 409] },
+  { method: 'post', path: '/v1/subscriptions/{id}', summary: 'Change price, quantity or payment method, with a proration behavior', body: UpdateSubscriptionBody, rules: { currency_change: 'A subscription keeps its currency.' }, ok: [200, SubscriptionObject], errors: [400, 401, 404, 409] },
   { method: 'post', path: '/v1/subscriptions/{id}/cancel', summary: 'Cancel now (optionally crediting unused time) or at the period end', body: CancelSubscriptionBody, ok: [200, SubscriptionObject], errors: [400, 401, 404, 409] },
-  { method: 'post', path: '/v1/subscriptions/{id}/pause', summary: 'Pause collection (keep_as_draft, mark_uncollectible or void), optionally until resumes_at', body: PauseSubscriptionBody, ok: [200, SubscriptionObject], errors: [400, 401, 404, 409] },
+  { method: 'post', path: '/v1/subscriptions/{id}/pause', summary: 'Pause collection (keep_as_draft, mark_uncollectible or void), optionally until resumes_at', body: PauseSubscriptionBody, rules: { time_in_past: 'resumes_at is not after now (or the test clock).' }, ok: [200, SubscriptionObject], errors: [400, 401, 404, 409] },
   { method: 'post', path: '/v1/subscriptions/{id}/resume', summary: 'Resume a paused subscription', ok: [200, SubscriptionObject], errors: [401, 404, 409] },
   { method: 'get', path: '/v1/invoices', summary: 'List invoices', query: InvoiceListQuery, ok: [200, InvoiceList], errors: [400, 401] },
   { method: 'get', path: '/v1/invoices/{id}', summary: 'Retrieve an invoice', ok: [200, InvoiceObject], errors: [401, 404] },
@@ -90,7 +97,7 @@ const ROUTES: Route[] = [
   { method: 'post', path: '/v1/billing_settings', summary: 'Set the dunning schedule and what happens when it is exhausted', body: BillingSettingsBody, ok: [200, BillingSettingsObject], errors: [400, 401] },
   { method: 'post', path: '/v1/admin/subscriptions/{id}/retry', summary: 'Operator: charge a subscription\'s open invoices now (audited)', body: OperatorActionBody, ok: [200, OperatorActionObject], errors: [400, 401, 404, 409], admin: true },
   { method: 'get', path: '/v1/fx/rates', summary: 'The reference rates quotes are made on (1 EUR = x), their date and whether they are stale', ok: [200, FxRatesObject], errors: [401, 503] },
-  { method: 'post', path: '/v1/fx/quotes', summary: 'Lock a rate for a payment: mid rate less the merchant margin, valid FX_QUOTE_TTL_SECONDS', body: CreateFxQuoteBody, ok: [201, FxQuoteObject], errors: [400, 401, 409] },
+  { method: 'post', path: '/v1/fx/quotes', summary: 'Lock a rate for a payment: mid rate less the merchant margin, valid FX_QUOTE_TTL_SECONDS', body: CreateFxQuoteBody, rules: { fx_unavailable: 'No fresh exchange rate converts the pair (GET /v1/fx/rates lists the currencies).', amount_too_small: 'The amount converts to less than one minor unit.' }, ok: [201, FxQuoteObject], errors: [400, 401, 409] },
   { method: 'get', path: '/v1/fx/quotes/{id}', summary: 'Retrieve an FX quote', ok: [200, FxQuoteObject], errors: [401, 404] },
   { method: 'post', path: '/v1/test_helpers/bank_transfers/incoming', summary: 'Test mode: a bank credit arrives (deduplicated by credit_id), and is matched', body: IncomingCreditBody, ok: [201, BankCreditObject], also: [[200, BankCreditObject]], errors: [400, 401, 404, 409] },
   { method: 'get', path: '/v1/bank_credits', summary: 'Bank credits of the merchant (its own feeds, and those applied to its payments)', query: BankCreditListQuery, ok: [200, BankCreditList], errors: [400, 401] },
@@ -105,11 +112,12 @@ const ROUTES: Route[] = [
   { method: 'get', path: '/v1/admin/bank_credits', summary: 'Operator: the platform account\'s credits (e.g. status=unmatched)', query: AdminBankCreditQuery, ok: [200, BankCreditList], errors: [400, 401], admin: true },
   { method: 'post', path: '/v1/admin/bank_credits/{id}/apply', summary: 'Operator: apply a credit to a transfer payment (audited)', body: AdminApplyBankCreditBody, ok: [200, BankCreditObject], errors: [400, 401, 404, 409], admin: true },
   { method: 'post', path: '/v1/admin/bank_payouts/{id}/confirm', summary: 'Operator: a payout left the bank account (audited)', body: OperatorActionBody, ok: [200, BankPayoutObject], errors: [400, 401, 404], admin: true },
-  { method: 'post', path: '/v1/bank_statements', summary: 'Import a bank statement (camt.053 XML or CSV body): credits are matched, debits confirm payouts', query: StatementImportQuery, raw: ['application/xml', 'text/csv'], ok: [200, StatementImportObject], errors: [400, 401, 413] },
+  { method: 'post', path: '/v1/bank_statements', summary: 'Import a bank statement (camt.053 XML or CSV body): credits are matched, debits confirm payouts', query: StatementImportQuery, raw: ['application/xml', 'text/csv'],
+    rules: { statement_invalid: 'The body is not a camt.053 statement or a statement CSV (its grammar is not JSON Schema\'s to state).', statement_missing: 'The body is empty.' }, ok: [200, StatementImportObject], errors: [400, 401, 403, 413] },
   { method: 'post', path: '/v1/reconciliation/runs', summary: 'Operator: reconcile one provider\'s settlement report of one day (admin key); a re-run updates the same run', body: CreateRunBody, ok: [200, RunObject], errors: [400, 401, 503], admin: true },
-  { method: 'get', path: '/v1/reconciliation/runs', summary: 'Reconciliation runs (a merchant key: its own counts)', query: RunListQuery, ok: [200, RunList], errors: [400, 401] },
+  { method: 'get', path: '/v1/reconciliation/runs', summary: 'Reconciliation runs (a merchant key: its own counts)', query: RunListQuery, ok: [200, RunList], errors: [400, 401, 403] },
   { method: 'get', path: '/v1/reconciliation/runs/{id}', summary: 'A reconciliation run: status, counts per classification, report totals', ok: [200, RunObject], errors: [401, 404] },
-  { method: 'get', path: '/v1/reconciliation/items', summary: 'Reconciliation items (a merchant key: those about its own payments)', query: ItemListQuery, ok: [200, ItemList], errors: [400, 401] },
+  { method: 'get', path: '/v1/reconciliation/items', summary: 'Reconciliation items (a merchant key: those about its own payments)', query: ItemListQuery, ok: [200, ItemList], errors: [400, 401, 403] },
   { method: 'post', path: '/v1/reconciliation/items/{id}/resolve', summary: 'Operator: resolve a difference with a note', body: ResolveItemBody, ok: [200, ItemObject], errors: [400, 401, 404], admin: true },
   { method: 'get', path: '/v1/risk/rules', summary: 'The risk rules of the key\'s mode (the defaults until saved)', ok: [200, RiskRulesObject], errors: [401] },
   { method: 'post', path: '/v1/risk/rules', summary: 'Replace the risk rules: an ordered list, the first matching rule decides (allow, review, block)', body: RiskRulesBody, ok: [200, RiskRulesObject], errors: [400, 401] },
@@ -145,7 +153,8 @@ export function openApiDocument(): object {
       ],
       request: {
         ...(r.query ? { query: r.query } : {}),
-        ...(r.body ? { body: { content: { 'application/json': { schema: r.body } }, required: !r.bodyOptional } } : {}),
+        // A body whose fields all have defaults may be left out: the API reads a missing body as `{}`.
+        ...(r.body ? { body: { content: { 'application/json': { schema: r.body } }, required: !r.body.safeParse({}).success } } : {}),
         ...(r.raw ? { body: { content: Object.fromEntries(r.raw.map((type) => [type, { schema: { type: 'string' as const } }])), required: true } } : {}),
       },
       responses: {
@@ -154,9 +163,9 @@ export function openApiDocument(): object {
           .map(([code, schema]) => [code, { description: code === 202 ? 'Accepted: still working (or held for review); the object as it stands' : 'OK', content: { 'application/json': { schema } } }])),
         // Any POST may answer 400 for its Idempotency-Key (empty, or longer than 255 characters), and 409
         // when the key was used with another body or its first request is still in flight (API.md); 413 past 64 KiB.
-        // A list's query (an unknown `starting_after`, a `limit` out of range) is a 400 too.
-        ...Object.fromEntries([...new Set([...r.errors, ...(r.method === 'post' ? [400, 409, 413] : []), ...(r.query ? [400] : [])])]
-          .map((code) => [code, { description: 'Error', content: { 'application/json': { schema: ErrorBody } } }])),
+        // A list's query (a `limit` out of range) is a 400 too; an unknown `starting_after` is a 404, as Stripe answers.
+        ...Object.fromEntries([...new Set([...r.errors, ...(r.method === 'post' ? [400, 409, 413] : []), ...(r.query ? [400, 404] : [])])]
+          .map((code) => [code, { description: 'Error', content: { 'application/json': { schema: ErrorBody } }, ...(code === 400 && r.rules ? { 'x-rules': r.rules } : {}) }])),
       },
     });
   }
@@ -182,8 +191,18 @@ function linksFrom(r: Route): { links?: Record<string, object> } {
     const id = new RegExp(`^${r.path}/\\{(\\w+)\\}`).exec(next.path);
     if (id) links[operationName(next)] = { operationId: operationName(next), parameters: { [id[1]!]: '$response.body#/id' } };
   }
-  // A payment's refunds name it in their body.
-  if (r.path === '/v1/payments') links.refund = { operationId: operationName(ROUTES.find((x) => x.path === '/v1/refunds' && x.method === 'post')!), requestBody: { payment_id: '$response.body#/id' } };
+  const route = (method: Method, path: string) => operationName(ROUTES.find((x) => x.path === path && x.method === method)!);
+  if (r.path === '/v1/payments') {
+    // A payment's refunds name it in their body; the sandbox's customer acts on its pending action.
+    links.refund = { operationId: route('post', '/v1/refunds'), requestBody: { payment_id: '$response.body#/id' } };
+    for (const action of ['complete', 'fail']) links[`sandbox_${action}`] = { operationId: route('post', `/sandbox/payments/{id}/${action}`), parameters: { id: '$response.body#/id' } };
+  }
+  // A subscription's first invoice.
+  if (r.path === '/v1/subscriptions') {
+    for (const [method, path] of [['get', '/v1/invoices/{id}'], ['post', '/v1/invoices/{id}/pay'], ['post', '/v1/invoices/{id}/void']] as const) {
+      links[route(method, path)] = { operationId: route(method, path), parameters: { id: '$response.body#/latest_invoice' } };
+    }
+  }
   return Object.keys(links).length ? { links } : {};
 }
 
@@ -204,7 +223,9 @@ function withoutNul<T>(doc: T): T {
     if (Array.isArray(node)) return node.forEach(visit);
     if (!node || typeof node !== 'object') return;
     const o = node as Record<string, unknown>;
-    if (o.type === 'string' && o.pattern === undefined && o.enum === undefined && o.const === undefined && o.format === undefined) o.pattern = NO_NUL;
+    // `pattern` applies to strings only, so a nullable string (`type: ['string', 'null']`) takes it too.
+    const text = o.type === 'string' || (Array.isArray(o.type) && o.type.includes('string'));
+    if (text && o.pattern === undefined && o.enum === undefined && o.const === undefined && o.format === undefined) o.pattern = NO_NUL;
     if (o.type === 'object' && o.additionalProperties && o.propertyNames === undefined) o.propertyNames = { pattern: NO_NUL };
     for (const [k, v] of Object.entries(o)) if (!(k === 'Error' && o === schemas)) visit(v);
   };

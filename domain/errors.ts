@@ -2,6 +2,7 @@
 export type ApiErrorType =
   | 'invalid_request_error'
   | 'authentication_error'
+  | 'permission_error'
   | 'not_found'
   | 'idempotency_error'
   | 'invalid_state'
@@ -37,6 +38,9 @@ export class ApiError extends Error {
 
 export const invalidRequest = (message: string, param?: string, code = 'parameter_invalid') =>
   new ApiError(400, 'invalid_request_error', code, message, param);
+/** A well-formed request the key may not make (a merchant key naming another mode): 403, as Stripe's permission_error. */
+export const forbidden = (message: string, param?: string, code = 'livemode_not_allowed') =>
+  new ApiError(403, 'permission_error', code, message, param);
 export const notFound = (what: string, id: string, param?: string) =>
   new ApiError(404, 'not_found', 'resource_missing', `No such ${what}: '${id}'`, param);
 

@@ -16,6 +16,9 @@ export function currencyExponent(code: string): number | undefined {
   return currencyCodes.code(upper)?.digits;
 }
 
+/** Every code `isKnownCurrency` accepts, upper case. */
+export const KNOWN_CURRENCIES: readonly string[] = currencyCodes.codes().filter((c) => currencyExponent(c) !== undefined);
+
 export function isKnownCurrency(code: string): boolean {
   return currencyExponent(code) !== undefined;
 }

@@ -1,4 +1,4 @@
-import { Amount, Currency, z } from '../api/schemas/common';
+import { Amount, anyCase, Currency, z } from '../api/schemas/common';
 import type { Channel, PaymentMethodType } from '../domain/payment';
 import { CHANNELS, PAYMENT_METHOD_TYPES } from '../domain/payment';
 
@@ -31,19 +31,22 @@ const COUNTRIES = new Set(
 );
 
 // Labels of letters, digits and inner hyphens (punycode included), at least two of them.
-const DOMAIN = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+const DOMAIN = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 
 const Country = z
   .string()
   .transform((c) => c.toUpperCase())
   .refine((c) => COUNTRIES.has(c), { error: 'not an ISO 3166-1 alpha-2 country code' })
-  .openapi({ type: 'string', description: 'ISO 3166-1 alpha-2, any case on input, upper case on output.', example: 'US' });
+  .openapi('CountryCode', {
+    type: 'string', pattern: `^(?:${[...COUNTRIES].map(anyCase).join('|')})$`, description: 'ISO 3166-1 alpha-2, any case on input, upper case on output.', example: 'US',
+  });
 
 const Domain = z
   .string()
+  .max(253)
+  .regex(DOMAIN, { error: 'not an email domain (such as example.com, without @)' })
   .transform((d) => d.toLowerCase())
-  .refine((d) => DOMAIN.test(d), { error: 'not an email domain (such as example.com, without @)' })
-  .openapi({ type: 'string', description: 'Any case on input, lower case on output.', example: 'example.com' });
+  .openapi({ type: 'string', maxLength: 253, pattern: DOMAIN.source, description: 'Any case on input, lower case on output.', example: 'example.com' });
 
 const Threshold = z.number().int({ error: 'must be a whole number (payments, or minor units)' }).min(0, { error: 'must be at least 0' });
 
@@ -59,7 +62,10 @@ const Velocity = z
     sum_gt: Threshold.optional().openapi({ description: 'Matches when their amounts in this payment\'s currency (minor units) add up to more than this, this one included.' }),
   })
   .refine((v) => (v.count_gt === undefined) !== (v.sum_gt === undefined), { error: 'give exactly one of count_gt or sum_gt' })
-  .openapi({ description: 'This merchant\'s payments in this mode sharing this payment\'s value of `key` within the last `window_seconds`.' });
+  .openapi({
+    oneOf: [{ required: ['count_gt'] }, { required: ['sum_gt'] }],
+    description: 'This merchant\'s payments in this mode sharing this payment\'s value of `key` within the last `window_seconds`.',
+  });
 
 const Condition = z
   .strictObject({
@@ -81,13 +87,10 @@ const Condition = z
       .openapi({ description: 'The external scorer\'s score (0–100); never matches a payment that has none.' }),
     velocity: Velocity.optional(),
   })
-  .refine((c) => c.amount_gte === undefined || c.amount_lt === undefined || c.amount_gte < c.amount_lt, {
-    error: 'amount_gte must be below amount_lt', path: ['amount_lt'],
-  })
-  .refine((c) => c.reference_amount_gte === undefined || c.reference_amount_lt === undefined || c.reference_amount_gte < c.reference_amount_lt, {
-    error: 'reference_amount_gte must be below reference_amount_lt', path: ['reference_amount_lt'],
-  })
-  .openapi({ description: 'Every condition given must hold; an empty `if` always holds. Amounts are in the payment\'s minor units, reference amounts in the reference currency\'s.' });
+  .openapi({
+    description: 'Every condition given must hold; an empty `if` always holds (and a range with `amount_gte` ≥ `amount_lt` never does). '
+      + 'Amounts are in the payment\'s minor units, reference amounts in the reference currency\'s.',
+  });
 
 const Rule = z.strictObject({
   if: Condition,

@@ -56,17 +56,18 @@ export class FxService {
     const table = await this.table();
     if (!table) throw unavailable('No exchange rates have been fetched yet; retry shortly.');
     if (this.stale(table)) throw unavailable(`The exchange rates (as of ${table.asOf}) are too old to quote on; retry once the feed has refreshed.`);
-    if (req.from === req.to) throw invalidRequest('from and to must differ.', param.to, 'fx_unavailable');
     const mid = crossRate(table, req.from, req.to);
     if (mid === undefined) {
       const missing = crossRate(table, req.from, 'EUR') === undefined ? param.from : param.to;
       throw unavailable(`No ${table.source} rate for ${missing === param.from ? req.from : req.to}.`, missing);
     }
-    const rate = applyMargin(mid, marginBps);
+    // One currency on both sides converts nothing, so it carries no margin: rate 1.
+    const margin = req.from === req.to ? 0 : marginBps;
+    const rate = applyMargin(mid, margin);
     const converted = req.amount === undefined ? null : convertMinor(req.amount, req.from, req.to, rate);
     if (converted === 0) throw invalidRequest(`${req.amount} ${req.from} converts to nothing in ${req.to}.`, 'amount', 'amount_too_small');
     return insertQuote(this.pool, tenant, {
-      id: req.id, from: req.from, to: req.to, mid_rate: mid, rate, margin_bps: marginBps, amount: req.amount ?? null, converted_amount: converted,
+      id: req.id, from: req.from, to: req.to, mid_rate: mid, rate, margin_bps: margin, amount: req.amount ?? null, converted_amount: converted,
       source: table.source, as_of: table.asOf, expires_at: new Date(Date.now() + this.config.FX_QUOTE_TTL_SECONDS * 1000).toISOString(),
     });
   }
@@ -80,7 +81,7 @@ export class FxService {
     tenant: Tenant, marginBps: number, paymentId: string, p: { currency: string; amount: number; settlement?: string; quoteId?: string },
   ): Promise<PaymentFx | null> {
     const mine = await quoteLockedTo(this.pool, paymentId);
-    if (mine) return paymentFx(mine, p.amount);
+    if (mine) return mine.from === mine.to ? null : paymentFx(mine, p.amount);
     let quote: FxQuote;
     if (p.quoteId) {
       quote = await this.quoteForPayment(tenant, p.quoteId, { currency: p.currency, settlement: p.settlement, amount: p.amount });
@@ -92,7 +93,8 @@ export class FxService {
       quote = await this.quote(tenant, marginBps, { id: derivedId('fxq', paymentId), from: p.currency, to: p.settlement, amount: p.amount }, { from: 'currency', to: 'settlement_currency' });
     }
     if (!(await lockQuote(this.pool, quote.id, paymentId))) throw invalidRequest(`FX quote ${quote.id} has settled another payment; ask for a new one.`, 'fx_quote_id', 'fx_quote_used');
-    return paymentFx(quote, p.amount);
+    // A quote of one currency to itself is used up, and the payment settles in its own currency.
+    return quote.from === quote.to ? null : paymentFx(quote, p.amount);
   }
 
   /** The quote a payment names, checked: this merchant's and mode's, this pair, not expired, unused or used by this payment. */

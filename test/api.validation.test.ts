@@ -120,7 +120,8 @@ describe('authentication and tenancy', () => {
     }
     expect((await intruder.api.get('/v1/payments')).body.data).toEqual([]);
     expect((await intruder.api.get(`/sandbox/charges?payment_id=${p.body.id}`)).body.data).toEqual([]);
-    expect((await intruder.api.get(`/v1/payments?starting_after=${p.body.id}`)).status).toBe(400);
+    // Another merchant's id as a cursor is unknown to this one, as Stripe answers an unknown cursor: 404 naming the param.
+    expect((await intruder.api.get(`/v1/payments?starting_after=${p.body.id}`))).toMatchObject({ status: 404, body: { error: { type: 'not_found', code: 'resource_missing', param: 'starting_after' } } });
     expect((await owner.api.get(`/v1/payments/${p.body.id}`)).body.status).toBe('authorized');
   });
 });
@@ -253,6 +254,49 @@ describe('what /openapi.json says is what the API does (schemathesis --checks al
     expect(replay.body).toMatchObject({ id: first.body.id, url: body.url, secret: first.body.secret });
   });
 
+  test('what JSON Schema cannot refuse is not refused: a dunning set in any order, a quote of one currency to itself, a merchant key naming its mode', async () => {
+    const settings = await m.api.post('/v1/billing_settings', { dunning: { schedule: [5, 1, 3, 1.0000001], on_exhausted: 'unpaid' } });
+    expect(settings.status).toBe(200);
+    expect(settings.body.dunning.schedule).toEqual([1, 3, 5]);
+    expect(settings.body.dunning.retry_offsets_seconds).toEqual([86_400, 3 * 86_400, 5 * 86_400]);
+    const same = await m.api.post('/v1/fx/quotes', { from: 'eur', to: 'EUR', amount: 1234 });
+    expect(same.body).toMatchObject({ from: 'EUR', to: 'EUR', rate: '1', mid_rate: '1', margin_bps: 0, converted_amount: 1234 });
+    // A payment that uses it uses it up, and settles in its own currency.
+    const paid = await m.api.post('/v1/payments', { amount: 1234, currency: 'EUR', payment_method: card(), fx_quote_id: same.body.id });
+    expect([paid.status, paid.body.fx ?? null]).toEqual([201, null]);
+    expect((await m.api.post('/v1/payments', { amount: 1234, currency: 'EUR', payment_method: card(), fx_quote_id: same.body.id })).body.error.code).toBe('fx_quote_used');
+    // Its own mode is fine; the other mode is the admin key's to choose (403, not a malformed request).
+    expect((await m.api.get('/v1/reconciliation/runs?livemode=false')).status).toBe(200);
+    expect((await m.api.get('/v1/reconciliation/items?livemode=true'))).toMatchObject({ status: 403, body: { error: { type: 'permission_error', param: 'livemode' } } });
+    // An unknown cursor names what is missing, as Stripe answers.
+    expect((await m.api.get('/v1/customers?starting_after=cus_nope'))).toMatchObject({ status: 404, body: { error: { code: 'resource_missing', param: 'starting_after' } } });
+  });
+
+  test('the document states the codes it accepts: currencies and countries in any case, canonical time zones, event filters, emails, IPs, dates, webhook URLs', async () => {
+    const doc = (await client(stack().url).get('/openapi.json')).body;
+    const { CurrencyCode, CountryCode, TimeZone } = doc.components.schemas;
+    const accepts = (schema: { pattern: string }, value: string) => new RegExp(schema.pattern).test(value);
+    expect([accepts(CurrencyCode, 'usd'), accepts(CurrencyCode, 'JpY'), accepts(CurrencyCode, 'XTS'), accepts(CurrencyCode, 'ABC')]).toEqual([true, true, false, false]);
+    expect([accepts(CountryCode, 'gb'), accepts(CountryCode, 'UK')]).toEqual([true, false]);
+    expect(TimeZone.enum).toEqual(expect.arrayContaining(['UTC', 'Europe/Berlin', 'Asia/Shanghai']));
+    expect(TimeZone.enum).not.toContain('US/Eastern');
+    const sub = doc.components.schemas.CreateSubscription.properties;
+    expect((await m.api.post('/v1/customers', { email: 'jo@example.com' })).status).toBe(201);
+    for (const [body, param] of [[{ email: '"quoted"@example.com' }, 'email'], [{ email: 'jo@[127.0.0.1]' }, 'email']] as const) {
+      expect((await m.api.post('/v1/customers', body)).body.error.param).toBe(param);
+    }
+    expect(sub.time_zone).toEqual({ $ref: '#/components/schemas/TimeZone' });
+    expect(doc.components.schemas.CreatePayment.properties.client_ip.anyOf).toEqual([{ type: 'string', format: 'ipv4' }, { type: 'string', format: 'ipv6' }]);
+    expect(doc.components.schemas.IncomingBankTransfer.properties.value_date).toMatchObject({ type: 'string', format: 'date' });
+    expect(doc.components.schemas.CreateWebhookEndpoint.properties.events.items.enum).toEqual(expect.arrayContaining(['*', 'payment.*', 'invoice.paid']));
+    // Bodies that may be left out say so; rules JSON Schema cannot state are named on the 400.
+    expect(doc.paths['/v1/customers'].post.requestBody.required).toBe(false);
+    expect(doc.paths['/v1/billing_settings'].post.requestBody.required).toBe(true);
+    expect(Object.keys(doc.paths['/v1/fx/quotes'].post.responses['400']['x-rules'])).toEqual(['fx_unavailable', 'amount_too_small']);
+    expect((await m.api.post('/v1/fx/quotes', { from: 'EUR', to: 'KWD' })).body.error.code).toBe('fx_unavailable');
+    expect(doc.paths['/v1/payments'].get.responses['404']).toBeDefined();
+  });
+
   test('the document: free text excludes NUL, the key is 1 to 255 characters, lists may answer 400, rotate_secret may have no body, created objects link onwards', async () => {
     const doc = (await client(stack().url).get('/openapi.json')).body;
     const strings: Record<string, unknown>[] = [];
@@ -260,7 +304,7 @@ describe('what /openapi.json says is what the API does (schemathesis --checks al
       if (Array.isArray(n)) return n.forEach(visit);
       if (!n || typeof n !== 'object') return;
       const o = n as Record<string, unknown>;
-      if (o.type === 'string') strings.push(o);
+      if (o.type === 'string' || (Array.isArray(o.type) && o.type.includes('string'))) strings.push(o);
       Object.values(o).forEach(visit);
     };
     // All but the error body, whose message may quote the input it refuses.

@@ -290,7 +290,7 @@ test('a camt.053 statement from the platform account: credits matched across mer
   ${entry(`camt2_${p2.id}`, '200.00', referenceOf(p2).replace(/^(RF\d\d)(\d)(\d)/, (_all: string, head: string, a: string, b: string) => (a === b ? `${head}${a}${b}` : `${head}${b}${a}`)))}
   </Stmt></BkToCstmrStmt></Document>`;
   // A merchant key cannot choose the mode; the admin key imports the platform's (test) account.
-  expect((await m1.api.post('/v1/bank_statements?livemode=false', xml, { 'content-type': 'application/xml' })).status).toBe(400);
+  expect((await m1.api.post('/v1/bank_statements?livemode=false', xml, { 'content-type': 'application/xml' }))).toMatchObject({ status: 403, body: { error: { type: 'permission_error', param: 'livemode' } } });
   expect((await client(stack.url, ADMIN_KEY).post('/v1/bank_statements?livemode=false', '<not-camt/>', { 'content-type': 'application/xml' })).status).toBe(400);
   const res = await client(stack.url, ADMIN_KEY).post('/v1/bank_statements?livemode=false', xml, { 'content-type': 'application/xml' });
   expect(res.status).toBe(200);

@@ -71,7 +71,7 @@ test('every object carries its mode, and a key never sees, lists or changes the 
     expect(await ids(m.api, '/v1/refunds')).toEqual([]);
     expect(await ids(m.api, '/v1/webhook_endpoints')).toEqual([weTest.id]);
     expect(await ids(m.live, '/v1/webhook_endpoints')).toEqual([weLive.id]);
-    expect((await m.live.get(`/v1/payments?starting_after=${testPay.body.id}`)).status).toBe(400);
+    expect((await m.live.get(`/v1/payments?starting_after=${testPay.body.id}`)).status).toBe(404);
 
     // Balances never add test money to real money.
     expect((await m.api.get('/v1/balance')).body).toEqual({ object: 'balance', livemode: false, balances: [{ currency: 'USD', amount: 1000 }] });

@@ -262,13 +262,15 @@ test("another merchant's endpoints and events are invisible", async () => {
   expect(bReceiver.received).toHaveLength(0);
 });
 
-test('SSRF: endpoint URLs into private, link-local or reserved networks are refused; bad input is a clear 400', async () => {
+test('SSRF: endpoint URLs into private, link-local or reserved networks are refused (403); bad input is a clear 400', async () => {
   const m = await newMerchant(stack());
-  for (const url of ['http://10.0.0.5/hook', 'http://169.254.169.254/latest/meta-data', 'http://192.168.1.10/', 'http://[fe80::1]/x', 'http://0.0.0.0/', 'http://100.64.0.1/']) {
+  // Well-formed, but where this deployment may not call: refused by policy (403).
+  for (const url of ['http://10.0.0.5/hook', 'http://169.254.169.254/latest/meta-data', 'http://192.168.1.10/', 'http://0.0.0.0/', 'http://100.64.0.1/']) {
     const res = await m.api.post('/v1/webhook_endpoints', { url });
-    expect([url, res.status, res.body.error?.param, res.body.error?.code]).toEqual([url, 400, 'url', 'url_not_allowed']);
+    expect([url, res.status, res.body.error?.type, res.body.error?.param, res.body.error?.code]).toEqual([url, 403, 'permission_error', 'url', 'url_not_allowed']);
   }
-  for (const url of ['ftp://example.com/x', 'not a url', 'http://user:pw@127.0.0.1/']) {
+  // Malformed by the document's pattern (IPv6 literals included): 400.
+  for (const url of ['ftp://example.com/x', 'not a url', 'http://user:pw@127.0.0.1/', 'http://[fe80::1]/x', 'http://999.1.1.1/']) {
     expect((await m.api.post('/v1/webhook_endpoints', { url })).body.error).toMatchObject({ type: 'invalid_request_error', param: 'url' });
   }
   expect((await m.api.post('/v1/webhook_endpoints', {})).body.error).toMatchObject({ code: 'parameter_missing', param: 'url' });

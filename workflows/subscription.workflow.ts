@@ -409,7 +409,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<Su
     validator: (req) => {
       notEnded();
       if (['incomplete', 'trialing'].includes(s.sub.status)) throw invalid(`A ${s.sub.status} subscription cannot be paused.`);
-      if (req.resumes_at !== null && req.resumes_at <= now()) throw invalid('resumes_at must be in the future.', 'resumes_at');
+      if (req.resumes_at !== null && req.resumes_at <= now()) throw invalid('resumes_at must be in the future.', 'resumes_at', 'time_in_past');
     },
   });
 
@@ -549,8 +549,9 @@ function initialState(input: SubscriptionInput): SubscriptionState {
 }
 
 /** A refused change: a 409 for the subscription's state, a 400 naming the parameter. */
-function invalid(message: string, param?: string): ApplicationFailure {
+/** With a param, a 400 naming it (and `code`, for rules the schema cannot state); without, a 409. */
+function invalid(message: string, param?: string, code?: string): ApplicationFailure {
   return param
-    ? ApplicationFailure.create({ type: FailureTypes.invalidParam, message, details: [param], nonRetryable: true })
+    ? ApplicationFailure.create({ type: FailureTypes.invalidParam, message, details: code ? [param, code] : [param], nonRetryable: true })
     : ApplicationFailure.create({ type: FailureTypes.invalidState, message, nonRetryable: true });
 }

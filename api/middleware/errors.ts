@@ -44,7 +44,10 @@ export function toApiError(err: unknown): ApiError | undefined {
   if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
     if (err.cause.type === FailureTypes.invalidState) return invalidState(err.cause.message);
     if (err.cause.type === FailureTypes.invalidAmount) return invalidRequest(err.cause.message, 'amount', 'invalid_amount');
-    if (err.cause.type === FailureTypes.invalidParam) return invalidRequest(err.cause.message, typeof err.cause.details?.[0] === 'string' ? err.cause.details[0] : undefined);
+    if (err.cause.type === FailureTypes.invalidParam) {
+      const [param, code] = (err.cause.details ?? []).map((d) => (typeof d === 'string' ? d : undefined));
+      return invalidRequest(err.cause.message, param, code);
+    }
   }
   if (err instanceof WorkflowNotFoundError) return invalidState('This payment can no longer change.');
   // Any other update failure is the server's, not the request's: safe to retry with the same key.

@@ -12,7 +12,7 @@ import type { Tenant } from '../../db/merchants';
 import { findPayment } from '../../db/payments';
 import { auditOperatorAction } from './admin';
 import type { BankCredit } from '../../domain/bank';
-import { found, invalidRequest, notFound } from '../../domain/errors';
+import { forbidden, found, invalidRequest, notFound } from '../../domain/errors';
 import { newId } from '../../domain/ids';
 import { applyBankCreditUpdate, bankCreditWorkflowId } from '../../workflows/bank-credit.workflow';
 import type { ApiContext } from '../context';
@@ -72,7 +72,7 @@ export function bankRouter(ctx: ApiContext): Router {
   router.get('/bank_credits', async (req, res) => {
     const q = parse(BankCreditListQuery, req.query);
     const page = await listCredits(pool, requireTenant(req), q.status, { limit: q.limit, startingAfter: q.starting_after });
-    if (!page) throw invalidRequest('starting_after does not name a bank credit of this merchant.', 'starting_after');
+    if (!page) throw notFound('bank_credit', q.starting_after!, 'starting_after');
     res.json(page);
   });
 
@@ -100,7 +100,7 @@ export function bankRouter(ctx: ApiContext): Router {
   router.get('/bank_payouts', async (req, res) => {
     const q = parse(BankPayoutListQuery, req.query);
     const page = await listPayouts(pool, requireTenant(req), q.status, { limit: q.limit, startingAfter: q.starting_after });
-    if (!page) throw invalidRequest('starting_after does not name a bank payout of this merchant.', 'starting_after');
+    if (!page) throw notFound('bank_payout', q.starting_after!, 'starting_after');
     res.json(page);
   });
 
@@ -162,10 +162,10 @@ export function bankStatementsRouter(ctx: ApiContext): Router {
     const who = await adminOrTenant(ctx.pool, ctx.config.ADMIN_API_KEY, req);
     const owner = who.admin ? undefined : who.tenant;
     const q = parse(StatementImportQuery, req.query);
-    if (owner && q.livemode !== undefined) throw invalidRequest('livemode is the key\'s own: only the admin key chooses it.', 'livemode');
+    if (owner && q.livemode !== undefined) throw forbidden('livemode is the key\'s own: only the admin key chooses it.', 'livemode');
     const livemode = owner ? owner.livemode : q.livemode !== 'false';
     // Live transfers are paid into the platform's accounts: only the platform's bank can say money arrived there.
-    if (owner?.livemode) throw invalidRequest("Live statements are the platform's bank's: an operator imports them with the admin key.", undefined, 'livemode_not_allowed');
+    if (owner?.livemode) throw forbidden("Live statements are the platform's bank's: an operator imports them with the admin key.");
     const admin = who.admin;
     if (typeof req.body !== 'string' || req.body.trim() === '') throw invalidRequest('Send the statement as the body: camt.053 XML (application/xml) or CSV (text/csv).', undefined, 'statement_missing');
     let statement: ReturnType<typeof parseStatement>;

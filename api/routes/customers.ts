@@ -7,7 +7,7 @@ import { recordEvents } from '../../db/events';
 import type { Tenant } from '../../db/merchants';
 import { inTransaction } from '../../db/pool';
 import type { Customer, SavedPaymentMethod } from '../../domain/billing';
-import { found, invalidRequest } from '../../domain/errors';
+import { found, invalidRequest, notFound } from '../../domain/errors';
 import { derivedId, newId } from '../../domain/ids';
 import type { ProviderName } from '../../domain/payment';
 import type { SavedMethods } from '../../providers/provider';
@@ -59,7 +59,7 @@ export function customersRouter(ctx: ApiContext): Router {
     const tenant = requireTenant(req);
     const q = parse(CustomerListQuery, req.query);
     const page = await listCustomers(pool, tenant, { email: q.email, testClock: q.test_clock }, { limit: q.limit, startingAfter: q.starting_after });
-    if (!page) throw invalidRequest('starting_after does not name a customer of this merchant.', 'starting_after');
+    if (!page) throw notFound('customer', q.starting_after!, 'starting_after');
     res.json(page);
   });
 

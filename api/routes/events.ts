@@ -3,7 +3,7 @@ import type { Pool } from 'pg';
 import { deliveriesOf, findEvent, listEvents, publicEvent } from '../../db/events';
 import type { MerchantEvent } from '../../domain/events';
 import { createEndpoint, deleteEndpoint, findEndpoint, listEndpoints, rotateSecret, subscribedEndpoints, updateEndpoint } from '../../db/webhooks';
-import { found, invalidRequest, invalidState, notFound } from '../../domain/errors';
+import { forbidden, found, invalidState, notFound } from '../../domain/errors';
 import { newId } from '../../domain/ids';
 import { ForbiddenUrlError } from '../../runtime/url-guard';
 import type { ApiContext } from '../context';
@@ -28,7 +28,7 @@ export function eventsRouter(ctx: ApiContext): Router {
     const tenant = requireTenant(req);
     const q = parse(EventListQuery, req.query);
     const page = await listEvents(pool, tenant, { type: q.type, objectId: q.object_id }, { limit: q.limit, startingAfter: q.starting_after });
-    if (!page) throw invalidRequest('starting_after does not name an event of this merchant.', 'starting_after');
+    if (!page) throw notFound('event', q.starting_after!, 'starting_after');
     res.json({ ...page, data: await withDeliveries(pool, page.data) });
   });
 
@@ -75,7 +75,8 @@ export function webhookEndpointsRouter(ctx: ApiContext): Router {
     try {
       await urlGuard.check(url);
     } catch (err) {
-      if (err instanceof ForbiddenUrlError) throw invalidRequest(`Invalid url: ${err.message}.`, 'url', 'url_not_allowed');
+      // A well-formed URL this deployment may not call (WEBHOOK_ALLOWED_NETWORKS): refused by policy, not malformed.
+      if (err instanceof ForbiddenUrlError) throw forbidden(`Refused url: ${err.message}.`, 'url', 'url_not_allowed');
       throw err;
     }
   };
@@ -112,7 +113,7 @@ export function webhookEndpointsRouter(ctx: ApiContext): Router {
     const tenant = requireTenant(req);
     const q = parse(EventListQuery.pick({ limit: true, starting_after: true }), req.query);
     const page = await listEndpoints(pool, tenant, { limit: q.limit, startingAfter: q.starting_after });
-    if (!page) throw invalidRequest('starting_after does not name a webhook endpoint of this merchant.', 'starting_after');
+    if (!page) throw notFound('webhook_endpoint', q.starting_after!, 'starting_after');
     res.json(page);
   });
 

@@ -109,7 +109,7 @@ export function paymentsRouter(ctx: ApiContext): Router {
     const tenant = requireTenant(req);
     const q = parse(PaymentListQuery, req.query);
     const page = await listPayments(pool, tenant, { status: q.status, customerId: q.customer_id }, { limit: q.limit, startingAfter: q.starting_after });
-    if (!page) throw invalidRequest('starting_after does not name a payment of this merchant.', 'starting_after');
+    if (!page) throw notFound('payment', q.starting_after!, 'starting_after');
     res.json({ ...page, data: page.data.map(publicPayment) });
   });
 

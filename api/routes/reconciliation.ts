@@ -3,7 +3,7 @@ import { Router } from 'express';
 import { reconciliationRunId, reportsOf } from '../../activities/reconciliation';
 import { findItem, findRun, listItems, listRuns, merchantCounts, resolveItem } from '../../db/reconciliation';
 import type { ReconciliationRun } from '../../db/reconciliation';
-import { ApiError, found, invalidRequest, unavailable } from '../../domain/errors';
+import { ApiError, forbidden, found, invalidRequest, unavailable } from '../../domain/errors';
 import { reconciliationWorkflow, reconciliationWorkflowId } from '../../workflows/reconciliation.workflow';
 import type { ApiContext } from '../context';
 import { adminOrTenant } from '../middleware/auth';
@@ -28,7 +28,7 @@ export function reconciliationRouter(ctx: ApiContext): Router {
   /** The admin chooses the mode (test by default); a merchant key has its own. */
   const modeOf = (who: Awaited<ReturnType<typeof adminOrTenant>>, asked: 'true' | 'false' | undefined) => {
     if (who.admin) return asked === 'true';
-    if (asked !== undefined && (asked === 'true') !== who.tenant.livemode) throw invalidRequest('livemode is the key\'s own.', 'livemode');
+    if (asked !== undefined && (asked === 'true') !== who.tenant.livemode) throw forbidden('livemode is the key\'s own: only the admin key chooses it.', 'livemode');
     return who.tenant.livemode;
   };
 

@@ -3,7 +3,7 @@ import { WorkflowNotFoundError } from '@temporalio/common';
 import { Router } from 'express';
 import type { Tenant } from '../../db/merchants';
 import { findPayment, findRefund, listRefunds, publicRefund } from '../../db/payments';
-import { found, invalidRequest, unavailable } from '../../domain/errors';
+import { found, invalidRequest, notFound, unavailable } from '../../domain/errors';
 import { newId } from '../../domain/ids';
 import type { Refund } from '../../domain/payment';
 import { REFUNDABLE_STATUSES } from '../../domain/payment';
@@ -63,7 +63,7 @@ export function refundsRouter(ctx: ApiContext): Router {
     const tenant = requireTenant(req);
     const q = parse(RefundListQuery, req.query);
     const page = await listRefunds(pool, tenant, { paymentId: q.payment_id }, { limit: q.limit, startingAfter: q.starting_after });
-    if (!page) throw invalidRequest('starting_after does not name a refund of this merchant.', 'starting_after');
+    if (!page) throw notFound('refund', q.starting_after!, 'starting_after');
     res.json({ ...page, data: page.data.map(publicRefund) });
   });
 

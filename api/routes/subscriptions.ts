@@ -6,7 +6,7 @@ import type { Tenant } from '../../db/merchants';
 import { periodStart } from '../../billing/calendar';
 import type { Invoice, Subscription } from '../../domain/billing';
 import { ENDED_SUBSCRIPTION_STATUSES, iso } from '../../domain/billing';
-import { found, invalidRequest, invalidState } from '../../domain/errors';
+import { found, invalidRequest, invalidState, notFound } from '../../domain/errors';
 import { newId } from '../../domain/ids';
 import {
   cancelSubscriptionUpdate, changeSubscriptionUpdate, createSubscriptionUpdate, pauseSubscriptionUpdate, payInvoiceUpdate, resumeSubscriptionUpdate,
@@ -48,7 +48,7 @@ export function subscriptionsRouter(ctx: ApiContext): Router {
       if (body.trial_period_days) throw invalidRequest('billing_cycle_anchor and trial_period_days cannot be combined: a trial ends where billing starts.', 'billing_cycle_anchor');
       const limit = periodStart(start, body.price.interval, body.price.interval_count, 1, body.time_zone);
       if (body.billing_cycle_anchor <= start || body.billing_cycle_anchor > limit) {
-        throw invalidRequest('billing_cycle_anchor must be in the future and within one billing interval.', 'billing_cycle_anchor');
+        throw invalidRequest('billing_cycle_anchor must be in the future and within one billing interval.', 'billing_cycle_anchor', 'time_out_of_range');
       }
     }
 
@@ -100,7 +100,7 @@ export function subscriptionsRouter(ctx: ApiContext): Router {
     const tenant = requireTenant(req);
     const q = parse(SubscriptionListQuery, req.query);
     const page = await listSubscriptions(pool, tenant, { customerId: q.customer_id, status: q.status }, { limit: q.limit, startingAfter: q.starting_after });
-    if (!page) throw invalidRequest('starting_after does not name a subscription of this merchant.', 'starting_after');
+    if (!page) throw notFound('subscription', q.starting_after!, 'starting_after');
     res.json({ ...page, data: page.data.map(publicSubscription) });
   });
 
@@ -138,7 +138,7 @@ export function subscriptionsRouter(ctx: ApiContext): Router {
   router.post('/:id', act('change', (raw) => parse(UpdateSubscriptionBody, raw), (h, body, updateId) => h.executeUpdate(changeSubscriptionUpdate, { args: [body], updateId }),
     async (body, subscription) => {
       if (body.payment_method) found(await findMethod(pool, subscription.customer_id, body.payment_method), 'payment_method', body.payment_method, 'payment_method');
-      if (body.price && body.price.currency !== subscription.price.currency) throw invalidRequest('A subscription keeps its currency; start a new one to bill in another.', 'price.currency');
+      if (body.price && body.price.currency !== subscription.price.currency) throw invalidRequest('A subscription keeps its currency; start a new one to bill in another.', 'price.currency', 'currency_change');
     }));
   router.post('/:id/cancel', act('cancel', (raw) => parse(CancelSubscriptionBody, raw), (h, body, updateId) => h.executeUpdate(cancelSubscriptionUpdate, { args: [body], updateId })));
   router.post('/:id/pause', act('pause', (raw) => parse(PauseSubscriptionBody, raw), (h, body, updateId) =>
@@ -157,7 +157,7 @@ export function invoicesRouter(ctx: ApiContext): Router {
     const tenant = requireTenant(req);
     const q = parse(InvoiceListQuery, req.query);
     const page = await listInvoices(pool, tenant, { subscriptionId: q.subscription_id, customerId: q.customer_id, status: q.status }, { limit: q.limit, startingAfter: q.starting_after });
-    if (!page) throw invalidRequest('starting_after does not name an invoice of this merchant.', 'starting_after');
+    if (!page) throw notFound('invoice', q.starting_after!, 'starting_after');
     res.json({ ...page, data: page.data.map(publicInvoice) });
   });
 

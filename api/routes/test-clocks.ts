@@ -5,7 +5,7 @@ import type { Tenant } from '../../db/merchants';
 import { retryOffsetsSeconds } from '../../billing/dunning';
 import type { DunningConfig } from '../../billing/dunning';
 import type { TestClock } from '../../domain/billing';
-import { found, invalidRequest, invalidState } from '../../domain/errors';
+import { ApiError, found, invalidRequest, invalidState } from '../../domain/errors';
 import { newId } from '../../domain/ids';
 import { DEFAULT_DUNNING } from '../../activities/billing';
 import { clockAdvancedSignal, subscriptionWorkflowId } from '../../workflows/billing-messages';
@@ -75,8 +75,13 @@ export function testClocksRouter(ctx: ApiContext): Router {
     const body = parse(AdvanceTestClockBody, req.body);
     const clock = await loadClock(tenant, String(req.params.id));
     if (clock.status === 'advancing') throw invalidState('This test clock is still advancing; wait until it is ready.', 'clock_advancing');
-    if (body.frozen_time <= clock.frozen_time) throw invalidRequest('frozen_time must be later than the clock\'s current time: a clock only moves forward.', 'frozen_time');
-    if (body.frozen_time - clock.frozen_time > MAX_ADVANCE_SECONDS) throw invalidRequest('A test clock advances at most two years at a time.', 'frozen_time');
+    // Well-formed times that conflict with where the clock stands now: 409, as for a capture of a failed payment.
+    if (body.frozen_time <= clock.frozen_time) {
+      throw new ApiError(409, 'invalid_state', 'clock_time_in_past', `frozen_time must be later than the clock's current time (${clock.frozen_time}): a clock only moves forward.`, 'frozen_time');
+    }
+    if (body.frozen_time - clock.frozen_time > MAX_ADVANCE_SECONDS) {
+      throw new ApiError(409, 'invalid_state', 'clock_advance_too_far', `A test clock advances at most two years at a time (to ${clock.frozen_time + MAX_ADVANCE_SECONDS} from here).`, 'frozen_time');
+    }
     const advancing = await startAdvance(pool, tenant, clock.id, body.frozen_time);
     if (!advancing) throw invalidState('This test clock is advancing or has moved; read it again.', 'clock_advancing');
     for (const id of await subscriptionsOnClock(pool, clock.id)) await signal(id, body.frozen_time);

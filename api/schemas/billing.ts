@@ -1,9 +1,9 @@
-import { isValidTimeZone } from '../../billing/calendar';
+import { TIME_ZONES } from '../../billing/calendar';
 import {
   COLLECTION_METHODS, INTERVALS, INVOICE_STATUSES, PAUSE_BEHAVIORS, PRORATION_BEHAVIORS, SUBSCRIPTION_STATUSES,
 } from '../../domain/billing';
 import { PAYMENT_METHOD_TYPES } from '../../domain/payment';
-import { Amount, Currency, listOf, ListQuery, Metadata, Timestamp, z } from './common';
+import { Amount, Currency, Email, listOf, ListQuery, Metadata, Timestamp, z } from './common';
 
 const Id = z.string().min(1).max(100);
 const Text = z.string().max(500);
@@ -13,7 +13,7 @@ export const TimeInput = z
   .openapi({ description: 'Unix seconds or an RFC 3339 time.', example: 1767225600 });
 
 export const CreateCustomerBody = z.strictObject({
-  email: z.email().max(254).optional(),
+  email: Email.optional(),
   name: Text.optional(),
   metadata: Metadata.optional(),
   /** Test mode: the customer (and its subscriptions) live on this test clock. */
@@ -21,7 +21,7 @@ export const CreateCustomerBody = z.strictObject({
 }).openapi('CreateCustomer');
 
 export const UpdateCustomerBody = z.strictObject({
-  email: z.email().max(254).nullable().optional(),
+  email: Email.nullable().optional(),
   name: Text.nullable().optional(),
   metadata: Metadata.optional(),
   default_payment_method: Id.optional(),
@@ -34,13 +34,17 @@ export const SavePaymentMethodBody = z.strictObject({
 
 export const CustomerListQuery = ListQuery.extend({ email: z.string().max(254).optional(), test_clock: Id.optional() });
 
+const MAX_INTERVAL_COUNT = { day: 365, week: 52, month: 12, year: 3 } as const;
+
 const Price = z.strictObject({
   amount: Amount,
   currency: Currency,
   interval: z.enum(INTERVALS),
   interval_count: z.number().int().min(1).max(365).default(1),
-}).refine((p) => p.interval_count <= ({ day: 365, week: 52, month: 12, year: 3 } as const)[p.interval], {
+}).refine((p) => p.interval_count <= MAX_INTERVAL_COUNT[p.interval], {
   error: 'interval_count may span at most three years', path: ['interval_count'],
+}).openapi({
+  anyOf: Object.entries(MAX_INTERVAL_COUNT).map(([interval, max]) => ({ properties: { interval: { const: interval }, interval_count: { maximum: max } } })),
 });
 
 export const CreateSubscriptionBody = z.strictObject({
@@ -54,9 +58,15 @@ export const CreateSubscriptionBody = z.strictObject({
   days_until_due: z.number().int().min(0).max(365).optional(),
   /** `send_invoice`: the method each invoice's payment opens with (the customer pays it: a QR, a redirect). */
   invoice_payment_method_type: z.enum(PAYMENT_METHOD_TYPES).optional(),
-  time_zone: z.string().max(64).refine(isValidTimeZone, { error: 'unknown IANA time zone' }).default('UTC'),
+  time_zone: z.enum(TIME_ZONES, { error: 'unknown IANA time zone: use a canonical name such as Europe/Berlin' }).openapi('TimeZone', { description: 'Canonical IANA name (or UTC).' }).default('UTC'),
   metadata: Metadata.optional(),
-}).openapi('CreateSubscription');
+}).openapi('CreateSubscription', {
+  // What the handler checks across fields: send_invoice names how invoices are paid; an anchor and a trial do not combine.
+  allOf: [
+    { anyOf: [{ not: { required: ['collection_method'], properties: { collection_method: { const: 'send_invoice' } } } }, { required: ['invoice_payment_method_type'] }] },
+    { not: { required: ['billing_cycle_anchor', 'trial_period_days'] } },
+  ],
+});
 
 export const UpdateSubscriptionBody = z.strictObject({
   price: Price.optional(),
@@ -89,11 +99,19 @@ export const AdvanceTestClockBody = z.strictObject({
   frozen_time: z.number().int().min(1).max(32503680000).openapi({ description: 'Unix seconds, later than the clock; at most two years ahead.' }),
 }).openapi('AdvanceTestClock');
 
+/** Retry days sorted, the first of those falling on one second kept. */
+function retryDays(days: number[]): number[] {
+  const bySecond = new Map<number, number>();
+  for (const d of days) if (!bySecond.has(Math.round(d * 86_400))) bySecond.set(Math.round(d * 86_400), d);
+  return [...bySecond].sort(([a], [b]) => a - b).map(([, d]) => d);
+}
+
 export const BillingSettingsBody = z.strictObject({
   dunning: z.strictObject({
     schedule: z.union([z.enum(['default', 'smart']), z.array(z.number().min(1 / 24, { error: 'a retry comes at least an hour after the first failure' }).max(60)).min(1).max(12)])
-      .refine((s) => !Array.isArray(s) || s.every((d, i) => i === 0 || Math.round(d * 86_400) > Math.round(s[i - 1]! * 86_400)), { error: 'retry days must be strictly increasing' })
-      .openapi({ description: '`default` (1, 3, 5, 7 days), `smart` (8 tries within 14 days), or days after the first failure, increasing.' }),
+      // The days are a set of moments: kept in order, a moment (to the second) named twice is one retry.
+      .transform((s) => (Array.isArray(s) ? retryDays(s) : s))
+      .openapi({ description: '`default` (1, 3, 5, 7 days), `smart` (8 tries within 14 days), or the days after the first failure when retries come (any order; answered sorted, a moment named twice is one retry).' }),
     on_exhausted: z.enum(['unpaid', 'canceled']),
   }),
 }).openapi('BillingSettings');

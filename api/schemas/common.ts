@@ -1,6 +1,7 @@
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
+import { isIP } from 'node:net';
 import { z } from 'zod';
-import { isKnownCurrency, MAX_AMOUNT } from '../../domain/money';
+import { isKnownCurrency, KNOWN_CURRENCIES, MAX_AMOUNT } from '../../domain/money';
 
 extendZodWithOpenApi(z);
 export { z };
@@ -12,24 +13,46 @@ export const Amount = z
   .max(MAX_AMOUNT, { error: `amount must be at most ${MAX_AMOUNT}` })
   .openapi({ description: 'Integer amount in the currency minor unit (ISO 4217 exponent).', example: 1999 });
 
+/** `usd` → `[Uu][Ss][Dd]`: a pattern that says "this code in any case" (JSON Schema patterns have no flags). */
+export const anyCase = (code: string) => [...code].map((ch) => `[${ch.toUpperCase()}${ch.toLowerCase()}]`).join('');
+
 export const Currency = z
   .string()
   .length(3, { error: 'currency must be a three-letter ISO 4217 code' })
   .transform((c) => c.toUpperCase())
   .refine(isKnownCurrency, { error: 'unknown currency' })
-  .openapi({ type: 'string', description: 'ISO 4217 code, any case on input, upper case on output.', example: 'USD' });
+  // The document states the codes the API knows, so a schema-valid code is never an "unknown currency".
+  .openapi('CurrencyCode', {
+    type: 'string', pattern: `^(?:${KNOWN_CURRENCIES.map(anyCase).join('|')})$`,
+    description: 'ISO 4217 code of a currency money can be paid in, any case on input, upper case on output.', example: 'USD',
+  });
+
+// Dot-atom local part and a domain of letter-digit-hyphen labels ending in a letter TLD: what the
+// receipts' SMTP and the providers accept. Stated as the pattern, since `format: email` admits
+// quoted local parts and IP literals that no mail provider takes.
+const EMAIL = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/;
+
+export const Email = z.string().max(254).regex(EMAIL, { error: 'not an email address (name@example.com)' }).openapi({ example: 'jo@example.com' });
+
+/** An IPv4 or IPv6 address, as Node's `net.isIP` reads it. */
+export const IpAddress = z
+  .string()
+  .max(45)
+  .refine((ip) => isIP(ip) !== 0, { error: 'not an IPv4 or IPv6 address' })
+  .openapi({ type: 'string', anyOf: [{ type: 'string', format: 'ipv4' }, { type: 'string', format: 'ipv6' }] });
 
 export const Metadata = z
   .record(z.string().max(40, { error: 'metadata keys are at most 40 characters' }), z.string().max(500, { error: 'metadata values are at most 500 characters' }))
   .refine((m) => Object.keys(m).length <= 20, { error: 'metadata holds at most 20 keys' })
   .openapi({ description: 'Up to 20 string keys (≤ 40 chars) with string values (≤ 500 chars).' });
 
-/** A calendar day, YYYY-MM-DD, that exists (no 2026-02-30). */
+/** A calendar day, YYYY-MM-DD, that exists (no 2026-02-30): RFC 3339 `full-date`, JSON Schema's `format: date`. */
 export const Day = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'a date as YYYY-MM-DD' })
   // Date.parse first: toISOString throws on an impossible date (month 13).
-  .refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d), { error: 'not a calendar date' });
+  .refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d), { error: 'not a calendar date' })
+  .openapi({ type: 'string', format: 'date', pattern: undefined as unknown as string, example: '2026-11-30' });
 
 export const Timestamp = z.string().openapi({ format: 'date-time', example: '2026-11-25T12:00:00.000Z' });
 

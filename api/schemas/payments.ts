@@ -1,5 +1,5 @@
 import { CAPTURE_METHODS, CHANNELS, PAYMENT_METHOD_TYPES, PAYMENT_STATUSES, PROVIDERS, REFUND_STATUSES, ROUTING_STRATEGIES } from '../../domain/payment';
-import { Amount, Currency, listOf, ListQuery, Metadata, Timestamp, z } from './common';
+import { Amount, Currency, Email, IpAddress, listOf, ListQuery, Metadata, Timestamp, z } from './common';
 
 export const CreatePaymentBody = z
   .strictObject({
@@ -20,11 +20,14 @@ export const CreatePaymentBody = z
     description: z.string().max(1000).optional(),
     metadata: Metadata.optional(),
     return_url: z.url().max(2048).optional(),
-    receipt_email: z.email().max(254).optional(),
+    receipt_email: Email.optional(),
     channel: z.enum(CHANNELS).default('web'),
-    client_ip: z.union([z.ipv4(), z.ipv6()]).optional().openapi({ description: 'The payer\'s IP address (WeChat Pay H5 requires it). Never stored.' }),
+    client_ip: IpAddress.optional().openapi({ description: 'The payer\'s IP address (WeChat Pay H5 requires it). Never stored.' }),
   })
-  .openapi('CreatePayment');
+  .openapi('CreatePayment', {
+    // A bank transfer is captured when the money arrives: it cannot ask for manual capture.
+    not: { required: ['payment_method', 'capture_method'], properties: { payment_method: { required: ['type'], properties: { type: { const: 'bank_transfer' } } }, capture_method: { const: 'manual' } } },
+  });
 
 export const ReviewBody = z.strictObject({ decision: z.enum(['approve', 'reject']), reason: z.string().min(1).max(500) }).openapi('ReviewPayment');
 

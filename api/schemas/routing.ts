@@ -13,9 +13,7 @@ const Condition = z
     amount_lt: Amount.optional(),
     channel: z.enum(CHANNELS).optional(),
   })
-  .refine((c) => c.amount_gte === undefined || c.amount_lt === undefined || c.amount_gte < c.amount_lt, {
-    error: 'amount_gte must be below amount_lt', path: ['amount_lt'],
-  });
+  .openapi({ description: 'Every condition given must hold (a range with `amount_gte` ≥ `amount_lt` never does).' });
 
 const Rule = z
   .strictObject({
@@ -31,13 +29,21 @@ const Rule = z
       ctx.addIssue({ code: 'custom', message: 'a rule names either providers or split', path: [r.split ? 'split' : 'providers'] });
     }
     if (r.split && r.strategy) ctx.addIssue({ code: 'custom', message: 'a split has no strategy', path: ['strategy'] });
-    if (r.split && new Set(r.split.map((s) => s.provider)).size !== r.split.length) ctx.addIssue({ code: 'custom', message: 'a provider appears twice', path: ['split'] });
+  })
+  // A provider named twice in a split carries the sum of its weights.
+  .transform((r) => (r.split ? { ...r, split: [...r.split.reduce((w, s) => w.set(s.provider, (w.get(s.provider) ?? 0) + s.weight), new Map<string, number>())].map(([provider, weight]) => ({ provider: provider as (typeof PROVIDERS)[number], weight })) } : r))
+  .openapi({
+    oneOf: [
+      { required: ['providers'], not: { required: ['split'] } },
+      { required: ['split'], not: { anyOf: [{ required: ['providers'] }, { required: ['strategy'] }] } },
+    ],
   });
 
 const FeeSchedule = z.strictObject({
   percent: z.number().min(0).max(100),
   fixed: z.record(z.string().length(3).regex(/^[A-Za-z]{3}$/), z.number().int().min(0).max(1_000_000_000)).optional()
-    .openapi({ description: 'Fixed fee per currency, in its minor unit.' }),
+    // propertyNames is OpenAPI 3.1 (JSON Schema), missing from the generator's 3.0 typing.
+    .openapi({ description: 'Fixed fee per currency, in its minor unit.', ...{ propertyNames: { pattern: '^[A-Za-z]{3}$' } } }),
 });
 
 export const RoutingConfigBody = z
