@@ -1,8 +1,8 @@
-import { Timestamp, z } from './common';
+import { Timestamp, z, text } from './common';
 import { PaymentObject } from './payments';
 
 export const OperatorActionBody = z
-  .strictObject({ reason: z.string().min(1).max(500).openapi({ description: 'Why: kept in the audit trail and shown to the merchant.', example: 'Customer paid; notification lost' }) })
+  .strictObject({ reason: text(500, 1).openapi({ description: 'Why: kept in the audit trail and shown to the merchant.', example: 'Customer paid; notification lost' }) })
   .openapi('OperatorActionRequest');
 
 export const OperatorActionObject = z

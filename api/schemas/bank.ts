@@ -1,14 +1,14 @@
 import { BANK_CREDIT_STATUSES, FUNDS_POLICIES } from '../../domain/bank';
-import { Amount, Currency, Day, ListQuery, Timestamp, listOf, z } from './common';
+import { Amount, Currency, Day, ListQuery, Timestamp, listOf, z, text } from './common';
 
 /** The bank's id of a credit: printable, as banks write them. */
-const BankId = z.string().min(1).max(100).regex(/^[\x21-\x7e]+$/, { error: 'printable ASCII without spaces' });
+const BankId = text(100, 1).regex(/^[\x21-\x7e]+$/, { error: 'printable ASCII without spaces' });
 
 export const PayerSchema = z
   .object({
-    name: z.string().max(140).nullable().default(null),
-    account: z.string().max(64).regex(/^[A-Za-z0-9 -]+$/, { error: 'letters, digits, spaces and hyphens' }).nullable().default(null),
-    bank_code: z.string().max(35).nullable().default(null),
+    name: text(140).nullable().default(null),
+    account: text(64).regex(/^[A-Za-z0-9 -]+$/, { error: 'letters, digits, spaces and hyphens' }).nullable().default(null),
+    bank_code: text(35).nullable().default(null),
   })
   .strict()
   .openapi('BankPayer');
@@ -19,7 +19,7 @@ export const IncomingCreditBody = z
     credit_id: BankId.optional().openapi({ description: "The bank's id of the credit; a credit sent twice with it counts once. Generated when absent." }),
     amount: Amount,
     currency: Currency,
-    reference: z.string().max(140).nullable().optional().openapi({ description: 'Free text as the payer wrote it; the instructions\' reference is found in it.' }),
+    reference: text(140).nullable().optional().openapi({ description: 'Free text as the payer wrote it; the instructions\' reference is found in it.' }),
     value_date: Day.optional(),
     payer: PayerSchema.optional(),
   })
@@ -39,8 +39,8 @@ export const BankCreditList = listOf(BankCreditObject, 'BankCreditList');
 export const BankCreditListQuery = ListQuery.extend({ status: z.enum(BANK_CREDIT_STATUSES).optional() }).strict();
 export const AdminBankCreditQuery = z.object({ status: z.enum(BANK_CREDIT_STATUSES).optional(), livemode: z.enum(['true', 'false']).default('true'), limit: ListQuery.shape.limit }).strict();
 
-export const ApplyBankCreditBody = z.object({ payment_id: z.string().min(1).max(100) }).strict().openapi('ApplyBankCredit');
-export const AdminApplyBankCreditBody = ApplyBankCreditBody.extend({ reason: z.string().min(1).max(500) }).strict().openapi('AdminApplyBankCredit');
+export const ApplyBankCreditBody = z.object({ payment_id: text(100, 1) }).strict().openapi('ApplyBankCredit');
+export const AdminApplyBankCreditBody = ApplyBankCreditBody.extend({ reason: text(500, 1) }).strict().openapi('AdminApplyBankCredit');
 
 export const BankPayoutObject = z
   .object({

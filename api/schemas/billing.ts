@@ -3,10 +3,10 @@ import {
   COLLECTION_METHODS, INTERVALS, INVOICE_STATUSES, PAUSE_BEHAVIORS, PRORATION_BEHAVIORS, SUBSCRIPTION_STATUSES,
 } from '../../domain/billing';
 import { PAYMENT_METHOD_TYPES } from '../../domain/payment';
-import { Amount, Currency, Email, listOf, ListQuery, Metadata, Timestamp, z } from './common';
+import { Amount, Currency, Email, listOf, ListQuery, Metadata, Timestamp, z, text } from './common';
 
-const Id = z.string().min(1).max(100);
-const Text = z.string().max(500);
+const Id = text(100, 1);
+const Text = text(500);
 /** Unix seconds (as Stripe's) or RFC 3339; read as unix seconds. */
 export const TimeInput = z
   .union([z.number().int().min(1).max(32503680000), z.iso.datetime({ offset: true }).transform((t) => Math.floor(Date.parse(t) / 1000))])
@@ -29,10 +29,10 @@ export const UpdateCustomerBody = z.strictObject({
 
 export const SavePaymentMethodBody = z.strictObject({
   type: z.literal('card').openapi({ description: 'Saved methods are cards (charged off-session for renewals).' }),
-  token: z.string().min(1).max(255).openapi({ description: 'The provider token: a Stripe PaymentMethod (pm_…), or a sandbox token (tok_ok …).' }),
+  token: text(255, 1).openapi({ description: 'The provider token: a Stripe PaymentMethod (pm_…), or a sandbox token (tok_ok …).' }),
 }).openapi('SavePaymentMethod');
 
-export const CustomerListQuery = ListQuery.extend({ email: z.string().max(254).optional(), test_clock: Id.optional() });
+export const CustomerListQuery = ListQuery.extend({ email: text(254).optional(), test_clock: Id.optional() });
 
 const MAX_INTERVAL_COUNT = { day: 365, week: 52, month: 12, year: 3 } as const;
 

@@ -6,6 +6,15 @@ import { isKnownCurrency, KNOWN_CURRENCIES, MAX_AMOUNT } from '../../domain/mone
 extendZodWithOpenApi(z);
 export { z };
 
+/** Length in code points, as JSON Schema's maxLength counts (JavaScript's counts UTF-16 units: 😀 is 2). */
+const codePoints = (s: string) => [...s].length;
+
+/** A string of `min` to `max` characters, counted as the document's minLength and maxLength count them. */
+export const text = (max: number, min = 0) => z
+  .string()
+  .refine((s) => codePoints(s) >= min && codePoints(s) <= max, { error: min > 0 ? `must be ${min} to ${max} characters` : `must be at most ${max} characters` })
+  .openapi({ maxLength: max, ...(min > 0 ? { minLength: min } : {}) });
+
 export const Amount = z
   .number({ error: 'amount must be an integer in the currency minor unit' })
   .int({ error: 'amount must be an integer in the currency minor unit' })
@@ -16,6 +25,9 @@ export const Amount = z
 /** `usd` → `[Uu][Ss][Dd]`: a pattern that says "this code in any case" (JSON Schema patterns have no flags). */
 export const anyCase = (code: string) => [...code].map((ch) => `[${ch.toUpperCase()}${ch.toLowerCase()}]`).join('');
 
+/** The codes `isKnownCurrency` accepts, in any case. */
+export const CURRENCY_PATTERN = `^(?:${KNOWN_CURRENCIES.map(anyCase).join('|')})$`;
+
 export const Currency = z
   .string()
   .length(3, { error: 'currency must be a three-letter ISO 4217 code' })
@@ -23,7 +35,7 @@ export const Currency = z
   .refine(isKnownCurrency, { error: 'unknown currency' })
   // The document states the codes the API knows, so a schema-valid code is never an "unknown currency".
   .openapi('CurrencyCode', {
-    type: 'string', pattern: `^(?:${KNOWN_CURRENCIES.map(anyCase).join('|')})$`,
+    type: 'string', pattern: CURRENCY_PATTERN,
     description: 'ISO 4217 code of a currency money can be paid in, any case on input, upper case on output.', example: 'USD',
   });
 
@@ -32,7 +44,7 @@ export const Currency = z
 // quoted local parts and IP literals that no mail provider takes.
 const EMAIL = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/;
 
-export const Email = z.string().max(254).regex(EMAIL, { error: 'not an email address (name@example.com)' }).openapi({ example: 'jo@example.com' });
+export const Email = text(254).regex(EMAIL, { error: 'not an email address (name@example.com)' }).openapi({ example: 'jo@example.com' });
 
 /** An IPv4 or IPv6 address, as Node's `net.isIP` reads it. */
 export const IpAddress = z
@@ -41,10 +53,18 @@ export const IpAddress = z
   .refine((ip) => isIP(ip) !== 0, { error: 'not an IPv4 or IPv6 address' })
   .openapi({ type: 'string', anyOf: [{ type: 'string', format: 'ipv4' }, { type: 'string', format: 'ipv6' }] });
 
+
 export const Metadata = z
-  .record(z.string().max(40, { error: 'metadata keys are at most 40 characters' }), z.string().max(500, { error: 'metadata values are at most 500 characters' }))
+  .record(
+    z.string().refine((k) => codePoints(k) <= 40, { error: 'metadata keys are at most 40 characters' }),
+    z.string().refine((v) => codePoints(v) <= 500, { error: 'metadata values are at most 500 characters' }).openapi({ type: 'string', maxLength: 500 }),
+  )
   .refine((m) => Object.keys(m).length <= 20, { error: 'metadata holds at most 20 keys' })
-  .openapi({ description: 'Up to 20 string keys (≤ 40 chars) with string values (≤ 500 chars).' });
+  .openapi({
+    description: 'Up to 20 string keys (≤ 40 chars) with string values (≤ 500 chars).', maxProperties: 20,
+    // propertyNames is OpenAPI 3.1 (JSON Schema), missing from the generator's 3.0 typing.
+    ...{ propertyNames: { maxLength: 40, pattern: '^[^\\x00]*$' } },
+  });
 
 /** A calendar day, YYYY-MM-DD, that exists (no 2026-02-30): RFC 3339 `full-date`, JSON Schema's `format: date`. */
 export const Day = z
@@ -58,7 +78,7 @@ export const Timestamp = z.string().openapi({ format: 'date-time', example: '202
 
 export const ListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  starting_after: z.string().max(100).optional(),
+  starting_after: text(100).optional(),
 });
 
 export const ErrorBody = z

@@ -1,5 +1,5 @@
 import { EVENT_FILTERS, EVENT_TYPES } from '../../domain/events';
-import { listOf, ListQuery, Timestamp, z } from './common';
+import { listOf, ListQuery, Timestamp, z, text } from './common';
 
 const EventFilter = z
   .enum(EVENT_FILTERS, { error: `unknown event type: use one of ${EVENT_TYPES.join(', ')}, a family such as payment.*, or *` })
@@ -16,14 +16,14 @@ const PORT = '(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-
 const WEBHOOK_URL = new RegExp(
   `^[Hh][Tt][Tt][Pp][Ss]?://(?:(?:${LABEL}\\.)*[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?|(?:${OCTET}\\.){3}${OCTET})(?::${PORT})?(?:[/?#][^\\x00-\\x20\\x7f]*)?$`,
 );
-const WebhookUrl = z.string().max(2048).regex(WEBHOOK_URL, { error: 'url must be an absolute http or https URL to a host name or an IPv4 address' })
+const WebhookUrl = text(2048).regex(WEBHOOK_URL, { error: 'url must be an absolute http or https URL to a host name or an IPv4 address' })
   .openapi({ example: 'https://shop.example.com/payments/webhook' });
 
 export const CreateWebhookEndpointBody = z
   .strictObject({
     url: WebhookUrl,
     events: z.array(EventFilter).min(1).max(20).optional().openapi({ description: 'Event types to receive; default all (`*`).' }),
-    description: z.string().max(500).optional(),
+    description: text(500).optional(),
   })
   .openapi('CreateWebhookEndpoint');
 
@@ -31,7 +31,7 @@ export const UpdateWebhookEndpointBody = z
   .strictObject({
     url: WebhookUrl.optional(),
     events: z.array(EventFilter).min(1).max(20).optional(),
-    description: z.string().max(500).nullable().optional(),
+    description: text(500).nullable().optional(),
     status: z.enum(['enabled', 'disabled']).optional().openapi({ description: 'Re-enable an endpoint that was disabled after failing for days.' }),
   })
   .openapi('UpdateWebhookEndpoint');
@@ -44,12 +44,12 @@ export const RotateSecretBody = z
   .openapi('RotateWebhookSecret');
 
 export const ResendEventBody = z
-  .strictObject({ endpoint_id: z.string().max(100).optional().openapi({ description: 'Only this endpoint; default every enabled endpoint subscribed to the event.' }) })
+  .strictObject({ endpoint_id: text(100).optional().openapi({ description: 'Only this endpoint; default every enabled endpoint subscribed to the event.' }) })
   .openapi('ResendEvent');
 
 export const EventListQuery = ListQuery.extend({
   type: EventFilter.optional(),
-  object_id: z.string().max(100).optional(),
+  object_id: text(100).optional(),
 });
 
 export const WebhookEndpointObject = z

@@ -1,8 +1,8 @@
-import { Currency, Timestamp, z } from './common';
+import { Currency, Timestamp, z, text } from './common';
 
 export const CreateMerchantBody = z
   .strictObject({
-    name: z.string().min(1).max(200),
+    name: text(200, 1),
     settlement_currency: Currency.optional(),
     fx_margin_bps: z.number().int().min(0).max(1000).optional().openapi({ description: 'Our margin on its cross-border payments, basis points below the mid rate (default FX_DEFAULT_MARGIN_BPS).' }),
   })

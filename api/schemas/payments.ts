@@ -1,5 +1,5 @@
 import { CAPTURE_METHODS, CHANNELS, PAYMENT_METHOD_TYPES, PAYMENT_STATUSES, PROVIDERS, REFUND_STATUSES, ROUTING_STRATEGIES } from '../../domain/payment';
-import { Amount, Currency, Email, IpAddress, listOf, ListQuery, Metadata, Timestamp, z } from './common';
+import { Amount, Currency, Email, IpAddress, listOf, ListQuery, Metadata, Timestamp, z, text } from './common';
 
 export const CreatePaymentBody = z
   .strictObject({
@@ -7,17 +7,17 @@ export const CreatePaymentBody = z
     currency: Currency,
     payment_method: z.strictObject({
       type: z.enum(PAYMENT_METHOD_TYPES),
-      token: z.string().min(1).max(255).optional(),
+      token: text(255, 1).optional(),
       billing_details: z.strictObject({
         address: z.strictObject({ country: z.string().regex(/^[A-Za-z]{2}$/, { error: 'an ISO 3166-1 alpha-2 country code' }).transform((c) => c.toUpperCase()).optional() }).optional(),
       }).optional().openapi({ description: 'The billing address\'s country, for risk rules (`country_in`). Not stored.' }),
     }),
     capture_method: z.enum(CAPTURE_METHODS).default('automatic'),
     settlement_currency: Currency.optional(),
-    fx_quote_id: z.string().max(100).optional(),
+    fx_quote_id: text(100).optional(),
     provider: z.enum(PROVIDERS).optional(),
-    customer_id: z.string().min(1).max(255).optional(),
-    description: z.string().max(1000).optional(),
+    customer_id: text(255, 1).optional(),
+    description: text(1000).optional(),
     metadata: Metadata.optional(),
     return_url: z.url().max(2048).optional(),
     receipt_email: Email.optional(),
@@ -29,24 +29,24 @@ export const CreatePaymentBody = z
     not: { required: ['payment_method', 'capture_method'], properties: { payment_method: { required: ['type'], properties: { type: { const: 'bank_transfer' } } }, capture_method: { const: 'manual' } } },
   });
 
-export const ReviewBody = z.strictObject({ decision: z.enum(['approve', 'reject']), reason: z.string().min(1).max(500) }).openapi('ReviewPayment');
+export const ReviewBody = z.strictObject({ decision: z.enum(['approve', 'reject']), reason: text(500, 1) }).openapi('ReviewPayment');
 
 export const CaptureBody = z.strictObject({ amount: Amount.optional() }).openapi('CapturePayment');
 export const CancelBody = z.strictObject({}).openapi('CancelPayment');
 
 export const CreateRefundBody = z
   .strictObject({
-    payment_id: z.string().min(1).max(100),
+    payment_id: text(100, 1),
     amount: Amount.optional(),
-    reason: z.string().max(500).optional(),
+    reason: text(500).optional(),
   })
   .openapi('CreateRefund');
 
 export const PaymentListQuery = ListQuery.extend({
   status: z.enum(PAYMENT_STATUSES).optional(),
-  customer_id: z.string().max(255).optional(),
+  customer_id: text(255).optional(),
 });
-export const RefundListQuery = ListQuery.extend({ payment_id: z.string().max(100).optional() });
+export const RefundListQuery = ListQuery.extend({ payment_id: text(100).optional() });
 
 const Failure = z.object({ code: z.string(), message: z.string() });
 const Attention = z

@@ -1,6 +1,6 @@
 import { PROVIDERS } from '../../domain/payment';
 import { ITEM_STATUSES } from '../../reconciliation/match';
-import { Day, Timestamp, listOf, z } from './common';
+import { Day, Timestamp, listOf, z, text } from './common';
 
 
 export const CreateRunBody = z
@@ -31,11 +31,11 @@ export const ItemObject = z
   .openapi('ReconciliationItem');
 export const ItemList = listOf(ItemObject, 'ReconciliationItemList');
 export const ItemListQuery = z
-  .object({ run_id: z.string().max(100).optional(), status: z.enum(ITEM_STATUSES).optional(), livemode: z.enum(['true', 'false']).optional(), limit: z.coerce.number().int().min(1).max(100).default(100) })
+  .object({ run_id: text(100).optional(), status: z.enum(ITEM_STATUSES).optional(), livemode: z.enum(['true', 'false']).optional(), limit: z.coerce.number().int().min(1).max(100).default(100) })
   .strict();
 
 export const RESOLUTIONS = ['accepted', 'corrected', 'provider_adjusted', 'refunded', 'written_off', 'false_positive'] as const;
 export const ResolveItemBody = z
-  .object({ resolution: z.enum(RESOLUTIONS), note: z.string().min(1).max(1000) })
+  .object({ resolution: z.enum(RESOLUTIONS), note: text(1000, 1) })
   .strict()
   .openapi('ResolveReconciliationItem');

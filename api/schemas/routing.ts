@@ -1,5 +1,5 @@
 import { CHANNELS, PAYMENT_METHOD_TYPES, PROVIDERS } from '../../domain/payment';
-import { Amount, Currency, Timestamp, z } from './common';
+import { Amount, Currency, CURRENCY_PATTERN, Timestamp, z, text } from './common';
 
 const Provider = z.enum(PROVIDERS);
 const Method = z.enum(PAYMENT_METHOD_TYPES);
@@ -17,7 +17,7 @@ const Condition = z
 
 const Rule = z
   .strictObject({
-    id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.:-]+$/).optional().openapi({ description: 'Recorded on the payments it routes (`routing.rule`); default `rules[<index>]`.' }),
+    id: text(64, 1).regex(/^[A-Za-z0-9_.:-]+$/).optional().openapi({ description: 'Recorded on the payments it routes (`routing.rule`); default `rules[<index>]`.' }),
     if: Condition.default({}),
     providers: ProviderList.optional().openapi({ description: 'In priority order: the first healthy one wins, the next ones are failovers.' }),
     split: z.array(z.strictObject({ provider: Provider, weight: z.number().int().min(1).max(10_000) })).min(1).max(PROVIDERS.length).optional()
@@ -43,14 +43,15 @@ const FeeSchedule = z.strictObject({
   percent: z.number().min(0).max(100),
   fixed: z.record(z.string().length(3).regex(/^[A-Za-z]{3}$/), z.number().int().min(0).max(1_000_000_000)).optional()
     // propertyNames is OpenAPI 3.1 (JSON Schema), missing from the generator's 3.0 typing.
-    .openapi({ description: 'Fixed fee per currency, in its minor unit.', ...{ propertyNames: { pattern: '^[A-Za-z]{3}$' } } }),
+    .openapi({ description: 'Fixed fee per currency, in its minor unit.', ...{ propertyNames: { pattern: CURRENCY_PATTERN } } }),
 });
 
 export const RoutingConfigBody = z
   .strictObject({
     rules: z.array(Rule).max(100).default([]),
-    fees: z.partialRecord(Provider, z.partialRecord(Method, FeeSchedule)).default({}),
-    default: z.partialRecord(Method, ProviderList).default({}).openapi({ description: 'Providers per method when no rule matches.' }),
+    // A record keyed by an enum refuses other keys: stated, since the generator leaves additionalProperties open.
+    fees: z.partialRecord(Provider, z.partialRecord(Method, FeeSchedule).openapi({ additionalProperties: false })).default({}).openapi({ additionalProperties: false }),
+    default: z.partialRecord(Method, ProviderList).default({}).openapi({ description: 'Providers per method when no rule matches.', additionalProperties: false }),
   })
   .openapi('RoutingConfig');
 
