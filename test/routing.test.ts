@@ -120,7 +120,8 @@ describe('rules', () => {
       if (p.provider === 'stripe') expect(stripeEffects(p.id)).toEqual([`authorize:${p.id}:authorize`]);
       else expect(await sandboxCharges(m, p.id)).toEqual([`authorize:${p.id}:authorize`, `capture:${p.id}:capture`]);
     }
-  });
+    // 240 payments take 40 to 60 s on two busy cores: a hang guard, not a speed limit.
+  }, 180_000);
 });
 
 describe('failover', () => {
