@@ -38,10 +38,11 @@ test('credits that arrive with no worker, twice, and a worker killed while apply
 
   // A worker comes back, is killed as soon as one credit is in, and another takes over.
   workers.push(await startWorkerProcess(stack));
-  await eventually(() => m.api.get(`/v1/payments/${payment.id}`).then((r) => r.body), (p) => p.amount_received > 0, 90_000);
+  // Hang guards, not speed limits: a killed worker's tasks wait out their timeouts first (a fresh-clone run once needed more than 90 s here).
+  await eventually(() => m.api.get(`/v1/payments/${payment.id}`).then((r) => r.body), (p) => p.amount_received > 0, 150_000);
   await kill9(workers[1]!);
   workers.push(await startWorkerProcess(stack));
-  const funded = await eventually(() => m.api.get(`/v1/payments/${payment.id}`).then((r) => r.body), (p) => p.amount_received === 6000, 90_000);
+  const funded = await eventually(() => m.api.get(`/v1/payments/${payment.id}`).then((r) => r.body), (p) => p.amount_received === 6000, 150_000);
   expect(funded.status).toBe('requires_action');
   const credits = await eventually(() => m.api.get('/v1/bank_credits').then((r) => r.body.data), (d) => d.every((c: { status: string }) => c.status === 'applied'), 90_000);
   expect(credits.map((c: { credit_id: string; amount_applied: number }) => [c.credit_id, c.amount_applied]).sort()).toEqual([['rec-1', 3000], ['rec-2', 3000]]);
@@ -52,7 +53,7 @@ test('credits that arrive with no worker, twice, and a worker killed while apply
   const charges = (await m.api.get(`/sandbox/charges?payment_id=${payment.id}`)).body.data.map((c: { operation: string; amount: number }) => `${c.operation}:${c.amount}`);
   expect(charges).toEqual(['authorize:9000', 'capture:9000']);
   expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'EUR', amount: 9000 }]);
-}, 240_000);
+}, 420_000);
 
 /** Each test starts from no worker at all: the one an earlier test left running would act too. */
 const stopWorkers = async () => {
