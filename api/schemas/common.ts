@@ -10,9 +10,9 @@ export { z };
 const codePoints = (s: string) => [...s].length;
 
 /** A string of `min` to `max` characters, counted as the document's minLength and maxLength count them. */
-export const text = (max: number, min = 0) => z
+export const text = (max: number, min = 0, error = min > 0 ? `must be ${min} to ${max} characters` : `must be at most ${max} characters`) => z
   .string()
-  .refine((s) => codePoints(s) >= min && codePoints(s) <= max, { error: min > 0 ? `must be ${min} to ${max} characters` : `must be at most ${max} characters` })
+  .refine((s) => codePoints(s) >= min && codePoints(s) <= max, { error })
   .openapi({ maxLength: max, ...(min > 0 ? { minLength: min } : {}) });
 
 export const Amount = z
@@ -53,11 +53,10 @@ export const IpAddress = z
   .refine((ip) => isIP(ip) !== 0, { error: 'not an IPv4 or IPv6 address' })
   .openapi({ type: 'string', anyOf: [{ type: 'string', format: 'ipv4' }, { type: 'string', format: 'ipv6' }] });
 
-
 export const Metadata = z
   .record(
-    z.string().refine((k) => codePoints(k) <= 40, { error: 'metadata keys are at most 40 characters' }),
-    z.string().refine((v) => codePoints(v) <= 500, { error: 'metadata values are at most 500 characters' }).openapi({ type: 'string', maxLength: 500 }),
+    text(40, 0, 'metadata keys are at most 40 characters'),
+    text(500, 0, 'metadata values are at most 500 characters'),
   )
   .refine((m) => Object.keys(m).length <= 20, { error: 'metadata holds at most 20 keys' })
   .openapi({
