@@ -40,8 +40,14 @@ export async function startDevTemporal(opts: {
       dbFilename: path.join(path.resolve(opts.dataDir), 'temporal.db'),
       searchAttributes: PAYMENT_SEARCH_ATTRIBUTES,
       log: { format: 'json', level: 'warn' },
-      // The UI decrypts payloads in the browser through our codec endpoint.
-      ...(opts.codecEndpoint ? { extraArgs: ['--ui-codec-endpoint', opts.codecEndpoint] } : {}),
+      extraArgs: [
+        // SQLite's defaults (a rollback journal, a full sync per commit) on the server's single
+        // connection made every history write wait on the disk: calls stalled for seconds under bursts.
+        // WAL with NORMAL sync survives a crash of the server (not of the machine), which is what a dev server needs.
+        '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal',
+        // The UI decrypts payloads in the browser through our codec endpoint.
+        ...(opts.codecEndpoint ? ['--ui-codec-endpoint', opts.codecEndpoint] : []),
+      ],
     },
   });
   return { address: env.address, uiUrl: `http://127.0.0.1:${opts.uiPort}`, stop: () => env.teardown() };

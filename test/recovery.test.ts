@@ -3,6 +3,9 @@ import { expectAllLedgersConsistent } from './support/ledger';
 import type { TestStack } from './support/stack';
 import { ADMIN_KEY, client, eventually, newMerchant, startTestStack } from './support/stack';
 import { kill9, startWorkerProcess } from './support/worker-process';
+import { withTrails } from './support/trail';
+import { creditRowId } from '../db/bank';
+import { bankCreditWorkflowId } from '../workflows/bank-credit.workflow';
 
 // The API runs here; the worker is its own process, down or killed while money waits on it:
 // bank credits, a review's deadline, a reconciliation run. Each must still happen exactly once.
@@ -27,32 +30,34 @@ test('credits that arrive with no worker, twice, and a worker killed while apply
   const payment = await eventually(() => m.api.get(`/v1/payments/${created.body.id}`).then((r) => r.body), (p) => p.status === 'requires_action', 90_000);
   const reference: string = payment.next_action.reference;
   await kill9(workers[0]!);
+  const involved = () => [`payment:${payment.id}`, ...['rec-1', 'rec-2', 'rec-3'].map((c) => bankCreditWorkflowId(creditRowId(false, m.id, c)))];
+  await withTrails(stack.context.temporal, involved, async () => {
+    // The bank delivers while nothing runs: stored, answered as pending, matched later.
+    const send = (creditId: string) => m.api.post('/v1/test_helpers/bank_transfers/incoming', { credit_id: creditId, amount: 3000, currency: 'EUR', reference });
+    const first = await send('rec-1');
+    expect(first.status).toBe(201);
+    expect(first.body.status).toBe('pending');
+    expect((await send('rec-1')).status).toBe(200);
+    expect((await send('rec-2')).body.status).toBe('pending');
 
-  // The bank delivers while nothing runs: stored, answered as pending, matched later.
-  const send = (creditId: string) => m.api.post('/v1/test_helpers/bank_transfers/incoming', { credit_id: creditId, amount: 3000, currency: 'EUR', reference });
-  const first = await send('rec-1');
-  expect(first.status).toBe(201);
-  expect(first.body.status).toBe('pending');
-  expect((await send('rec-1')).status).toBe(200);
-  expect((await send('rec-2')).body.status).toBe('pending');
+    // A worker comes back, is killed as soon as one credit is in, and another takes over.
+    workers.push(await startWorkerProcess(stack));
+    // Hang guards, not speed limits: a killed worker's tasks wait out their timeouts first (a fresh-clone run once needed more than 90 s here).
+    await eventually(() => m.api.get(`/v1/payments/${payment.id}`).then((r) => r.body), (p) => p.amount_received > 0, 150_000);
+    await kill9(workers[1]!);
+    workers.push(await startWorkerProcess(stack));
+    const funded = await eventually(() => m.api.get(`/v1/payments/${payment.id}`).then((r) => r.body), (p) => p.amount_received === 6000, 150_000);
+    expect(funded.status).toBe('requires_action');
+    const credits = await eventually(() => m.api.get('/v1/bank_credits').then((r) => r.body.data), (d) => d.every((c: { status: string }) => c.status === 'applied'), 90_000);
+    expect(credits.map((c: { credit_id: string; amount_applied: number }) => [c.credit_id, c.amount_applied]).sort()).toEqual([['rec-1', 3000], ['rec-2', 3000]]);
 
-  // A worker comes back, is killed as soon as one credit is in, and another takes over.
-  workers.push(await startWorkerProcess(stack));
-  // Hang guards, not speed limits: a killed worker's tasks wait out their timeouts first (a fresh-clone run once needed more than 90 s here).
-  await eventually(() => m.api.get(`/v1/payments/${payment.id}`).then((r) => r.body), (p) => p.amount_received > 0, 150_000);
-  await kill9(workers[1]!);
-  workers.push(await startWorkerProcess(stack));
-  const funded = await eventually(() => m.api.get(`/v1/payments/${payment.id}`).then((r) => r.body), (p) => p.amount_received === 6000, 150_000);
-  expect(funded.status).toBe('requires_action');
-  const credits = await eventually(() => m.api.get('/v1/bank_credits').then((r) => r.body.data), (d) => d.every((c: { status: string }) => c.status === 'applied'), 90_000);
-  expect(credits.map((c: { credit_id: string; amount_applied: number }) => [c.credit_id, c.amount_applied]).sort()).toEqual([['rec-1', 3000], ['rec-2', 3000]]);
-
-  await send('rec-3');
-  const done = await eventually(() => m.api.get(`/v1/payments/${payment.id}`).then((r) => r.body), (p) => p.status === 'captured', 90_000);
-  expect(done).toMatchObject({ amount_captured: 9000, amount_received: 9000 });
-  const charges = (await m.api.get(`/sandbox/charges?payment_id=${payment.id}`)).body.data.map((c: { operation: string; amount: number }) => `${c.operation}:${c.amount}`);
-  expect(charges).toEqual(['authorize:9000', 'capture:9000']);
-  expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'EUR', amount: 9000 }]);
+    await send('rec-3');
+    const done = await eventually(() => m.api.get(`/v1/payments/${payment.id}`).then((r) => r.body), (p) => p.status === 'captured', 90_000);
+    expect(done).toMatchObject({ amount_captured: 9000, amount_received: 9000 });
+    const charges = (await m.api.get(`/sandbox/charges?payment_id=${payment.id}`)).body.data.map((c: { operation: string; amount: number }) => `${c.operation}:${c.amount}`);
+    expect(charges).toEqual(['authorize:9000', 'capture:9000']);
+    expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'EUR', amount: 9000 }]);
+  });
 }, 420_000);
 
 /** Each test starts from no worker at all: the one an earlier test left running would act too. */

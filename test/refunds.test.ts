@@ -78,7 +78,8 @@ test('25 concurrent refunds racing on one payment never exceed the captured amou
   expect(charges.filter((c: { operation: string }) => c.operation === 'refund')).toHaveLength(14);
   expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'USD', amount: 200 }]);
   await expectLedgerConsistent(stack().pool, m.id);
-});
+  // A hang guard, not a speed limit: 14 refunds run one after another at the provider, each a workflow update.
+}, 180_000);
 
 test('refunds of another merchant’s payment answer 404', async () => {
   const { payment } = await capturedPayment(1000);

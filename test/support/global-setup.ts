@@ -38,7 +38,8 @@ export default async function globalSetup(): Promise<void> {
         server: {
           executable: resolveTemporalExecutable({ log }),
           searchAttributes: PAYMENT_SEARCH_ATTRIBUTES,
-          dbFilename: path.join(dir, 'temporal.db'),
+          // History in memory: nothing outlives the run, and a file (SQLite's full sync per commit on
+          // the server's one connection) stalled calls for seconds under the tests' bursts.
           log: { format: 'pretty', level: 'warn' },
         },
       }),
