@@ -34,7 +34,9 @@ type Method = 'get' | 'post' | 'delete';
 /** `rules`: 400 codes for requests the schema accepts, by rules JSON Schema cannot state (`x-rules` on the 400). */
 type Route = {
   method: Method; path: string; summary: string; body?: z.ZodTypeAny; raw?: string[]; also?: [number, z.ZodTypeAny][]; rules?: Record<string, string>; query?: z.ZodObject;
-  ok: [number, z.ZodTypeAny]; errors: number[]; admin?: boolean; public?: boolean;
+  ok: [number, z.ZodTypeAny]; errors: number[];
+  /** The operator's key only (true), or the merchant's key as well ('too'). */
+  admin?: boolean | 'too'; public?: boolean;
 };
 
 const IdParam = (name: string) => ({ name, in: 'path' as const, required: true, schema: { type: 'string' as const } });
@@ -113,15 +115,16 @@ const ROUTES: Route[] = [
   { method: 'post', path: '/v1/admin/bank_credits/{id}/apply', summary: 'Operator: apply a credit to a transfer payment (audited)', body: AdminApplyBankCreditBody, ok: [200, BankCreditObject], errors: [400, 401, 404, 409], admin: true },
   { method: 'post', path: '/v1/admin/bank_payouts/{id}/confirm', summary: 'Operator: a payout left the bank account (audited)', body: OperatorActionBody, ok: [200, BankPayoutObject], errors: [400, 401, 404], admin: true },
   { method: 'post', path: '/v1/bank_statements', summary: 'Import a bank statement (camt.053 XML or CSV body): credits are matched, debits confirm payouts', query: StatementImportQuery, raw: ['application/xml', 'text/csv'],
-    rules: { statement_invalid: 'The body is not a camt.053 statement or a statement CSV (its grammar is not JSON Schema\'s to state).', statement_missing: 'The body is empty.' }, ok: [200, StatementImportObject], errors: [400, 401, 403, 413] },
-  { method: 'post', path: '/v1/reconciliation/runs', summary: 'Operator: reconcile one provider\'s settlement report of one day (admin key); a re-run updates the same run', body: CreateRunBody, ok: [200, RunObject], errors: [400, 401, 503], admin: true },
-  { method: 'get', path: '/v1/reconciliation/runs', summary: 'Reconciliation runs (a merchant key: its own counts)', query: RunListQuery, ok: [200, RunList], errors: [400, 401, 403] },
-  { method: 'get', path: '/v1/reconciliation/runs/{id}', summary: 'A reconciliation run: status, counts per classification, report totals', ok: [200, RunObject], errors: [401, 404] },
-  { method: 'get', path: '/v1/reconciliation/items', summary: 'Reconciliation items (a merchant key: those about its own payments)', query: ItemListQuery, ok: [200, ItemList], errors: [400, 401, 403] },
+    rules: { statement_invalid: 'The body is not a camt.053 statement or a statement CSV (its grammar is not JSON Schema\'s to state).', statement_missing: 'The body is empty.' }, ok: [200, StatementImportObject], errors: [400, 401, 403, 413], admin: 'too' },
+  { method: 'post', path: '/v1/reconciliation/runs', summary: 'Operator: reconcile one provider\'s settlement report of one day (admin key); a re-run updates the same run', body: CreateRunBody,
+    rules: { provider_unavailable: 'The provider is not configured for that mode, or publishes no settlement report.' }, ok: [200, RunObject], errors: [400, 401, 503], admin: true },
+  { method: 'get', path: '/v1/reconciliation/runs', summary: 'Reconciliation runs (a merchant key: its own counts)', query: RunListQuery, ok: [200, RunList], errors: [400, 401, 403], admin: 'too' },
+  { method: 'get', path: '/v1/reconciliation/runs/{id}', summary: 'A reconciliation run: status, counts per classification, report totals', ok: [200, RunObject], errors: [401, 404], admin: 'too' },
+  { method: 'get', path: '/v1/reconciliation/items', summary: 'Reconciliation items (a merchant key: those about its own payments)', query: ItemListQuery, ok: [200, ItemList], errors: [400, 401, 403], admin: 'too' },
   { method: 'post', path: '/v1/reconciliation/items/{id}/resolve', summary: 'Operator: resolve a difference with a note', body: ResolveItemBody, ok: [200, ItemObject], errors: [400, 401, 404], admin: true },
   { method: 'get', path: '/v1/risk/rules', summary: 'The risk rules of the key\'s mode (the defaults until saved)', ok: [200, RiskRulesObject], errors: [401] },
   { method: 'post', path: '/v1/risk/rules', summary: 'Replace the risk rules: an ordered list, the first matching rule decides (allow, review, block)', body: RiskRulesBody, ok: [200, RiskRulesObject], errors: [400, 401] },
-  { method: 'post', path: '/v1/payments/{id}/review', summary: 'Approve or reject a payment held for review (merchant key or admin key)', body: ReviewBody, ok: [200, PaymentObject], also: [[202, PaymentObject]], errors: [400, 401, 404, 409, 503] },
+  { method: 'post', path: '/v1/payments/{id}/review', summary: 'Approve or reject a payment held for review (merchant key or admin key)', body: ReviewBody, ok: [200, PaymentObject], also: [[202, PaymentObject]], errors: [400, 401, 404, 409, 503], admin: 'too' },
   { method: 'get', path: '/v1/balance', summary: 'What the merchant is owed, per currency, from the ledger', ok: [200, BalanceObject], errors: [401] },
   { method: 'get', path: '/sandbox/charges', summary: 'Effects the sandbox processor really applied', ok: [200, SandboxChargeList], errors: [401] },
   { method: 'post', path: '/sandbox/payments/{id}/complete', summary: 'Sandbox: the customer completes the required action', ok: [200, PaymentObject], errors: [404, 409], public: true },
@@ -138,7 +141,12 @@ export function openApiDocument(): object {
   if (cached) return cached;
   const registry = new OpenAPIRegistry();
   registry.register('Error', ErrorBody);
-  const bearer = registry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer' });
+  const merchantKey = registry.registerComponent('securitySchemes', 'bearerAuth', {
+    type: 'http', scheme: 'bearer', description: "The merchant's secret key: sk_test_… acts in test mode, sk_live_… in live mode.",
+  });
+  const operatorKey = registry.registerComponent('securitySchemes', 'adminAuth', {
+    type: 'http', scheme: 'bearer', description: "The operator's key (ADMIN_API_KEY): merchants, operator actions, reconciliation.",
+  });
   for (const r of ROUTES) {
     const pathParams = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => IdParam(m[1]!));
     registry.registerPath({
@@ -146,7 +154,9 @@ export function openApiDocument(): object {
       path: r.path,
       operationId: operationName(r),
       summary: r.summary,
-      ...(r.public ? {} : { security: [{ [bearer.name]: [] }] }),
+      ...(r.public ? {} : {
+        security: r.admin === true ? [{ [operatorKey.name]: [] }] : r.admin === 'too' ? [{ [merchantKey.name]: [] }, { [operatorKey.name]: [] }] : [{ [merchantKey.name]: [] }],
+      }),
       parameters: [
         ...pathParams,
         ...(r.method === 'post' ? [{ name: 'Idempotency-Key', in: 'header' as const, required: false, schema: { type: 'string' as const, minLength: 1, maxLength: 255 } }] : []),

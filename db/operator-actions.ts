@@ -3,11 +3,14 @@ import { derivedId } from '../domain/ids';
 import { recordEvents } from './events';
 import { inTransaction, iso } from './pool';
 
+/** Everything an operator can do, as the audit trail and the API name it. */
+export const OPERATOR_ACTIONS = ['retry_step', 'force_cancel', 'resend_event', 'retry_subscription', 'apply_bank_credit', 'confirm_bank_payout'] as const;
+
 export type OperatorAction = {
   id: string;
   object: 'operator_action';
   merchant_id: string;
-  action: 'retry_step' | 'force_cancel' | 'resend_event' | 'retry_subscription' | 'apply_bank_credit' | 'confirm_bank_payout';
+  action: (typeof OPERATOR_ACTIONS)[number];
   target_id: string;
   reason: string;
   outcome: string;

@@ -1,4 +1,5 @@
 import { Timestamp, z, text } from './common';
+import { OPERATOR_ACTIONS } from '../../db/operator-actions';
 import { PaymentObject } from './payments';
 
 export const OperatorActionBody = z
@@ -10,7 +11,7 @@ export const OperatorActionObject = z
     id: z.string().openapi({ example: 'opa_7Hk...' }),
     object: z.literal('operator_action'),
     merchant_id: z.string(),
-    action: z.enum(['retry_step', 'force_cancel', 'resend_event']),
+    action: z.enum(OPERATOR_ACTIONS),
     target_id: z.string(),
     reason: z.string(),
     outcome: z.string(),
