@@ -47,10 +47,31 @@ const funded = () => ApplicationFailure.create({ type: FailureTypes.paymentFunde
 const invalidAmount = (message: string) => ApplicationFailure.create({ type: FailureTypes.invalidAmount, message, nonRetryable: true });
 
 /**
+ * The patches every `paymentWorkflowV2` run has from its first event: new payments start as that
+ * type, so these need no marker in their history (each `patched()` costs a marker and a
+ * TemporalChangeVersion upsert, eight of a captured payment's events). A change from here on
+ * goes behind `patched()` again, in both types.
+ */
+const FOLDED_PATCHES = new Set([
+  'bank-transfer-funds', 'risk-checks', 'capture-at-authorization', 'refund-reversals', 'routing-failover', 'unknown-outcome-backoff',
+  'confirm-paid-notification', 'attention-on-refusal', 'late-payment-refund', 'late-payment-watch',
+]);
+
+/**
  * One payment, from creation to its last refund. Decisions live here; every side effect is an
  * activity whose provider call carries a key derived from this payment and the operation.
+ * New payments start as this type.
  */
+export async function paymentWorkflowV2(input: PaymentWorkflowInput): Promise<Payment> {
+  return runPayment(input, (patchId) => FOLDED_PATCHES.has(patchId) || patched(patchId));
+}
+
+/** Payments started before `paymentWorkflowV2` existed: the same code, their patches read from history. */
 export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Payment> {
+  return runPayment(input, patched);
+}
+
+async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: string) => boolean): Promise<Payment> {
   const payment: Payment = { ...input.payment };
   const refunds: Refund[] = [...(input.resume?.refunds ?? [])];
   const keyFor = (operation: string) => `${payment.id}:${operation}`;
@@ -75,7 +96,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   let retryableWaits = 0;
   /** A bank transfer: funded by credits the matching workflow offers, captured once it has them all. */
   // Carried across continue-as-new: a run resumed from one started before transfers were funded stays as it was.
-  const isTransfer = input.resume ? input.resume.transfer === true : payment.payment_method.type === 'bank_transfer' && patched('bank-transfer-funds');
+  const isTransfer = input.resume ? input.resume.transfer === true : payment.payment_method.type === 'bank_transfer' && hasPatch('bank-transfer-funds');
   /** The credits this transfer took (and the customer's cash it drew, as `drawn`). */
   const funds: FundsApplied[] = [...(input.resume?.funds ?? [])];
   /** No credit is taken any more: funded, closing, or closed. */
@@ -230,11 +251,11 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   }
 
   await record(isTransfer ? { amount_received: 0 } : {});
-  if (patched('risk-checks') && !(await passesRisk())) return finish();
+  if (hasPatch('risk-checks') && !(await passesRisk())) return finish();
 
   // An automatic-capture payment is captured in the authorizing call where the provider can: one
   // provider call and one activity fewer. A run from before this change keeps its separate capture.
-  const captureInAuthorization = payment.capture_method === 'automatic' && !isTransfer && patched('capture-at-authorization');
+  const captureInAuthorization = payment.capture_method === 'automatic' && !isTransfer && hasPatch('capture-at-authorization');
   const authorization = await authorize();
   if (authorization.status === 'declined') {
     await fail({ code: authorization.code, message: authorization.message }, authorization.reference);
@@ -280,7 +301,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   if (payment.status === 'captured') {
     processing = false;
     // A whole refund can still fail later at the provider: the payment stays open for the window either way.
-    if (patched('refund-reversals')) await awaitRefunds(Date.now() + input.refundWindowMs);
+    if (hasPatch('refund-reversals')) await awaitRefunds(Date.now() + input.refundWindowMs);
     else await condition(() => payment.status === 'refunded', input.refundWindowMs);
   }
   return finish();
@@ -329,7 +350,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
    * unknown outcome never does: that provider is asked first, as before.
    */
   async function authorize(): Promise<AuthorizeResult> {
-    if (!patched('routing-failover')) return (await authorizeAt(payment.provider, keyFor('authorize'), false)) as AuthorizeResult;
+    if (!hasPatch('routing-failover')) return (await authorizeAt(payment.provider, keyFor('authorize'), false)) as AuthorizeResult;
     const candidates = payment.routing?.candidates.length ? payment.routing.candidates : [payment.provider];
     for (let i = 0; ; i++) {
       const provider = candidates[i]!;
@@ -390,14 +411,14 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
         if (unknownOutcome && attempt < 5) {
           // Nothing known at the provider yet: the same key again, after a pause (a provider that
           // keeps a 5xx for a key, or a search that lags, needs time, not a burst of retries).
-          if (patched('unknown-outcome-backoff')) await backOff(1000 * 2 ** (attempt - 1));
+          if (hasPatch('unknown-outcome-backoff')) await backOff(1000 * 2 ** (attempt - 1));
           continue;
         }
         // Giving up: make sure no hold is left behind that we never recorded.
         await releaseHoldAtProvider(payment.provider, { ...mode, paymentId: payment.id, reference: payment.provider_reference, idempotencyKey: keyFor('void') }).catch(() => undefined);
         // The provider may still have charged (its answer lost, its search behind): whatever it
         // took goes back to the customer through the late-payment refund, which keeps asking.
-        if ((unknownOutcome || maybeSent) && patched('unknown-outcome-backoff')) mayHaveBeenCharged = true;
+        if ((unknownOutcome || maybeSent) && hasPatch('unknown-outcome-backoff')) mayHaveBeenCharged = true;
         return { status: 'declined', reference: null, code: 'provider_unavailable', message: 'The payment provider could not be reached.' };
       }
     }
@@ -418,7 +439,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
       retryNow = false;
       processing = true;
       if (cancelRequested) return (await closeAtProvider()) ? 'canceled' : 'succeeded';
-      const state = notification?.outcome === 'action_succeeded' && patched('confirm-paid-notification')
+      const state = notification?.outcome === 'action_succeeded' && hasPatch('confirm-paid-notification')
         ? await confirmedPaid()
         : notification
           ? notification.outcome === 'action_succeeded' ? 'authorized' : 'failed'
@@ -535,7 +556,7 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
         if (payment.attention || refund?.attention) await clearAttention(refund);
         return result;
       } catch (err) {
-        if (isFinalFault(err) && patched('attention-on-refusal')) {
+        if (isFinalFault(err) && hasPatch('attention-on-refusal')) {
           await raiseAttention(err, refund);
           await backOff(ATTENTION_RECHECK_MS);
           continue;
@@ -693,8 +714,8 @@ export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Paym
   async function finish(): Promise<Payment> {
     processing = false;
     // A cancel that won the race against the customer's payment, or a payment made after the close.
-    if ((paidAfterClose || mayHaveBeenCharged) && patched('late-payment-refund')) await refundLatePayment();
-    else if (closedWhileWaiting && customerWindowEndsAt !== undefined && customerWindowEndsAt > Date.now() && patched('late-payment-watch')) {
+    if ((paidAfterClose || mayHaveBeenCharged) && hasPatch('late-payment-refund')) await refundLatePayment();
+    else if (closedWhileWaiting && customerWindowEndsAt !== undefined && customerWindowEndsAt > Date.now() && hasPatch('late-payment-watch')) {
       if (await paidBeforeWindowEnds(customerWindowEndsAt)) await refundLatePayment();
     }
     await condition(() => allHandlersFinished() && payoutsInFlight === 0);
