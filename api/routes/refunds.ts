@@ -1,4 +1,4 @@
-import { WithStartWorkflowOperation } from '@temporalio/client';
+import { WithStartWorkflowOperation, WorkflowUpdateStage } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { Router } from 'express';
 import type { Tenant } from '../../db/merchants';
@@ -40,9 +40,13 @@ export function refundsRouter(ctx: ApiContext): Router {
       run: async (refundId) => {
         const request = { refundId, amount: body.amount, reason: body.reason ?? null, createdAt: new Date().toISOString() };
         // The update id is the refund id: a retried request attaches to the same refund.
+        let accepted = false;
         const refund = await settleWithin(temporal, config.SYNC_WAIT_MS, async () => {
           try {
-            return await temporal.workflow.getHandle(paymentWorkflowId(payment.id)).executeUpdate(refundPaymentUpdate, { args: [request], updateId: refundId });
+            const update = await temporal.workflow.getHandle(paymentWorkflowId(payment.id))
+              .startUpdate(refundPaymentUpdate, { args: [request], updateId: refundId, waitForStage: WorkflowUpdateStage.ACCEPTED });
+            accepted = true;
+            return await update.result();
           } catch (err) {
             // Past its refund window the payment's workflow has ended: it is started again for this refund.
             if (!(err instanceof WorkflowNotFoundError) || !REFUNDABLE_STATUSES.includes(payment.status)) throw err;
@@ -50,8 +54,11 @@ export function refundsRouter(ctx: ApiContext): Router {
           }
         });
         if (refund) return { status: 201, body: publicRefund(refund) };
-        const pending = await findRefund(pool, tenant, refundId);
-        // Not even recorded yet: 503 keeps the key, so the retry attaches to this same refund id.
+        // 202 only once the server holds the acceptance in the payment's history. A row alone is not
+        // enough: under bursts of updates a workflow task can record the refund and then be lost, and
+        // the replayed workflow may refuse it. Not accepted yet: 503 keeps the key, so the retry
+        // attaches to this same refund id.
+        const pending = accepted ? await findRefund(pool, tenant, refundId) : undefined;
         if (!pending) throw unavailable('The refund is not confirmed yet; retry with the same Idempotency-Key.');
         return { status: 202, body: publicRefund(pending) };
       },
