@@ -13,7 +13,7 @@ export async function workflowTrail(temporalClient: Client, workflowId: string):
     const [{ events }, described] = await Promise.all([handle.fetchHistory(), handle.describe()]);
     const lines = (events ?? []).map((e) => {
       const type = EventType[e.eventType ?? 0]?.replace(/^EVENT_TYPE_/, '') ?? String(e.eventType);
-      const at = e.eventTime?.seconds ? new Date(Number(e.eventTime.seconds) * 1000 + Math.floor((e.eventTime.nanos ?? 0) / 1e6)).toISOString().slice(11, 23) : '';
+      const at = e.eventTime ? new Date(Number(e.eventTime.seconds ?? 0) * 1000 + Math.floor((e.eventTime.nanos ?? 0) / 1e6)).toISOString().slice(11, 23) : '';
       const detail = e.workflowTaskFailedEventAttributes?.failure?.message
         ?? e.workflowTaskTimedOutEventAttributes?.timeoutType
         ?? e.activityTaskScheduledEventAttributes?.activityType?.name
@@ -21,9 +21,8 @@ export async function workflowTrail(temporalClient: Client, workflowId: string):
         ?? e.activityTaskTimedOutEventAttributes?.failure?.message
         ?? e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name
         ?? e.markerRecordedEventAttributes?.markerName
-        ?? e.workflowTaskScheduledEventAttributes?.taskQueue?.name
-        ?? '';
-      return `  ${e.eventId} ${at} ${type}${e.workflowTaskStartedEventAttributes ? ` attempt ${e.workflowTaskScheduledEventAttributes?.attempt ?? ''}` : ''} ${detail ?? ''}`;
+        ?? (e.workflowTaskScheduledEventAttributes ? `${e.workflowTaskScheduledEventAttributes.taskQueue?.name} attempt ${e.workflowTaskScheduledEventAttributes.attempt}` : '');
+      return `  ${e.eventId} ${at} ${type} ${detail}`;
     });
     const pending = (described.raw.pendingActivities ?? []).map((a) => `  pending ${a.activityType?.name} attempt ${a.attempt} state ${a.state} ${a.lastFailure?.message ?? ''}`);
     const task = described.raw.pendingWorkflowTask;
