@@ -155,6 +155,12 @@ async function main() {
     for (const name of ['card-automatic-refunded', 'card-manual-partial-capture', 'card-declined', 'three-d-secure-completed', 'wallet-paid-by-notification']) {
       scenarios[`v2-${name}`] = scenarios[name]!;
     }
+    // Since refunds are accepted at once (`refunds-accepted-at-once`): three at the same time, sent one after another.
+    scenarios['v2-card-refunds-queued'] = async () => {
+      const p = await call('POST', '/v1/payments', key, card('tok_ok'));
+      await Promise.all([1000, 1500, 2500].map((amount) => call('POST', '/v1/refunds', key, { payment_id: p.id, amount })));
+      return p.id;
+    };
     // `--only a,b` adds or replaces those histories and keeps the others: older histories are what
     // prove that payments started by older code still replay.
     const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');

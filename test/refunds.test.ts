@@ -1,5 +1,9 @@
+import { temporal } from '@temporalio/proto';
+import { paymentWorkflowId } from '../workflows/messages';
 import { expectLedgerConsistent } from './support/ledger';
 import { card, eventually, newMerchant, useTestStack } from './support/stack';
+
+const EventType = temporal.api.enums.v1.EventType;
 
 const stack = useTestStack();
 
@@ -78,8 +82,32 @@ test('25 concurrent refunds racing on one payment never exceed the captured amou
   expect(charges.filter((c: { operation: string }) => c.operation === 'refund')).toHaveLength(14);
   expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'USD', amount: 200 }]);
   await expectLedgerConsistent(stack().pool, m.id);
-  // A hang guard, not a speed limit: 14 refunds run one after another at the provider, each a workflow update.
+  // A hang guard, not a speed limit: the 14 refunds go to the provider one after another.
 }, 180_000);
+
+test('a refund is taken within the workflow task that receives it, and refunds reach the provider one at a time, in that order', async () => {
+  const { m, payment } = await capturedPayment(10_000);
+  const answers = await Promise.all([1000, 2000, 3000, 4000].map((amount) => m.api.post('/v1/refunds', { payment_id: payment.id, amount })));
+  for (const a of answers) expect([201, 202]).toContain(a.status);
+  for (const a of answers) await eventually(() => m.api.get(`/v1/refunds/${a.body.id}`).then((r) => r.body.status), (st) => st === 'succeeded');
+
+  const events = (await stack().context.temporal.workflow.getHandle(paymentWorkflowId(payment.id)).fetchHistory()).events ?? [];
+  const accepted = events.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name === 'refundPayment');
+  expect(accepted).toHaveLength(4);
+  for (const a of accepted) {
+    // The update's completion follows its acceptance in the same task: no task boundary between them.
+    const completed = events.find((e) => e.workflowExecutionUpdateCompletedEventAttributes?.acceptedEventId?.toString() === a.eventId?.toString())!;
+    expect(completed).toBeDefined();
+    const between = events.filter((e) => Number(e.eventId) > Number(a.eventId) && Number(e.eventId) < Number(completed.eventId));
+    expect(between.map((e) => EventType[e.eventType!])).not.toContain('EVENT_TYPE_WORKFLOW_TASK_SCHEDULED');
+  }
+  const order = accepted.map((a) => a.workflowExecutionUpdateAcceptedEventAttributes!.acceptedRequest!.meta!.updateId);
+  const charges = (await m.api.get(`/sandbox/charges?payment_id=${payment.id}`)).body.data as { operation: string; idempotency_key: string; created_at: string }[];
+  const sent = charges.filter((c) => c.operation === 'refund').sort((a, b) => a.created_at.localeCompare(b.created_at));
+  expect(sent.map((c) => c.idempotency_key)).toEqual(order.map((id) => `${payment.id}:refund:${id}`));
+  expect((await m.api.get(`/v1/payments/${payment.id}`)).body).toMatchObject({ status: 'refunded', amount_refunded: 10_000 });
+  await expectLedgerConsistent(stack().pool, m.id);
+});
 
 test('refunds of another merchant’s payment answer 404', async () => {
   const { payment } = await capturedPayment(1000);

@@ -103,8 +103,10 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
   let fundsClosed = !isTransfer || input.resume !== undefined;
   /** A reviewer's decision on a payment held for review. */
   let review: ReviewDecision | undefined;
-  /** Transfer refunds answered `pending` whose payouts the bank has not confirmed yet. */
-  let payoutsInFlight = 0;
+  /** Refunds still moving: accepted and not yet settled (a transfer's payout for days). */
+  let refundsInFlight = 0;
+  /** Accepted refunds are sent one at a time, in the order they were accepted. */
+  let refundQueue: Promise<void> = Promise.resolve();
   const amountRemaining = () => payment.amount - (payment.amount_received ?? 0);
 
   // ---- what the outside world may ask ------------------------------------------------------
@@ -224,7 +226,10 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
 
   setHandler(
     refundPaymentUpdate,
-    async (req) => refund(req),
+    // Accepted (or refused) within the task that delivers it, settled by the process: a burst of
+    // refunds on one payment never keeps many updates open while their activities run (those
+    // made SDK core lose workflow tasks, and the server admits only so many open updates).
+    async (req) => (hasPatch('refunds-accepted-at-once') ? acceptRefund(req) : refund(req)),
     { validator: (req) => void checkRefundable(req) },
   );
 
@@ -601,6 +606,44 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
     await record({ status: 'failed', amount_capturable: 0, next_action: null, failure, provider_reference: reference });
   }
 
+  /** Takes the refund's amount now and answers it `pending`; the queue sends it. */
+  function acceptRefund(req: RefundRequest): Refund {
+    const existing = refunds.find((r) => r.id === req.refundId);
+    if (existing) return { ...existing };
+    const amount = checkRefundable(req); // again: another refund may have been reserved since validation
+    const r: Refund = {
+      id: req.refundId, object: 'refund', merchant_id: payment.merchant_id, livemode: payment.livemode ?? false, payment_id: payment.id, amount,
+      currency: payment.currency, status: 'pending', reason: req.reason, failure: null, created_at: req.createdAt, updated_at: req.createdAt,
+    };
+    refunds.push(r);
+    refundsInFlight++;
+    refundQueue = refundQueue.then(() => sendRefund(r, amount));
+    return { ...r };
+  }
+
+  /** The first send waits its turn; a refund the provider leaves pending settles on its own, without holding the queue. */
+  async function sendRefund(r: Refund, amount: number): Promise<void> {
+    await recordPayment({ payment: { ...payment }, refunds: [{ ...r }] });
+    const send = refundSender(r, amount);
+    const first = await send();
+    const settled = settleRefund(r, amount, first, send).finally(() => refundsInFlight--);
+    if (first.status !== 'pending') await settled;
+  }
+
+  /** Only a decline fails a refund: after a fault its outcome is unknown, and marking it failed
+   * would free the amount for a second refund. It is re-sent with the same key instead. */
+  function refundSender(r: Refund, amount: number): () => Promise<RefundResult> {
+    return () =>
+      untilAnswered(
+        () =>
+          refundAtProvider(payment.provider, {
+            ...mode, paymentId: payment.id, refundId: r.id, reference: payment.provider_reference!, amount, paymentAmount: payment.amount, currency: payment.currency, idempotencyKey: keyFor(`refund:${r.id}`),
+          }),
+        r,
+      );
+  }
+
+  /** Runs started before `refunds-accepted-at-once`: the update stays open until its refund settles. */
   async function refund(req: RefundRequest): Promise<Refund> {
     const existing = refunds.find((r) => r.id === req.refundId);
     if (existing) {
@@ -614,21 +657,12 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
     };
     refunds.push(r);
     await recordPayment({ payment: { ...payment }, refunds: [{ ...r }] });
-    // Only a decline fails a refund: after a fault its outcome is unknown, and marking it failed
-    // would free the amount for a second refund. It is re-sent with the same key instead.
-    const send = () =>
-      untilAnswered(
-        () =>
-          refundAtProvider(payment.provider, {
-            ...mode, paymentId: payment.id, refundId: r.id, reference: payment.provider_reference!, amount, paymentAmount: payment.amount, currency: payment.currency, idempotencyKey: keyFor(`refund:${r.id}`),
-          }),
-        r,
-      );
+    const send = refundSender(r, amount);
     const first = await send();
     if (isTransfer && first.status === 'pending') {
       // A payout waits for the bank, for days: the merchant has its pending refund now, the rest goes on here.
-      payoutsInFlight++;
-      void settleRefund(r, amount, first, send).finally(() => payoutsInFlight--);
+      refundsInFlight++;
+      void settleRefund(r, amount, first, send).finally(() => refundsInFlight--);
       return r;
     }
     return settleRefund(r, amount, first, send);
@@ -674,7 +708,7 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
     for (;;) {
       const remaining = windowEndsAt - Date.now();
       if (remaining <= 0) return;
-      if (await condition(() => historyTooLong() && allHandlersFinished() && payoutsInFlight === 0, remaining)) {
+      if (await condition(() => historyTooLong() && allHandlersFinished() && refundsInFlight === 0, remaining)) {
         log.info('continuing as new', { history_length: workflowInfo().historyLength, refunds: refunds.length });
         await continueAsNew<typeof paymentWorkflow>({
           ...input, payment: { ...payment },
@@ -718,7 +752,7 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
     else if (closedWhileWaiting && customerWindowEndsAt !== undefined && customerWindowEndsAt > Date.now() && hasPatch('late-payment-watch')) {
       if (await paidBeforeWindowEnds(customerWindowEndsAt)) await refundLatePayment();
     }
-    await condition(() => allHandlersFinished() && payoutsInFlight === 0);
+    await condition(() => allHandlersFinished() && refundsInFlight === 0);
     return payment;
   }
 

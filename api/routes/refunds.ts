@@ -17,7 +17,7 @@ import { idempotencyScope, requireTenant } from '../middleware/auth';
 import { parse } from '../middleware/errors';
 import { idempotent } from '../middleware/idempotency';
 import { CreateRefundBody, RefundListQuery } from '../schemas/payments';
-import { settleWithin } from '../sync';
+import { pollUntil, settleWithin } from '../sync';
 
 export function refundsRouter(ctx: ApiContext): Router {
   const router = Router();
@@ -39,9 +39,10 @@ export function refundsRouter(ctx: ApiContext): Router {
       replay: async (id, status) => ({ status, body: publicRefund(await loadRefund(tenant, id)) }),
       run: async (refundId) => {
         const request = { refundId, amount: body.amount, reason: body.reason ?? null, createdAt: new Date().toISOString() };
+        const deadline = Date.now() + config.SYNC_WAIT_MS;
         // The update id is the refund id: a retried request attaches to the same refund.
         let accepted = false;
-        const refund = await settleWithin(temporal, config.SYNC_WAIT_MS, async () => {
+        const taken = await settleWithin(temporal, config.SYNC_WAIT_MS, async () => {
           try {
             const update = await temporal.workflow.getHandle(paymentWorkflowId(payment.id))
               .startUpdate(refundPaymentUpdate, { args: [request], updateId: refundId, waitForStage: WorkflowUpdateStage.ACCEPTED });
@@ -53,14 +54,21 @@ export function refundsRouter(ctx: ApiContext): Router {
             return reopenForRefund(ctx, payment.id, request);
           }
         });
-        if (refund) return { status: 201, body: publicRefund(refund) };
-        // 202 only once the server holds the acceptance in the payment's history. A row alone is not
-        // enough: under bursts of updates a workflow task can record the refund and then be lost, and
-        // the replayed workflow may refuse it. Not accepted yet: 503 keeps the key, so the retry
-        // attaches to this same refund id.
-        const pending = accepted ? await findRefund(pool, tenant, refundId) : undefined;
-        if (!pending) throw unavailable('The refund is not confirmed yet; retry with the same Idempotency-Key.');
-        return { status: 202, body: publicRefund(pending) };
+        if (!taken) {
+          // 202 only once the server holds the acceptance in the payment's history. A row alone is not
+          // enough: under bursts of updates a workflow task can record the refund and then be lost, and
+          // the replayed workflow may refuse it. Not accepted yet: 503 keeps the key, so the retry
+          // attaches to this same refund id.
+          const pending = accepted ? await findRefund(pool, tenant, refundId) : undefined;
+          if (!pending) throw unavailable('The refund is not confirmed yet; retry with the same Idempotency-Key.');
+          return { status: 202, body: publicRefund(pending) };
+        }
+        // The payment takes the refund at once and answers it pending; the provider's answer reaches the
+        // read model moments later. A transfer's refund is a payout the bank confirms days later: taken
+        // is the answer.
+        if (taken.status !== 'pending' || payment.payment_method.type === 'bank_transfer') return { status: 201, body: publicRefund(taken) };
+        const settled = await pollUntil(() => findRefund(pool, tenant, refundId), (r) => r !== undefined && r.status !== 'pending', deadline);
+        return settled && settled.status !== 'pending' ? { status: 201, body: publicRefund(settled) } : { status: 202, body: publicRefund(settled ?? taken) };
       },
     });
     res.status(outcome.status).json(outcome.body);
