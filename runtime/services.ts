@@ -62,7 +62,7 @@ export async function startServices(
   pool.on('error', (err) => log.warn({ err: err.message }, 'idle PostgreSQL client error'));
   const target = { address: endpoints.temporalAddress, namespace: config.TEMPORAL_NAMESPACE };
   const tracing = createTracing(config);
-  const temporal = await connectClient(target, dataConverter, tracing ? [tracing.plugin] : []);
+  const { client: temporal, calls } = await connectClient(target, dataConverter, tracing ? [tracing.plugin] : []);
   // A cluster set up for an older version may lack the newer search attributes: added in the
   // background (Temporal may be down at boot; /readyz says so), never blocking the start.
   const registering = ensureSearchAttributes(temporal, config.TEMPORAL_NAMESPACE, PAYMENT_SEARCH_ATTRIBUTES)
@@ -195,10 +195,9 @@ export async function startServices(
     stop: async () => {
       for (const stop of stops) await stop();
       await registering; // bounded by its deadline: no retry of it may fire after the connection closes
-      // The SDK retries transient errors (e.g. updates the server aborted) on timers; a retry
-      // firing after close throws, so let them finish first. After a worker crash several
-      // back off past a second (a fresh-clone CI run met one), hence three.
-      await new Promise((resolve) => setTimeout(resolve, 3000));
+      // Calls a request left running past its answer (an update retried until its deadline,
+      // SYNC_WAIT_MS and a second) end before the channel closes.
+      await calls.drained(config.SYNC_WAIT_MS + 2000);
       await temporal.connection.close();
       await tracing?.shutdown();
       await pool.end();

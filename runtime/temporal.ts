@@ -1,4 +1,6 @@
-import { Client, Connection } from '@temporalio/client';
+import { InterceptingCall, ListenerBuilder } from '@grpc/grpc-js';
+import type { Interceptor } from '@grpc/grpc-js';
+import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import type { ClientPlugin } from '@temporalio/client';
 import type { DataConverter, SearchAttributePair } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
@@ -6,10 +8,57 @@ import { NativeConnection } from '@temporalio/worker';
 
 export type TemporalTarget = { address: string; namespace: string };
 
+/**
+ * The client's calls still running, the SDK's retries of each included. The SDK retries on
+ * timers (an update the server aborted, for one), and a retry that fires after the channel has
+ * closed throws where nothing can catch it: a shutdown waits here first.
+ */
+export class CallsInFlight {
+  private count = 0;
+  private onIdle: (() => void)[] = [];
+
+  /** Outside the SDK's retry interceptor: a call ends once its last retry has. */
+  readonly interceptor: Interceptor = (options, nextCall) =>
+    new InterceptingCall(nextCall(options), {
+      start: (metadata, _listener, next) => {
+        this.count++;
+        let ended = false;
+        next(metadata, new ListenerBuilder().withOnReceiveStatus((status, pass) => {
+          if (!ended) {
+            ended = true;
+            if (--this.count === 0) for (const resolve of this.onIdle.splice(0)) resolve();
+          }
+          pass(status);
+        }).build());
+      },
+    });
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Resolves once no call is running, or after `ms` at most. */
+  async drained(ms: number): Promise<void> {
+    if (this.count === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.onIdle.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}
+
 /** Lazy: the API boots while Temporal is down and says so on /readyz instead of crashing. */
-export async function connectClient(target: TemporalTarget, dataConverter: DataConverter, plugins: ClientPlugin[] = []): Promise<Client> {
-  const connection = Connection.lazy({ address: target.address, connectTimeout: '5s' });
-  return new Client({ connection, namespace: target.namespace, dataConverter, plugins });
+export async function connectClient(target: TemporalTarget, dataConverter: DataConverter, plugins: ClientPlugin[] = []): Promise<{ client: Client; calls: CallsInFlight }> {
+  const calls = new CallsInFlight();
+  const connection = Connection.lazy({
+    address: target.address, connectTimeout: '5s',
+    // The first is the outermost: it sees one call however many times the second retries it.
+    interceptors: [calls.interceptor, makeGrpcRetryInterceptor(defaultGrpcRetryOptions())],
+  });
+  return { client: new Client({ connection, namespace: target.namespace, dataConverter, plugins }), calls };
 }
 
 export async function connectWorker(target: TemporalTarget): Promise<NativeConnection> {

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { defaultDataConverter } from '@temporalio/common';
 import { configSchema } from '../config';
 import { createLogger } from '../runtime/logger';
 import type { RunningServices } from '../runtime/services';
 import { startServices } from '../runtime/services';
+import { connectClient } from '../runtime/temporal';
 import { freePort } from '../scripts/ports';
 import { readInfra } from './support/infra';
 import { ADMIN_KEY, card, client, TEST_PAYLOAD_KEYS } from './support/stack';
@@ -53,4 +55,18 @@ test('Temporal down: /readyz says so, a payment create answers 503 and nothing i
   } finally {
     await api.stop();
   }
+});
+
+test('a shutdown waits for a call the SDK is still retrying before it closes the channel', async () => {
+  const { client: temporal, calls } = await connectClient({ address: `127.0.0.1:${await freePort()}`, namespace: 'default' }, defaultDataConverter);
+  const deadline = Date.now() + 1500;
+  // Nothing listens there: the SDK's retry interceptor tries again and again until the deadline.
+  const call = temporal.connection.withDeadline(deadline, () => temporal.workflowService.getSystemInfo({})).then(() => 'answered', (err: Error) => err.message);
+  await new Promise((r) => setTimeout(r, 200));
+  expect(calls.size).toBe(1);
+  await calls.drained(10_000);
+  expect(calls.size).toBe(0);
+  expect(Date.now()).toBeGreaterThanOrEqual(deadline - 50); // one call until its last retry, not one per attempt
+  await temporal.connection.close();
+  expect(await call).toMatch(/deadline|DEADLINE/i);
 });
