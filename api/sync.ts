@@ -1,4 +1,7 @@
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { WorkflowUpdateStage } from '@temporalio/client';
+import type { UpdateDefinition } from '@temporalio/common';
+import { unavailable } from '../domain/errors';
 import { isUnavailable } from './middleware/errors';
 
 /** Resolves within `ms` with the promise's value, or with undefined (the promise keeps running). */
@@ -40,6 +43,27 @@ export function settleWithin<T>(temporal: Client, ms: number, call: () => Promis
     }
   };
   return within(ms, temporal.connection.withDeadline(deadline, attempt));
+}
+
+/**
+ * Sends a workflow update and waits up to `ms` for its result: undefined when the update is
+ * accepted and still working (the caller's 202). An update is promised only once its acceptance
+ * is in the workflow's history: under bursts of updates the server can abort one a worker had
+ * already begun, and the replayed workflow may then refuse it. Not accepted by then: 503, and the
+ * client's retry with the same Idempotency-Key carries the same update id.
+ */
+export async function updateWithin<Ret, Args extends unknown[]>(
+  temporal: Client, ms: number, handle: WorkflowHandle, update: UpdateDefinition<Ret, Args>, options: { args: Args; updateId: string }, what: string,
+): Promise<Ret | undefined> {
+  let accepted = false;
+  const result = await settleWithin(temporal, ms, async () => {
+    // By name: the SDK's overloads split updates with and without args; `update` typed the caller's args.
+    const started = await handle.startUpdate<Ret, [unknown]>(update.name, { args: options.args as unknown as [unknown], updateId: options.updateId, waitForStage: WorkflowUpdateStage.ACCEPTED });
+    accepted = true;
+    return started.result();
+  });
+  if (result === undefined && !accepted) throw unavailable(`The ${what} is not confirmed yet; retry with the same Idempotency-Key.`);
+  return result;
 }
 
 /** Reads until `done` holds or `deadline` passes, and answers the last read (what a workflow has recorded so far). */

@@ -98,3 +98,27 @@ test('a worker killed mid-renewal: the period is invoiced and charged exactly on
   expect(charges).toEqual(['authorize', 'authorize', 'capture', 'capture']);
   expect((await m.api.get(`/v1/payments?customer_id=${customer.id}`)).body.data).toHaveLength(2);
 }, 180_000);
+
+test('a capture no worker takes answers 503, not a 202 nothing keeps; retried with its key once a worker is back, it captures once', async () => {
+  const worker = await startWorkerProcess(stack);
+  workers.push(worker);
+  const m = await newMerchant(stack);
+  const created = await m.api.post('/v1/payments', { amount: 2500, currency: 'USD', payment_method: card(), capture_method: 'manual' });
+  await eventually(async () => (await m.api.get(`/v1/payments/${created.body.id}`)).body, (p) => p.status === 'authorized');
+  await kill9(worker);
+
+  const capture = () => m.api.post(`/v1/payments/${created.body.id}/capture`, {}, { 'Idempotency-Key': 'capture-without-worker' });
+  const refused = await capture();
+  expect(refused.status).toBe(503);
+  expect(refused.body.error).toMatchObject({ type: 'api_error', code: 'service_unavailable' });
+  expect((await m.api.get(`/v1/payments/${created.body.id}`)).body.status).toBe('authorized');
+
+  workers.push(await startWorkerProcess(stack));
+  // SYNC_WAIT_MS is 300 here: the client retries (same key, same update) until the capture is taken.
+  await eventually(capture, (r) => r.status === 200 || r.status === 202, 90_000);
+  const done = await eventually(async () => (await m.api.get(`/v1/payments/${created.body.id}`)).body, (p) => p.status === 'captured', 90_000);
+  expect(done.amount_captured).toBe(2500);
+  const charges = (await m.api.get(`/sandbox/charges?payment_id=${created.body.id}`)).body.data as { operation: string }[];
+  expect(charges.map((c) => c.operation)).toEqual(['authorize', 'capture']);
+  await expectLedgerConsistent(stack.pool, m.id);
+}, 150_000);

@@ -18,7 +18,7 @@ import type { ApiContext } from '../context';
 import { parse } from '../middleware/errors';
 import { idempotent } from '../middleware/idempotency';
 import { OperatorActionBody } from '../schemas/admin';
-import { settleWithin } from '../sync';
+import { updateWithin } from '../sync';
 
 const ACTIONS: Record<Exclude<OperatorAction['action'], 'apply_bank_credit' | 'confirm_bank_payout'>, { path: string; table: 'payments' | 'events' | 'subscriptions'; what: string }> = {
   retry_step: { path: '/payments/:id/retry', table: 'payments', what: 'payment' },
@@ -88,7 +88,7 @@ export function adminRouter(ctx: ApiContext): Router {
     const payment = found(await findPayment(pool, owner, paymentId), 'payment', paymentId);
     if (!CANCELABLE_STATUSES.includes(payment.status)) throw invalidState(`A payment that is ${payment.status} cannot be canceled.`);
     const handle = temporal.workflow.getHandle(paymentWorkflowId(paymentId));
-    const canceled = await settleWithin(temporal, config.SYNC_WAIT_MS, () => handle.executeUpdate(cancelPaymentUpdate, { updateId: `operator-cancel:${paymentId}` }));
+    const canceled = await updateWithin(temporal, config.SYNC_WAIT_MS, handle, cancelPaymentUpdate, { args: [], updateId: `operator-cancel:${paymentId}` }, 'cancel');
     const now = canceled ?? found(await findPayment(pool, owner, paymentId), 'payment', paymentId);
     return { outcome: `payment ${now.status}`, extra: { payment: publicPayment(now) } };
   });
@@ -103,7 +103,7 @@ export function adminRouter(ctx: ApiContext): Router {
     const handle = temporal.workflow.getHandle(subscriptionWorkflowId(subscriptionId));
     const results = [];
     for (const invoice of open) {
-      const paid = await settleWithin(temporal, config.SYNC_WAIT_MS, () => handle.executeUpdate(payInvoiceUpdate, { args: [{ invoiceId: invoice.id }], updateId: `operator-retry:${invoice.id}:${invoice.attempt_count}` }));
+      const paid = await updateWithin(temporal, config.SYNC_WAIT_MS, handle, payInvoiceUpdate, { args: [{ invoiceId: invoice.id }], updateId: `operator-retry:${invoice.id}:${invoice.attempt_count}` }, 'retry');
       results.push(`${invoice.id} ${paid?.status ?? 'retrying'}`);
     }
     return { outcome: results.join(', ') };

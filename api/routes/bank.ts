@@ -24,7 +24,7 @@ import {
   StatementImportQuery,
 } from '../schemas/bank';
 import { OperatorActionBody } from '../schemas/admin';
-import { pollUntil, settleWithin } from '../sync';
+import { pollUntil, updateWithin } from '../sync';
 
 const today = () => new Date().toISOString().slice(0, 10);
 const NO_PAYER = { name: null, account: null, bank_code: null };
@@ -36,9 +36,7 @@ async function settledCredit(ctx: ApiContext, id: string): Promise<BankCredit> {
 
 /** Applies a credit to a payment through the credit's workflow: one application, whatever retries. */
 async function applyCredit(ctx: ApiContext, creditId: string, paymentId: string, opKey: string): Promise<BankCredit> {
-  await settleWithin(ctx.temporal, ctx.config.SYNC_WAIT_MS, () =>
-    ctx.temporal.workflow.getHandle(bankCreditWorkflowId(creditId)).executeUpdate(applyBankCreditUpdate, { args: [{ paymentId }], updateId: `apply:${opKey}` }),
-  );
+  await updateWithin(ctx.temporal, ctx.config.SYNC_WAIT_MS, ctx.temporal.workflow.getHandle(bankCreditWorkflowId(creditId)), applyBankCreditUpdate, { args: [{ paymentId }], updateId: `apply:${opKey}` }, 'credit application');
   return toCredit((await findCredit(ctx.pool, creditId))!);
 }
 

@@ -18,7 +18,7 @@ import { idempotencyScope, requireMerchant, requireTenant } from '../middleware/
 import { parse } from '../middleware/errors';
 import type { Outcome } from '../middleware/idempotency';
 import { idempotent } from '../middleware/idempotency';
-import { settleWithin } from '../sync';
+import { settleWithin, updateWithin } from '../sync';
 import { CancelBody, CaptureBody, CreatePaymentBody, PaymentListQuery } from '../schemas/payments';
 
 /** The answer to a create: 201 after the first round trip, 402 on decline, 502 if the provider was unreachable. */
@@ -134,9 +134,8 @@ export function paymentsRouter(ctx: ApiContext): Router {
         run: async (id, opKey) => {
           const handle = temporal.workflow.getHandle(paymentWorkflowId(id));
           const args = update === capturePaymentUpdate ? [body as { amount?: number }] : [];
-          const updated = await settleWithin(temporal, config.SYNC_WAIT_MS, () =>
-            handle.executeUpdate(update as typeof capturePaymentUpdate, { args: args as [{ amount?: number }], updateId: `${update.name}:${opKey}` }),
-          );
+          const what = update === capturePaymentUpdate ? 'capture' : 'cancel';
+          const updated = await updateWithin(temporal, config.SYNC_WAIT_MS, handle, update as typeof capturePaymentUpdate, { args: args as [{ amount?: number }], updateId: `${update.name}:${opKey}` }, what);
           return { status: updated ? 200 : 202, body: publicPayment(updated ?? (await loadPayment(tenant, id))) };
         },
       });

@@ -1,4 +1,4 @@
-import { WithStartWorkflowOperation, WorkflowUpdateStage } from '@temporalio/client';
+import { WithStartWorkflowOperation } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { Router } from 'express';
 import type { Tenant } from '../../db/merchants';
@@ -17,7 +17,7 @@ import { idempotencyScope, requireTenant } from '../middleware/auth';
 import { parse } from '../middleware/errors';
 import { idempotent } from '../middleware/idempotency';
 import { CreateRefundBody, RefundListQuery } from '../schemas/payments';
-import { pollUntil, settleWithin } from '../sync';
+import { pollUntil, settleWithin, updateWithin } from '../sync';
 
 export function refundsRouter(ctx: ApiContext): Router {
   const router = Router();
@@ -41,25 +41,17 @@ export function refundsRouter(ctx: ApiContext): Router {
         const request = { refundId, amount: body.amount, reason: body.reason ?? null, createdAt: new Date().toISOString() };
         const deadline = Date.now() + config.SYNC_WAIT_MS;
         // The update id is the refund id: a retried request attaches to the same refund.
-        let accepted = false;
-        const taken = await settleWithin(temporal, config.SYNC_WAIT_MS, async () => {
-          try {
-            const update = await temporal.workflow.getHandle(paymentWorkflowId(payment.id))
-              .startUpdate(refundPaymentUpdate, { args: [request], updateId: refundId, waitForStage: WorkflowUpdateStage.ACCEPTED });
-            accepted = true;
-            return await update.result();
-          } catch (err) {
-            // Past its refund window the payment's workflow has ended: it is started again for this refund.
-            if (!(err instanceof WorkflowNotFoundError) || !REFUNDABLE_STATUSES.includes(payment.status)) throw err;
-            return reopenForRefund(ctx, payment.id, request);
-          }
-        });
+        let taken: Refund | undefined;
+        try {
+          taken = await updateWithin(temporal, config.SYNC_WAIT_MS, temporal.workflow.getHandle(paymentWorkflowId(payment.id)), refundPaymentUpdate, { args: [request], updateId: refundId }, 'refund');
+        } catch (err) {
+          // Past its refund window the payment's workflow has ended: it is started again for this refund.
+          if (!(err instanceof WorkflowNotFoundError) || !REFUNDABLE_STATUSES.includes(payment.status)) throw err;
+          taken = await settleWithin(temporal, Math.max(0, deadline - Date.now()), () => reopenForRefund(ctx, payment.id, request));
+        }
         if (!taken) {
-          // 202 only once the server holds the acceptance in the payment's history. A row alone is not
-          // enough: under bursts of updates a workflow task can record the refund and then be lost, and
-          // the replayed workflow may refuse it. Not accepted yet: 503 keeps the key, so the retry
-          // attaches to this same refund id.
-          const pending = accepted ? await findRefund(pool, tenant, refundId) : undefined;
+          // Accepted and still working (a run from before refunds were taken at once): as it stands.
+          const pending = await findRefund(pool, tenant, refundId);
           if (!pending) throw unavailable('The refund is not confirmed yet; retry with the same Idempotency-Key.');
           return { status: 202, body: publicRefund(pending) };
         }

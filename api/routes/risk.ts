@@ -9,7 +9,7 @@ import { adminOrTenant, idempotencyScope, requireTenant } from '../middleware/au
 import { parse } from '../middleware/errors';
 import { idempotent } from '../middleware/idempotency';
 import { ReviewBody } from '../schemas/payments';
-import { settleWithin } from '../sync';
+import { updateWithin } from '../sync';
 
 /** The merchant's risk rules of the key's mode (the defaults until it saves its own). */
 export function riskRulesRouter(ctx: ApiContext): Router {
@@ -50,11 +50,9 @@ export function reviewRouter(ctx: ApiContext): Router {
       replay: async () => ({ status: 200, body: publicPayment((await findPayment(ctx.pool, tenant, id))!) }),
       run: async (_id, opKey) => {
         const reviewer = who.admin ? 'operator' : 'merchant';
-        const updated = await settleWithin(ctx.temporal, ctx.config.SYNC_WAIT_MS, () =>
-          ctx.temporal.workflow.getHandle(paymentWorkflowId(payment.id)).executeUpdate(reviewPaymentUpdate, {
-            args: [{ decision: body.decision, reason: body.reason, reviewer }], updateId: `review:${opKey}`,
-          }),
-        );
+        const updated = await updateWithin(ctx.temporal, ctx.config.SYNC_WAIT_MS, ctx.temporal.workflow.getHandle(paymentWorkflowId(payment.id)), reviewPaymentUpdate, {
+          args: [{ decision: body.decision, reason: body.reason, reviewer }], updateId: `review:${opKey}`,
+        }, 'review');
         return { status: updated ? 200 : 202, body: publicPayment(updated ?? (await findPayment(ctx.pool, tenant, id))!) };
       },
     });

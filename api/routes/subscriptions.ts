@@ -1,3 +1,4 @@
+import type { UpdateDefinition } from '@temporalio/common';
 import { WithStartWorkflowOperation } from '@temporalio/client';
 import { Router } from 'express';
 import type { Request, Response } from 'express';
@@ -23,7 +24,7 @@ import { idempotent } from '../middleware/idempotency';
 import {
   CancelSubscriptionBody, CreateSubscriptionBody, EmptyBody, InvoiceListQuery, PauseSubscriptionBody, SubscriptionListQuery, UpdateSubscriptionBody,
 } from '../schemas/billing';
-import { settleWithin } from '../sync';
+import { settleWithin, updateWithin } from '../sync';
 
 export const publicSubscription = ({ merchant_id: _m, version: _v, ...s }: Subscription) => s;
 export const publicInvoice = ({ merchant_id: _m, version: _v, ...i }: Invoice) => i;
@@ -109,10 +110,11 @@ export function subscriptionsRouter(ctx: ApiContext): Router {
   });
 
   /** A change is an update of the subscription's workflow; the update id makes a retried request converge. */
-  const act = <B>(
+  const act = <B, A extends unknown[]>(
     name: string,
     parseBody: (raw: unknown) => B,
-    send: (handle: ReturnType<typeof temporal.workflow.getHandle>, body: B, updateId: string) => Promise<Subscription>,
+    update: UpdateDefinition<Subscription, A>,
+    args: (body: B) => A,
     check?: (body: B, subscription: Subscription) => Promise<void>,
   ) =>
     async (req: Request, res: Response) => {
@@ -128,22 +130,21 @@ export function subscriptionsRouter(ctx: ApiContext): Router {
         replay: async (id) => ({ status: 200, body: publicSubscription(await loadSubscription(tenant, id)) }),
         run: async (id, opKey) => {
           const handle = temporal.workflow.getHandle(subscriptionWorkflowId(id));
-          const updated = await settleWithin(temporal, config.SYNC_WAIT_MS, () => send(handle, body, `${name}:${opKey}`));
+          const updated = await updateWithin(temporal, config.SYNC_WAIT_MS, handle, update, { args: args(body), updateId: `${name}:${opKey}` }, `subscription ${name}`);
           return { status: updated ? 200 : 202, body: publicSubscription(updated ?? (await loadSubscription(tenant, id))) };
         },
       });
       res.status(outcome.status).json(outcome.body);
     };
 
-  router.post('/:id', act('change', (raw) => parse(UpdateSubscriptionBody, raw), (h, body, updateId) => h.executeUpdate(changeSubscriptionUpdate, { args: [body], updateId }),
+  router.post('/:id', act('change', (raw) => parse(UpdateSubscriptionBody, raw), changeSubscriptionUpdate, (body) => [body],
     async (body, subscription) => {
       if (body.payment_method) found(await findMethod(pool, subscription.customer_id, body.payment_method), 'payment_method', body.payment_method, 'payment_method');
       if (body.price && body.price.currency !== subscription.price.currency) throw invalidRequest('A subscription keeps its currency; start a new one to bill in another.', 'price.currency', 'currency_change');
     }));
-  router.post('/:id/cancel', act('cancel', (raw) => parse(CancelSubscriptionBody, raw), (h, body, updateId) => h.executeUpdate(cancelSubscriptionUpdate, { args: [body], updateId })));
-  router.post('/:id/pause', act('pause', (raw) => parse(PauseSubscriptionBody, raw), (h, body, updateId) =>
-    h.executeUpdate(pauseSubscriptionUpdate, { args: [{ behavior: body.behavior, resumes_at: body.resumes_at ?? null }], updateId })));
-  router.post('/:id/resume', act('resume', (raw) => parse(EmptyBody, raw), (h, _body, updateId) => h.executeUpdate(resumeSubscriptionUpdate, { updateId })));
+  router.post('/:id/cancel', act('cancel', (raw) => parse(CancelSubscriptionBody, raw), cancelSubscriptionUpdate, (body) => [body]));
+  router.post('/:id/pause', act('pause', (raw) => parse(PauseSubscriptionBody, raw), pauseSubscriptionUpdate, (body) => [{ behavior: body.behavior, resumes_at: body.resumes_at ?? null }]));
+  router.post('/:id/resume', act('resume', (raw) => parse(EmptyBody, raw), resumeSubscriptionUpdate, () => []));
   return router;
 }
 
@@ -180,7 +181,7 @@ export function invoicesRouter(ctx: ApiContext): Router {
       run: async (id, opKey) => {
         const handle = temporal.workflow.getHandle(subscriptionWorkflowId(invoice.subscription_id));
         const update = name === 'pay' ? payInvoiceUpdate : voidInvoiceUpdate;
-        const updated = await settleWithin(temporal, config.SYNC_WAIT_MS, () => handle.executeUpdate(update, { args: [{ invoiceId: id }], updateId: `${name}:${opKey}` }));
+        const updated = await updateWithin(temporal, config.SYNC_WAIT_MS, handle, update, { args: [{ invoiceId: id }], updateId: `${name}:${opKey}` }, `invoice ${name}`);
         return { status: updated ? 200 : 202, body: publicInvoice(updated ?? (await loadInvoice(tenant, id))) };
       },
     });
