@@ -100,6 +100,7 @@ test('a worker killed mid-renewal: the period is invoiced and charged exactly on
 }, 180_000);
 
 test('a capture no worker takes answers 503, not a 202 nothing keeps; retried with its key once a worker is back, it captures once', async () => {
+  for (const w of workers) await kill9(w); // the earlier tests' workers would take the capture
   const worker = await startWorkerProcess(stack);
   workers.push(worker);
   const m = await newMerchant(stack);
