@@ -164,6 +164,25 @@ test('no reference and an amount two payments share: unmatched until applied by 
   expect((await m.api.get('/v1/bank_credits?status=unmatched')).body.data).toEqual([]);
 });
 
+test('a credit applied while the instructions are still being issued waits for them, then funds the payment', async () => {
+  // A worker that restarts can hand the payment a credit in the same task as the authorization's
+  // answer; here `tok_slow` (2 s at the bank) holds the payment pending while an operator applies one.
+  const m = await newMerchant(stack);
+  const c = await credit(m, { amount: 4200, currency: 'EUR', reference: 'order 77', payer: { name: 'A. Buyer', account: 'BE68539007547034', bank_code: null } });
+  expect(c.body.status).toBe('unmatched');
+  const creating = m.api.post('/v1/payments', transfer(4200, { payment_method: { type: 'bank_transfer', token: 'tok_slow' } }));
+  const pending = await eventually(() => m.api.get('/v1/payments').then((r) => r.body.data), (d) => d.length === 1);
+  expect(pending[0].status).toBe('pending');
+  const applied = await m.api.post(`/v1/bank_credits/${c.body.id}/apply`, { payment_id: pending[0].id });
+  expect([200, 202]).toContain(applied.status);
+  expect((await creating).body.id).toBe(pending[0].id);
+  const done = await eventually(getPayment(m, pending[0].id), (p) => p.status === 'captured');
+  expect(done).toMatchObject({ amount_received: 4200, amount_captured: 4200 });
+  const settled = await eventually(() => m.api.get(`/v1/bank_credits/${c.body.id}`).then((r) => r.body), (x) => x.status === 'applied');
+  expect(settled).toMatchObject({ matched_by: 'manual', payment_id: pending[0].id, amount_applied: 4200, amount_excess: 0 });
+  expect(await operations(m, pending[0].id)).toEqual(['authorize:4200', 'capture:4200']);
+});
+
 test('a credit delivered twice, at once and again later (helper, feed, statement), is counted once', async () => {
   const m = await newMerchant(stack);
   const p = (await m.api.post('/v1/payments', transfer(9000))).body;

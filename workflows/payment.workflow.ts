@@ -198,12 +198,17 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
   setHandler(
     fundPaymentUpdate,
     async (offer) => {
+      // Offered while the instructions are being issued (a worker that restarts can deliver the
+      // credit in the same task as the authorization's answer, and updates are handled first): it
+      // waits for them rather than being turned away as if the payment had closed.
+      // Only then does it wait: a credit offered to open instructions is taken in the task that delivers it.
+      if (payment.status === 'pending') await condition(() => payment.status !== 'pending' || fundsClosed);
       const taken = funds.find((f) => f.creditId === offer.creditId);
       if (taken) return { applied: taken.amount };
       // Taken at once, before any await: two credits at the same time never take the same remainder.
       const amount = Math.min(offer.amount, amountRemaining());
       if (amount <= 0) throw funded();
-      if (fundsClosed) throw invalidState('This payment takes no more money.');
+      if (fundsClosed || payment.status !== 'requires_action') throw invalidState(`This payment takes no more money: it is ${payment.status}.`);
       const applied: FundsApplied = { creditId: offer.creditId, amount, payer: offer.payer };
       funds.push(applied);
       const received = (payment.amount_received ?? 0) + amount;
@@ -218,7 +223,7 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
       validator: (offer) => {
         if (funds.some((f) => f.creditId === offer.creditId)) return;
         if (isTransfer && amountRemaining() <= 0 && !cancelRequested && payment.status !== 'canceled' && payment.status !== 'failed') throw funded();
-        if (fundsClosed || payment.status !== 'requires_action') throw invalidState(`This payment takes no more money: it is ${payment.status}.`);
+        if (fundsClosed || (payment.status !== 'requires_action' && payment.status !== 'pending')) throw invalidState(`This payment takes no more money: it is ${payment.status}.`);
         if (offer.currency !== payment.currency) throw invalidState(`This payment is in ${payment.currency}, the credit in ${offer.currency}.`);
       },
     },
