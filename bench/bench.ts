@@ -1,11 +1,10 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import { WithStartWorkflowOperation } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
-import autocannon from 'autocannon';
 import express from 'express';
 import { configSchema } from '../config';
 import { migrate } from '../db/migrate';
@@ -52,14 +51,24 @@ const LIFECYCLES = Number(opts.lifecycles);
 const OPEN = Number(opts.open);
 const OPEN_LARGE = Number(opts['open-large']);
 
+const execFileAsync = promisify(execFile);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const min = (xs: number[]) => Math.min(...xs);
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
 
-async function latency(url: string, body: object, headers: Record<string, string>, duration: number) {
-  const result = await autocannon({ url, method: 'POST', connections: CONNECTIONS, duration, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
-  return { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, rps: result.requests.average, errors: result.non2xx + result.errors };
+/** Runs a job in the load generator's own process (bench/load.ts), so its CPU is nobody's under measurement. */
+async function load<T>(job: object): Promise<T> {
+  const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', path.join(__dirname, 'load.ts'), JSON.stringify(job)], { maxBuffer: 64 * 2 ** 20 });
+  return JSON.parse(stdout) as T;
 }
+
+function latency(url: string, body: object, headers: Record<string, string>, duration: number) {
+  return load<{ p50: number; p90: number; p99: number; rps: number; errors: number }>({ kind: 'latency', url, body, headers, connections: CONNECTIONS, duration });
+}
+
+/** n POSTs at saturation from the load generator: when it began, and the ids answered. */
+const burst = (url: string, body: object, headers: Record<string, string>, n: number) =>
+  load<{ startedAt: number; ids: string[] }>({ kind: 'burst', url, body, headers, n, concurrency: CONNECTIONS * 2 });
 
 /** The Temporal server a run measures: the CLI's dev server (SQLite) or the real server on the run's PostgreSQL. */
 async function startTemporal(backend: Backend, dir: string, db: EmbeddedDatabase, shards = 4, prefix = 'temporal') {
@@ -108,7 +117,8 @@ async function runBackend(backend: Backend) {
   const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), failureConverterPath: FAILURE_CONVERTER_PATH, logger: { log() {}, info() {}, warn() {}, error: console.error, debug() {}, trace() {} } as never });
   let services = await startServices(config, { databaseUrl: db.url, temporalAddress: temporal.address }, createLogger('warn'), { workflowBundle: { code: bundle.code } });
   const client = services.context.temporal;
-  // What each process spent: this one (API, payment worker, and the bench's own HTTP client), Temporal, PostgreSQL.
+  // What each process spent: this one (API and payment worker; the floor's endpoint and worker), Temporal, PostgreSQL.
+  // The load comes from a process of its own (bench/load.ts), counted in none of them.
   const cpu = () => cpuReading({ 'api+worker': () => cpuMs(process.pid), temporal: () => cpuMs(temporal.pid), postgres: () => postgresCpuMs(path.join(dir, 'pg')) });
 
   // The floor's worker and HTTP endpoint, in this same process, on the same server.
@@ -147,12 +157,13 @@ async function runBackend(backend: Backend) {
   const b2 = { ours: [] as number[], floor: [] as number[], cpuOurs: [] as CpuReading[], cpuFloor: [] as CpuReading[] };
   for (let r = 0; r < REPEATS; r++) {
     const before = cpu();
-    b2.ours.push(await lifecycles(api, services.pool));
+    b2.ours.push(await lifecycles(services.url, services.pool));
     b2.cpuOurs.push(cpuSpent(before, cpu(), LIFECYCLES));
     const floorBefore = cpu();
-    const floorStarted = performance.now();
-    await pool(LIFECYCLES, CONNECTIONS * 2, (i) => client.workflow.execute(floorWorkflow, { workflowId: `floor-b2-${r}-${i}-${Date.now()}`, taskQueue: 'bench-floor' }));
-    b2.floor.push(LIFECYCLES / ((performance.now() - floorStarted) / 1000));
+    // The floor's lifecycle, through its own HTTP endpoint as ours goes through the API: started, answered, completed.
+    const floorRun = await burst(floorUrl, {}, {}, LIFECYCLES);
+    await Promise.all(floorRun.ids.map((id) => client.workflow.getHandle(id).result()));
+    b2.floor.push(LIFECYCLES / ((Date.now() - floorRun.startedAt) / 1000));
     b2.cpuFloor.push(cpuSpent(floorBefore, cpu(), LIFECYCLES));
   }
   const cpuMedian = (readings: CpuReading[], k: string) => median(readings.map((x) => x[k]!));
@@ -270,10 +281,9 @@ async function runBackend(backend: Backend) {
     for (const shards of SHARDS) {
       temporal = await startTemporal('server', dir, db, shards, `temporal_b5_${shards}`);
       services = await startServices({ ...config, TEMPORAL_ADDRESS: temporal.address }, { databaseUrl: db.url, temporalAddress: temporal.address }, createLogger('warn'), { workflowBundle: { code: bundle.code } });
-      const shardApi = async (p: string, body?: object) => (await fetch(`${services.url}${p}`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) })).json() as Promise<Record<string, unknown>>;
-      await lifecycles(shardApi, services.pool, Math.min(LIFECYCLES, 30)); // warm-up
+      await lifecycles(services.url, services.pool, Math.min(LIFECYCLES, 30)); // warm-up
       const before = cpu();
-      const rate = await lifecycles(shardApi, services.pool);
+      const rate = await lifecycles(services.url, services.pool);
       b5.push({ shards, lifecyclesPerSecond: round(rate), cpu: cpuSpent(before, cpu(), LIFECYCLES) });
       await services.stop();
       await temporal.stop();
@@ -288,15 +298,14 @@ async function runBackend(backend: Backend) {
   };
 
   /** Completed lifecycles per second at saturation: n payments created, until each one's payment.captured event is recorded. */
-  async function lifecycles(post: (p: string, body: object) => Promise<Record<string, unknown>>, db: Pool, n = LIFECYCLES): Promise<number> {
-    const started = performance.now();
-    const ids = await pool(n, CONNECTIONS * 2, async () => (await post('/v1/payments', card)).id as string);
+  async function lifecycles(apiUrl: string, db: Pool, n = LIFECYCLES): Promise<number> {
+    const { startedAt, ids } = await burst(`${apiUrl}/v1/payments`, card, auth, n);
     for (;;) {
       const { rows } = await db.query(`SELECT count(*)::int AS n FROM events WHERE type = 'payment.captured' AND object_id = ANY($1)`, [ids]);
       if (rows[0].n === ids.length) break;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    return n / ((performance.now() - started) / 1000);
+    return n / ((Date.now() - startedAt) / 1000);
   }
 }
 
