@@ -68,14 +68,18 @@ export class BankRail {
 
   /**
    * A refund goes back to the account that paid (the latest credit applied to the payment), as a
-   * payout that stays pending until an operator or the bank's statement confirms it.
+   * payout that stays pending until an operator or the bank's statement confirms it. The ledger
+   * says which credits the payment took: it is written as the payment takes them, before it can
+   * be captured, while the credit's own row says so only once its workflow settles it, and a
+   * refund asked for in between would find no payer.
    */
   async refund(req: RefundRequest): Promise<RefundResult> {
     const id = derivedId('bpo', req.idempotencyKey);
     const existing = await findPayout(this.pool, id);
     if (existing) return existing.status === 'paid' ? { status: 'succeeded' } : { status: 'pending' };
     const { rows } = await this.pool.query<{ payer: Payer; merchant_id: string }>(
-      `SELECT payer, merchant_id FROM bank_credits WHERE payment_id = $1 AND amount_applied > 0 AND payer->>'account' IS NOT NULL ORDER BY created_at DESC LIMIT 1`,
+      `SELECT c.payer, c.merchant_id FROM ledger_postings lp JOIN bank_credits c ON c.id = lp.credit_id
+       WHERE lp.payment_id = $1 AND lp.kind = 'credit_application' AND c.payer->>'account' IS NOT NULL ORDER BY lp.created_at DESC LIMIT 1`,
       [req.paymentId],
     );
     const payer = rows[0];

@@ -256,6 +256,26 @@ test('a refund of a transfer is a payout: pending until the bank confirms it, th
   expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'EUR', amount: 800 }]);
 });
 
+test('a refund asked for the moment the payment is captured goes to the payer, before the credit itself records where it went', async () => {
+  const m = await newMerchant(stack);
+  const p = (await m.api.post('/v1/payments', transfer(1500))).body;
+  const paid = (await credit(m, { amount: 1500, currency: 'EUR', reference: referenceOf(p) })).body;
+  await eventually(getPayment(m, p.id), (x) => x.status === 'captured');
+  // The window between the payment taking the credit and the credit's workflow settling it:
+  // the credit's row as it stands then (a busy worker can hold it there for seconds).
+  const settled = (await stack.pool.query('SELECT status, payment_id, amount_applied FROM bank_credits WHERE id = $1', [paid.id])).rows[0];
+  await stack.pool.query(`UPDATE bank_credits SET status = 'pending', payment_id = NULL, amount_applied = 0 WHERE id = $1`, [paid.id]);
+  try {
+    const refund = await m.api.post('/v1/refunds', { payment_id: p.id, amount: 500 });
+    expect(refund.status).toBe(201);
+    const payout = await eventually(() => m.api.get('/v1/bank_payouts').then((r) => r.body.data), (d) => d.length === 1);
+    expect(payout[0]).toMatchObject({ kind: 'refund', refund_id: refund.body.id, amount: 500, payee: expect.objectContaining({ account: PAYER.account }) });
+    expect((await m.api.get(`/v1/refunds/${refund.body.id}`)).body.status).toBe('pending');
+  } finally {
+    await stack.pool.query('UPDATE bank_credits SET status = $2, payment_id = $3, amount_applied = $4 WHERE id = $1', [paid.id, settled.status, settled.payment_id, settled.amount_applied]);
+  }
+});
+
 test('modes and merchants stay apart: live transfers go to the configured account, test credits never fund them', async () => {
   const m = await newMerchant(stack);
   expect((await m.live.post('/v1/test_helpers/bank_transfers/incoming', { amount: 100, currency: 'EUR' })).status).toBe(400);

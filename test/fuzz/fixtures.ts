@@ -33,9 +33,11 @@ export async function fuzzFixtures(api: Client, operator: Client): Promise<Recor
   await ok('/v1/risk/rules', { rules: [] });
   const transfers = await times(2, () => ok('/v1/payments', { amount: 50_000, currency: 'EUR', payment_method: { type: 'bank_transfer' } }));
   const unmatched = await times(3, () => ok('/v1/test_helpers/bank_transfers/incoming', { amount: 700, currency: 'EUR' }));
-  // A transfer paid in full, then refunded: its refund is a payout waiting for the bank.
-  const paid = await ok('/v1/payments', { amount: 2000, currency: 'EUR', payment_method: { type: 'bank_transfer' } });
-  await ok('/v1/test_helpers/bank_transfers/incoming', { amount: 2000, currency: 'EUR', reference: paid.next_action.reference });
+  // A transfer paid in full, then refunded: its refund is a payout waiting for the bank. The payer
+  // is the fixture's (tok_requires_action keeps the sandbox's own payer still): one credit, whose account the refund goes back to.
+  const paid = await ok('/v1/payments', { amount: 2000, currency: 'EUR', payment_method: { type: 'bank_transfer', token: 'tok_requires_action' } });
+  const payer = { name: 'Fuzz Payer', account: 'DE02 1203 0000 0000 2020 51', bank_code: 'BYLADEM1001' };
+  await ok('/v1/test_helpers/bank_transfers/incoming', { amount: 2000, currency: 'EUR', reference: paid.next_action.reference, payer });
   await eventually(() => api.get(`/v1/payments/${paid.id}`).then((r) => r.body.status), (s) => s === 'captured', 60_000);
   await ok('/v1/refunds', { payment_id: paid.id });
   const payouts = await eventually(() => api.get('/v1/bank_payouts').then((r) => r.body.data as { id: string }[]), (d) => d.length > 0, 60_000);
