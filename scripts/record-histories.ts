@@ -150,15 +150,27 @@ async function main() {
         return receiptWorkflowId(events.data[0].id);
       },
     };
-    // Payments start as paymentWorkflowV2 (its patches folded in): its histories are kept beside
-    // those of paymentWorkflow, which payments begun before it still run.
-    for (const name of ['card-automatic-refunded', 'card-manual-partial-capture', 'card-declined', 'three-d-secure-completed', 'wallet-paid-by-notification']) {
-      scenarios[`v2-${name}`] = scenarios[name]!;
-    }
-    // Since refunds are accepted at once (`refunds-accepted-at-once`): three at the same time, sent one after another.
-    scenarios['v2-card-refunds-queued'] = async () => {
+    // Payments start as paymentWorkflowV3 (its patches folded in): its histories (`v3-*`) are kept
+    // beside those of paymentWorkflowV2 (`v2-*`, recorded while payments started as V2) and of
+    // paymentWorkflow, which payments begun before them still run.
+    const refundsQueued = async () => {
       const p = await call('POST', '/v1/payments', key, card('tok_ok'));
       await Promise.all([1000, 1500, 2500].map((amount) => call('POST', '/v1/refunds', key, { payment_id: p.id, amount })));
+      return p.id;
+    };
+    for (const version of ['v2', 'v3']) {
+      for (const name of ['card-automatic-refunded', 'card-manual-partial-capture', 'card-declined', 'three-d-secure-completed', 'wallet-paid-by-notification']) {
+        scenarios[`${version}-${name}`] = scenarios[name]!;
+      }
+      // Since refunds are accepted at once (`refunds-accepted-at-once`): three at the same time, sent one after another.
+      scenarios[`${version}-card-refunds-queued`] = refundsQueued;
+    }
+    // Held for review, then approved: the risk check's outcome read from the payment's first local activity.
+    scenarios['v3-card-reviewed-approved'] = async () => {
+      await call('POST', '/v1/risk/rules', key, { rules: [{ if: { amount_gte: 4_200, amount_lt: 4_300 }, action: 'review' }] });
+      const p = await call('POST', '/v1/payments', key, { ...card('tok_ok'), amount: 4_242 });
+      await call('POST', `/v1/payments/${p.id}/review`, key, { decision: 'approve', reason: 'Known customer' });
+      await call('POST', '/v1/risk/rules', key, { rules: [] });
       return p.id;
     };
     // `--only a,b` adds or replaces those histories and keeps the others: older histories are what

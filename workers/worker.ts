@@ -4,6 +4,7 @@ import { Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { createActivities } from '../activities';
 import { createReconciliationActivities } from '../activities/reconciliation';
+import { createOpeningActivities } from '../activities/opening';
 import { createRiskActivities, riskHashKey } from '../activities/risk';
 import { createBillingActivities } from '../activities/billing';
 import { createFxActivities } from '../activities/fx';
@@ -40,20 +41,23 @@ export type PaymentWorkerOptions = {
 
 export async function createPaymentWorker(opts: PaymentWorkerOptions): Promise<Worker> {
   const { fx } = opts;
+  const payments = createActivities({ pool: opts.pool, providers: opts.providers, circuits: opts.circuits, metrics: opts.metrics, notifications: opts.notifications });
+  const risk = createRiskActivities({
+    pool: opts.pool, metrics: opts.metrics, hashKey: riskHashKey(opts.config),
+    referenceAmount: (amount, currency) => fx.convertAtMid(amount, currency, opts.config.RISK_REFERENCE_CURRENCY),
+    cardFingerprint: async (provider, livemode, token) => providerFor(opts.providers, provider, livemode)?.cardFingerprint?.({ token, livemode }),
+    ...(opts.config.RISK_WEBHOOK_URL ? { scorer: { url: opts.config.RISK_WEBHOOK_URL, secret: opts.config.RISK_WEBHOOK_SECRET!, timeoutMs: opts.config.RISK_WEBHOOK_TIMEOUT_MS } } : {}),
+  });
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     activities: {
-      ...createActivities({ pool: opts.pool, providers: opts.providers, circuits: opts.circuits, metrics: opts.metrics, notifications: opts.notifications }),
+      ...payments,
       ...createBillingActivities({ pool: opts.pool, providers: opts.providers, config: opts.config, dispatcher: opts.notifications?.dispatcher }),
       ...createFxActivities({ pool: opts.pool, ecbUrl: opts.config.FX_ECB_URL }),
-      ...createRiskActivities({
-        pool: opts.pool, metrics: opts.metrics, hashKey: riskHashKey(opts.config),
-        referenceAmount: (amount, currency) => fx.convertAtMid(amount, currency, opts.config.RISK_REFERENCE_CURRENCY),
-        cardFingerprint: async (provider, livemode, token) => providerFor(opts.providers, provider, livemode)?.cardFingerprint?.({ token, livemode }),
-        ...(opts.config.RISK_WEBHOOK_URL ? { scorer: { url: opts.config.RISK_WEBHOOK_URL, secret: opts.config.RISK_WEBHOOK_SECRET!, timeoutMs: opts.config.RISK_WEBHOOK_TIMEOUT_MS } } : {}),
-      }),
+      ...risk,
+      ...createOpeningActivities(payments, risk),
       ...createReconciliationActivities({ pool: opts.pool, providers: opts.providers, graceDays: opts.config.RECONCILIATION_GRACE_DAYS, dispatcher: opts.notifications?.dispatcher }),
     },
     dataConverter: opts.dataConverter,

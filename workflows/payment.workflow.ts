@@ -4,7 +4,8 @@ import {
   proxyActivities, proxyLocalActivities, setHandler, startChild, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { RiskActivities } from '../activities/risk';
+import type { OpeningActivities } from '../activities/opening';
+import type { RiskActivities, RiskAssessment } from '../activities/risk';
 import type { Posting } from '../db/ledger';
 import { Accounts } from '../domain/accounts';
 import type { FundsApplied } from '../domain/bank';
@@ -30,6 +31,8 @@ const { recordPayment } = proxyLocalActivities<Activities>(recordOptions);
 const { drawCustomerCash, returnTransferFunds } = proxyActivities<Activities>(bankWriteOptions);
 /** Local: a few indexed queries (and the scorer's short timeout) need no round trip through the server. */
 const { evaluateRisk } = proxyLocalActivities<RiskActivities>(riskOptions);
+/** The first write and the risk check in one local activity (`open-with-risk`). */
+const { openPayment } = proxyLocalActivities<OpeningActivities>(riskOptions);
 /** A review nobody decides within a day takes the default decision (when the start gave no deadline). */
 const DEFAULT_REVIEW_TTL_MS = 24 * 3_600_000;
 
@@ -57,11 +60,19 @@ const FOLDED_PATCHES = new Set([
   'confirm-paid-notification', 'attention-on-refusal', 'late-payment-refund', 'late-payment-watch',
 ]);
 
+/** The patches every `paymentWorkflowV3` run has from its first event: V2's and those made after it. */
+const FOLDED_PATCHES_V3 = new Set([...FOLDED_PATCHES, 'refunds-accepted-at-once', 'open-with-risk']);
+
 /**
  * One payment, from creation to its last refund. Decisions live here; every side effect is an
  * activity whose provider call carries a key derived from this payment and the operation.
  * New payments start as this type.
  */
+export async function paymentWorkflowV3(input: PaymentWorkflowInput): Promise<Payment> {
+  return runPayment(input, (patchId) => FOLDED_PATCHES_V3.has(patchId) || patched(patchId));
+}
+
+/** Payments started between `paymentWorkflowV2` and V3: the same code, the later patches read from history. */
 export async function paymentWorkflowV2(input: PaymentWorkflowInput): Promise<Payment> {
   return runPayment(input, (patchId) => FOLDED_PATCHES.has(patchId) || patched(patchId));
 }
@@ -260,8 +271,16 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
     return finish();
   }
 
-  await record(isTransfer ? { amount_received: 0 } : {});
-  if (hasPatch('risk-checks') && !(await passesRisk())) return finish();
+  const opening: Partial<Payment> = isTransfer ? { amount_received: 0 } : {};
+  let risk: RiskAssessment | undefined;
+  if (hasPatch('open-with-risk')) {
+    stage(opening);
+    risk = await openPayment({ snapshot: { payment: { ...payment } }, risk: riskInput() });
+  } else {
+    await record(opening);
+    if (hasPatch('risk-checks')) risk = await evaluateRisk(riskInput());
+  }
+  if (risk && !(await passesRisk(risk))) return finish();
 
   // An automatic-capture payment is captured in the authorizing call where the provider can: one
   // provider call and one activity fewer. A run from before this change keeps its separate capture.
@@ -318,17 +337,20 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
 
   // ---- steps ------------------------------------------------------------------------------
 
-  /**
-   * The risk check before any provider call: blocked, the payment fails (no provider is asked);
-   * held for review, it waits durably for a decision or the deadline's default. False when it ends here.
-   */
-  async function passesRisk(): Promise<boolean> {
-    const risk = await evaluateRisk({
+  function riskInput() {
+    return {
       paymentId: payment.id, merchantId: payment.merchant_id, livemode: payment.livemode ?? false, amount: payment.amount, currency: payment.currency,
       method: payment.payment_method.type, channel: payment.channel, createdAt: payment.created_at, customerId: payment.customer_id, receiptEmail: payment.receipt_email,
       provider: payment.provider,
       ...(input.clientIp ? { clientIp: input.clientIp } : {}), ...(input.billingCountry ? { billingCountry: input.billingCountry } : {}), ...(input.token ? { token: input.token } : {}),
-    });
+    };
+  }
+
+  /**
+   * What the risk check decided, before any provider call: blocked, the payment fails (no provider is asked);
+   * held for review, it waits durably for a decision or the deadline's default. False when it ends here.
+   */
+  async function passesRisk(risk: RiskAssessment): Promise<boolean> {
     if (risk.decision === 'block') {
       await record({ risk, status: 'failed', failure: { code: 'blocked_by_risk', message: 'The payment was blocked by a risk rule.' } });
       return false;
@@ -740,6 +762,12 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
 
   /** Applies a transition, makes it searchable, and writes the read model and ledger in one go. */
   async function record(changes: Partial<Payment> = {}, extra: { refunds?: Refund[]; postings?: Posting[] } = {}): Promise<void> {
+    stage(changes);
+    await recordPayment({ payment: { ...payment }, ...extra });
+  }
+
+  /** The next version of the payment, as the next write will record it. */
+  function stage(changes: Partial<Payment>): void {
     const before: PaymentStatus = payment.status;
     Object.assign(payment, changes, { version: payment.version + 1 });
     if (payment.version > 1) payment.updated_at = new Date().toISOString();
@@ -747,7 +775,6 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
       upsertSearchAttributes([{ key: PaymentStatusKey, value: payment.status }]);
       log.info('payment status', { from: before, status: payment.status, amount_captured: payment.amount_captured, amount_refunded: payment.amount_refunded });
     }
-    await recordPayment({ payment: { ...payment }, ...extra });
   }
 
   async function finish(): Promise<Payment> {
