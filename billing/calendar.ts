@@ -36,12 +36,6 @@ function unitsPerInterval(interval: Interval): { unit: 'days' | 'months'; per: n
  * Only real IANA names: luxon also takes "local"/"system" and fixed offsets, which would make
  * a stored subscription bill differently depending on the host or ignore DST.
  */
-/**
- * The zones a subscription may bill in: UTC and the canonical IANA names of this runtime's
- * time-zone data (no legacy aliases such as `US/Eastern`), so the API and its document agree.
- */
-export const TIME_ZONES: readonly [string, ...string[]] = ['UTC', ...Intl.supportedValuesOf('timeZone').filter((tz) => tz !== 'UTC')];
-
 export function isValidTimeZone(tz: string): boolean {
   return typeof tz === 'string' && !/^(local|system)$/i.test(tz) && IANAZone.isValidZone(tz);
 }

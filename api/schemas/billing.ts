@@ -1,9 +1,16 @@
-import { TIME_ZONES } from '../../billing/calendar';
 import {
   COLLECTION_METHODS, INTERVALS, INVOICE_STATUSES, PAUSE_BEHAVIORS, PRORATION_BEHAVIORS, SUBSCRIPTION_STATUSES,
 } from '../../domain/billing';
 import { PAYMENT_METHOD_TYPES } from '../../domain/payment';
 import { Amount, Currency, Email, listOf, ListQuery, Metadata, Timestamp, z, text } from './common';
+
+/**
+ * The zones a subscription may bill in: UTC and the canonical IANA names of this runtime's
+ * time-zone data (no legacy aliases such as `US/Eastern`), so the API and its document agree.
+ * Listed here, not in billing/calendar.ts: every workflow evaluates that module as it starts, and
+ * ICU's list of zones is not cheap.
+ */
+const TIME_ZONES: readonly [string, ...string[]] = ['UTC', ...Intl.supportedValuesOf('timeZone').filter((tz) => tz !== 'UTC')];
 
 const Id = text(100, 1);
 const Text = text(500);
