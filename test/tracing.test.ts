@@ -36,7 +36,9 @@ test('one trace runs from the HTTP request through the payment workflow and its 
     'POST /v1/payments/',
     'UpdateWithStartWorkflow:createPayment',
     // Spans made inside the workflow (it stays open for refunds, so its own RunWorkflow span is not finished yet).
-    'StartActivity:evaluateRisk',
+    // The opening write and the risk check: one local activity.
+    'StartActivity:openPayment',
+    'RunActivity:openPayment',
     'StartActivity:authorizeAtProvider',
     'RunActivity:authorizeAtProvider',
     'RunActivity:recordPayment',
