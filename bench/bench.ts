@@ -4,11 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { WithStartWorkflowOperation } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import express from 'express';
-import { configSchema } from '../config';
 import { migrate } from '../db/migrate';
-import { FAILURE_CONVERTER_PATH } from '../runtime/codec';
 import { createLogger } from '../runtime/logger';
 import { startServices } from '../runtime/services';
 import { startDevTemporal } from '../scripts/dev-temporal';
@@ -21,7 +19,7 @@ import { floorOpenWorkflow, floorUpdate, floorWorkflow } from './floor.workflows
 import { createRiskActivities } from '../activities/risk';
 import { DEFAULT_RISK_RULES } from '../risk/rules';
 import type { CpuReading } from './harness';
-import { cpuMs, cpuReading, cpuSpent, pool, postgresCpuMs, rssMb, spawnWorker } from './harness';
+import { BENCH_PAYLOAD_KEYS, benchConfig, bundlePaymentWorkflows, cpuMs, cpuReading, cpuSpent, pool, postgresCpuMs, rssMb, spawnWorker, untilCaptured } from './harness';
 import { WORKER_IMAGE_ENV } from './worker-memory';
 
 /**
@@ -109,12 +107,8 @@ async function runBackend(backend: Backend) {
   const db = await startEmbeddedPostgres(path.join(dir, 'pg'));
   let temporal = await startTemporal(backend, dir, db);
   await migrate(db.url);
-  const keys = `bench:${Buffer.alloc(32, 9).toString('base64')}`;
-  const config = configSchema.parse({
-    PORT: '0', ADMIN_API_KEY: 'bench-admin-key-0123456789', PAYLOAD_ENCRYPTION_KEYS: keys, LOG_LEVEL: 'warn', SANDBOX_LATENCY_MS: '0',
-    RATE_LIMIT_PER_MINUTE: '100000000', DATABASE_URL: db.url, TEMPORAL_ADDRESS: temporal.address, DATABASE_POOL_SIZE: '20',
-  });
-  const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), failureConverterPath: FAILURE_CONVERTER_PATH, logger: { log() {}, info() {}, warn() {}, error: console.error, debug() {}, trace() {} } as never });
+  const config = benchConfig({ databaseUrl: db.url, temporalAddress: temporal.address });
+  const bundle = await bundlePaymentWorkflows();
   let services = await startServices(config, { databaseUrl: db.url, temporalAddress: temporal.address }, createLogger('warn'), { workflowBundle: { code: bundle.code } });
   const client = services.context.temporal;
   // What each process spent: this one (API and payment worker; the floor's endpoint and worker), Temporal, PostgreSQL.
@@ -188,7 +182,7 @@ async function runBackend(backend: Backend) {
   const b4Run = async (cache?: number, prebuilt = true, open = OPEN, extra: Record<string, string> = WORKER_IMAGE_ENV) => {
     const queue = `bench-b4-${cache ?? 'default'}-${Date.now()}`;
     const worker = await spawnWorker({
-      DATABASE_URL: db.url, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_TASK_QUEUE: queue, PAYLOAD_ENCRYPTION_KEYS: keys, SANDBOX_LATENCY_MS: '0',
+      DATABASE_URL: db.url, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_TASK_QUEUE: queue, PAYLOAD_ENCRYPTION_KEYS: BENCH_PAYLOAD_KEYS, SANDBOX_LATENCY_MS: '0',
       ...(cache !== undefined ? { WORKER_MAX_CACHED_WORKFLOWS: String(cache) } : {}),
       ...(prebuilt ? { WORKFLOW_BUNDLE_PATH: bundlePath } : {}), ...extra,
     });
@@ -300,11 +294,7 @@ async function runBackend(backend: Backend) {
   /** Completed lifecycles per second at saturation: n payments created, until each one's payment.captured event is recorded. */
   async function lifecycles(apiUrl: string, db: Pool, n = LIFECYCLES): Promise<number> {
     const { startedAt, ids } = await burst(`${apiUrl}/v1/payments`, card, auth, n);
-    for (;;) {
-      const { rows } = await db.query(`SELECT count(*)::int AS n FROM events WHERE type = 'payment.captured' AND object_id = ANY($1)`, [ids]);
-      if (rows[0].n === ids.length) break;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await untilCaptured(db, ids);
     return n / ((Date.now() - startedAt) / 1000);
   }
 }

@@ -1,6 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import type { Pool } from 'pg';
+import type { Config } from '../config';
+import { configSchema } from '../config';
+import { FAILURE_CONVERTER_PATH } from '../runtime/codec';
 import type { DevTemporal } from '../scripts/dev-temporal';
 import { startDevTemporal } from '../scripts/dev-temporal';
 import type { EmbeddedDatabase } from '../scripts/embedded-postgres';
@@ -61,22 +66,36 @@ export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve
 
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
-/** /proc/<pid>/stat after the command name: [state, ppid, …]; utime is field 14 of the whole line. */
-function statFields(pid: number): string[] | undefined {
+/** A /proc stat file after the command name: [state, ppid, …]; utime is field 14 of the whole line. */
+function statFields(pid: number | string, file = `/proc/${pid}/stat`): string[] | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(file, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined; // gone
   }
 }
 
+const ticksToMs = (f: string[]) => ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+
+/** CPU time (user + system) of each thread of this process, in ms, keyed `<tid> <thread name>`. */
+export function threadCpuMs(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    const file = `/proc/self/task/${tid}/stat`;
+    const f = statFields(tid, file);
+    if (!f) continue; // the thread ended between the listing and the read
+    const name = /\((.*)\)/s.exec(readFileSync(file, 'utf8'))?.[1] ?? '?';
+    out.set(`${tid} ${name}`, ticksToMs(f));
+  }
+  return out;
+}
+
 /** CPU time (user + system) a process has used, in ms; `reaped`: plus its children that exited and were waited for. */
 export function cpuMs(pid: number, reaped = false): number {
   const f = statFields(pid);
   if (!f) return 0;
-  const ticks = Number(f[11]) + Number(f[12]) + (reaped ? Number(f[13]) + Number(f[14]) : 0);
-  return (ticks * 1000) / CLOCK_TICKS;
+  return ticksToMs(f) + (reaped ? ((Number(f[13]) + Number(f[14])) * 1000) / CLOCK_TICKS : 0);
 }
 
 /**
@@ -100,3 +119,30 @@ export const cpuReading = (groups: Record<string, () => number>): CpuReading => 
 export const cpuSpent = (before: CpuReading, after: CpuReading, per: number): CpuReading =>
   Object.fromEntries(Object.keys(after).map((k) => [k, Math.round(((after[k]! - before[k]!) / per) * 10) / 10]));
 
+
+/** The payload encryption key of every bench process (API, workers it spawns). */
+export const BENCH_PAYLOAD_KEYS = `bench:${Buffer.alloc(32, 9).toString('base64')}`;
+
+/** The API and worker's settings for a bench run: the sandbox at zero latency, no rate limit. */
+export function benchConfig(infra: { databaseUrl: string; temporalAddress: string }): Config {
+  return configSchema.parse({
+    PORT: '0', ADMIN_API_KEY: 'bench-admin-key-0123456789', PAYLOAD_ENCRYPTION_KEYS: BENCH_PAYLOAD_KEYS, LOG_LEVEL: 'warn',
+    SANDBOX_LATENCY_MS: '0', RATE_LIMIT_PER_MINUTE: '100000000', DATABASE_URL: infra.databaseUrl, TEMPORAL_ADDRESS: infra.temporalAddress, DATABASE_POOL_SIZE: '20',
+  });
+}
+
+/** The payment workflows bundled once per run (webpack's own log kept quiet), shared by every worker it starts. */
+export async function bundlePaymentWorkflows(): Promise<{ code: string }> {
+  const quiet = { log() {}, info() {}, warn() {}, error: console.error, debug() {}, trace() {} };
+  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), failureConverterPath: FAILURE_CONVERTER_PATH, logger: quiet as never });
+  return { code };
+}
+
+/** Waits until each of these payments has its `payment.captured` event recorded. */
+export async function untilCaptured(db: Pool, paymentIds: readonly string[]): Promise<void> {
+  for (;;) {
+    const { rows } = await db.query(`SELECT count(*)::int AS n FROM events WHERE type = 'payment.captured' AND object_id = ANY($1)`, [paymentIds]);
+    if (rows[0].n === paymentIds.length) return;
+    await sleep(20);
+  }
+}
