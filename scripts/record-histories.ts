@@ -151,20 +151,17 @@ async function main() {
       },
     };
     // Payments start as paymentWorkflowV3 (its patches folded in): its histories (`v3-*`) are kept
-    // beside those of paymentWorkflowV2 (`v2-*`, recorded while payments started as V2) and of
-    // paymentWorkflow, which payments begun before them still run.
-    const refundsQueued = async () => {
+    // beside those of paymentWorkflowV2 (`v2-*`) and paymentWorkflow (no prefix), which payments
+    // begun before them still run. Those can no longer be recorded: new payments are V3.
+    for (const name of ['card-automatic-refunded', 'card-manual-partial-capture', 'card-declined', 'three-d-secure-completed', 'wallet-paid-by-notification']) {
+      scenarios[`v3-${name}`] = scenarios[name]!;
+    }
+    // Since refunds are accepted at once (`refunds-accepted-at-once`): three at the same time, sent one after another.
+    scenarios['v3-card-refunds-queued'] = async () => {
       const p = await call('POST', '/v1/payments', key, card('tok_ok'));
       await Promise.all([1000, 1500, 2500].map((amount) => call('POST', '/v1/refunds', key, { payment_id: p.id, amount })));
       return p.id;
     };
-    for (const version of ['v2', 'v3']) {
-      for (const name of ['card-automatic-refunded', 'card-manual-partial-capture', 'card-declined', 'three-d-secure-completed', 'wallet-paid-by-notification']) {
-        scenarios[`${version}-${name}`] = scenarios[name]!;
-      }
-      // Since refunds are accepted at once (`refunds-accepted-at-once`): three at the same time, sent one after another.
-      scenarios[`${version}-card-refunds-queued`] = refundsQueued;
-    }
     // Held for review, then approved: the risk check's outcome read from the payment's first local activity.
     scenarios['v3-card-reviewed-approved'] = async () => {
       await call('POST', '/v1/risk/rules', key, { rules: [{ if: { amount_gte: 4_200, amount_lt: 4_300 }, action: 'review' }] });
