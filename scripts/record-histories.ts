@@ -26,6 +26,9 @@ import { SMTPServer } from 'smtp-server';
  */
 const OUT = path.resolve(__dirname, '..', 'test', 'fixtures', 'histories');
 
+/** Scenarios whose history is not a payment's (a delivery, a subscription, an invoice, a receipt): kept under their own names. */
+const NOT_PAYMENTS = new Set(['webhook-delivery-retried', 'subscription-first-run', 'subscription-invoice', 'receipt-sent']);
+
 async function main() {
   Runtime.install({ shutdownSignals: [] });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'record-'));
@@ -150,32 +153,29 @@ async function main() {
         return receiptWorkflowId(events.data[0].id);
       },
     };
-    // Payments start as paymentWorkflowV3 (its patches folded in): its histories (`v3-*`) are kept
-    // beside those of paymentWorkflowV2 (`v2-*`) and paymentWorkflow (no prefix), which payments
-    // begun before them still run. Those can no longer be recorded: new payments are V3.
-    for (const name of ['card-automatic-refunded', 'card-manual-partial-capture', 'card-declined', 'three-d-secure-completed', 'wallet-paid-by-notification']) {
-      scenarios[`v3-${name}`] = scenarios[name]!;
-    }
     // Since refunds are accepted at once (`refunds-accepted-at-once`): three at the same time, sent one after another.
-    scenarios['v3-card-refunds-queued'] = async () => {
+    scenarios['card-refunds-queued'] = async () => {
       const p = await call('POST', '/v1/payments', key, card('tok_ok'));
       await Promise.all([1000, 1500, 2500].map((amount) => call('POST', '/v1/refunds', key, { payment_id: p.id, amount })));
       return p.id;
     };
     // Held for review, then approved: the risk check's outcome read from the payment's first local activity.
-    scenarios['v3-card-reviewed-approved'] = async () => {
+    scenarios['card-reviewed-approved'] = async () => {
       await call('POST', '/v1/risk/rules', key, { rules: [{ if: { amount_gte: 4_200, amount_lt: 4_300 }, action: 'review' }] });
       const p = await call('POST', '/v1/payments', key, { ...card('tok_ok'), amount: 4_242 });
       await call('POST', `/v1/payments/${p.id}/review`, key, { decision: 'approve', reason: 'Known customer' });
       await call('POST', '/v1/risk/rules', key, { rules: [] });
       return p.id;
     };
-    // `--only a,b` adds or replaces those histories and keeps the others: older histories are what
-    // prove that payments started by older code still replay.
+    // Payments start as paymentWorkflowV3, so a payment recorded now is a V3 run, kept as
+    // `v3-<name>`. Unprefixed and `v2-*` payment files are paymentWorkflow and paymentWorkflowV2
+    // runs, recorded while payments started as those types; they are never rewritten: they are
+    // what proves that payments begun by older code still replay.
+    const recordable = Object.fromEntries(Object.entries(scenarios).map(([name, run]) => [NOT_PAYMENTS.has(name) ? name : `v3-${name}`, run]));
+    // `--only a,b` records those; without it, every scenario. Other files are kept either way.
     const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
-    if (!only) rmSync(OUT, { recursive: true, force: true });
     mkdirSync(OUT, { recursive: true });
-    for (const [name, run] of Object.entries(scenarios).filter(([n]) => !only || only.includes(n))) {
+    for (const [name, run] of Object.entries(recordable).filter(([n]) => !only || only.includes(n))) {
       const id = await run();
       await wait(500);
       const [workflowId, runId] = id.split('@') as [string, string | undefined];
