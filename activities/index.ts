@@ -34,6 +34,15 @@ export type ActivityDeps = {
 
 export type Snapshot = { payment: Payment; refunds?: Refund[]; postings?: Posting[] };
 
+/**
+ * What the authorizing call does after the provider answers: `recordIfCaptured` is the payment as
+ * the workflow would record it once captured in that call (all but the provider's reference), so
+ * the capture is written by the call that made it, without a local activity of its own.
+ */
+export type AfterAuthorize = { recordIfCaptured?: Snapshot };
+/** `recorded`: the capture is written as the workflow staged it, with the provider's reference. */
+export type AuthorizeOutcome = AuthorizeResult & { recorded?: true };
+
 /** One converter from provider faults to Temporal failures: the retry decision is the fault's own flag. */
 async function callProvider<T>(fn: () => Promise<T>): Promise<T> {
   try {
@@ -104,14 +113,46 @@ export function createActivities({ pool, providers, circuits, metrics, notificat
     }
   };
 
+  /**
+   * Read model, ledger and merchant events move together in one transaction. Snapshots are
+   * versioned, postings and events keyed by what they record, so a late or repeated run
+   * changes nothing. The events' deliveries start after the commit; a crash before they all
+   * started re-runs this activity, which starts only what is missing.
+   */
+  const recordPayment = async (snapshot: Snapshot): Promise<void> => {
+    const events = eventsOf(snapshot.payment, snapshot.refunds);
+    const { payment } = snapshot;
+    const fanOut = await inTransaction(pool, async (client) => {
+      await upsertPayment(client, payment);
+      for (const r of snapshot.refunds ?? []) await upsertRefund(client, r);
+      for (const p of snapshot.postings ?? []) await recordPosting(client, p, payment);
+      const hasWork = events.length > 0 && (!notifications || await notifications.dispatcher.hasWork(
+        client, { merchantId: payment.merchant_id, livemode: payment.livemode ?? false }, events.map((e) => e.type), payment.receipt_email,
+      ));
+      await recordEvents(client, events, { dispatched: !hasWork });
+      return hasWork;
+    });
+    if (notifications && fanOut) await notifications.dispatcher.dispatch(events.map((e) => e.id));
+    await tellSubscription(snapshot.payment);
+  };
+
   return {
-    async authorizeAtProvider(name: ProviderName, req: AuthorizeRequest): Promise<AuthorizeResult> {
+    /**
+     * A write that fails after the provider captured fails the attempt: the retry asks again with
+     * the same key (one capture at the provider) and writes again; a run that gives up on the
+     * call learns the capture from the provider's status and records it itself.
+     */
+    async authorizeAtProvider(name: ProviderName, req: AuthorizeRequest, after: AfterAuthorize = {}): Promise<AuthorizeOutcome> {
       const p = provider(name, req.livemode);
       if (req.skipIfUnhealthy && circuits && !(await circuits.allow(name, req.livemode ?? false))) {
         metrics?.providerSkipped.inc({ provider: name, mode: req.livemode ? 'live' : 'test' });
         throw ApplicationFailure.create({ type: FailureTypes.notProcessed, message: `${name}: circuit open, not tried`, nonRetryable: true });
       }
-      return timed(name, req.livemode, 'authorize', () => p.authorize(req));
+      const result = await timed(name, req.livemode, 'authorize', () => p.authorize(req));
+      if (result.status !== 'captured' || !after.recordIfCaptured) return result;
+      const { recordIfCaptured: snapshot } = after;
+      await recordPayment({ ...snapshot, payment: { ...snapshot.payment, provider_reference: result.reference } });
+      return { ...result, recorded: true };
     },
     async captureAtProvider(name: ProviderName, req: CaptureRequest): Promise<OperationResult> {
       return timed(name, req.livemode, 'capture', () => provider(name, req.livemode).capture(req));
@@ -125,28 +166,7 @@ export function createActivities({ pool, providers, circuits, metrics, notificat
     async askProviderForStatus(name: ProviderName, req: StatusRequest): Promise<ProviderPaymentState> {
       return timed(name, req.livemode, 'status', () => provider(name, req.livemode).getStatus(req));
     },
-    /**
-     * Read model, ledger and merchant events move together in one transaction. Snapshots are
-     * versioned, postings and events keyed by what they record, so a late or repeated run
-     * changes nothing. The events' deliveries start after the commit; a crash before they all
-     * started re-runs this activity, which starts only what is missing.
-     */
-    async recordPayment(snapshot: Snapshot): Promise<void> {
-      const events = eventsOf(snapshot.payment, snapshot.refunds);
-      const { payment } = snapshot;
-      const fanOut = await inTransaction(pool, async (client) => {
-        await upsertPayment(client, payment);
-        for (const r of snapshot.refunds ?? []) await upsertRefund(client, r);
-        for (const p of snapshot.postings ?? []) await recordPosting(client, p, payment);
-        const hasWork = events.length > 0 && (!notifications || await notifications.dispatcher.hasWork(
-          client, { merchantId: payment.merchant_id, livemode: payment.livemode ?? false }, events.map((e) => e.type), payment.receipt_email,
-        ));
-        await recordEvents(client, events, { dispatched: !hasWork });
-        return hasWork;
-      });
-      if (notifications && fanOut) await notifications.dispatcher.dispatch(events.map((e) => e.id));
-      await tellSubscription(snapshot.payment);
-    },
+    recordPayment,
     ...createNotificationActivities(pool, notifications, metrics),
     ...createBankActivities(pool),
   };

@@ -167,11 +167,11 @@ async function main() {
       await call('POST', '/v1/risk/rules', key, { rules: [] });
       return p.id;
     };
-    // Payments start as paymentWorkflowV3, so a payment recorded now is a V3 run, kept as
-    // `v3-<name>`. Unprefixed and `v2-*` payment files are paymentWorkflow and paymentWorkflowV2
+    // Payments start as paymentWorkflowV4, so a payment recorded now is a V4 run, kept as
+    // `v4-<name>`. Unprefixed, `v2-*` and `v3-*` payment files are paymentWorkflow, V2 and V3
     // runs, recorded while payments started as those types; they are never rewritten: they are
     // what proves that payments begun by older code still replay.
-    const recordable = Object.fromEntries(Object.entries(scenarios).map(([name, run]) => [NOT_PAYMENTS.has(name) ? name : `v3-${name}`, run]));
+    const recordable = Object.fromEntries(Object.entries(scenarios).map(([name, run]) => [NOT_PAYMENTS.has(name) ? name : `v4-${name}`, run]));
     // `--only a,b` records those; without it, every scenario. Other files are kept either way.
     const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
     mkdirSync(OUT, { recursive: true });

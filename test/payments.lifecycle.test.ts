@@ -39,6 +39,40 @@ describe('cards', () => {
       .toEqual(['authorizeAtProvider', 'captureAtProvider']);
   });
 
+  test('the authorizing call writes the capture itself: no local activity after it, and a write that fails is retried without a second capture', async () => {
+    const m = await newMerchant(stack());
+    const markers = async (id: string) => (await stack().context.temporal.workflow.getHandle(`payment:${id}`).fetchHistory()).events!;
+    const p = (await m.api.post('/v1/payments', { amount: 1500, currency: 'USD', payment_method: card() })).body;
+    expect(p).toMatchObject({ status: 'captured', amount_captured: 1500, provider_reference: expect.any(String) });
+    // The opening's local activity is the only one: the capture is written by the call that made it.
+    expect((await markers(p.id)).filter((e) => e.markerRecordedEventAttributes)).toHaveLength(1);
+    expect((await m.api.get(`/v1/payments/${p.id}`)).body).toMatchObject({ status: 'captured', amount_captured: 1500, provider_reference: p.provider_reference });
+
+    // The next capture write of this merchant fails once (a sequence is not rolled back with the failed transaction).
+    const { pool } = stack();
+    await pool.query('CREATE SEQUENCE IF NOT EXISTS capture_write_fails');
+    await pool.query(`CREATE OR REPLACE FUNCTION fail_capture_write_once() RETURNS trigger AS $$
+      BEGIN
+        IF NEW.kind = 'capture' AND NEW.merchant_id = '${m.id}' AND nextval('capture_write_fails') = 1 THEN RAISE EXCEPTION 'database went away'; END IF;
+        RETURN NEW;
+      END $$ LANGUAGE plpgsql`);
+    await pool.query('CREATE TRIGGER fail_capture_write_once BEFORE INSERT ON ledger_postings FOR EACH ROW EXECUTE FUNCTION fail_capture_write_once()');
+    try {
+      const q = (await m.api.post('/v1/payments', { amount: 1700, currency: 'USD', payment_method: card() })).body;
+      expect(q).toMatchObject({ status: 'captured', amount_captured: 1700 });
+      const events = await markers(q.id);
+      // The call ran twice, the second time under the same keys: one capture at the provider, one in the ledger.
+      expect(events.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt)).toEqual([2]);
+      expect(await operations(m, q.id)).toEqual(['authorize:1700', 'capture:1700']);
+      expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'USD', amount: 3200 }]);
+      const captured = await pool.query("SELECT count(*)::int AS n FROM events WHERE object_id = $1 AND type = 'payment.captured'", [q.id]);
+      expect(captured.rows[0].n).toBe(1);
+      await expectLedgerConsistent(pool, m.id);
+    } finally {
+      await pool.query('DROP TRIGGER fail_capture_write_once ON ledger_postings');
+    }
+  });
+
   test('manual capture: authorized, then captured in full', async () => {
     const m = await newMerchant(stack());
     const created = await m.api.post('/v1/payments', { amount: 5000, currency: 'EUR', payment_method: card(), capture_method: 'manual' });

@@ -62,12 +62,19 @@ const FOLDED_PATCHES = new Set([
 
 /** The patches every `paymentWorkflowV3` run has from its first event: V2's and those made after it. */
 const FOLDED_PATCHES_V3 = new Set([...FOLDED_PATCHES, 'refunds-accepted-at-once', 'open-with-risk']);
+/** The patches every `paymentWorkflowV4` run has from its first event. */
+const FOLDED_PATCHES_V4 = new Set([...FOLDED_PATCHES_V3, 'capture-recorded-by-call']);
 
 /**
  * One payment, from creation to its last refund. Decisions live here; every side effect is an
  * activity whose provider call carries a key derived from this payment and the operation.
  * New payments start as this type.
  */
+export async function paymentWorkflowV4(input: PaymentWorkflowInput): Promise<Payment> {
+  return runPayment(input, (patchId) => FOLDED_PATCHES_V4.has(patchId) || patched(patchId));
+}
+
+/** Payments started between `paymentWorkflowV3` and V4: the same code, the later patches read from history. */
 export async function paymentWorkflowV3(input: PaymentWorkflowInput): Promise<Payment> {
   return runPayment(input, (patchId) => FOLDED_PATCHES_V3.has(patchId) || patched(patchId));
 }
@@ -119,6 +126,8 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
   /** Accepted refunds are sent one at a time, in the order they were accepted. */
   let refundQueue: Promise<void> = Promise.resolve();
   const amountRemaining = () => payment.amount - (payment.amount_received ?? 0);
+  /** The capture the authorizing call wrote (`capture-recorded-by-call`), as it wrote it. */
+  let captureWritten: Payment | undefined;
 
   // ---- what the outside world may ask ------------------------------------------------------
 
@@ -313,7 +322,7 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
   }
 
   if (authorization.status === 'captured') {
-    await recordCapture(payment.amount);
+    if (!adoptWrittenCapture()) await recordCapture(payment.amount);
   } else if (payment.capture_method === 'automatic') {
     await capture(payment.amount);
   } else {
@@ -417,12 +426,16 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
       idempotencyKey,
       ...(captureInAuthorization ? { captureNow: { idempotencyKey: keyFor('capture') } } : {}),
     };
+    // Captured in this call, the call writes the capture too: no local activity (and activation) after it.
+    const after = captureInAuthorization && hasPatch('capture-recorded-by-call') ? { recordIfCaptured: captureSnapshot(payment.amount) } : undefined;
     let notProcessed = 0;
     /** A send may have reached this provider: from then on the payment stays with it (and its key), whatever follows. */
     let maybeSent = false;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await authorizeAtProvider(provider, maybeSent ? { ...request, skipIfUnhealthy: false } : request);
+        const outcome = await authorizeAtProvider(provider, maybeSent ? { ...request, skipIfUnhealthy: false } : request, ...(after ? [after] : []));
+        if (after && outcome.status === 'captured' && outcome.recorded) captureWritten = { ...after.recordIfCaptured.payment, provider_reference: outcome.reference };
+        return outcome;
       } catch (err) {
         const notSent = failureType(err) === FailureTypes.notProcessed;
         if (notSent && failover && !maybeSent) return 'not_processed';
@@ -534,12 +547,33 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
     return failedAtProvider() ? 'failed' : 'canceled';
   }
 
-  async function recordCapture(amount: number): Promise<void> {
+  function captureOf(amount: number): { changes: Partial<Payment>; posting: Posting } {
     const posting: Posting = {
       id: keyFor('capture'), merchantId: payment.merchant_id, livemode: payment.livemode ?? false, paymentId: payment.id, kind: 'capture', currency: payment.currency, amount,
       ...(isTransfer ? { clearing: Accounts.transferFundsHeld } : {}),
     };
-    await record({ status: 'captured', amount_captured: amount, amount_capturable: 0, next_action: null }, { postings: [posting] });
+    return { changes: { status: 'captured', amount_captured: amount, amount_capturable: 0, next_action: null }, posting };
+  }
+
+  async function recordCapture(amount: number): Promise<void> {
+    const { changes, posting } = captureOf(amount);
+    await record(changes, { postings: [posting] });
+  }
+
+  /** The capture as the authorizing call will write it if it captures: the next version, all but the provider's reference. */
+  function captureSnapshot(amount: number): { payment: Payment; postings: Posting[] } {
+    const { changes, posting } = captureOf(amount);
+    return { payment: next(changes), postings: [posting] };
+  }
+
+  /**
+   * Takes the capture the authorizing call wrote as this run's own next version. False when the
+   * payment moved on meanwhile (that write is then behind ours and the capture is recorded anew).
+   */
+  function adoptWrittenCapture(): boolean {
+    if (!captureWritten || captureWritten.version !== payment.version + 1) return false;
+    apply(captureWritten);
+    return true;
   }
 
   /** Releases the authorization. If the provider refuses, its own state decides what we record. */
@@ -768,9 +802,17 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
 
   /** The next version of the payment, as the next write will record it. */
   function stage(changes: Partial<Payment>): void {
+    apply(next(changes));
+  }
+
+  function next(changes: Partial<Payment>): Payment {
+    const version = payment.version + 1;
+    return { ...payment, ...changes, version, ...(version > 1 ? { updated_at: new Date().toISOString() } : {}) };
+  }
+
+  function apply(nextVersion: Payment): void {
     const before: PaymentStatus = payment.status;
-    Object.assign(payment, changes, { version: payment.version + 1 });
-    if (payment.version > 1) payment.updated_at = new Date().toISOString();
+    Object.assign(payment, nextVersion);
     if (payment.status !== before || payment.version === 1) {
       upsertSearchAttributes([{ key: PaymentStatusKey, value: payment.status }]);
       log.info('payment status', { from: before, status: payment.status, amount_captured: payment.amount_captured, amount_refunded: payment.amount_refunded });
