@@ -87,6 +87,27 @@ describe('cards', () => {
     await expectLedgerConsistent(stack().pool, m.id);
   });
 
+  test('a capture of an authorization the read model has and the workflow has not replayed yet (its task lost with a worker) waits for it instead of a 409', async () => {
+    const m = await newMerchant(stack());
+    const { pool } = stack();
+    // tok_slow: the provider takes 2 s to authorize, so the payment stays pending meanwhile.
+    const creating = m.api.post('/v1/payments', { amount: 2100, currency: 'USD', payment_method: card('tok_slow'), capture_method: 'manual' });
+    const opened = await eventually(async () => (await pool.query('SELECT id, version FROM payments WHERE merchant_id = $1', [m.id])).rows, (rows) => rows.length === 1);
+    const id: string = opened[0].id;
+    // Pending in both the read model and the workflow: refused at once, as the contract says.
+    const early = await m.api.post(`/v1/payments/${id}/capture`, {});
+    expect(early.status).toBe(409);
+    expect(early.body.error).toMatchObject({ type: 'invalid_state', code: 'invalid_state' });
+    // What a lost task's local activity leaves behind: the read model one version ahead of the workflow.
+    await pool.query("UPDATE payments SET status = 'authorized', amount_capturable = 2100, version = version + 1 WHERE id = $1", [id]);
+    const captured = await m.api.post(`/v1/payments/${id}/capture`, {});
+    expect(captured.status).toBe(200);
+    expect(captured.body).toMatchObject({ id, status: 'captured', amount_captured: 2100, amount_capturable: 0 });
+    expect((await creating).body).toMatchObject({ id, status: 'authorized' });
+    expect(await operations(m, id)).toEqual(['authorize:2100', 'capture:2100']);
+    await expectLedgerConsistent(pool, m.id);
+  });
+
   test('manual capture: a partial capture releases the rest; capturing again is invalid', async () => {
     const m = await newMerchant(stack());
     const created = await m.api.post('/v1/payments', { amount: 1000, currency: 'JPY', payment_method: card(), capture_method: 'manual' });

@@ -135,7 +135,7 @@ export function paymentsRouter(ctx: ApiContext): Router {
           const handle = temporal.workflow.getHandle(paymentWorkflowId(id));
           const args = update === capturePaymentUpdate ? [body as { amount?: number }] : [];
           const what = update === capturePaymentUpdate ? 'capture' : 'cancel';
-          const updated = await updateWithin(temporal, config.SYNC_WAIT_MS, handle, update as typeof capturePaymentUpdate, { args: args as [{ amount?: number }], updateId: `${update.name}:${opKey}` }, what);
+          const updated = await updateWithin(temporal, config.SYNC_WAIT_MS, handle, update as typeof capturePaymentUpdate, { args: args as [{ amount?: number }], updateId: `${update.name}:${opKey}`, readVersion: payment.version }, what);
           return { status: updated ? 200 : 202, body: publicPayment(updated ?? (await loadPayment(tenant, id))) };
         },
       });

@@ -43,7 +43,7 @@ export function refundsRouter(ctx: ApiContext): Router {
         // The update id is the refund id: a retried request attaches to the same refund.
         let taken: Refund | undefined;
         try {
-          taken = await updateWithin(temporal, config.SYNC_WAIT_MS, temporal.workflow.getHandle(paymentWorkflowId(payment.id)), refundPaymentUpdate, { args: [request], updateId: refundId }, 'refund');
+          taken = await updateWithin(temporal, config.SYNC_WAIT_MS, temporal.workflow.getHandle(paymentWorkflowId(payment.id)), refundPaymentUpdate, { args: [request], updateId: refundId, readVersion: payment.version }, 'refund');
         } catch (err) {
           // Past its refund window the payment's workflow has ended: it is started again for this refund.
           if (!(err instanceof WorkflowNotFoundError) || !REFUNDABLE_STATUSES.includes(payment.status)) throw err;
