@@ -1,5 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
-import type { Payment, Refund } from '../domain/payment';
+import type { Payment, PaymentRisk, Refund } from '../domain/payment';
 import type { Tenant } from './merchants';
 import type { Filter, PageRequest } from './pages';
 import { listPage } from './pages';
@@ -105,4 +105,13 @@ export function publicPayment(p: Payment): Omit<Payment, 'merchant_id' | 'versio
 export function publicRefund(r: Refund): Omit<Refund, 'merchant_id' | 'updated_at'> & { requires_attention: boolean } {
   const { merchant_id: _m, updated_at: _u, ...rest } = r;
   return { ...rest, livemode: rest.livemode ?? false, requires_attention: Boolean(rest.attention), attention: rest.attention ?? null };
+}
+
+/**
+ * Keeps the first risk decision made for a payment and answers the one kept: a call retried after
+ * it may have reached a provider goes on with the decision that let it, whatever the rules say now.
+ */
+export async function keepRiskDecision<R extends PaymentRisk>(db: Pool, paymentId: string, decided: R): Promise<R> {
+  const { rows } = await db.query<{ risk: R | null }>('UPDATE payments SET risk = COALESCE(risk, $2::jsonb) WHERE id = $1 RETURNING risk', [paymentId, JSON.stringify(decided)]);
+  return rows[0]?.risk ?? decided;
 }

@@ -68,4 +68,6 @@ export const FailureTypes = {
   notProcessed: 'ProviderNotProcessed',
   /** A bank transfer already funded in full: a further credit is an overpayment, not a late one. */
   paymentFunded: 'PaymentFunded',
+  /** The authorizing call could not write the payment's opening in its first attempt: it asked no provider. */
+  openingFailed: 'PaymentOpeningFailed',
 } as const;

@@ -44,8 +44,8 @@ describe('cards', () => {
     const markers = async (id: string) => (await stack().context.temporal.workflow.getHandle(`payment:${id}`).fetchHistory()).events!;
     const p = (await m.api.post('/v1/payments', { amount: 1500, currency: 'USD', payment_method: card() })).body;
     expect(p).toMatchObject({ status: 'captured', amount_captured: 1500, provider_reference: expect.any(String) });
-    // The opening's local activity is the only one: the capture is written by the call that made it.
-    expect((await markers(p.id)).filter((e) => e.markerRecordedEventAttributes)).toHaveLength(1);
+    // No local activity at all: the opening and the capture are written by the call that made the capture.
+    expect((await markers(p.id)).filter((e) => e.markerRecordedEventAttributes)).toHaveLength(0);
     expect((await m.api.get(`/v1/payments/${p.id}`)).body).toMatchObject({ status: 'captured', amount_captured: 1500, provider_reference: p.provider_reference });
 
     // The next capture write of this merchant fails once (a sequence is not rolled back with the failed transaction).
@@ -85,6 +85,65 @@ describe('cards', () => {
     expect(await operations(m, created.body.id)).toEqual(['authorize:5000', 'capture:5000']);
     expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'EUR', amount: 5000 }]);
     await expectLedgerConsistent(stack().pool, m.id);
+  });
+
+  test('the risk decision that let the authorizing call reach the provider holds when the call is retried after the rules changed', async () => {
+    const m = await newMerchant(stack());
+    const { pool } = stack();
+    // The capture write fails once, so the call runs a second time; meanwhile the merchant blocks every payment.
+    await pool.query('CREATE SEQUENCE IF NOT EXISTS capture_write_fails_after_rules');
+    await pool.query(`CREATE OR REPLACE FUNCTION fail_capture_write_after_rules() RETURNS trigger AS $$
+      BEGIN
+        IF NEW.kind = 'capture' AND NEW.merchant_id = '${m.id}' AND nextval('capture_write_fails_after_rules') = 1 THEN RAISE EXCEPTION 'database went away'; END IF;
+        RETURN NEW;
+      END $$ LANGUAGE plpgsql`);
+    await pool.query('CREATE TRIGGER fail_capture_write_after_rules BEFORE INSERT ON ledger_postings FOR EACH ROW EXECUTE FUNCTION fail_capture_write_after_rules()');
+    try {
+      // tok_slow: 2 s at the provider, time to change the rules while the first attempt is there.
+      const creating = m.api.post('/v1/payments', { amount: 1900, currency: 'USD', payment_method: card('tok_slow') });
+      const [decided] = await eventually(async () => (await pool.query('SELECT status, risk FROM payments WHERE merchant_id = $1', [m.id])).rows, (rows) => rows.length === 1 && rows[0].risk !== null);
+      // Decided and kept with the opening, while the call is still at the provider.
+      expect(decided).toMatchObject({ status: 'pending', risk: { decision: 'allow' } });
+      expect((await m.api.post('/v1/risk/rules', { rules: [{ if: { amount_gte: 1 }, action: 'block' }] })).status).toBe(200);
+      const p = (await creating).body;
+      expect(p).toMatchObject({ status: 'captured', amount_captured: 1900, risk: { decision: 'allow' } });
+      const started = (await stack().context.temporal.workflow.getHandle(`payment:${p.id}`).fetchHistory()).events!.filter((e) => e.activityTaskStartedEventAttributes);
+      expect(started.map((e) => e.activityTaskStartedEventAttributes!.attempt)).toEqual([2]);
+      expect(await operations(m, p.id)).toEqual(['authorize:1900', 'capture:1900']);
+      // A new payment meets the new rules.
+      const blocked = await m.api.post('/v1/payments', { amount: 1900, currency: 'USD', payment_method: card() });
+      expect(blocked.status).toBe(402);
+      expect(blocked.body.error).toMatchObject({ code: 'blocked_by_risk', payment: { status: 'failed' } });
+      expect(await operations(m, blocked.body.error.payment.id)).toEqual([]);
+      await expectLedgerConsistent(pool, m.id);
+    } finally {
+      await pool.query('DROP TRIGGER fail_capture_write_after_rules ON ledger_postings');
+    }
+  });
+
+  test('an authorizing call that cannot write the opening asks no provider: the payment is opened by the local activity and goes on', async () => {
+    const m = await newMerchant(stack());
+    const { pool } = stack();
+    await pool.query('CREATE SEQUENCE IF NOT EXISTS opening_write_fails');
+    await pool.query(`CREATE OR REPLACE FUNCTION fail_opening_write_once() RETURNS trigger AS $$
+      BEGIN
+        IF NEW.merchant_id = '${m.id}' AND nextval('opening_write_fails') = 1 THEN RAISE EXCEPTION 'database went away'; END IF;
+        RETURN NEW;
+      END $$ LANGUAGE plpgsql`);
+    await pool.query('CREATE TRIGGER fail_opening_write_once BEFORE INSERT ON payments FOR EACH ROW EXECUTE FUNCTION fail_opening_write_once()');
+    try {
+      const p = (await m.api.post('/v1/payments', { amount: 2300, currency: 'USD', payment_method: card() })).body;
+      expect(p).toMatchObject({ status: 'captured', amount_captured: 2300, risk: { decision: 'allow' } });
+      const events = (await stack().context.temporal.workflow.getHandle(`payment:${p.id}`).fetchHistory()).events!;
+      // The first call failed before asking anyone and was not retried; the local activity opened the payment.
+      expect(events.filter((e) => e.activityTaskFailedEventAttributes).map((e) => e.activityTaskFailedEventAttributes!.failure!.cause?.applicationFailureInfo?.type ?? e.activityTaskFailedEventAttributes!.failure!.applicationFailureInfo?.type))
+        .toEqual(['PaymentOpeningFailed']);
+      expect(events.filter((e) => e.markerRecordedEventAttributes)).toHaveLength(1);
+      expect(await operations(m, p.id)).toEqual(['authorize:2300', 'capture:2300']);
+      await expectLedgerConsistent(pool, m.id);
+    } finally {
+      await pool.query('DROP TRIGGER fail_opening_write_once ON payments');
+    }
   });
 
   test('a capture of an authorization the read model has and the workflow has not replayed yet (its task lost with a worker) waits for it instead of a 409', async () => {

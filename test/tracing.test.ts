@@ -36,15 +36,14 @@ test('one trace runs from the HTTP request through the payment workflow and its 
     'POST /v1/payments/',
     'UpdateWithStartWorkflow:createPayment',
     // Spans made inside the workflow (it stays open for refunds, so its own RunWorkflow span is not finished yet).
-    // The opening write and the risk check: one local activity.
-    'StartActivity:openPayment',
-    'RunActivity:openPayment',
     'StartActivity:authorizeAtProvider',
     'RunActivity:authorizeAtProvider',
   ]));
   // Captured in the authorizing call, which writes the capture too: no capture activity, no write after it.
   expect(trace).not.toContain('RunActivity:captureAtProvider');
   expect(trace).not.toContain('RunActivity:recordPayment');
+  // The opening write and the risk check are the authorizing call's first steps: no local activity before it.
+  expect(trace).not.toContain('RunActivity:openPayment');
   // Other requests are other traces.
   const merchantCreation = all.find((s) => s.name === 'POST /v1/merchants/');
   expect(merchantCreation?.traceId).not.toBe(request!.traceId);

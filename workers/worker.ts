@@ -57,7 +57,8 @@ export async function createPaymentWorker(opts: PaymentWorkerOptions): Promise<W
       ...createBillingActivities({ pool: opts.pool, providers: opts.providers, config: opts.config, dispatcher: opts.notifications?.dispatcher }),
       ...createFxActivities({ pool: opts.pool, ecbUrl: opts.config.FX_ECB_URL }),
       ...risk,
-      ...createOpeningActivities(payments, risk),
+      // After `payments`: its authorizeAtProvider, which can open the payment first, takes the place of theirs.
+      ...createOpeningActivities(opts.pool, payments, risk),
       ...createReconciliationActivities({ pool: opts.pool, providers: opts.providers, graceDays: opts.config.RECONCILIATION_GRACE_DAYS, dispatcher: opts.notifications?.dispatcher }),
     },
     dataConverter: opts.dataConverter,

@@ -4,7 +4,7 @@ import {
   proxyActivities, proxyLocalActivities, setHandler, startChild, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { OpeningActivities } from '../activities/opening';
+import type { OpenedOutcome, OpeningActivities, OpeningRequest } from '../activities/opening';
 import type { RiskActivities, RiskAssessment } from '../activities/risk';
 import type { Posting } from '../db/ledger';
 import { Accounts } from '../domain/accounts';
@@ -12,7 +12,7 @@ import type { FundsApplied } from '../domain/bank';
 import { FailureTypes } from '../domain/errors';
 import type { Failure, NextAction, Payment, PaymentStatus, ProviderName, Refund } from '../domain/payment';
 import { CANCELABLE_STATUSES, REFUNDABLE_STATUSES, refundableAmount } from '../domain/payment';
-import type { AuthorizeResult, ProviderNotification, ProviderPaymentState, RefundResult } from '../providers/provider';
+import type { ProviderNotification, ProviderPaymentState, RefundResult } from '../providers/provider';
 import {
   cancelPaymentUpdate, capturePaymentUpdate, createPaymentUpdate, fundPaymentUpdate, operatorRetrySignal, paymentQuery, providerNotificationSignal,
   refundNotificationSignal, refundPaymentUpdate, reviewPaymentUpdate,
@@ -22,7 +22,8 @@ import { authorizeOptions, bankWriteOptions, moneyMovementOptions, recordOptions
 import { latePaymentRefundStart, latePaymentRefundWorkflow } from './late-payment.workflow';
 import { PaymentStatusKey, ProviderKey, RequiresAttentionKey } from './search-attributes';
 
-const { authorizeAtProvider } = proxyActivities<Activities>(authorizeOptions);
+/** With `open`, the call writes the payment's opening and checks its risk first (`open-in-authorizing-call`). */
+const { authorizeAtProvider } = proxyActivities<OpeningActivities>(authorizeOptions);
 const { captureAtProvider, cancelAtProvider, refundAtProvider } = proxyActivities<Activities>(moneyMovementOptions);
 const { askProviderForStatus } = proxyActivities<Activities>(statusCheckOptions);
 /** Best-effort release of a hold we could not confirm; bounded, unlike money movements. */
@@ -64,12 +65,19 @@ const FOLDED_PATCHES = new Set([
 const FOLDED_PATCHES_V3 = new Set([...FOLDED_PATCHES, 'refunds-accepted-at-once', 'open-with-risk']);
 /** The patches every `paymentWorkflowV4` run has from its first event. */
 const FOLDED_PATCHES_V4 = new Set([...FOLDED_PATCHES_V3, 'capture-recorded-by-call']);
+/** The patches every `paymentWorkflowV5` run has from its first event. */
+const FOLDED_PATCHES_V5 = new Set([...FOLDED_PATCHES_V4, 'open-in-authorizing-call']);
 
 /**
  * One payment, from creation to its last refund. Decisions live here; every side effect is an
  * activity whose provider call carries a key derived from this payment and the operation.
  * New payments start as this type.
  */
+export async function paymentWorkflowV5(input: PaymentWorkflowInput): Promise<Payment> {
+  return runPayment(input, (patchId) => FOLDED_PATCHES_V5.has(patchId) || patched(patchId));
+}
+
+/** Payments started between `paymentWorkflowV4` and V5: the same code, the later patches read from history. */
 export async function paymentWorkflowV4(input: PaymentWorkflowInput): Promise<Payment> {
   return runPayment(input, (patchId) => FOLDED_PATCHES_V4.has(patchId) || patched(patchId));
 }
@@ -282,7 +290,11 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
 
   const opening: Partial<Payment> = isTransfer ? { amount_received: 0 } : {};
   let risk: RiskAssessment | undefined;
-  if (hasPatch('open-with-risk')) {
+  // The opening and the risk check are the authorizing call's first steps: nothing before it.
+  const openInCall = hasPatch('open-in-authorizing-call');
+  if (openInCall) {
+    stage(opening);
+  } else if (hasPatch('open-with-risk')) {
     stage(opening);
     risk = await openPayment({ snapshot: { payment: { ...payment } }, risk: riskInput() });
   } else {
@@ -294,7 +306,18 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
   // An automatic-capture payment is captured in the authorizing call where the provider can: one
   // provider call and one activity fewer. A run from before this change keeps its separate capture.
   const captureInAuthorization = payment.capture_method === 'automatic' && !isTransfer && hasPatch('capture-at-authorization');
-  const authorization = await authorize();
+  const first = await authorize(openInCall ? { snapshot: { payment: { ...payment } }, risk: riskInput() } : undefined);
+  let authorization: AuthorizeOutcome;
+  if (first.status === 'not_sent' || first.status === 'not_opened') {
+    // Held or blocked by the risk check before any provider was asked; or the call could not
+    // write the opening and asked nobody, and the local activity opens the payment as before.
+    const decided = first.status === 'not_sent' ? first.risk : await openPayment({ snapshot: { payment: { ...payment } }, risk: riskInput() });
+    if (!(await passesRisk(decided))) return finish();
+    authorization = asOpened(await authorize());
+  } else {
+    authorization = first;
+    if (first.risk) payment.risk = first.risk;
+  }
   if (authorization.status === 'declined') {
     await fail({ code: authorization.code, message: authorization.message }, authorization.reference);
     return finish();
@@ -390,8 +413,8 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
    * (unreachable before sending, open circuit) hands over to the next, with a key of its own; an
    * unknown outcome never does: that provider is asked first, as before.
    */
-  async function authorize(): Promise<AuthorizeResult> {
-    if (!hasPatch('routing-failover')) return (await authorizeAt(payment.provider, keyFor('authorize'), false)) as AuthorizeResult;
+  async function authorize(open?: OpeningRequest): Promise<Authorization> {
+    if (!hasPatch('routing-failover')) return (await authorizeAt(payment.provider, keyFor('authorize'), false)) as Authorization;
     const candidates = payment.routing?.candidates.length ? payment.routing.candidates : [payment.provider];
     for (let i = 0; ; i++) {
       const provider = candidates[i]!;
@@ -402,13 +425,13 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
         await record({ provider });
       }
       const last = i === candidates.length - 1;
-      const result = await authorizeAt(provider, i === 0 ? keyFor('authorize') : keyFor(`authorize:${provider}`), !last);
+      const result = await authorizeAt(provider, i === 0 ? keyFor('authorize') : keyFor(`authorize:${provider}`), !last, open);
       if (result !== 'not_processed') return result;
     }
   }
 
   /** Authorizes at one provider; after a timeout of unknown outcome, asks it before trying again. */
-  async function authorizeAt(provider: ProviderName, idempotencyKey: string, failover: boolean): Promise<AuthorizeResult | 'not_processed'> {
+  async function authorizeAt(provider: ProviderName, idempotencyKey: string, failover: boolean, open?: OpeningRequest): Promise<Authorization | 'not_processed'> {
     const request = {
       ...mode,
       ...(failover ? { skipIfUnhealthy: true } : {}),
@@ -427,17 +450,22 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
       ...(captureInAuthorization ? { captureNow: { idempotencyKey: keyFor('capture') } } : {}),
     };
     // Captured in this call, the call writes the capture too: no local activity (and activation) after it.
-    const after = captureInAuthorization && hasPatch('capture-recorded-by-call') ? { recordIfCaptured: captureSnapshot(payment.amount) } : undefined;
+    const recordIfCaptured = captureInAuthorization && hasPatch('capture-recorded-by-call') ? captureSnapshot(payment.amount) : undefined;
+    const after = recordIfCaptured || open ? { ...(recordIfCaptured ? { recordIfCaptured } : {}), ...(open ? { open } : {}) } : undefined;
     let notProcessed = 0;
     /** A send may have reached this provider: from then on the payment stays with it (and its key), whatever follows. */
     let maybeSent = false;
     for (let attempt = 1; ; attempt++) {
       try {
         const outcome = await authorizeAtProvider(provider, maybeSent ? { ...request, skipIfUnhealthy: false } : request, ...(after ? [after] : []));
-        if (after && outcome.status === 'captured' && outcome.recorded) captureWritten = { ...after.recordIfCaptured.payment, provider_reference: outcome.reference };
+        if (recordIfCaptured && outcome.status === 'captured' && outcome.recorded) {
+          captureWritten = { ...recordIfCaptured.payment, provider_reference: outcome.reference, ...(outcome.risk ? { risk: outcome.risk } : {}) };
+        }
         return outcome;
       } catch (err) {
-        const notSent = failureType(err) === FailureTypes.notProcessed;
+        // Only while nothing may have been sent anywhere does a failed opening hand over to the local activity.
+        if (failureType(err) === FailureTypes.openingFailed && !maybeSent) return { status: 'not_opened' };
+        const notSent = failureType(err) === FailureTypes.notProcessed || failureType(err) === FailureTypes.openingFailed;
         if (notSent && failover && !maybeSent) return 'not_processed';
         if (notSent) {
           // Tried again after a pause, as the activity's own retries would.
@@ -859,6 +887,16 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
 }
 
 /** A transfer's instructions, showing what is still to be sent. */
+/** What the first authorizing call can answer besides the provider's answer. */
+type Authorization = OpenedOutcome | { status: 'not_opened' };
+type AuthorizeOutcome = Exclude<Authorization, { status: 'not_sent' | 'not_opened' }>;
+
+/** After the opening, an authorizing call answers only what the provider said. */
+function asOpened(a: Authorization): AuthorizeOutcome {
+  if (a.status === 'not_sent' || a.status === 'not_opened') throw new Error(`authorization answered ${a.status} after the opening`);
+  return a;
+}
+
 function withRemaining(action: NextAction | null, remaining: number): NextAction | null {
   const instructions = action?.display_bank_transfer_instructions;
   return instructions ? { ...action, display_bank_transfer_instructions: { ...instructions, amount_remaining: Math.max(0, remaining) } } : action;
