@@ -886,7 +886,6 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
   }
 }
 
-/** A transfer's instructions, showing what is still to be sent. */
 /** What the first authorizing call can answer besides the provider's answer. */
 type Authorization = OpenedOutcome | { status: 'not_opened' };
 type AuthorizeOutcome = Exclude<Authorization, { status: 'not_sent' | 'not_opened' }>;
@@ -897,6 +896,7 @@ function asOpened(a: Authorization): AuthorizeOutcome {
   return a;
 }
 
+/** A transfer's instructions, showing what is still to be sent. */
 function withRemaining(action: NextAction | null, remaining: number): NextAction | null {
   const instructions = action?.display_bank_transfer_instructions;
   return instructions ? { ...action, display_bank_transfer_instructions: { ...instructions, amount_remaining: Math.max(0, remaining) } } : action;
