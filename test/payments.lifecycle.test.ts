@@ -1,3 +1,4 @@
+import type { Pool } from 'pg';
 import { signPayload } from '../domain/signature';
 import { card, eventually, newMerchant, useTestStack } from './support/stack';
 import { expectLedgerConsistent } from './support/ledger';
@@ -8,6 +9,22 @@ type Merchant = Awaited<ReturnType<typeof newMerchant>>;
 const operations = async (m: Merchant, paymentId: string) =>
   (await m.api.get(`/sandbox/charges?payment_id=${paymentId}`)).body.data.map((c: { operation: string; amount: number }) => `${c.operation}:${c.amount}`);
 const getPayment = (m: Merchant, id: string) => async () => (await m.api.get(`/v1/payments/${id}`)).body;
+
+/**
+ * Fails the first insert into `table` that matches `condition` (SQL on NEW), as a database that
+ * goes away mid-write would; a sequence counts, since it is not rolled back with the write.
+ * Answers the trigger's removal.
+ */
+async function failFirstWrite(pool: Pool, name: string, table: string, condition: string): Promise<() => Promise<void>> {
+  await pool.query(`CREATE SEQUENCE IF NOT EXISTS ${name}`);
+  await pool.query(`CREATE OR REPLACE FUNCTION ${name}() RETURNS trigger AS $$
+    BEGIN
+      IF ${condition} AND nextval('${name}') = 1 THEN RAISE EXCEPTION 'database went away'; END IF;
+      RETURN NEW;
+    END $$ LANGUAGE plpgsql`);
+  await pool.query(`CREATE TRIGGER ${name} BEFORE INSERT ON ${table} FOR EACH ROW EXECUTE FUNCTION ${name}()`);
+  return async () => void (await pool.query(`DROP TRIGGER ${name} ON ${table}`));
+}
 
 describe('cards', () => {
   test('tok_ok with automatic capture is captured synchronously, charged once, and owed to the merchant', async () => {
@@ -48,15 +65,9 @@ describe('cards', () => {
     expect((await markers(p.id)).filter((e) => e.markerRecordedEventAttributes)).toHaveLength(0);
     expect((await m.api.get(`/v1/payments/${p.id}`)).body).toMatchObject({ status: 'captured', amount_captured: 1500, provider_reference: p.provider_reference });
 
-    // The next capture write of this merchant fails once (a sequence is not rolled back with the failed transaction).
+    // The next capture write of this merchant fails once.
     const { pool } = stack();
-    await pool.query('CREATE SEQUENCE IF NOT EXISTS capture_write_fails');
-    await pool.query(`CREATE OR REPLACE FUNCTION fail_capture_write_once() RETURNS trigger AS $$
-      BEGIN
-        IF NEW.kind = 'capture' AND NEW.merchant_id = '${m.id}' AND nextval('capture_write_fails') = 1 THEN RAISE EXCEPTION 'database went away'; END IF;
-        RETURN NEW;
-      END $$ LANGUAGE plpgsql`);
-    await pool.query('CREATE TRIGGER fail_capture_write_once BEFORE INSERT ON ledger_postings FOR EACH ROW EXECUTE FUNCTION fail_capture_write_once()');
+    const restore = await failFirstWrite(pool, 'fail_capture_write_once', 'ledger_postings', `NEW.kind = 'capture' AND NEW.merchant_id = '${m.id}'`);
     try {
       const q = (await m.api.post('/v1/payments', { amount: 1700, currency: 'USD', payment_method: card() })).body;
       expect(q).toMatchObject({ status: 'captured', amount_captured: 1700 });
@@ -69,7 +80,7 @@ describe('cards', () => {
       expect(captured.rows[0].n).toBe(1);
       await expectLedgerConsistent(pool, m.id);
     } finally {
-      await pool.query('DROP TRIGGER fail_capture_write_once ON ledger_postings');
+      await restore();
     }
   });
 
@@ -91,13 +102,7 @@ describe('cards', () => {
     const m = await newMerchant(stack());
     const { pool } = stack();
     // The capture write fails once, so the call runs a second time; meanwhile the merchant blocks every payment.
-    await pool.query('CREATE SEQUENCE IF NOT EXISTS capture_write_fails_after_rules');
-    await pool.query(`CREATE OR REPLACE FUNCTION fail_capture_write_after_rules() RETURNS trigger AS $$
-      BEGIN
-        IF NEW.kind = 'capture' AND NEW.merchant_id = '${m.id}' AND nextval('capture_write_fails_after_rules') = 1 THEN RAISE EXCEPTION 'database went away'; END IF;
-        RETURN NEW;
-      END $$ LANGUAGE plpgsql`);
-    await pool.query('CREATE TRIGGER fail_capture_write_after_rules BEFORE INSERT ON ledger_postings FOR EACH ROW EXECUTE FUNCTION fail_capture_write_after_rules()');
+    const restore = await failFirstWrite(pool, 'fail_capture_write_after_rules', 'ledger_postings', `NEW.kind = 'capture' AND NEW.merchant_id = '${m.id}'`);
     try {
       // tok_slow: 2 s at the provider, time to change the rules while the first attempt is there.
       const creating = m.api.post('/v1/payments', { amount: 1900, currency: 'USD', payment_method: card('tok_slow') });
@@ -117,20 +122,14 @@ describe('cards', () => {
       expect(await operations(m, blocked.body.error.payment.id)).toEqual([]);
       await expectLedgerConsistent(pool, m.id);
     } finally {
-      await pool.query('DROP TRIGGER fail_capture_write_after_rules ON ledger_postings');
+      await restore();
     }
   });
 
   test('an authorizing call that cannot write the opening asks no provider: the payment is opened by the local activity and goes on', async () => {
     const m = await newMerchant(stack());
     const { pool } = stack();
-    await pool.query('CREATE SEQUENCE IF NOT EXISTS opening_write_fails');
-    await pool.query(`CREATE OR REPLACE FUNCTION fail_opening_write_once() RETURNS trigger AS $$
-      BEGIN
-        IF NEW.merchant_id = '${m.id}' AND nextval('opening_write_fails') = 1 THEN RAISE EXCEPTION 'database went away'; END IF;
-        RETURN NEW;
-      END $$ LANGUAGE plpgsql`);
-    await pool.query('CREATE TRIGGER fail_opening_write_once BEFORE INSERT ON payments FOR EACH ROW EXECUTE FUNCTION fail_opening_write_once()');
+    const restore = await failFirstWrite(pool, 'fail_opening_write_once', 'payments', `NEW.merchant_id = '${m.id}'`);
     try {
       const p = (await m.api.post('/v1/payments', { amount: 2300, currency: 'USD', payment_method: card() })).body;
       expect(p).toMatchObject({ status: 'captured', amount_captured: 2300, risk: { decision: 'allow' } });
@@ -142,7 +141,7 @@ describe('cards', () => {
       expect(await operations(m, p.id)).toEqual(['authorize:2300', 'capture:2300']);
       await expectLedgerConsistent(pool, m.id);
     } finally {
-      await pool.query('DROP TRIGGER fail_opening_write_once ON payments');
+      await restore();
     }
   });
 
