@@ -31,6 +31,9 @@ const SANDBOX_PAYER = { name: 'Sandbox Payer (test)', account: 'GB33BUKB20201555
 
 export type Endpoints = { databaseUrl: string; temporalAddress: string };
 
+/** The longest pause of the Temporal client's default gRPC retry backoff (`maxIntervalMs`). */
+const SDK_LONGEST_RETRY_DELAY_MS = 5000;
+
 export type RunningServices = { url: string; codecUrl?: string; pool: Pool; context: ApiContext; worker?: Worker; stop: () => Promise<void> };
 
 /**
@@ -196,8 +199,10 @@ export async function startServices(
       for (const stop of stops) await stop();
       await registering; // bounded by its deadline: no retry of it may fire after the connection closes
       // Calls a request left running past its answer (an update retried until its deadline,
-      // SYNC_WAIT_MS and a second) end before the channel closes.
-      await calls.drained(config.SYNC_WAIT_MS + 2000);
+      // SYNC_WAIT_MS and a second) end before the channel closes, and so does a retry the SDK
+      // scheduled just before that deadline (its backoff reaches 5 s): one firing on a closed
+      // channel throws where nothing can catch it.
+      await calls.drained(config.SYNC_WAIT_MS + 1000 + SDK_LONGEST_RETRY_DELAY_MS + 1000);
       await temporal.connection.close();
       await tracing?.shutdown();
       await pool.end();
