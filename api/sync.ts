@@ -66,9 +66,10 @@ export async function updateWithin<Ret, Args extends unknown[]>(
     const started = await handle.startUpdate<Ret, [unknown]>(update.name, { args: options.args as unknown as [unknown], updateId: options.updateId, waitForStage: WorkflowUpdateStage.ACCEPTED });
     accepted = true;
     return started.result();
-    // A refusal comes as the update's outcome, after `startUpdate`: sent again under the same id, an
-    // update the workflow did run answers as it did, so only a refusal by a workflow behind is retried.
-  }, behind);
+  },
+  // A refusal comes as the update's outcome, after `startUpdate`: sent again under the same id, an
+  // update the workflow did run answers as it did, so only a refusal by a workflow behind is retried.
+  behind);
   if (result === undefined && !accepted) throw unavailable(`The ${what} is not confirmed yet; retry with the same Idempotency-Key.`);
   return result;
 }
