@@ -122,6 +122,11 @@ export function createActivities({ pool, providers, circuits, metrics, notificat
   const recordPayment = async (snapshot: Snapshot): Promise<void> => {
     const events = eventsOf(snapshot.payment, snapshot.refunds);
     const { payment } = snapshot;
+    // The snapshot alone (an opening, say) is one statement: no transaction to open and commit.
+    if (events.length === 0 && !snapshot.refunds?.length && !snapshot.postings?.length) {
+      await upsertPayment(pool, payment);
+      return tellSubscription(payment);
+    }
     const fanOut = await inTransaction(pool, async (client) => {
       await upsertPayment(client, payment);
       for (const r of snapshot.refunds ?? []) await upsertRefund(client, r);

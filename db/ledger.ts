@@ -108,24 +108,37 @@ async function fxEntriesOf(client: PoolClient, p: Posting, fx: PaymentFx, paymen
   return moved(-p.amount, -s, -m);
 }
 
+/** A posting's entries as three parallel arrays (account, currency, amount) for `unnest`; zero amounts move nothing. */
+const entryColumns = (entries: Entry[]) => {
+  const moved = entries.filter((e) => e.amount !== 0);
+  return [moved.map((e) => e.account), moved.map((e) => e.currency), moved.map((e) => e.amount)];
+};
+const INSERT_POSTING = `INSERT INTO ledger_postings (id, merchant_id, livemode, payment_id, refund_id, kind, credit_id) VALUES ($1, $2, $3, $4, $5, $6, $7)
+  ON CONFLICT (id) DO NOTHING`;
+
 /**
  * Records a posting once: a second call with the same id is a no-op. Must run inside a transaction.
  * `payment` is the snapshot being recorded with it: a cross-border one (`fx`) posts through FX.
  */
 export async function recordPosting(client: PoolClient, p: Posting, payment?: Pick<Payment, 'fx' | 'amount'>): Promise<void> {
-  const inserted = await client.query(
-    `INSERT INTO ledger_postings (id, merchant_id, payment_id, refund_id, kind, livemode, credit_id) VALUES ($1, $2, $3, $4, $5, $6, $7)
-     ON CONFLICT (id) DO NOTHING`,
-    [p.id, p.merchantId, p.paymentId ?? null, p.refundId ?? null, p.kind, p.livemode ?? false, p.creditId ?? null],
-  );
-  if (inserted.rowCount === 0) return;
-  const entries = payment?.fx && ['capture', 'refund', 'refund_reversal'].includes(p.kind) ? await fxEntriesOf(client, p, payment.fx, payment.amount) : entriesOf(p);
-  for (const e of entries) {
-    if (e.amount === 0) continue;
-    await client.query('INSERT INTO ledger_entries (posting_id, merchant_id, account, currency, amount, livemode) VALUES ($1, $2, $3, $4, $5, $6)', [
-      p.id, p.merchantId, e.account, e.currency, e.amount, p.livemode ?? false,
-    ]);
+  const posting = [p.id, p.merchantId, p.livemode ?? false, p.paymentId ?? null, p.refundId ?? null, p.kind, p.creditId ?? null];
+  if (!(payment?.fx && ['capture', 'refund', 'refund_reversal'].includes(p.kind))) {
+    // Entries known up front: the posting and its entries are one statement, and none are added to a posting already there.
+    await client.query(
+      `WITH posted AS (${INSERT_POSTING} RETURNING id)
+       INSERT INTO ledger_entries (posting_id, merchant_id, account, currency, amount, livemode)
+       SELECT posted.id, $2, e.account, e.currency, e.amount, $3 FROM posted, unnest($8::text[], $9::text[], $10::bigint[]) WITH ORDINALITY AS e(account, currency, amount, n) ORDER BY e.n`,
+      [...posting, ...entryColumns(entriesOf(p))],
+    );
+    return;
   }
+  const inserted = await client.query(INSERT_POSTING, posting);
+  if (inserted.rowCount === 0) return;
+  await client.query(
+    `INSERT INTO ledger_entries (posting_id, merchant_id, account, currency, amount, livemode)
+     SELECT $1, $2, e.account, e.currency, e.amount, $3 FROM unnest($4::text[], $5::text[], $6::bigint[]) WITH ORDINALITY AS e(account, currency, amount, n) ORDER BY e.n`,
+    [p.id, p.merchantId, p.livemode ?? false, ...entryColumns(await fxEntriesOf(client, p, payment.fx, payment.amount))],
+  );
 }
 
 /** What the merchant is owed per currency: its payable account, net of the providers' fees. */

@@ -24,7 +24,7 @@ const toRefund = (r: Omit<Refund, 'object' | 'created_at' | 'updated_at'> & Time
 });
 
 /** Writes a payment snapshot unless a newer one is already stored (activities may run late or twice). */
-export async function upsertPayment(client: PoolClient, p: Payment): Promise<void> {
+export async function upsertPayment(client: Pool | PoolClient, p: Payment): Promise<void> {
   await client.query(
     `INSERT INTO payments (${PAYMENT_COLUMNS})
      VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29)

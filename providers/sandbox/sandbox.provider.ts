@@ -59,6 +59,8 @@ const DECLINES: Record<string, { code: string; message: string }> = {
   tok_stolen_card: { code: 'stolen_card', message: 'Your card was declined: it has been reported stolen.' },
 };
 const SLOW_MS = 2000;
+/** The tokens whose calls are counted per idempotency key. */
+const COUNTED_TOKENS = new Set(['tok_slow', 'tok_flaky', 'tok_timeout']);
 
 /**
  * Inside an activity, the simulated network wait ends when the activity is cancelled (a worker
@@ -95,27 +97,32 @@ export class SandboxProvider implements PaymentProvider, SettlementReports {
     const token = req.method.token ?? 'tok_ok';
     const transfer = req.method.type === 'bank_transfer';
     const attempt = await this.enter(token, req.idempotencyKey);
-    const existing = await this.store.findByPayment(req.paymentId);
-    if (existing) return this.captureIfAsked(req, authorizeResultOf(existing, await this.nextAction(existing, req)));
-
     const needsCustomer = req.method.type !== 'card' || token === 'tok_requires_action';
     const decline = DECLINES[token];
+    // A card captured at once is authorized and captured by this one call, as a processor's sale is.
+    const capturedNow = !decline && !needsCustomer && req.captureNow !== undefined;
     const record = await this.store.open({
       reference: newId('sbx'),
       payment_id: req.paymentId,
       merchant_id: req.merchantId,
       method_type: req.method.type,
       token,
-      status: decline ? 'failed' : needsCustomer ? 'requires_action' : 'authorized',
+      status: decline ? 'failed' : needsCustomer ? 'requires_action' : capturedNow ? 'captured' : 'authorized',
       amount: req.amount,
       currency: req.currency,
+      amount_captured: capturedNow ? req.amount : 0,
       // The simulated payer of a transfer sends money to our intake instead (below).
       customer_completes_at: needsCustomer && !transfer && token !== 'tok_requires_action' ? new Date(Date.now() + this.opts.customerDelayMs) : null,
       action_expires_at: needsCustomer ? new Date(req.actionExpiresAt) : null,
       failure_code: decline?.code ?? null,
-    }, req.idempotencyKey);
+    }, { authorize: req.idempotencyKey, ...(capturedNow ? { capture: req.captureNow!.idempotencyKey } : {}) });
+    if (!record) {
+      // Asked again: the first call's record stands, and what it did not do yet is done now.
+      const existing = (await this.store.findByPayment(req.paymentId))!;
+      return this.captureIfAsked(req, authorizeResultOf(existing, await this.nextAction(existing, req)));
+    }
     // The processor charged, but the answer never reached us: the caller must ask before acting again.
-    if (record.status === 'authorized' && token === 'tok_timeout' && attempt === 1) throw new ProviderFault('sandbox: request timed out', true, true);
+    if ((record.status === 'authorized' || record.status === 'captured') && token === 'tok_timeout' && attempt === 1) throw new ProviderFault('sandbox: request timed out', true, true);
     if (record.customer_completes_at) this.simulateCustomer(record);
     const nextAction = await this.nextAction(record, req);
     // The simulated payer completes the transfer as a customer completes any other step (a second
@@ -125,7 +132,7 @@ export class SandboxProvider implements PaymentProvider, SettlementReports {
         this.completeAction(record.payment_id, 'succeeded').catch((err) => this.opts.log?.('sandbox payer could not send the transfer', { paymentId: record.payment_id, err: String(err) }));
       }, this.opts.customerDelayMs).unref();
     }
-    return this.captureIfAsked(req, authorizeResultOf(record, nextAction));
+    return capturedNow ? { status: 'captured', reference: record.reference } : authorizeResultOf(record, nextAction);
   }
 
   /** Automatic capture in the authorizing call: the charge log shows both effects, each under its own key. */
@@ -319,9 +326,14 @@ export class SandboxProvider implements PaymentProvider, SettlementReports {
     if (!res.ok) throw new Error(`callback answered ${res.status}`);
   }
 
-  /** Latency, and the scripted faults of `tok_slow` and `tok_flaky`. Returns this call's attempt number. */
+  /**
+   * Latency, and the scripted faults of `tok_slow`, `tok_flaky` and `tok_timeout`. Returns this
+   * call's attempt number, counted per idempotency key for these tokens only (their scripts, and
+   * the proof that a slow call was made once, need it; nothing else reads the count).
+   */
   private async enter(token: string, idempotencyKey: string): Promise<number> {
     await sleep(token === 'tok_slow' ? SLOW_MS : this.opts.latencyMs, undefined, { signal: activityCancellation() });
+    if (!COUNTED_TOKENS.has(token)) return 1;
     const attempt = await this.store.countAttempt(idempotencyKey);
     if (token === 'tok_flaky' && attempt <= 2) throw ProviderFault.notProcessed('sandbox: 503 Service Unavailable (not processed)');
     return attempt;

@@ -54,27 +54,29 @@ export class SandboxStore {
   }
 
   /**
-   * Creates the processor's record once per payment; a repeat returns the first one. An
-   * authorized record and its authorize charge commit together: a crash in between must not
-   * leave a hold the books do not show (a retry would find the record and charge nothing).
+   * Creates the processor's record once per payment and returns it, or undefined when the payment
+   * already has one (a repeated call: the caller reads the first one). The record and the charges
+   * it made (authorize, and capture when it was captured at once) are one statement: a crash in
+   * between must not leave a hold the books do not show (a retry would find the record and charge
+   * nothing).
    */
-  async open(p: Omit<SandboxPayment, 'amount_captured' | 'amount_refunded'>, authorizeKey?: string): Promise<SandboxPayment> {
-    await inTransaction(this.pool, async (client) => {
-      const created = await client.query(
-        `INSERT INTO sandbox_payments (reference, payment_id, merchant_id, method_type, token, status, amount, currency,
-           customer_completes_at, action_expires_at, failure_code)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT (payment_id) DO NOTHING`,
-        [p.reference, p.payment_id, p.merchant_id, p.method_type, p.token, p.status, p.amount, p.currency,
-          p.customer_completes_at, p.action_expires_at, p.failure_code],
-      );
-      if (created.rowCount === 1 && p.status === 'authorized' && authorizeKey) {
-        await client.query(
-          `INSERT INTO sandbox_charges (id, reference, payment_id, operation, amount, currency, idempotency_key) VALUES ($1,$2,$3,'authorize',$4,$5,$6)`,
-          [newId('ch'), p.reference, p.payment_id, p.amount, p.currency, authorizeKey],
-        );
-      }
-    });
-    return (await this.findByPayment(p.payment_id))!;
+  async open(p: Omit<SandboxPayment, 'amount_refunded'>, keys: { authorize: string; capture?: string }): Promise<SandboxPayment | undefined> {
+    const { rows } = await this.pool.query<SandboxPayment>(
+      `WITH opened AS (
+         INSERT INTO sandbox_payments (reference, payment_id, merchant_id, method_type, token, status, amount, currency,
+           amount_captured, customer_completes_at, action_expires_at, failure_code)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) ON CONFLICT (payment_id) DO NOTHING RETURNING *
+       ), charged AS (
+         INSERT INTO sandbox_charges (id, reference, payment_id, operation, amount, currency, idempotency_key)
+         SELECT c.id, o.reference, o.payment_id, c.operation, c.amount, o.currency, c.idempotency_key FROM opened o
+           CROSS JOIN LATERAL (VALUES ($13::text, 'authorize', o.amount, $14::text), ($15::text, 'capture', o.amount_captured, $16::text)) AS c(id, operation, amount, idempotency_key)
+         WHERE c.idempotency_key IS NOT NULL AND (o.status = 'captured' OR (o.status = 'authorized' AND c.operation = 'authorize'))
+       )
+       SELECT * FROM opened`,
+      [p.reference, p.payment_id, p.merchant_id, p.method_type, p.token, p.status, p.amount, p.currency, p.amount_captured,
+        p.customer_completes_at, p.action_expires_at, p.failure_code, newId('ch'), keys.authorize, newId('ch'), keys.capture ?? null],
+    );
+    return rows[0];
   }
 
   /**
@@ -127,10 +129,11 @@ export class SandboxStore {
     return rows;
   }
 
+  /** In the order they were made: an authorization and the capture made with it share an instant. */
   async charges(paymentIds: string[]): Promise<SandboxCharge[]> {
     const { rows } = await this.pool.query(
       `SELECT id, payment_id, operation, amount, currency, idempotency_key, created_at FROM sandbox_charges
-       WHERE payment_id = ANY($1::text[]) ORDER BY created_at, id`,
+       WHERE payment_id = ANY($1::text[]) ORDER BY created_at, operation <> 'authorize', id`,
       [paymentIds],
     );
     return rows.map((r) => ({ ...r, object: 'sandbox_charge', created_at: iso(r.created_at) }));
