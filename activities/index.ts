@@ -131,11 +131,8 @@ export function createActivities({ pool, providers, circuits, metrics, notificat
       await upsertPayment(client, payment);
       for (const r of snapshot.refunds ?? []) await upsertRefund(client, r);
       for (const p of snapshot.postings ?? []) await recordPosting(client, p, payment);
-      const hasWork = events.length > 0 && (!notifications || await notifications.dispatcher.hasWork(
-        client, { merchantId: payment.merchant_id, livemode: payment.livemode ?? false }, events.map((e) => e.type), payment.receipt_email,
-      ));
-      await recordEvents(client, events, { dispatched: !hasWork });
-      return hasWork;
+      const receipt = notifications?.dispatcher.receiptWanted(events.map((e) => e.type), payment.receipt_email);
+      return recordEvents(client, events, { dispatched: notifications && !receipt ? 'without_endpoint' : false });
     });
     if (notifications && fanOut) await notifications.dispatcher.dispatch(events.map((e) => e.id));
     await tellSubscription(snapshot.payment);

@@ -1,7 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import type { Activities, AfterAuthorize, AuthorizeOutcome, Snapshot } from '.';
-import { keepRiskDecision } from '../db/payments';
+import { openWithRisk } from '../db/payments';
 import { FailureTypes } from '../domain/errors';
 import type { ProviderName } from '../domain/payment';
 import type { AuthorizeRequest } from '../providers/provider';
@@ -28,18 +28,18 @@ export function createOpeningActivities(pool: Pool, payments: Pick<Activities, '
 
     /**
      * The authorizing call, opening the payment first when asked to (`paymentWorkflowV5`): no
-     * local activity, activation or marker before it. The risk decision is kept with the payment,
-     * so a retried call goes on with the decision that may already have let it reach the
-     * provider. An opening that fails in the first attempt asked nobody: the workflow opens the
-     * payment by its local activity instead, which waits out a database outage.
+     * local activity, activation or marker before it. The risk decision is written with the
+     * opening and the first one kept, so a retried call goes on with the decision that may
+     * already have let it reach the provider. An opening that fails in the first attempt asked
+     * nobody: the workflow opens the payment by its local activity instead, which waits out a
+     * database outage.
      */
     async authorizeAtProvider(name: ProviderName, req: AuthorizeRequest, after: AfterOpening = {}): Promise<OpenedOutcome> {
       const { open, ...then } = after;
       if (!open) return payments.authorizeAtProvider(name, req, then);
       let decided: RiskAssessment;
       try {
-        await payments.recordPayment(open.snapshot);
-        decided = await keepRiskDecision(pool, open.snapshot.payment.id, await risk.evaluateRisk(open.risk));
+        decided = await openWithRisk(pool, { ...open.snapshot.payment, risk: await risk.evaluateRisk(open.risk) });
       } catch (err) {
         if (Context.current().info.attempt > 1) throw err;
         throw ApplicationFailure.create({ type: FailureTypes.openingFailed, message: `opening the payment: ${err instanceof Error ? err.message : String(err)}`, nonRetryable: true });

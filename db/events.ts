@@ -9,16 +9,24 @@ export type NewEvent = { id: string; merchantId: string; livemode: boolean; type
 
 /**
  * Outbox write, inside the transaction of the change it reports. A known id changes nothing.
- * `dispatched`: nothing is to be delivered (no endpoint, no receipt): recorded as dispatched already.
+ * `dispatched`: nothing is to be delivered (no endpoint, no receipt): recorded as dispatched
+ * already; `'without_endpoint'`: so when the merchant has no enabled endpoint in the event's mode.
+ * Answers whether any of them may still be delivered (recorded undispatched, or recorded before).
  */
-export async function recordEvents(client: PoolClient, events: readonly NewEvent[], opts: { dispatched?: boolean } = {}): Promise<void> {
+export async function recordEvents(client: PoolClient, events: readonly NewEvent[], opts: { dispatched?: boolean | 'without_endpoint' } = {}): Promise<boolean> {
+  const dispatched = opts.dispatched === 'without_endpoint' ? opts.dispatched : opts.dispatched ? 'yes' : 'no';
+  let pending = false;
   for (const e of events) {
-    await client.query(
-      `INSERT INTO events (id, merchant_id, livemode, type, object_id, data, dispatched_at) VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN now() END)
-       ON CONFLICT (id) DO NOTHING`,
-      [e.id, e.merchantId, e.livemode, e.type, e.objectId, JSON.stringify(e.data), opts.dispatched ?? false],
+    const { rows } = await client.query<{ pending: boolean }>(
+      `INSERT INTO events (id, merchant_id, livemode, type, object_id, data, dispatched_at) VALUES ($1, $2, $3, $4, $5, $6,
+         CASE WHEN $7::text = 'yes' OR ($7::text = 'without_endpoint' AND NOT EXISTS (
+           SELECT 1 FROM webhook_endpoints WHERE merchant_id = $2 AND livemode = $3 AND status = 'enabled' AND deleted_at IS NULL)) THEN now() END)
+       ON CONFLICT (id) DO NOTHING RETURNING dispatched_at IS NULL AS pending`,
+      [e.id, e.merchantId, e.livemode, e.type, e.objectId, JSON.stringify(e.data), dispatched],
     );
+    pending ||= rows[0]?.pending ?? true;
   }
+  return pending;
 }
 
 type EventRow = { id: string; merchant_id: string; livemode: boolean; type: EventType; object_id: string; sequence: number; data: Record<string, unknown>; created_at: Date };

@@ -23,26 +23,43 @@ const toRefund = (r: Omit<Refund, 'object' | 'created_at' | 'updated_at'> & Time
   updated_at: iso(r.updated_at),
 });
 
+const upsertPaymentSql = (risk: string) => `INSERT INTO payments (${PAYMENT_COLUMNS})
+  VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29)
+  ON CONFLICT (id) DO UPDATE SET
+    status = EXCLUDED.status, provider = EXCLUDED.provider, routing = EXCLUDED.routing, attention = EXCLUDED.attention, amount_capturable = EXCLUDED.amount_capturable,
+    amount_captured = EXCLUDED.amount_captured, amount_refunded = EXCLUDED.amount_refunded,
+    provider_reference = EXCLUDED.provider_reference, next_action = EXCLUDED.next_action,
+    failure = EXCLUDED.failure, amount_received = EXCLUDED.amount_received, risk = ${risk}, updated_at = EXCLUDED.updated_at, version = EXCLUDED.version
+  WHERE payments.version < EXCLUDED.version`;
+const UPSERT_PAYMENT = upsertPaymentSql('EXCLUDED.risk');
+const paymentRow = (p: Payment) => [
+  p.id, p.merchant_id, p.status, p.amount, p.currency, p.amount_capturable, p.amount_captured, p.amount_refunded,
+  p.capture_method, JSON.stringify(p.payment_method), p.provider, p.provider_reference, p.channel,
+  p.next_action && JSON.stringify(p.next_action), p.failure && JSON.stringify(p.failure), p.customer_id,
+  p.description, JSON.stringify(p.metadata), p.return_url, p.receipt_email ?? null, p.created_at, p.updated_at, p.version,
+  p.livemode ?? false, p.routing ? JSON.stringify(p.routing) : null, p.attention ? JSON.stringify(p.attention) : null,
+  p.fx ? JSON.stringify(p.fx) : null, p.amount_received ?? null, p.risk ? JSON.stringify(p.risk) : null,
+];
+
 /** Writes a payment snapshot unless a newer one is already stored (activities may run late or twice). */
 export async function upsertPayment(client: Pool | PoolClient, p: Payment): Promise<void> {
-  await client.query(
-    `INSERT INTO payments (${PAYMENT_COLUMNS})
-     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29)
-     ON CONFLICT (id) DO UPDATE SET
-       status = EXCLUDED.status, provider = EXCLUDED.provider, routing = EXCLUDED.routing, attention = EXCLUDED.attention, amount_capturable = EXCLUDED.amount_capturable,
-       amount_captured = EXCLUDED.amount_captured, amount_refunded = EXCLUDED.amount_refunded,
-       provider_reference = EXCLUDED.provider_reference, next_action = EXCLUDED.next_action,
-       failure = EXCLUDED.failure, amount_received = EXCLUDED.amount_received, risk = EXCLUDED.risk, updated_at = EXCLUDED.updated_at, version = EXCLUDED.version
-     WHERE payments.version < EXCLUDED.version`,
-    [
-      p.id, p.merchant_id, p.status, p.amount, p.currency, p.amount_capturable, p.amount_captured, p.amount_refunded,
-      p.capture_method, JSON.stringify(p.payment_method), p.provider, p.provider_reference, p.channel,
-      p.next_action && JSON.stringify(p.next_action), p.failure && JSON.stringify(p.failure), p.customer_id,
-      p.description, JSON.stringify(p.metadata), p.return_url, p.receipt_email ?? null, p.created_at, p.updated_at, p.version,
-      p.livemode ?? false, p.routing ? JSON.stringify(p.routing) : null, p.attention ? JSON.stringify(p.attention) : null,
-      p.fx ? JSON.stringify(p.fx) : null, p.amount_received ?? null, p.risk ? JSON.stringify(p.risk) : null,
-    ],
+  await client.query(UPSERT_PAYMENT, paymentRow(p));
+}
+
+/**
+ * Writes a payment's opening with the risk decision just made for it, and answers the decision
+ * kept: the first one ever made for the payment. A call retried after it may have reached a
+ * provider goes on with the decision that let it, whatever the rules say now. An opening already
+ * there stays as it is, but gets the decision if it has none (one statement, no transaction).
+ */
+export async function openWithRisk<R extends PaymentRisk>(db: Pool, opening: Payment & { risk: R }): Promise<R> {
+  const { rows } = await db.query<{ risk: R }>(
+    `WITH written AS (${upsertPaymentSql('COALESCE(payments.risk, EXCLUDED.risk)')} RETURNING risk),
+     kept AS (UPDATE payments SET risk = COALESCE(risk, $29::jsonb) WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM written) RETURNING risk)
+     SELECT risk FROM written UNION ALL SELECT risk FROM kept`,
+    paymentRow(opening),
   );
+  return rows[0]?.risk ?? opening.risk;
 }
 
 /** Refund rows only move forward: pending -> succeeded | failed, and succeeded -> failed when the provider reverses it. */
@@ -105,13 +122,4 @@ export function publicPayment(p: Payment): Omit<Payment, 'merchant_id' | 'versio
 export function publicRefund(r: Refund): Omit<Refund, 'merchant_id' | 'updated_at'> & { requires_attention: boolean } {
   const { merchant_id: _m, updated_at: _u, ...rest } = r;
   return { ...rest, livemode: rest.livemode ?? false, requires_attention: Boolean(rest.attention), attention: rest.attention ?? null };
-}
-
-/**
- * Keeps the first risk decision made for a payment and answers the one kept: a call retried after
- * it may have reached a provider goes on with the decision that let it, whatever the rules say now.
- */
-export async function keepRiskDecision<R extends PaymentRisk>(db: Pool, paymentId: string, decided: R): Promise<R> {
-  const { rows } = await db.query<{ risk: R | null }>('UPDATE payments SET risk = COALESCE(risk, $2::jsonb) WHERE id = $1 RETURNING risk', [paymentId, JSON.stringify(decided)]);
-  return rows[0]?.risk ?? decided;
 }

@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import type { Config } from '../config';
 import { markDispatched, undispatchedEvents } from '../db/events';
 import { withClient } from '../db/pool';
@@ -31,18 +31,14 @@ export class EventDispatcher {
   constructor(private readonly opts: DispatchOptions) {}
 
   /**
-   * Whether these new events (of one payment, recorded in `client`'s transaction) have anywhere to
-   * go: an enabled endpoint of the merchant in this mode, or a receipt the payer asked for. When
-   * not, they are recorded as dispatched and the dispatch's queries are skipped. An endpoint
-   * created after this check receives events from then on, as an endpoint created a moment later would.
+   * Whether these new events (of one payment) are to be delivered whatever endpoints the merchant
+   * has: a receipt the payer asked for. When not, they are recorded as dispatched already unless
+   * the merchant has an enabled endpoint in their mode (checked by the statement that records them,
+   * `recordEvents`' `dispatched: 'without_endpoint'`), and the dispatch's queries are skipped. An
+   * endpoint created after that receives events from then on, as one created a moment later would.
    */
-  async hasWork(client: PoolClient, tenant: { merchantId: string; livemode: boolean }, types: readonly EventType[], receiptEmail: string | null): Promise<boolean> {
-    if (this.opts.receipts && receiptEmail && types.some((t) => RECEIPT_EVENTS.includes(t))) return true;
-    const { rows } = await client.query(
-      `SELECT 1 FROM webhook_endpoints WHERE merchant_id = $1 AND livemode = $2 AND status = 'enabled' AND deleted_at IS NULL LIMIT 1`,
-      [tenant.merchantId, tenant.livemode],
-    );
-    return rows.length > 0;
+  receiptWanted(types: readonly EventType[], receiptEmail: string | null): boolean {
+    return this.opts.receipts && !!receiptEmail && types.some((t) => RECEIPT_EVENTS.includes(t));
   }
 
   async dispatch(eventIds: readonly string[]): Promise<void> {

@@ -80,17 +80,18 @@ export class FxService {
   async lockForPayment(
     tenant: Tenant, marginBps: number, paymentId: string, p: { currency: string; amount: number; settlement?: string; quoteId?: string },
   ): Promise<PaymentFx | null> {
+    // Nothing to convert, and nothing to look up: a request without a quote locks one only to convert.
+    if (!p.quoteId && (!p.settlement || p.settlement === p.currency)) return null;
     const mine = await quoteLockedTo(this.pool, paymentId);
     if (mine) return mine.from === mine.to ? null : paymentFx(mine, p.amount);
     let quote: FxQuote;
     if (p.quoteId) {
       quote = await this.quoteForPayment(tenant, p.quoteId, { currency: p.currency, settlement: p.settlement, amount: p.amount });
     } else {
-      if (!p.settlement || p.settlement === p.currency) return null;
       if (tenant.livemode && this.illustrative) {
         throw invalidRequest('Live payments are not converted at the embedded illustrative rates: set FX_RATES or FX_SOURCE=ecb.', 'settlement_currency', 'fx_unavailable');
       }
-      quote = await this.quote(tenant, marginBps, { id: derivedId('fxq', paymentId), from: p.currency, to: p.settlement, amount: p.amount }, { from: 'currency', to: 'settlement_currency' });
+      quote = await this.quote(tenant, marginBps, { id: derivedId('fxq', paymentId), from: p.currency, to: p.settlement!, amount: p.amount }, { from: 'currency', to: 'settlement_currency' });
     }
     if (!(await lockQuote(this.pool, quote.id, paymentId))) throw invalidRequest(`FX quote ${quote.id} has settled another payment; ask for a new one.`, 'fx_quote_id', 'fx_quote_used');
     // A quote of one currency to itself is used up, and the payment settles in its own currency.

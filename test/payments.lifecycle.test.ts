@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { findPaymentById, openWithRisk } from '../db/payments';
 import { signPayload } from '../domain/signature';
 import { card, eventually, newMerchant, useTestStack } from './support/stack';
 import { expectLedgerConsistent } from './support/ledger';
@@ -124,6 +125,24 @@ describe('cards', () => {
     } finally {
       await restore();
     }
+  });
+
+  test('an opening already written without a risk decision gets the first one made, and keeps it when asked again', async () => {
+    const m = await newMerchant(stack());
+    const { pool } = stack();
+    const p = (await m.api.post('/v1/payments', { amount: 2200, currency: 'USD', payment_method: card(), capture_method: 'manual' })).body;
+    // As an opening written by an older worker that stopped before it kept a decision.
+    await pool.query('UPDATE payments SET risk = NULL WHERE id = $1', [p.id]);
+    const opening = (await findPaymentById(pool, p.id))!;
+    const review = { decision: 'review' as const, rules_matched: ['amount_gte'] };
+    expect(await openWithRisk(pool, { ...opening, risk: review })).toEqual(review);
+    expect(await openWithRisk(pool, { ...opening, risk: { decision: 'allow' as const, rules_matched: [] } })).toEqual(review);
+    // The opening itself is not rewritten by a repeat: the row keeps its status and version.
+    expect((await pool.query('SELECT status, version, risk FROM payments WHERE id = $1', [p.id])).rows).toEqual([{ status: 'authorized', version: opening.version, risk: review }]);
+    // A new payment's opening is written with its decision in the same statement.
+    const fresh = { ...opening, id: `${p.id}_fresh`, version: 1, risk: { decision: 'allow' as const, rules_matched: [] } };
+    expect(await openWithRisk(pool, fresh)).toEqual(fresh.risk);
+    expect((await pool.query('SELECT risk FROM payments WHERE id = $1', [fresh.id])).rows).toEqual([{ risk: fresh.risk }]);
   });
 
   test('an authorizing call that cannot write the opening asks no provider: the payment is opened by the local activity and goes on', async () => {
