@@ -27,7 +27,7 @@ export function createOpeningActivities(pool: Pool, payments: Pick<Activities, '
     },
 
     /**
-     * The authorizing call, opening the payment first when asked to (`paymentWorkflowV5`): no
+     * The authorizing call, opening the payment first when asked to (`paymentWorkflowV5` and later): no
      * local activity, activation or marker before it. The risk decision is written with the
      * opening and the first one kept, so a retried call goes on with the decision that may
      * already have let it reach the provider. An opening that fails in the first attempt asked

@@ -1,4 +1,4 @@
-export { paymentWorkflow, paymentWorkflowV2, paymentWorkflowV3, paymentWorkflowV4, paymentWorkflowV5 } from './payment.workflow';
+export { paymentWorkflow, paymentWorkflowV2, paymentWorkflowV3, paymentWorkflowV4, paymentWorkflowV5, paymentWorkflowV6 } from './payment.workflow';
 export { receiptWorkflow, webhookDeliveryWorkflow } from './notifications';
 export { latePaymentRefundWorkflow } from './late-payment.workflow';
 export { subscriptionWorkflow } from './subscription.workflow';

@@ -67,12 +67,19 @@ const FOLDED_PATCHES_V3 = new Set([...FOLDED_PATCHES, 'refunds-accepted-at-once'
 const FOLDED_PATCHES_V4 = new Set([...FOLDED_PATCHES_V3, 'capture-recorded-by-call']);
 /** The patches every `paymentWorkflowV5` run has from its first event. */
 const FOLDED_PATCHES_V5 = new Set([...FOLDED_PATCHES_V4, 'open-in-authorizing-call']);
+/** The patches every `paymentWorkflowV6` run has from its first event. */
+const FOLDED_PATCHES_V6 = new Set([...FOLDED_PATCHES_V5, 'status-set-at-start']);
 
 /**
  * One payment, from creation to its last refund. Decisions live here; every side effect is an
  * activity whose provider call carries a key derived from this payment and the operation.
  * New payments start as this type.
  */
+export async function paymentWorkflowV6(input: PaymentWorkflowInput): Promise<Payment> {
+  return runPayment(input, (patchId) => FOLDED_PATCHES_V6.has(patchId) || patched(patchId));
+}
+
+/** Payments started between `paymentWorkflowV5` and V6: the same code, the later patches read from history. */
 export async function paymentWorkflowV5(input: PaymentWorkflowInput): Promise<Payment> {
   return runPayment(input, (patchId) => FOLDED_PATCHES_V5.has(patchId) || patched(patchId));
 }
@@ -841,7 +848,8 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
   function apply(nextVersion: Payment): void {
     const before: PaymentStatus = payment.status;
     Object.assign(payment, nextVersion);
-    if (payment.status !== before || payment.version === 1) {
+    // Every start sets the status search attribute (`paymentSearchAttributes`): the opening need not set it again.
+    if (payment.status !== before || (payment.version === 1 && !hasPatch('status-set-at-start'))) {
       upsertSearchAttributes([{ key: PaymentStatusKey, value: payment.status }]);
       log.info('payment status', { from: before, status: payment.status, amount_captured: payment.amount_captured, amount_refunded: payment.amount_refunded });
     }
