@@ -848,9 +848,9 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
   function apply(nextVersion: Payment): void {
     const before: PaymentStatus = payment.status;
     Object.assign(payment, nextVersion);
-    // Every start sets the status search attribute (`paymentSearchAttributes`): the opening need not set it again.
-    if (payment.status !== before || (payment.version === 1 && !hasPatch('status-set-at-start'))) {
-      upsertSearchAttributes([{ key: PaymentStatusKey, value: payment.status }]);
+    if (payment.status !== before || payment.version === 1) {
+      // Every start sets the status search attribute (`paymentSearchAttributes`): the opening need not set it again.
+      if (payment.status !== before || !hasPatch('status-set-at-start')) upsertSearchAttributes([{ key: PaymentStatusKey, value: payment.status }]);
       log.info('payment status', { from: before, status: payment.status, amount_captured: payment.amount_captured, amount_refunded: payment.amount_refunded });
     }
   }
