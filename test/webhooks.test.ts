@@ -297,7 +297,8 @@ test('the outbox sweep delivers events and deliveries a crash left unstarted', a
     `INSERT INTO webhook_deliveries (id, event_id, endpoint_id, merchant_id, reason, created_at) VALUES ($1, $2, $3, $4, 'resend', now() - interval '1 minute')`,
     [`whd_orphan${Date.now()}`, r.received[0]!.event.id, endpoint.id, m.id],
   );
-  expect(await stack().context.dispatcher.sweep()).toBe(2);
+  // At least these two: the database is every file's, and a file that killed its worker may have left some too.
+  expect(await stack().context.dispatcher.sweep()).toBeGreaterThanOrEqual(2);
   await eventually(async () => r.received.map((d) => d.event.id).sort(), (ids) => ids.length === 3);
   expect(r.received.map((d) => d.event.id).filter((id) => id === orphan.id)).toHaveLength(1);
   // Nothing of this merchant is left behind: every event dispatched, every delivery started.
