@@ -5,11 +5,11 @@ import type { FinancialAddress } from '../domain/payment';
 import type { Tenant } from './merchants';
 import type { PageRequest } from './pages';
 import { listPage } from './pages';
+import type { Queryable } from './pool';
 import { iso } from './pool';
 import { Accounts, recordPosting } from './ledger';
 import { derivedId } from '../domain/ids';
 
-type Queryable = Pool | PoolClient;
 
 /** Accounts compare without spaces or case: `DE89 3704 …` and `de893704…` are one payer. */
 export const normalizeAccount = (account: string): string => account.toUpperCase().replace(/[\s-]/g, '');

@@ -4,9 +4,9 @@ import type { DunningConfig } from '../billing/dunning';
 import type { Tenant } from './merchants';
 import type { Filter, PageRequest } from './pages';
 import { listPage } from './pages';
+import type { Queryable } from './pool';
 import { iso } from './pool';
 
-type Queryable = Pool | PoolClient;
 
 const CUSTOMER_COLUMNS = 'id, livemode, email, name, metadata, test_clock_id, default_payment_method, credit_balance, created_at, updated_at';
 type CustomerRow = Omit<Customer, 'object' | 'test_clock' | 'created_at' | 'updated_at'> & { test_clock_id: string | null; created_at: Date; updated_at: Date };

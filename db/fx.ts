@@ -1,9 +1,8 @@
-import type { Pool, PoolClient } from 'pg';
 import type { RateTable } from '../fx/rates';
 import type { Tenant } from './merchants';
+import type { Queryable } from './pool';
 import { iso } from './pool';
 
-type Queryable = Pool | PoolClient;
 
 export type FxQuote = {
   id: string;

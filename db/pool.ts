@@ -6,6 +6,9 @@ types.setTypeParser(types.builtins.INT8, (v) => Number(v));
 // A `date` is a calendar day, not an instant: kept as PostgreSQL writes it (YYYY-MM-DD), never shifted by a time zone.
 types.setTypeParser(types.builtins.DATE, (v) => v);
 
+/** Where a statement can run: the pool, or a client holding a transaction. */
+export type Queryable = Pool | PoolClient;
+
 export function createPool(connectionString: string, max = 10): Pool {
   return new Pool({
     connectionString,

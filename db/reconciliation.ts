@@ -1,9 +1,9 @@
-import type { Pool, PoolClient } from 'pg';
+import type { PoolClient } from 'pg';
 import type { ItemStatus } from '../reconciliation/match';
 import type { SettlementLine } from '../reconciliation/report';
+import type { Queryable } from './pool';
 import { iso } from './pool';
 
-type Queryable = Pool | PoolClient;
 
 export type RunStatus = 'running' | 'completed' | 'failed';
 export type Totals = { currency: string; gross: number; fee: number; net: number; lines: number }[];

@@ -1,7 +1,8 @@
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import type { DeliveryStatus } from './events';
 import type { PageRequest } from './pages';
 import { listPage } from './pages';
+import type { Queryable } from './pool';
 import { inTransaction, iso } from './pool';
 import type { Tenant } from './merchants';
 
@@ -171,7 +172,7 @@ export async function cancelDelivery(pool: Pool, deliveryId: string): Promise<vo
  * Disables an endpoint that has not accepted anything since `since`: the endpoint as now
  * disabled, or undefined if it was not (it succeeded meanwhile, or is already off).
  */
-export async function disableFailingEndpoint(db: Pool | PoolClient, endpointId: string, since: Date, reason: string): Promise<(WebhookEndpoint & { merchant_id: string }) | undefined> {
+export async function disableFailingEndpoint(db: Queryable, endpointId: string, since: Date, reason: string): Promise<(WebhookEndpoint & { merchant_id: string }) | undefined> {
   const { rows } = await db.query<EndpointRow & { merchant_id: string }>(
     `UPDATE webhook_endpoints SET status = 'disabled', disabled_reason = $3, updated_at = now()
      WHERE id = $1 AND status = 'enabled' AND deleted_at IS NULL AND (last_success_at IS NULL OR last_success_at < $2)
