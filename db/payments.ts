@@ -3,6 +3,7 @@ import type { Payment, PaymentRisk, Refund } from '../domain/payment';
 import type { Tenant } from './merchants';
 import type { Filter, PageRequest } from './pages';
 import { listPage } from './pages';
+import type { Queryable } from './pool';
 import { iso } from './pool';
 
 const PAYMENT_COLUMNS = `id, merchant_id, status, amount, currency, amount_capturable, amount_captured, amount_refunded,
@@ -32,6 +33,9 @@ const upsertPaymentSql = (risk: string) => `INSERT INTO payments (${PAYMENT_COLU
     failure = EXCLUDED.failure, amount_received = EXCLUDED.amount_received, risk = ${risk}, updated_at = EXCLUDED.updated_at, version = EXCLUDED.version
   WHERE payments.version < EXCLUDED.version`;
 const UPSERT_PAYMENT = upsertPaymentSql('EXCLUDED.risk');
+const OPEN_WITH_RISK = `WITH written AS (${upsertPaymentSql('COALESCE(payments.risk, EXCLUDED.risk)')} RETURNING risk),
+  kept AS (UPDATE payments SET risk = COALESCE(risk, $29::jsonb) WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM written) RETURNING risk)
+  SELECT risk FROM written UNION ALL SELECT risk FROM kept`;
 const paymentRow = (p: Payment) => [
   p.id, p.merchant_id, p.status, p.amount, p.currency, p.amount_capturable, p.amount_captured, p.amount_refunded,
   p.capture_method, JSON.stringify(p.payment_method), p.provider, p.provider_reference, p.channel,
@@ -42,7 +46,7 @@ const paymentRow = (p: Payment) => [
 ];
 
 /** Writes a payment snapshot unless a newer one is already stored (activities may run late or twice). */
-export async function upsertPayment(client: Pool | PoolClient, p: Payment): Promise<void> {
+export async function upsertPayment(client: Queryable, p: Payment): Promise<void> {
   await client.query(UPSERT_PAYMENT, paymentRow(p));
 }
 
@@ -53,12 +57,7 @@ export async function upsertPayment(client: Pool | PoolClient, p: Payment): Prom
  * there stays as it is, but gets the decision if it has none (one statement, no transaction).
  */
 export async function openWithRisk<R extends PaymentRisk>(db: Pool, opening: Payment & { risk: R }): Promise<R> {
-  const { rows } = await db.query<{ risk: R }>(
-    `WITH written AS (${upsertPaymentSql('COALESCE(payments.risk, EXCLUDED.risk)')} RETURNING risk),
-     kept AS (UPDATE payments SET risk = COALESCE(risk, $29::jsonb) WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM written) RETURNING risk)
-     SELECT risk FROM written UNION ALL SELECT risk FROM kept`,
-    paymentRow(opening),
-  );
+  const { rows } = await db.query<{ risk: R }>(OPEN_WITH_RISK, paymentRow(opening));
   return rows[0]?.risk ?? opening.risk;
 }
 

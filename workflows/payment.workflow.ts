@@ -303,7 +303,7 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
     stage(opening);
   } else if (hasPatch('open-with-risk')) {
     stage(opening);
-    risk = await openPayment({ snapshot: { payment: { ...payment } }, risk: riskInput() });
+    risk = await openPayment(openingRequest());
   } else {
     await record(opening);
     if (hasPatch('risk-checks')) risk = await evaluateRisk(riskInput());
@@ -313,12 +313,12 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
   // An automatic-capture payment is captured in the authorizing call where the provider can: one
   // provider call and one activity fewer. A run from before this change keeps its separate capture.
   const captureInAuthorization = payment.capture_method === 'automatic' && !isTransfer && hasPatch('capture-at-authorization');
-  const first = await authorize(openInCall ? { snapshot: { payment: { ...payment } }, risk: riskInput() } : undefined);
+  const first = await authorize(openInCall ? openingRequest() : undefined);
   let authorization: AuthorizeOutcome;
   if (first.status === 'not_sent' || first.status === 'not_opened') {
     // Held or blocked by the risk check before any provider was asked; or the call could not
     // write the opening and asked nobody, and the local activity opens the payment as before.
-    const decided = first.status === 'not_sent' ? first.risk : await openPayment({ snapshot: { payment: { ...payment } }, risk: riskInput() });
+    const decided = first.status === 'not_sent' ? first.risk : await openPayment(openingRequest());
     if (!(await passesRisk(decided))) return finish();
     authorization = asOpened(await authorize());
   } else {
@@ -375,6 +375,11 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
   return finish();
 
   // ---- steps ------------------------------------------------------------------------------
+
+  /** The payment as it stands, to be written as its opening and checked against the risk rules. */
+  function openingRequest(): OpeningRequest {
+    return { snapshot: { payment: { ...payment } }, risk: riskInput() };
+  }
 
   function riskInput() {
     return {
