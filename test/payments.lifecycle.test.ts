@@ -49,6 +49,9 @@ describe('cards', () => {
     const history = await stack().context.temporal.workflow.getHandle(`payment:${p.id}`).fetchHistory();
     const activities = history.events!.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name);
     expect(activities).toEqual(['authorizeAtProvider']);
+    // The status search attribute is set by the start, and upserted once more only when it changes (captured).
+    const statusUpserts = history.events!.filter((e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.PaymentStatus);
+    expect(statusUpserts).toHaveLength(1);
     // A held authorization is still captured by its own call.
     const held = (await m.api.post('/v1/payments', { amount: 1234, currency: 'USD', payment_method: card(), capture_method: 'manual' })).body;
     await m.api.post(`/v1/payments/${held.id}/capture`, {});
