@@ -12,6 +12,12 @@ export default tseslint.config(
     },
   },
   {
+    // Jest loads its test sequencer with a plain require: CommonJS, not TypeScript.
+    files: ['**/*.js'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     files: ['workflows/**/*.ts'],
     rules: {
       // Workflow code is replayed: anything nondeterministic must come from the SDK.
