@@ -29,6 +29,9 @@ export function reportsOf(providers: Providers, provider: ProviderName, livemode
   return p && typeof p.settlementReport === 'function' && typeof p.reportTimeZone === 'string' ? (p as SettlementReports) : undefined;
 }
 
+/** Each merchant's routing (its fee schedule), looked up once per run. */
+type FeeSchedules = Map<string, ReturnType<typeof findRouting>>;
+
 type PaymentRow = { id: string; merchant_id: string; provider_reference: string | null; amount_captured: number; currency: string; status: string; method: PaymentMethodType; fx: boolean };
 
 export function createReconciliationActivities({ pool, providers, graceDays, dispatcher }: { pool: Pool; providers: Providers; graceDays: number; dispatcher?: EventDispatcher }) {
@@ -38,15 +41,20 @@ export function createReconciliationActivities({ pool, providers, graceDays, dis
     return r;
   };
 
-  /** The fee the merchant's routing fee schedule expects, when it has one for this provider and method (read afresh by each run). */
-  const expectedFee = async (expectedFees: Map<string, Awaited<ReturnType<typeof findRouting>>>, merchantId: string, livemode: boolean, provider: ProviderName, p: { amount: number; currency: string; method: PaymentMethodType }): Promise<number | null> => {
+  /**
+   * The fee the merchant's routing fee schedule expects, when it has one for this provider and
+   * method (read afresh by each run). The lookup itself is kept, not its answer: the day's
+   * captures are classified concurrently, and each merchant's schedule is read once.
+   */
+  const expectedFee = async (schedules: FeeSchedules, merchantId: string, livemode: boolean, provider: ProviderName, p: { amount: number; currency: string; method: PaymentMethodType }): Promise<number | null> => {
     const key = `${merchantId}:${livemode}`;
-    if (!expectedFees.has(key)) expectedFees.set(key, await findRouting(pool, { merchantId, livemode }));
-    const config = expectedFees.get(key);
+    let schedule = schedules.get(key);
+    if (!schedule) schedules.set(key, (schedule = findRouting(pool, { merchantId, livemode })));
+    const config = await schedule;
     return config ? feeOf(config, provider, p) ?? null : null;
   };
 
-  const capture = async (fees: Map<string, Awaited<ReturnType<typeof findRouting>>>, p: PaymentRow, provider: ProviderName, livemode: boolean): Promise<LocalMovement> => ({
+  const capture = async (fees: FeeSchedules, p: PaymentRow, provider: ProviderName, livemode: boolean): Promise<LocalMovement> => ({
     kind: 'capture', merchant_id: p.merchant_id, payment_id: p.id, refund_id: null, provider_reference: p.provider_reference, amount: p.amount_captured,
     currency: p.currency, status: p.status, cross_border: p.fx, expected_fee: p.fx ? null : await expectedFee(fees, p.merchant_id, livemode, provider, { amount: p.amount_captured, currency: p.currency, method: p.method }),
   });
@@ -109,7 +117,7 @@ export function createReconciliationActivities({ pool, providers, graceDays, dis
         'SELECT id, payment_id, amount, currency, status, merchant_id FROM refunds WHERE livemode = $1 AND (id = ANY($2::text[]) OR payment_id = ANY($3::text[]))',
         [ref.livemode, refundIds, payments.map((p) => p.id)],
       )).rows;
-      const fees = new Map<string, Awaited<ReturnType<typeof findRouting>>>();
+      const fees: FeeSchedules = new Map();
       // One line per movement: a second line for the same capture or refund is money we cannot place.
       const taken = new Set<string>();
       const found = new Map<SettlementLine, LocalMovement>();
