@@ -174,12 +174,22 @@ describe('cards', () => {
     const creating = m.api.post('/v1/payments', { amount: 2100, currency: 'USD', payment_method: card('tok_slow'), capture_method: 'manual' });
     const opened = await eventually(async () => (await pool.query('SELECT id, version FROM payments WHERE merchant_id = $1', [m.id])).rows, (rows) => rows.length === 1);
     const id: string = opened[0].id;
-    // Pending in both the read model and the workflow: refused at once, as the contract says.
-    const early = await m.api.post(`/v1/payments/${id}/capture`, {});
-    expect(early.status).toBe(409);
-    expect(early.body.error).toMatchObject({ type: 'invalid_state', code: 'invalid_state' });
-    // What a lost task's local activity leaves behind: the read model one version ahead of the workflow.
-    await pool.query("UPDATE payments SET status = 'authorized', amount_capturable = 2100, version = version + 1 WHERE id = $1", [id]);
+    // The row held until the read model is ahead: the workflow's own write of the authorization
+    // waits for it, so a loaded machine cannot let that write in first (2 s is all tok_slow gives).
+    const lock = await pool.connect();
+    try {
+      await lock.query('BEGIN');
+      expect((await lock.query('SELECT status FROM payments WHERE id = $1 FOR UPDATE', [id])).rows).toEqual([{ status: 'pending' }]);
+      // Pending in both the read model and the workflow: refused at once, as the contract says.
+      const early = await m.api.post(`/v1/payments/${id}/capture`, {});
+      expect(early.status).toBe(409);
+      expect(early.body.error).toMatchObject({ type: 'invalid_state', code: 'invalid_state' });
+      // What a lost task's local activity leaves behind: the read model one version ahead of the workflow.
+      await lock.query("UPDATE payments SET status = 'authorized', amount_capturable = 2100, version = version + 1 WHERE id = $1", [id]);
+      await lock.query('COMMIT');
+    } finally {
+      lock.release();
+    }
     const captured = await m.api.post(`/v1/payments/${id}/capture`, {});
     expect(captured.status).toBe(200);
     expect(captured.body).toMatchObject({ id, status: 'captured', amount_captured: 2100, amount_capturable: 0 });
