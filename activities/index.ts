@@ -3,9 +3,9 @@ import { WorkflowNotFoundError } from '@temporalio/common';
 import { invoicePaymentSignal, subscriptionWorkflowId } from '../workflows/billing-messages';
 import type { Pool } from 'pg';
 import type { Posting } from '../db/ledger';
-import { recordPosting } from '../db/ledger';
-import { upsertPayment, upsertRefund } from '../db/payments';
-import { inTransaction } from '../db/pool';
+import { entriesFor, postingWrites } from '../db/ledger';
+import { paymentWrite, refundWrite } from '../db/payments';
+import { asOneStatement } from '../db/pool';
 import type { Payment, ProviderName, Refund } from '../domain/payment';
 import type {
   AuthorizeRequest, AuthorizeResult, CancelRequest, CaptureRequest, OperationResult, PaymentProvider, RefundResult,
@@ -17,7 +17,7 @@ import type { Metrics } from '../runtime/metrics';
 import type { Providers } from '../runtime/providers';
 import { providerFor } from '../runtime/providers';
 import type { CircuitBreaker } from '../routing/circuit-breaker';
-import { recordEvents } from '../db/events';
+import { eventsPendingSelect, eventsWrite } from '../db/events';
 import type { NotificationDeps } from './notifications';
 import { createNotificationActivities, eventsOf } from './notifications';
 import { createBankActivities } from './bank';
@@ -114,28 +114,33 @@ export function createActivities({ pool, providers, circuits, metrics, notificat
   };
 
   /**
-   * Read model, ledger and merchant events move together in one transaction. Snapshots are
-   * versioned, postings and events keyed by what they record, so a late or repeated run
-   * changes nothing. The events' deliveries start after the commit; a crash before they all
-   * started re-runs this activity, which starts only what is missing.
+   * Read model, ledger and merchant events move together in one statement (atomic as a
+   * transaction, one round trip). Snapshots are versioned, postings and events keyed by what they
+   * record, so a late or repeated run changes nothing. The events' deliveries start after the
+   * commit; a crash before they all started re-runs this activity, which starts only what is missing.
    */
   const recordPayment = async (snapshot: Snapshot): Promise<void> => {
     const events = eventsOf(snapshot.payment, snapshot.refunds);
-    const { payment } = snapshot;
-    // The snapshot alone (an opening, say) is one statement: no transaction to open and commit.
-    if (events.length === 0 && !snapshot.refunds?.length && !snapshot.postings?.length) {
-      await upsertPayment(pool, payment);
-      return tellSubscription(payment);
-    }
-    const fanOut = await inTransaction(pool, async (client) => {
-      await upsertPayment(client, payment);
-      for (const r of snapshot.refunds ?? []) await upsertRefund(client, r);
-      for (const p of snapshot.postings ?? []) await recordPosting(client, p, payment);
+    const { payment, refunds = [], postings = [] } = snapshot;
+    // A cross-border posting's entries follow from what the payment's earlier postings moved,
+    // read before the statement: a second one in the same snapshot would not see the first.
+    if (postings.length > 1 && payment.fx) throw ApplicationFailure.nonRetryable(`payment ${payment.id}: one FX posting per snapshot`);
+    const writes = [
+      paymentWrite('payment', payment),
+      ...refunds.map((r, i) => refundWrite(`refund_${i}`, r)),
+      ...(await Promise.all(postings.map(async (p, i) => postingWrites(`posting_${i}`, p, await entriesFor(pool, p, payment))))).flat(),
+    ];
+    let fanOut = false;
+    if (events.length === 0) {
+      await pool.query(asOneStatement(writes, 'SELECT NULL'));
+    } else {
       const receipt = notifications?.dispatcher.receiptWanted(events.map((e) => e.type), payment.receipt_email);
-      return recordEvents(client, events, { dispatched: notifications && !receipt ? 'without_endpoint' : false });
-    });
+      writes.push(eventsWrite('recorded_events', events, notifications && !receipt ? 'without_endpoint' : false));
+      const { rows } = await pool.query<{ pending: boolean }>(asOneStatement(writes, eventsPendingSelect('recorded_events', events.length)));
+      fanOut = rows[0]?.pending ?? true;
+    }
     if (notifications && fanOut) await notifications.dispatcher.dispatch(events.map((e) => e.id));
-    await tellSubscription(snapshot.payment);
+    await tellSubscription(payment);
   };
 
   return {

@@ -1,32 +1,48 @@
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import type { EventType, MerchantEvent } from '../domain/events';
 import type { Filter, PageRequest } from './pages';
 import { listPage } from './pages';
-import { iso } from './pool';
+import type { Queryable, Write } from './pool';
+import { asOneStatement, iso } from './pool';
 import type { Tenant } from './merchants';
 
 export type NewEvent = { id: string; merchantId: string; livemode: boolean; type: EventType; objectId: string; data: object };
 
+type Dispatched = boolean | 'without_endpoint';
+
 /**
- * Outbox write, inside the transaction of the change it reports. A known id changes nothing.
- * `dispatched`: nothing is to be delivered (no endpoint, no receipt): recorded as dispatched
- * already; `'without_endpoint'`: so when the merchant has no enabled endpoint in the event's mode.
- * Answers whether any of them may still be delivered (recorded undispatched, or recorded before).
+ * The outbox write as one of a statement's writes (`asOneStatement`), every event in one insert
+ * in the order given (their sequence follows it). `dispatched`: nothing is to be delivered (no
+ * endpoint, no receipt), so they are recorded as dispatched already; `'without_endpoint'`: so when
+ * the merchant has no enabled endpoint in the event's mode. A known id changes nothing.
  */
-export async function recordEvents(client: PoolClient, events: readonly NewEvent[], opts: { dispatched?: boolean | 'without_endpoint' } = {}): Promise<boolean> {
-  const dispatched = opts.dispatched === 'without_endpoint' ? opts.dispatched : opts.dispatched ? 'yes' : 'no';
-  let pending = false;
-  for (const e of events) {
-    const { rows } = await client.query<{ pending: boolean }>(
-      `INSERT INTO events (id, merchant_id, livemode, type, object_id, data, dispatched_at) VALUES ($1, $2, $3, $4, $5, $6,
-         CASE WHEN $7::text = 'yes' OR ($7::text = 'without_endpoint' AND NOT EXISTS (
-           SELECT 1 FROM webhook_endpoints WHERE merchant_id = $2 AND livemode = $3 AND status = 'enabled' AND deleted_at IS NULL)) THEN now() END)
-       ON CONFLICT (id) DO NOTHING RETURNING dispatched_at IS NULL AS pending`,
-      [e.id, e.merchantId, e.livemode, e.type, e.objectId, JSON.stringify(e.data), dispatched],
-    );
-    pending ||= rows[0]?.pending ?? true;
-  }
-  return pending;
+export function eventsWrite(name: string, events: readonly NewEvent[], dispatched: Dispatched = false): Write {
+  return {
+    name,
+    sql: `INSERT INTO events (id, merchant_id, livemode, type, object_id, data, dispatched_at)
+      SELECT e.id, e.merchant_id, e.livemode, e.type, e.object_id, e.data,
+        CASE WHEN $7::text = 'yes' OR ($7::text = 'without_endpoint' AND NOT EXISTS (
+          SELECT 1 FROM webhook_endpoints w WHERE w.merchant_id = e.merchant_id AND w.livemode = e.livemode AND w.status = 'enabled' AND w.deleted_at IS NULL)) THEN now() END
+      FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::text[], $6::jsonb[]) WITH ORDINALITY AS e(id, merchant_id, livemode, type, object_id, data, n)
+      ORDER BY e.n
+      ON CONFLICT (id) DO NOTHING RETURNING dispatched_at IS NULL AS pending`,
+    params: [
+      events.map((e) => e.id), events.map((e) => e.merchantId), events.map((e) => e.livemode), events.map((e) => e.type),
+      events.map((e) => e.objectId), events.map((e) => JSON.stringify(e.data)), dispatched === 'without_endpoint' ? dispatched : dispatched ? 'yes' : 'no',
+    ],
+  };
+}
+
+/** Reads the `eventsWrite` of this name: whether any of its events may still be delivered (recorded undispatched, or recorded before). */
+export const eventsPendingSelect = (name: string, count: number) =>
+  `SELECT coalesce(bool_or(pending), false) OR count(*) < ${count} AS pending FROM ${name}`;
+
+/** Outbox write, in the transaction of the change it reports, if any (see `eventsWrite`). Answers whether any may still be delivered. */
+export async function recordEvents(db: Queryable, events: readonly NewEvent[], opts: { dispatched?: Dispatched } = {}): Promise<boolean> {
+  if (events.length === 0) return false;
+  const { text, values } = asOneStatement([eventsWrite('written', events, opts.dispatched)], eventsPendingSelect('written', events.length));
+  const { rows } = await db.query<{ pending: boolean }>(text, values);
+  return rows[0]?.pending ?? true;
 }
 
 type EventRow = { id: string; merchant_id: string; livemode: boolean; type: EventType; object_id: string; sequence: number; data: Record<string, unknown>; created_at: Date };

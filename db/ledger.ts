@@ -1,4 +1,6 @@
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
+import type { Queryable, Write } from './pool';
+import { asOneStatement } from './pool';
 import type { Tenant } from './merchants';
 import type { Payment, PaymentFx } from '../domain/payment';
 import { settlementShare } from '../fx/convert';
@@ -32,7 +34,7 @@ export type Posting = {
   credit?: Account;
 };
 
-type Entry = { account: string; currency: string; amount: number };
+export type Entry = { account: string; currency: string; amount: number };
 
 function entriesOf(p: Posting): Entry[] {
   const e = (account: string, amount: number): Entry => ({ account, currency: p.currency, amount });
@@ -57,7 +59,7 @@ function entriesOf(p: Posting): Entry[] {
  * are cumulative (fx/convert's settlementShare), so no sequence of partial captures and refunds
  * moves more than was settled, and the last refund takes the exact remainder.
  */
-async function fxEntriesOf(client: PoolClient, p: Posting, fx: PaymentFx, paymentAmount: number): Promise<Entry[]> {
+async function fxEntriesOf(client: Queryable, p: Posting, fx: PaymentFx, paymentAmount: number): Promise<Entry[]> {
   const d = fx.settlement_currency;
   if (p.kind === 'refund_reversal') {
     const { rows } = await client.query<Entry>(
@@ -117,28 +119,33 @@ const INSERT_POSTING = `INSERT INTO ledger_postings (id, merchant_id, livemode, 
   ON CONFLICT (id) DO NOTHING`;
 
 /**
- * Records a posting once: a second call with the same id is a no-op. Must run inside a transaction.
- * `payment` is the snapshot being recorded with it: a cross-border one (`fx`) posts through FX.
+ * A posting and its entries as two writes of one statement (`asOneStatement`): the entries are
+ * inserted only when the posting is new, so a second record of the same id changes nothing.
  */
-export async function recordPosting(client: PoolClient, p: Posting, payment?: Pick<Payment, 'fx' | 'amount'>): Promise<void> {
-  const posting = [p.id, p.merchantId, p.livemode ?? false, p.paymentId ?? null, p.refundId ?? null, p.kind, p.creditId ?? null];
-  if (!(payment?.fx && ['capture', 'refund', 'refund_reversal'].includes(p.kind))) {
-    // Entries known up front: the posting and its entries are one statement, and none are added to a posting already there.
-    await client.query(
-      `WITH posted AS (${INSERT_POSTING} RETURNING id)
-       INSERT INTO ledger_entries (posting_id, merchant_id, account, currency, amount, livemode)
-       SELECT posted.id, $2, e.account, e.currency, e.amount, $3 FROM posted, unnest($8::text[], $9::text[], $10::bigint[]) WITH ORDINALITY AS e(account, currency, amount, n) ORDER BY e.n`,
-      [...posting, ...entryColumns(entriesOf(p))],
-    );
-    return;
-  }
-  const inserted = await client.query(INSERT_POSTING, posting);
-  if (inserted.rowCount === 0) return;
-  await client.query(
-    `INSERT INTO ledger_entries (posting_id, merchant_id, account, currency, amount, livemode)
-     SELECT $1, $2, e.account, e.currency, e.amount, $3 FROM unnest($4::text[], $5::text[], $6::bigint[]) WITH ORDINALITY AS e(account, currency, amount, n) ORDER BY e.n`,
-    [p.id, p.merchantId, p.livemode ?? false, ...entryColumns(await fxEntriesOf(client, p, payment.fx, payment.amount))],
-  );
+export function postingWrites(name: string, p: Posting, entries: Entry[]): Write[] {
+  return [
+    { name, sql: `${INSERT_POSTING} RETURNING id`, params: [p.id, p.merchantId, p.livemode ?? false, p.paymentId ?? null, p.refundId ?? null, p.kind, p.creditId ?? null] },
+    {
+      name: `${name}_entries`,
+      sql: `INSERT INTO ledger_entries (posting_id, merchant_id, account, currency, amount, livemode)
+        SELECT ${name}.id, $1, e.account, e.currency, e.amount, $2 FROM ${name}, unnest($3::text[], $4::text[], $5::bigint[]) WITH ORDINALITY AS e(account, currency, amount, n) ORDER BY e.n`,
+      params: [p.merchantId, p.livemode ?? false, ...entryColumns(entries)],
+    },
+  ];
+}
+
+/**
+ * A posting's entries. `payment` is the snapshot it is recorded with: a cross-border one (`fx`)
+ * posts through FX, from what the payment's earlier postings moved.
+ */
+export async function entriesFor(db: Queryable, p: Posting, payment?: Pick<Payment, 'fx' | 'amount'>): Promise<Entry[]> {
+  return payment?.fx && ['capture', 'refund', 'refund_reversal'].includes(p.kind) ? fxEntriesOf(db, p, payment.fx, payment.amount) : entriesOf(p);
+}
+
+/** Records a posting once: a second call with the same id is a no-op. */
+export async function recordPosting(db: Queryable, p: Posting, payment?: Pick<Payment, 'fx' | 'amount'>): Promise<void> {
+  const { text, values } = asOneStatement(postingWrites('posted', p, await entriesFor(db, p, payment)), 'SELECT NULL');
+  await db.query(text, values);
 }
 
 /** What the merchant is owed per currency: its payable account, net of the providers' fees. */

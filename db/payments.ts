@@ -1,9 +1,9 @@
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import type { Payment, PaymentRisk, Refund } from '../domain/payment';
 import type { Tenant } from './merchants';
 import type { Filter, PageRequest } from './pages';
 import { listPage } from './pages';
-import type { Queryable } from './pool';
+import type { Write } from './pool';
 import { iso } from './pool';
 
 const PAYMENT_COLUMNS = `id, merchant_id, status, amount, currency, amount_capturable, amount_captured, amount_refunded,
@@ -45,10 +45,8 @@ const paymentRow = (p: Payment) => [
   p.fx ? JSON.stringify(p.fx) : null, p.amount_received ?? null, p.risk ? JSON.stringify(p.risk) : null,
 ];
 
-/** Writes a payment snapshot unless a newer one is already stored (activities may run late or twice). */
-export async function upsertPayment(client: Queryable, p: Payment): Promise<void> {
-  await client.query(UPSERT_PAYMENT, paymentRow(p));
-}
+/** A payment snapshot as one of a statement's writes: it lands unless a newer one is already stored (activities may run late or twice). */
+export const paymentWrite = (name: string, p: Payment): Write => ({ name, sql: UPSERT_PAYMENT, params: paymentRow(p) });
 
 /**
  * Writes a payment's opening with the risk decision just made for it, and answers the decision
@@ -61,16 +59,15 @@ export async function openWithRisk<R extends PaymentRisk>(db: Pool, opening: Pay
   return rows[0]?.risk ?? opening.risk;
 }
 
-/** Refund rows only move forward: pending -> succeeded | failed, and succeeded -> failed when the provider reverses it. */
-export async function upsertRefund(client: PoolClient, r: Refund): Promise<void> {
-  await client.query(
-    `INSERT INTO refunds (id, merchant_id, payment_id, amount, currency, status, reason, failure, created_at, updated_at, livemode, attention)
+/** A refund as one of a statement's writes. Refund rows only move forward: pending -> succeeded | failed, and succeeded -> failed when the provider reverses it. */
+export const refundWrite = (name: string, r: Refund): Write => ({
+  name,
+  sql: `INSERT INTO refunds (id, merchant_id, payment_id, amount, currency, status, reason, failure, created_at, updated_at, livemode, attention)
      VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)
      ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, failure = EXCLUDED.failure, updated_at = EXCLUDED.updated_at, attention = EXCLUDED.attention
      WHERE refunds.status = 'pending' OR (refunds.status = 'succeeded' AND EXCLUDED.status = 'failed')`,
-    [r.id, r.merchant_id, r.payment_id, r.amount, r.currency, r.status, r.reason, r.failure && JSON.stringify(r.failure), r.created_at, r.updated_at, r.livemode ?? false, r.attention ? JSON.stringify(r.attention) : null],
-  );
-}
+  params: [r.id, r.merchant_id, r.payment_id, r.amount, r.currency, r.status, r.reason, r.failure && JSON.stringify(r.failure), r.created_at, r.updated_at, r.livemode ?? false, r.attention ? JSON.stringify(r.attention) : null],
+});
 
 export async function findPayment(pool: Pool, tenant: Tenant, id: string): Promise<Payment | undefined> {
   const { rows } = await pool.query(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id = $1 AND merchant_id = $2 AND livemode = $3`, [

@@ -54,3 +54,22 @@ export async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => P
 }
 
 export const iso = (d: Date | string): string => (d instanceof Date ? d.toISOString() : new Date(d).toISOString());
+
+/** One write of several sent as a single statement: `sql` numbers its parameters from $1 and may read earlier writes by name. */
+export type Write = { name: string; sql: string; params: unknown[] };
+
+/**
+ * Writes that land together as one statement of data-modifying CTEs: atomic as a transaction,
+ * in one round trip instead of one per write plus BEGIN and COMMIT. `select` reads what the
+ * writes returned (each by its name).
+ */
+export function asOneStatement(writes: readonly Write[], select: string): { text: string; values: unknown[] } {
+  if (writes.length === 0) return { text: select, values: [] };
+  const values: unknown[] = [];
+  const ctes = writes.map(({ name, sql, params }) => {
+    const offset = values.length;
+    values.push(...params);
+    return `${name} AS (${sql.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`)})`;
+  });
+  return { text: `WITH ${ctes.join(',\n')}\n${select}`, values };
+}

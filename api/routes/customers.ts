@@ -23,7 +23,7 @@ import { CreateCustomerBody, CustomerListQuery, SavePaymentMethodBody, UpdateCus
 /** Records a customer event with the change it reports (its id derives from the change, so a rerun adds nothing). */
 async function customerEvent(pool: Pool, tenant: Tenant, type: 'customer.created' | 'customer.updated', customer: Customer, key: string) {
   const id = derivedId('evt', customer.id, type, key);
-  await inTransaction(pool, (client) => recordEvents(client, [{ id, merchantId: tenant.merchantId, livemode: tenant.livemode, type, objectId: customer.id, data: customer }]));
+  await recordEvents(pool, [{ id, merchantId: tenant.merchantId, livemode: tenant.livemode, type, objectId: customer.id, data: customer }]);
   return id;
 }
 
