@@ -50,17 +50,40 @@ export async function findMerchantById(pool: Pool, id: string): Promise<Merchant
   return rows[0] && toMerchant(rows[0]);
 }
 
+type KeyOwner = Merchant & { livemode: boolean };
+
+/**
+ * The owners of keys this process has seen, per database, for a minute. A key's merchant and
+ * mode never change once issued (a rerun of a merchant's creation issues keys that were never
+ * shown; `setLiveApiKey` forgets them), so a request need not ask the database again. Unknown
+ * keys are not kept: a new merchant's key works at once. Kept by the key's hash, never the key.
+ */
+const KEY_OWNER_TTL_MS = 60_000;
+const KEY_OWNERS_KEPT = 10_000;
+const keyOwners = new WeakMap<Pool, Map<string, { owner: KeyOwner; until: number }>>();
+
 /** The merchant a key belongs to, and the mode the key acts in. */
-export async function findMerchantByApiKey(pool: Pool, apiKey: string): Promise<(Merchant & { livemode: boolean }) | undefined> {
+export async function findMerchantByApiKey(pool: Pool, apiKey: string): Promise<KeyOwner | undefined> {
   const hash = hashApiKey(apiKey);
+  let seen = keyOwners.get(pool);
+  const kept = seen?.get(hash);
+  if (kept && kept.until > Date.now()) return kept.owner;
   const { rows } = await pool.query<Row & { livemode: boolean }>(
     `SELECT ${COLUMNS}, live_api_key_hash = $1 AS livemode FROM merchants
      WHERE api_key_hash = $1 OR live_api_key_hash = $1`,
     [hash],
   );
-  return rows[0] && { ...toMerchant(rows[0]), livemode: rows[0].livemode === true };
+  if (!rows[0]) return undefined;
+  const owner = { ...toMerchant(rows[0]), livemode: rows[0].livemode === true };
+  if (!seen) keyOwners.set(pool, (seen = new Map()));
+  seen.delete(hash);
+  // The oldest entry goes first (a Map keeps insertion order).
+  if (seen.size >= KEY_OWNERS_KEPT) seen.delete(seen.keys().next().value!);
+  seen.set(hash, { owner, until: Date.now() + KEY_OWNER_TTL_MS });
+  return owner;
 }
 
 export async function setLiveApiKey(pool: Pool, merchantId: string, liveApiKey: string): Promise<void> {
   await pool.query('UPDATE merchants SET live_api_key_hash = $2 WHERE id = $1', [merchantId, hashApiKey(liveApiKey)]);
+  keyOwners.delete(pool);
 }
