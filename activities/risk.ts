@@ -1,7 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool } from 'pg';
-import { inTransaction } from '../db/pool';
+import { inTransaction, prepared } from '../db/pool';
 import { signPayload } from '../domain/signature';
 import type { Channel, PaymentMethodType, ProviderName } from '../domain/payment';
 import type { RiskAction, RiskRules, VelocityKey } from '../risk/rules';
@@ -57,7 +57,7 @@ export const riskHashKey = (config: { PAYLOAD_ENCRYPTION_KEYS?: string }): strin
 
 /** The merchant's rules in this mode, or the defaults. */
 export async function riskRulesOf(pool: Pool, merchantId: string, livemode: boolean): Promise<RiskRules> {
-  const { rows } = await pool.query<{ rules: RiskRules }>('SELECT rules FROM risk_rules WHERE merchant_id = $1 AND livemode = $2', [merchantId, livemode]);
+  const { rows } = await pool.query<{ rules: RiskRules }>(prepared('SELECT rules FROM risk_rules WHERE merchant_id = $1 AND livemode = $2', [merchantId, livemode]));
   return rows[0]?.rules ?? DEFAULT_RISK_RULES;
 }
 

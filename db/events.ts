@@ -40,8 +40,7 @@ export const eventsPendingSelect = (name: string, count: number) =>
 /** Outbox write, in the transaction of the change it reports, if any (see `eventsWrite`). Answers whether any may still be delivered. */
 export async function recordEvents(db: Queryable, events: readonly NewEvent[], opts: { dispatched?: Dispatched } = {}): Promise<boolean> {
   if (events.length === 0) return false;
-  const { text, values } = asOneStatement([eventsWrite('written', events, opts.dispatched)], eventsPendingSelect('written', events.length));
-  const { rows } = await db.query<{ pending: boolean }>(text, values);
+  const { rows } = await db.query<{ pending: boolean }>(asOneStatement([eventsWrite('written', events, opts.dispatched)], eventsPendingSelect('written', events.length)));
   return rows[0]?.pending ?? true;
 }
 

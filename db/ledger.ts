@@ -144,8 +144,7 @@ export async function entriesFor(db: Queryable, p: Posting, payment?: Pick<Payme
 
 /** Records a posting once: a second call with the same id is a no-op. */
 export async function recordPosting(db: Queryable, p: Posting, payment?: Pick<Payment, 'fx' | 'amount'>): Promise<void> {
-  const { text, values } = asOneStatement(postingWrites('posted', p, await entriesFor(db, p, payment)), 'SELECT NULL');
-  await db.query(text, values);
+  await db.query(asOneStatement(postingWrites('posted', p, await entriesFor(db, p, payment)), 'SELECT NULL'));
 }
 
 /** What the merchant is owed per currency: its payable account, net of the providers' fees. */

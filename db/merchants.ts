@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
-import { iso } from './pool';
+import { iso, prepared } from './pool';
 
 export type Merchant = {
   id: string;
@@ -68,11 +68,11 @@ export async function findMerchantByApiKey(pool: Pool, apiKey: string): Promise<
   let seen = keyOwners.get(pool);
   const kept = seen?.get(hash);
   if (kept && kept.until > Date.now()) return kept.owner;
-  const { rows } = await pool.query<Row & { livemode: boolean }>(
+  const { rows } = await pool.query<Row & { livemode: boolean }>(prepared(
     `SELECT ${COLUMNS}, live_api_key_hash = $1 AS livemode FROM merchants
      WHERE api_key_hash = $1 OR live_api_key_hash = $1`,
     [hash],
-  );
+  ));
   if (!rows[0]) return undefined;
   const owner = { ...toMerchant(rows[0]), livemode: rows[0].livemode === true };
   if (!seen) keyOwners.set(pool, (seen = new Map()));

@@ -4,7 +4,7 @@ import type { Tenant } from './merchants';
 import type { Filter, PageRequest } from './pages';
 import { listPage } from './pages';
 import type { Write } from './pool';
-import { iso } from './pool';
+import { iso, prepared } from './pool';
 
 const PAYMENT_COLUMNS = `id, merchant_id, status, amount, currency, amount_capturable, amount_captured, amount_refunded,
   capture_method, payment_method, provider, provider_reference, channel, next_action, failure, customer_id,
@@ -55,7 +55,7 @@ export const paymentWrite = (name: string, p: Payment): Write => ({ name, sql: U
  * there stays as it is, but gets the decision if it has none (one statement, no transaction).
  */
 export async function openWithRisk<R extends PaymentRisk>(db: Pool, opening: Payment & { risk: R }): Promise<R> {
-  const { rows } = await db.query<{ risk: R }>(OPEN_WITH_RISK, paymentRow(opening));
+  const { rows } = await db.query<{ risk: R }>(prepared(OPEN_WITH_RISK, paymentRow(opening)));
   return rows[0]?.risk ?? opening.risk;
 }
 

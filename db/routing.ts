@@ -1,14 +1,13 @@
 import type { Pool } from 'pg';
 import type { RoutingConfig } from '../routing/rules';
 import type { Tenant } from './merchants';
-import { iso } from './pool';
+import { iso, prepared } from './pool';
 
 export type StoredRouting = RoutingConfig & { updated_at: string | null };
 
 export async function findRouting(pool: Pool, tenant: Tenant): Promise<StoredRouting | undefined> {
   const { rows } = await pool.query<{ config: RoutingConfig; updated_at: Date }>(
-    'SELECT config, updated_at FROM routing_configs WHERE merchant_id = $1 AND livemode = $2',
-    [tenant.merchantId, tenant.livemode],
+    prepared('SELECT config, updated_at FROM routing_configs WHERE merchant_id = $1 AND livemode = $2', [tenant.merchantId, tenant.livemode]),
   );
   return rows[0] && { ...rows[0].config, updated_at: iso(rows[0].updated_at) };
 }

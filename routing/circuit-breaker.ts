@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { prepared } from '../db/pool';
 import type { ProviderName } from '../domain/payment';
 
 export type CircuitState = 'closed' | 'open' | 'half_open';
@@ -35,11 +36,11 @@ export class CircuitBreaker {
   }
 
   async recordSuccess(provider: ProviderName, livemode: boolean): Promise<void> {
-    await this.pool.query(
+    await this.pool.query(prepared(
       `UPDATE provider_health SET state = 'closed', consecutive_failures = 0, opened_at = NULL, probe_until = NULL, last_success_at = now(), updated_at = now()
        WHERE provider = $1 AND livemode = $2 AND (state <> 'closed' OR consecutive_failures > 0 OR last_success_at IS NULL OR last_success_at < now() - interval '1 second')`,
       [provider, livemode],
-    );
+    ));
   }
 
   /** A fault (not a decline): counted, and the circuit opens at the threshold or when a probe fails. */

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { newId } from '../../domain/ids';
-import { inTransaction, iso } from '../../db/pool';
+import { inTransaction, iso, prepared } from '../../db/pool';
 
 /** The simulated processor's side of a payment, as its own database holds it. */
 export type SandboxPayment = {
@@ -61,7 +61,7 @@ export class SandboxStore {
    * nothing).
    */
   async open(p: Omit<SandboxPayment, 'amount_refunded'>, keys: { authorize: string; capture?: string }): Promise<SandboxPayment | undefined> {
-    const { rows } = await this.pool.query<SandboxPayment>(
+    const { rows } = await this.pool.query<SandboxPayment>(prepared(
       `WITH opened AS (
          INSERT INTO sandbox_payments (reference, payment_id, merchant_id, method_type, token, status, amount, currency,
            amount_captured, customer_completes_at, action_expires_at, failure_code)
@@ -75,7 +75,7 @@ export class SandboxStore {
        SELECT * FROM opened`,
       [p.reference, p.payment_id, p.merchant_id, p.method_type, p.token, p.status, p.amount, p.currency, p.amount_captured,
         p.customer_completes_at, p.action_expires_at, p.failure_code, newId('ch'), keys.authorize, newId('ch'), keys.capture ?? null],
-    );
+    ));
     return rows[0];
   }
 
