@@ -5,6 +5,7 @@ import type { Pool } from 'pg';
 import type { Posting } from '../db/ledger';
 import { entriesFor, postingWrites } from '../db/ledger';
 import { paymentWrite, refundWrite } from '../db/payments';
+import type { Write } from '../db/pool';
 import { asOneStatement } from '../db/pool';
 import type { Payment, ProviderName, Refund } from '../domain/payment';
 import type {
@@ -99,11 +100,14 @@ export function createActivities({ pool, providers, circuits, metrics, notificat
    * Times the call and feeds the provider's circuit: a provider that could not be reached or did
    * not answer in time counts against it; any answer (a decline, a refusal, a rate limit) for it.
    */
-  const timed = async <T extends { status: string }>(name: ProviderName, livemode: boolean | undefined, operation: string, call: () => Promise<T>) => {
+  const timed = async <T extends { status: string }>(
+    name: ProviderName, livemode: boolean | undefined, operation: string, call: () => Promise<T>, answerRecordedLater?: (result: T) => boolean,
+  ) => {
     const mode = livemode ?? false;
     try {
       const result = await callProvider(() => (metrics ? metrics.timeProviderCall(name, mode ? 'live' : 'test', operation, call) : call()));
-      await health(() => circuits?.recordSuccess(name, mode));
+      // A caller that writes what the provider did writes the circuit's success with it (one statement).
+      if (!answerRecordedLater?.(result)) await health(() => circuits?.recordSuccess(name, mode));
       return result;
     } catch (err) {
       const down = err instanceof ApplicationFailure && (err.type === FailureTypes.notProcessed || err.type === FailureTypes.outcomeUnknown);
@@ -115,11 +119,12 @@ export function createActivities({ pool, providers, circuits, metrics, notificat
 
   /**
    * Read model, ledger and merchant events move together in one statement (atomic as a
-   * transaction, one round trip). Snapshots are versioned, postings and events keyed by what they
-   * record, so a late or repeated run changes nothing. The events' deliveries start after the
-   * commit; a crash before they all started re-runs this activity, which starts only what is missing.
+   * transaction, one round trip), with `more` writes if the caller has any. Snapshots are
+   * versioned, postings and events keyed by what they record, so a late or repeated run changes
+   * nothing. The events' deliveries start after the commit; a crash before they all started
+   * re-runs this activity, which starts only what is missing.
    */
-  const recordPayment = async (snapshot: Snapshot): Promise<void> => {
+  const writeSnapshot = async (snapshot: Snapshot, more: Write[] = []): Promise<void> => {
     const events = eventsOf(snapshot.payment, snapshot.refunds);
     const { payment, refunds = [], postings = [] } = snapshot;
     // A cross-border posting's entries follow from what the payment's earlier postings moved,
@@ -129,6 +134,7 @@ export function createActivities({ pool, providers, circuits, metrics, notificat
       paymentWrite('payment', payment),
       ...refunds.map((r, i) => refundWrite(`refund_${i}`, r)),
       ...(await Promise.all(postings.map(async (p, i) => postingWrites(`posting_${i}`, p, await entriesFor(pool, p, payment))))).flat(),
+      ...more,
     ];
     let fanOut = false;
     if (events.length === 0) {
@@ -142,6 +148,7 @@ export function createActivities({ pool, providers, circuits, metrics, notificat
     if (notifications && fanOut) await notifications.dispatcher.dispatch(events.map((e) => e.id));
     await tellSubscription(payment);
   };
+  const recordPayment = (snapshot: Snapshot): Promise<void> => writeSnapshot(snapshot);
 
   return {
     /**
@@ -155,10 +162,12 @@ export function createActivities({ pool, providers, circuits, metrics, notificat
         metrics?.providerSkipped.inc({ provider: name, mode: req.livemode ? 'live' : 'test' });
         throw ApplicationFailure.create({ type: FailureTypes.notProcessed, message: `${name}: circuit open, not tried`, nonRetryable: true });
       }
-      const result = await timed(name, req.livemode, 'authorize', () => p.authorize(req));
-      if (result.status !== 'captured' || !after.recordIfCaptured) return result;
       const { recordIfCaptured: snapshot } = after;
-      await recordPayment({ ...snapshot, payment: { ...snapshot.payment, provider_reference: result.reference } });
+      const recordsCapture = (r: AuthorizeResult) => r.status === 'captured' && snapshot !== undefined;
+      const result = await timed(name, req.livemode, 'authorize', () => p.authorize(req), recordsCapture);
+      if (!snapshot || !recordsCapture(result)) return result;
+      const answered = circuits ? [circuits.successWrite(name, req.livemode ?? false)] : [];
+      await writeSnapshot({ ...snapshot, payment: { ...snapshot.payment, provider_reference: result.reference } }, answered);
       return { ...result, recorded: true };
     },
     async captureAtProvider(name: ProviderName, req: CaptureRequest): Promise<OperationResult> {

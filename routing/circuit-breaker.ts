@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
-import { prepared } from '../db/pool';
+import type { Write } from '../db/pool';
+import { asOneStatement } from '../db/pool';
 import type { ProviderName } from '../domain/payment';
 
 export type CircuitState = 'closed' | 'open' | 'half_open';
@@ -35,12 +36,22 @@ export class CircuitBreaker {
     return rows[0]?.allowed ?? true;
   }
 
-  async recordSuccess(provider: ProviderName, livemode: boolean): Promise<void> {
-    await this.pool.query(prepared(
-      `UPDATE provider_health SET state = 'closed', consecutive_failures = 0, opened_at = NULL, probe_until = NULL, last_success_at = now(), updated_at = now()
+  /**
+   * An answer from the provider closes its circuit and clears its faults, as one of a statement's
+   * writes: a capture written by the call that made it carries it. A clean circuit is written at
+   * most once a second.
+   */
+  successWrite(provider: ProviderName, livemode: boolean): Write {
+    return {
+      name: 'provider_answered',
+      sql: `UPDATE provider_health SET state = 'closed', consecutive_failures = 0, opened_at = NULL, probe_until = NULL, last_success_at = now(), updated_at = now()
        WHERE provider = $1 AND livemode = $2 AND (state <> 'closed' OR consecutive_failures > 0 OR last_success_at IS NULL OR last_success_at < now() - interval '1 second')`,
-      [provider, livemode],
-    ));
+      params: [provider, livemode],
+    };
+  }
+
+  async recordSuccess(provider: ProviderName, livemode: boolean): Promise<void> {
+    await this.pool.query(asOneStatement([this.successWrite(provider, livemode)], 'SELECT NULL'));
   }
 
   /** A fault (not a decline): counted, and the circuit opens at the threshold or when a probe fails. */
