@@ -36,6 +36,12 @@ test('a worker killed mid-payment and restarted: the payment completes, charged 
     await holder.query('SELECT 1 FROM payments WHERE id = $1 FOR UPDATE', [res.body.id]);
     await eventually(charges, (c) => c.length === 2); // the processor has authorized and captured...
     await kill9(workers[0]!); // ...and the worker dies before the process could go on
+    // PostgreSQL does not notice a dead client while its statement waits for a lock: released, the
+    // worker's write would still commit (the same write the retry makes, so that is safe too). Its
+    // connection dies with it here, as on a lost host, so that nothing is recorded.
+    // (What it sent before it died may take a moment to reach the lock; if it never sent it, none comes.)
+    const terminated = async () => (await holder.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))')).rowCount;
+    await eventually(terminated, (n) => n! > 0, 2000).catch(() => undefined);
     await holder.query('ROLLBACK');
   } finally {
     holder.release();
