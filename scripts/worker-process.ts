@@ -4,11 +4,14 @@ import path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '..');
 
+/** A worker in its own OS process, and the tail of what it logged (for a test's failure message). */
+export type WorkerProcess = ChildProcess & { logTail(): string };
+
 /**
  * `npm run worker` (or another worker script) as its own OS process, resolved once it polls,
  * so tests and drills can kill -9 it like a crashed machine.
  */
-export async function spawnWorker(env: Record<string, string>, script = path.join(ROOT, 'workers', 'main.ts')): Promise<ChildProcess> {
+export async function spawnWorker(env: Record<string, string>, script = path.join(ROOT, 'workers', 'main.ts')): Promise<WorkerProcess> {
   // `node --import tsx`, not the tsx CLI: the CLI runs the script in a grandchild that SIGKILL would miss.
   const child = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: ROOT,
@@ -26,7 +29,7 @@ export async function spawnWorker(env: Record<string, string>, script = path.joi
     child.stderr!.on('data', onData);
     child.once('exit', (code) => reject(new Error(`worker exited with ${code}: ${out.slice(-2000)}`)));
   });
-  return child;
+  return Object.assign(child, { logTail: () => out });
 }
 
 export async function kill9(child: ChildProcess): Promise<void> {

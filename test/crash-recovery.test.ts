@@ -131,9 +131,12 @@ test('a capture no worker takes answers 503, not a 202 nothing keeps; retried wi
   expect(refused.body.error).toMatchObject({ type: 'api_error', code: 'service_unavailable' });
   expect((await m.api.get(`/v1/payments/${created.body.id}`)).body.status).toBe('authorized');
 
-  workers.push(await startWorkerProcess(stack));
+  const back = await startWorkerProcess(stack);
+  workers.push(back);
   // SYNC_WAIT_MS is 300 here: the client retries (same key, same update) until the capture is taken.
-  await eventually(capture, (r) => r.status === 200 || r.status === 202, 90_000);
+  await eventually(capture, (r) => r.status === 200 || r.status === 202, 90_000).catch((err: Error) => {
+    throw new Error(`${err.message}\nthe restarted worker logged:\n${back.logTail().slice(-6000)}`);
+  });
   const done = await eventually(async () => (await m.api.get(`/v1/payments/${created.body.id}`)).body, (p) => p.status === 'captured', 90_000);
   expect(done.amount_captured).toBe(2500);
   const charges = (await m.api.get(`/sandbox/charges?payment_id=${created.body.id}`)).body.data as { operation: string }[];

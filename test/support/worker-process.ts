@@ -1,4 +1,4 @@
-import type { ChildProcess } from 'node:child_process';
+import type { WorkerProcess } from '../../scripts/worker-process';
 import { spawnWorker } from '../../scripts/worker-process';
 import { readInfra } from './infra';
 import type { TestStack } from './stack';
@@ -6,7 +6,7 @@ import type { TestStack } from './stack';
 export { kill9 } from '../../scripts/worker-process';
 
 /** A worker process for this test stack: same database, Temporal, task queue, keys and webhook settings. */
-export function startWorkerProcess(stack: TestStack): Promise<ChildProcess> {
+export function startWorkerProcess(stack: TestStack): Promise<WorkerProcess> {
   return spawnWorker({
     DATABASE_URL: stack.config.DATABASE_URL!,
     TEMPORAL_ADDRESS: stack.config.TEMPORAL_ADDRESS!,
