@@ -1,6 +1,6 @@
 import type * as Subscriptions from './subscription.workflow';
 
-export { paymentWorkflow, paymentWorkflowV2, paymentWorkflowV3, paymentWorkflowV4, paymentWorkflowV5, paymentWorkflowV6, paymentWorkflowV7 } from './payment.workflow';
+export { paymentWorkflow, paymentWorkflowV2, paymentWorkflowV3, paymentWorkflowV4, paymentWorkflowV5, paymentWorkflowV6 } from './payment.workflow';
 export { receiptWorkflow, webhookDeliveryWorkflow } from './notifications';
 export { latePaymentRefundWorkflow } from './late-payment.workflow';
 export { invoiceWorkflow } from './invoice.workflow';
