@@ -134,10 +134,12 @@ test('a capture no worker takes answers 503, not a 202 nothing keeps; retried wi
   const back = await startWorkerProcess(stack);
   workers.push(back);
   // SYNC_WAIT_MS is 300 here: the client retries (same key, same update) until the capture is taken.
-  await eventually(capture, (r) => r.status === 200 || r.status === 202, 90_000).catch((err: Error) => {
+  // Either wait failing says what the restarted worker logged (a stall here has been seen in CI only).
+  const withWorkerLog = (err: Error): never => {
     throw new Error(`${err.message}\nthe restarted worker logged:\n${back.logTail().slice(-6000)}`);
-  });
-  const done = await eventually(async () => (await m.api.get(`/v1/payments/${created.body.id}`)).body, (p) => p.status === 'captured', 90_000);
+  };
+  await eventually(capture, (r) => r.status === 200 || r.status === 202, 90_000).catch(withWorkerLog);
+  const done = await eventually(async () => (await m.api.get(`/v1/payments/${created.body.id}`)).body, (p) => p.status === 'captured', 90_000).catch(withWorkerLog);
   expect(done.amount_captured).toBe(2500);
   const charges = (await m.api.get(`/sandbox/charges?payment_id=${created.body.id}`)).body.data as { operation: string }[];
   expect(charges.map((c) => c.operation)).toEqual(['authorize', 'capture']);
