@@ -9,15 +9,19 @@ export const MAX_AMOUNT = 99_999_999_999;
  */
 const NOT_SETTLEABLE = new Set(['XXX', 'XTS', 'XAU', 'XAG', 'XPD', 'XPT', 'XBA', 'XBB', 'XBC', 'XBD', 'XDR', 'XSU', 'XUA']);
 
-/** Minor-unit exponent from ISO 4217 data (not Intl, which disagrees for HUF, IDR, ...). */
+/**
+ * Minor-unit exponents from ISO 4217 data (not Intl, which disagrees for HUF, IDR, ...). Built in
+ * one pass: every workflow run evaluates this module afresh, and a lookup per code made that
+ * quadratic.
+ */
+const EXPONENTS: ReadonlyMap<string, number> = new Map(currencyCodes.data.filter((c) => !NOT_SETTLEABLE.has(c.code)).map((c) => [c.code, c.digits]));
+
 export function currencyExponent(code: string): number | undefined {
-  const upper = code.toUpperCase();
-  if (NOT_SETTLEABLE.has(upper)) return undefined;
-  return currencyCodes.code(upper)?.digits;
+  return EXPONENTS.get(code.toUpperCase());
 }
 
 /** Every code `isKnownCurrency` accepts, upper case. */
-export const KNOWN_CURRENCIES: readonly string[] = currencyCodes.codes().filter((c) => currencyExponent(c) !== undefined);
+export const KNOWN_CURRENCIES: readonly string[] = [...EXPONENTS.keys()];
 
 export function isKnownCurrency(code: string): boolean {
   return currencyExponent(code) !== undefined;

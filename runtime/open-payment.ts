@@ -3,7 +3,7 @@ import type { Config } from '../config';
 import type { CaptureMethod, Channel, Payment, PaymentMethodType, ProviderName, RoutingDecision } from '../domain/payment';
 import { paymentWorkflowId } from '../workflows/messages';
 import type { PaymentWorkflowInput } from '../workflows/messages';
-import { paymentWorkflowV6 } from '../workflows/payment.workflow';
+import { paymentWorkflowV7 } from '../workflows/payment.workflow';
 import { paymentSearchAttributes } from '../workflows/search-attributes';
 
 /** What a new payment is made of: the API's create body, or a subscription invoice's charge. */
@@ -52,7 +52,7 @@ export function paymentStart(
     refundWindowMs: config.REFUND_WINDOW_MS,
     ...(config.PAYMENT_CONTINUE_AS_NEW_EVENTS ? { continueAsNewAfterEvents: config.PAYMENT_CONTINUE_AS_NEW_EVENTS } : {}),
   };
-  return new WithStartWorkflowOperation(paymentWorkflowV6, {
+  return new WithStartWorkflowOperation(paymentWorkflowV7, {
     workflowId: paymentWorkflowId(payment.id),
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     args: [input],

@@ -167,11 +167,11 @@ async function main() {
       await call('POST', '/v1/risk/rules', key, { rules: [] });
       return p.id;
     };
-    // Payments start as paymentWorkflowV6, so a payment recorded now is a V6 run, kept as
-    // `v6-<name>`. Unprefixed, `v2-*` to `v5-*` payment files are paymentWorkflow and V2 to V5
+    // Payments start as paymentWorkflowV7, so a payment recorded now is a V7 run, kept as
+    // `v7-<name>`. Unprefixed, `v2-*` to `v6-*` payment files are paymentWorkflow and V2 to V6
     // runs, recorded while payments started as those types; they are never rewritten: they are
     // what proves that payments begun by older code still replay.
-    const recordable = Object.fromEntries(Object.entries(scenarios).map(([name, run]) => [NOT_PAYMENTS.has(name) ? name : `v6-${name}`, run]));
+    const recordable = Object.fromEntries(Object.entries(scenarios).map(([name, run]) => [NOT_PAYMENTS.has(name) ? name : `v7-${name}`, run]));
     // `--only a,b` records those; without it, every scenario. Other files are kept either way.
     const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
     mkdirSync(OUT, { recursive: true });

@@ -329,7 +329,7 @@ test('an operator retries a past-due subscription now (audited), and finds subsc
   // The Temporal UI's lists: the subscription's runs by id and status, its invoices' payments by subscription.
   const count = async (query: string) => (await stack().context.temporal.workflow.count(query)).count;
   await eventually(() => count(`SubscriptionId = '${sub.id}' AND SubscriptionStatus = 'active' AND ExecutionStatus = 'Running'`), (n) => n === 1);
-  await eventually(() => count(`CustomerId = '${customer.id}' AND WorkflowType = 'paymentWorkflowV6'`), (n) => n === 3);
+  await eventually(() => count(`CustomerId = '${customer.id}' AND WorkflowType = 'paymentWorkflowV7'`), (n) => n === 3);
 });
 
 test('a year of monthly billing in one advance of the clock: twelve renewals, each invoiced and paid once, in order', async () => {

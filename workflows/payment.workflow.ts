@@ -1,7 +1,7 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import {
   ActivityFailure, ApplicationFailure, ParentClosePolicy, allHandlersFinished, condition, continueAsNew, log, patched,
-  proxyActivities, proxyLocalActivities, setHandler, startChild, upsertSearchAttributes, workflowInfo,
+  proxyActivities, proxyLocalActivities, setHandler, sleep, startChild, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { OpenedOutcome, OpeningActivities, OpeningRequest } from '../activities/opening';
@@ -69,38 +69,45 @@ const FOLDED_PATCHES_V4 = new Set([...FOLDED_PATCHES_V3, 'capture-recorded-by-ca
 const FOLDED_PATCHES_V5 = new Set([...FOLDED_PATCHES_V4, 'open-in-authorizing-call']);
 /** The patches every `paymentWorkflowV6` run has from its first event. */
 const FOLDED_PATCHES_V6 = new Set([...FOLDED_PATCHES_V5, 'status-set-at-start']);
+/** The patches every `paymentWorkflowV7` run has from its first event. */
+const FOLDED_PATCHES_V7 = new Set([...FOLDED_PATCHES_V6, 'one-timer-refund-window']);
 
 /**
  * One payment, from creation to its last refund. Decisions live here; every side effect is an
  * activity whose provider call carries a key derived from this payment and the operation.
  * New payments start as this type.
  */
-export async function paymentWorkflowV6(input: PaymentWorkflowInput): Promise<Payment> {
+export function paymentWorkflowV7(input: PaymentWorkflowInput): Promise<Payment> {
+  return runPayment(input, (patchId) => FOLDED_PATCHES_V7.has(patchId) || patched(patchId));
+}
+
+/** Payments started between `paymentWorkflowV6` and V7: the same code, the later patches read from history. */
+export function paymentWorkflowV6(input: PaymentWorkflowInput): Promise<Payment> {
   return runPayment(input, (patchId) => FOLDED_PATCHES_V6.has(patchId) || patched(patchId));
 }
 
 /** Payments started between `paymentWorkflowV5` and V6: the same code, the later patches read from history. */
-export async function paymentWorkflowV5(input: PaymentWorkflowInput): Promise<Payment> {
+export function paymentWorkflowV5(input: PaymentWorkflowInput): Promise<Payment> {
   return runPayment(input, (patchId) => FOLDED_PATCHES_V5.has(patchId) || patched(patchId));
 }
 
 /** Payments started between `paymentWorkflowV4` and V5: the same code, the later patches read from history. */
-export async function paymentWorkflowV4(input: PaymentWorkflowInput): Promise<Payment> {
+export function paymentWorkflowV4(input: PaymentWorkflowInput): Promise<Payment> {
   return runPayment(input, (patchId) => FOLDED_PATCHES_V4.has(patchId) || patched(patchId));
 }
 
 /** Payments started between `paymentWorkflowV3` and V4: the same code, the later patches read from history. */
-export async function paymentWorkflowV3(input: PaymentWorkflowInput): Promise<Payment> {
+export function paymentWorkflowV3(input: PaymentWorkflowInput): Promise<Payment> {
   return runPayment(input, (patchId) => FOLDED_PATCHES_V3.has(patchId) || patched(patchId));
 }
 
 /** Payments started between `paymentWorkflowV2` and V3: the same code, the later patches read from history. */
-export async function paymentWorkflowV2(input: PaymentWorkflowInput): Promise<Payment> {
+export function paymentWorkflowV2(input: PaymentWorkflowInput): Promise<Payment> {
   return runPayment(input, (patchId) => FOLDED_PATCHES.has(patchId) || patched(patchId));
 }
 
 /** Payments started before `paymentWorkflowV2` existed: the same code, their patches read from history. */
-export async function paymentWorkflow(input: PaymentWorkflowInput): Promise<Payment> {
+export function paymentWorkflow(input: PaymentWorkflowInput): Promise<Payment> {
   return runPayment(input, patched);
 }
 
@@ -139,7 +146,7 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
   /** Refunds still moving: accepted and not yet settled (a transfer's payout for days). */
   let refundsInFlight = 0;
   /** Accepted refunds are sent one at a time, in the order they were accepted. */
-  let refundQueue: Promise<void> = Promise.resolve();
+  let refundQueue: Promise<void> | undefined;
   const amountRemaining = () => payment.amount - (payment.amount_received ?? 0);
   /** The capture the authorizing call wrote (`capture-recorded-by-call`), as it wrote it. */
   let captureWritten: Payment | undefined;
@@ -718,7 +725,7 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
     };
     refunds.push(r);
     refundsInFlight++;
-    refundQueue = refundQueue.then(() => sendRefund(r, amount));
+    refundQueue = (refundQueue ?? Promise.resolve()).then(() => sendRefund(r, amount));
     return { ...r };
   }
 
@@ -806,17 +813,38 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
     processing = false;
     const historyTooLong = () =>
       workflowInfo().continueAsNewSuggested || (input.continueAsNewAfterEvents !== undefined && workflowInfo().historyLength > input.continueAsNewAfterEvents);
+    const restInNewRun = () => historyTooLong() && allHandlersFinished() && refundsInFlight === 0;
+    if (hasPatch('one-timer-refund-window')) {
+      // One timer for the whole window, left to run out: `condition(fn, timeout)` would open a
+      // cancellation scope and race two promises, and the SDK captures a stack for every promise
+      // a workflow makes (a third of an automatically captured payment's workflow CPU). The wait
+      // itself still ends with the run's cancellation, as before.
+      let windowOpen = windowEndsAt > Date.now();
+      if (windowOpen) {
+        sleep(windowEndsAt - Date.now()).then(
+          () => {
+            windowOpen = false;
+          },
+          () => undefined,
+        );
+      }
+      await condition(() => !windowOpen || restInNewRun());
+      if (windowOpen) await continueWaitingInNewRun(windowEndsAt);
+      return;
+    }
     for (;;) {
       const remaining = windowEndsAt - Date.now();
       if (remaining <= 0) return;
-      if (await condition(() => historyTooLong() && allHandlersFinished() && refundsInFlight === 0, remaining)) {
-        log.info('continuing as new', { history_length: workflowInfo().historyLength, refunds: refunds.length });
-        await continueAsNew<typeof paymentWorkflow>({
-          ...input, payment: { ...payment },
-          resume: { refunds: refunds.map((r) => ({ ...r })), refundWindowEndsAt: windowEndsAt, ...(isTransfer ? { transfer: true, funds } : {}) },
-        });
-      }
+      if (await condition(restInNewRun, remaining)) await continueWaitingInNewRun(windowEndsAt);
     }
+  }
+
+  async function continueWaitingInNewRun(windowEndsAt: number): Promise<never> {
+    log.info('continuing as new', { history_length: workflowInfo().historyLength, refunds: refunds.length });
+    return continueAsNew<typeof paymentWorkflow>({
+      ...input, payment: { ...payment },
+      resume: { refunds: refunds.map((r) => ({ ...r })), refundWindowEndsAt: windowEndsAt, ...(isTransfer ? { transfer: true, funds } : {}) },
+    });
   }
 
   /** Undoes a refund the provider failed after it succeeded: a compensating posting, `refund.failed`, and the amount refundable again. */

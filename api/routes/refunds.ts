@@ -11,7 +11,7 @@ import { amountProblem } from '../../runtime/providers';
 import type { RefundRequest } from '../../workflows/messages';
 import { paymentWorkflowId, refundPaymentUpdate } from '../../workflows/messages';
 import { reopenedPayment } from '../reopen';
-import { paymentWorkflowV6 } from '../../workflows/payment.workflow';
+import { paymentWorkflowV7 } from '../../workflows/payment.workflow';
 import type { ApiContext } from '../context';
 import { idempotencyScope, requireTenant } from '../middleware/auth';
 import { parse } from '../middleware/errors';
@@ -90,6 +90,6 @@ async function reopenForRefund(ctx: ApiContext, paymentId: string, request: Refu
   return ctx.temporal.workflow.executeUpdateWithStart(refundPaymentUpdate, {
     args: [request],
     updateId: request.refundId,
-    startWorkflowOperation: new WithStartWorkflowOperation(paymentWorkflowV6, await reopenedPayment(ctx, paymentId)),
+    startWorkflowOperation: new WithStartWorkflowOperation(paymentWorkflowV7, await reopenedPayment(ctx, paymentId)),
   });
 }

@@ -16,7 +16,7 @@ import { latePaymentRefundStart, latePaymentRefundWorkflow } from '../../workflo
 import { paymentWorkflowId, providerNotificationSignal, refundNotificationSignal } from '../../workflows/messages';
 import type { ApiContext } from '../context';
 import { reopenedPayment } from '../reopen';
-import { paymentWorkflowV6 } from '../../workflows/payment.workflow';
+import { paymentWorkflowV7 } from '../../workflows/payment.workflow';
 
 /**
  * Provider callbacks: verified on the raw body, deduplicated by the provider's event id, then
@@ -227,7 +227,7 @@ async function deliverRefundNotification(ctx: ApiContext, n: RefundNotification)
         if (n.status === 'failed') ctx.log.warn({ provider: n.provider, payment_id: n.paymentId, refund_id: n.refundId }, 'a refund outside any payment failed at the provider: needs an operator');
         return 'accepted';
       }
-      await ctx.temporal.workflow.signalWithStart(paymentWorkflowV6, { ...(await reopenedPayment(ctx, n.paymentId)), signal: refundNotificationSignal, signalArgs: [n] });
+      await ctx.temporal.workflow.signalWithStart(paymentWorkflowV7, { ...(await reopenedPayment(ctx, n.paymentId)), signal: refundNotificationSignal, signalArgs: [n] });
     }
     return 'accepted';
   } catch (err) {
