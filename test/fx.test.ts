@@ -14,7 +14,10 @@ import { ADMIN_KEY, client, eventually, newMerchant, startTestStack } from './su
 // Cross-border payments on the real stack: ECB rates fetched by a Temporal Schedule from a local
 // copy of the feed, quotes locked at authorization, settlement and refunds at the locked rate,
 // through the sandbox, Stripe's fake and the Alipay simulator.
-const FEED = readFileSync(path.join(__dirname, 'fixtures', 'eurofxref-daily.xml'), 'utf8');
+// The recorded feed, dated today: the service refuses a feed dated more than a week back, so a
+// fixed date would turn this suite red a week after it was recorded.
+const AS_OF = new Date().toISOString().slice(0, 10);
+const FEED = readFileSync(path.join(__dirname, 'fixtures', 'eurofxref-daily.xml'), 'utf8').replace(/time='\d{4}-\d{2}-\d{2}'/, `time='${AS_OF}'`);
 const rateOf = (currency: string) => new RegExp(`currency='${currency}' rate='([0-9.]+)'`).exec(FEED)![1]!;
 const WEBHOOK_SECRET = 'whsec_fx_0123456789';
 const APP_ID = '2021000000000042';
@@ -67,7 +70,7 @@ const ledgerOf = async (merchantId: string) =>
 test('the ECB feed, fetched by the refresh schedule, is what /v1/fx/rates shows', async () => {
   const m = await newMerchant(stack);
   const rates = (await eventually(() => m.api.get('/v1/fx/rates'), (r) => r.status === 200)).body;
-  expect(rates).toMatchObject({ object: 'fx_rates', base: 'EUR', source: 'ecb', as_of: '2026-11-27', stale: false });
+  expect(rates).toMatchObject({ object: 'fx_rates', base: 'EUR', source: 'ecb', as_of: AS_OF, stale: false });
   expect(rates.rates.HKD).toBe(rateOf('HKD'));
   expect(rates.rates.BGN).toBeUndefined();
   expect(feedHits).toBeGreaterThanOrEqual(1);
@@ -80,7 +83,7 @@ test('an EUR payment settled in HKD at a quoted rate: partial capture and two re
   const m = await hkdMerchant(50);
   const quote = (await m.api.post('/v1/fx/quotes', { from: 'EUR', to: 'HKD', amount: 10_000 })).body;
   const mid = Number(rateOf('HKD'));
-  expect(quote).toMatchObject({ object: 'fx_quote', from: 'EUR', to: 'HKD', margin_bps: 50, source: 'ecb', as_of: '2026-11-27', amount: 10_000 });
+  expect(quote).toMatchObject({ object: 'fx_quote', from: 'EUR', to: 'HKD', margin_bps: 50, source: 'ecb', as_of: AS_OF, amount: 10_000 });
   expect(Number(quote.mid_rate)).toBeCloseTo(mid, 10);
   expect(Number(quote.rate)).toBeCloseTo(mid * 0.995, 10);
   expect(quote.converted_amount).toBe(convertMinor(10_000, 'EUR', 'HKD', quote.rate));
