@@ -4,6 +4,7 @@ import type { UpdateDefinition } from '@temporalio/common';
 import { ApplicationFailure } from '@temporalio/common';
 import { FailureTypes, unavailable } from '../domain/errors';
 import { paymentQuery } from '../workflows/messages';
+import type { RefusedAt } from '../workflows/messages';
 import { isUnavailable } from './middleware/errors';
 
 /** Resolves within `ms` with the promise's value, or with undefined (the promise keeps running). */
@@ -88,10 +89,15 @@ export async function pollUntil<T>(read: () => Promise<T>, done: (value: T) => b
  * against: a task whose local activity wrote the new state was lost with its worker before it
  * completed, and the next worker has not replayed up to it yet. It will be there in moments, so
  * the update is sent again rather than answered 409 for a state the client was right to expect.
+ * The refusal names the version it was made at; a run from before that asks by a query (each
+ * query of a busy payment waits for its workflow task, and a burst of refusals filled the
+ * server's query buffer).
  */
 function behindReadModel(handle: WorkflowHandle, readVersion: number) {
   return async (err: unknown): Promise<boolean> => {
     if (!(err instanceof WorkflowUpdateFailedError) || !(err.cause instanceof ApplicationFailure) || err.cause.type !== FailureTypes.invalidState) return false;
+    const refusedAt = (err.cause.details?.[0] as Partial<RefusedAt> | undefined)?.version;
+    if (typeof refusedAt === 'number') return refusedAt < readVersion;
     try {
       return (await handle.query(paymentQuery)).version < readVersion;
     } catch {

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { WithStartWorkflowOperation } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
 import express from 'express';
 import { migrate } from '../db/migrate';
 import { createLogger } from '../runtime/logger';
@@ -20,6 +20,7 @@ import { createRiskActivities } from '../activities/risk';
 import { DEFAULT_RISK_RULES } from '../risk/rules';
 import type { CpuReading } from './harness';
 import { BENCH_PAYLOAD_KEYS, benchConfig, bundlePaymentWorkflows, cpuMs, cpuReading, cpuSpent, pool, postgresCpuMs, rssMb, spawnWorker, untilCaptured } from './harness';
+import { CORE_WARNINGS, refundBursts } from './update-burst';
 import { WORKER_IMAGE_ENV } from './worker-memory';
 
 /**
@@ -50,6 +51,9 @@ const OPEN = Number(opts.open);
 const OPEN_LARGE = Number(opts['open-large']);
 
 const execFileAsync = promisify(execFile);
+
+const B6_BURSTS = 3;
+const coreWarnings = new Map<string, number>();
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const min = (xs: number[]) => Math.min(...xs);
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
@@ -81,7 +85,16 @@ async function startTemporal(backend: Backend, dir: string, db: EmbeddedDatabase
 }
 
 async function main() {
-  Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
+  // SDK core's warnings come through this logger (forwarded), so B6 can count them; printed as before.
+  Runtime.install({
+    logger: new DefaultLogger('WARN', (entry) => {
+      const key = CORE_WARNINGS.find((w) => entry.message.includes(w));
+      if (key) coreWarnings.set(key, (coreWarnings.get(key) ?? 0) + 1);
+      console.error(`${entry.level} ${entry.message}${entry.meta ? ` ${JSON.stringify(entry.meta)}` : ''}`);
+    }),
+    telemetryOptions: { logging: { forward: {}, filter: makeTelemetryFilterString({ core: 'WARN', other: 'ERROR' }) } },
+    shutdownSignals: [],
+  });
   const runs: Awaited<ReturnType<typeof runBackend>>[] = [];
   for (const backend of BACKENDS) runs.push(await runBackend(backend));
   console.log(`\n${os.cpus().length} CPUs (${os.cpus()[0]?.model}), ${round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${CONNECTIONS} connections, ${DURATION} s x ${REPEATS} repeats\n`);
@@ -89,7 +102,13 @@ async function main() {
     console.log(`Backend: ${run.backend === 'dev' ? 'Temporal CLI dev server (SQLite)' : 'Temporal server on PostgreSQL (4 history shards)'}`);
     console.log(['metric'.padEnd(52), 'min'.padStart(10), 'median'.padStart(10), 'floor'.padStart(10), '  ratio'].join(''));
     for (const [name, a, b, c, d] of run.rows) console.log([String(name).padEnd(52), String(a).padStart(10), String(b).padStart(10), String(c).padStart(10), `  ${d}`].join(''));
-    console.log(`non-2xx or failed requests during B1: ${run.json.errors}\n`);
+    console.log(`non-2xx or failed requests during B1: ${run.json.errors}`);
+    const { b6 } = run.json;
+    const list = (o: Record<string, number>) => Object.entries(o).map(([k, n]) => `${k} ×${n}`).join(', ') || 'none';
+    console.log(`B6, ${b6.bursts} bursts of 25 refunds: answers ${list(b6.answers)}; 503s retried by the clients ${b6.clientRetries}`);
+    console.log(`   failed Temporal call attempts (the SDK's retries included): ${list(b6.failedAttempts)}`);
+    console.log(`   SDK core warnings: ${list(b6.coreWarnings)}`);
+    console.log(`   ${b6.violations.length === 0 ? 'every burst: 14 refunds accepted, 11 refused, 9 800 refunded, 14 refunds at the provider' : b6.violations.join('; ')}\n`);
   }
   const outDir = path.resolve(__dirname, 'results');
   mkdirSync(outDir, { recursive: true });
@@ -175,6 +194,9 @@ async function runBackend(backend: Backend) {
   const floorCost = await historyCost(floorB3);
   const b3 = { captured: await historyCost(`payment:${captured.id}`), refunded: await historyCost(`payment:${refunded.id}`), floor: floorCost };
 
+  // B6: bursts of updates on one payment, both backends alike.
+  const b6 = await refundBursts({ url: services.url, auth, metrics: services.context.metrics, bursts: B6_BURSTS, coreWarnings });
+
   // B4: RSS of a worker process holding OPEN payment workflows (manual capture pending), with
   // the default sticky cache cap (WORKER_MAX_CACHED_WORKFLOWS, 100) and a cache big enough for all of them.
   const bundlePath = path.join(dir, 'workflow-bundle.js');
@@ -257,6 +279,7 @@ async function runBackend(backend: Backend) {
     ['R1 risk check p50 (ms), vs floor B1 p50', r1p(0.5), r1p(0.5), median(b1.floor.map((x) => x.p50)), ratio(r1p(0.5), median(b1.floor.map((x) => x.p50)))],
     ['R1 risk check p99 (ms), vs floor B1 p99', r1p(0.99), r1p(0.99), median(b1.floor.map((x) => x.p99)), ratio(r1p(0.99), median(b1.floor.map((x) => x.p99)))],
     ...['api+worker', 'temporal', 'postgres'].map((k) => [`B2 CPU ms / captured payment: ${k}`, round(min(b2.cpuOurs.map((x) => x[k]!))), round(cpuMedian(b2.cpuOurs, k)), round(cpuMedian(b2.cpuFloor, k)), ratio(cpuMedian(b2.cpuOurs, k), cpuMedian(b2.cpuFloor, k))]),
+    ['B6 25 refunds at once: s until all settled (max)', round(min(b6.settleSeconds)), round(median(b6.settleSeconds)), '-', `max ${round(Math.max(...b6.settleSeconds))}`],
     ...b4.map((r) => [`B4 RSS, ${r.open} open, cache ${r.cache}`, r.rssAfterMb, r.rssAfterMb, b4Floor.rssAfterMb, `${ratio(r.rssAfterMb, b4Floor.rssAfterMb)} (${r.perWorkflowKb} vs ${b4Floor.perWorkflowKb} KB each)`]),
   ];
   const errors = [...b1.ours, ...b1.floor].reduce((n, x) => n + x.errors, 0);
@@ -288,7 +311,7 @@ async function runBackend(backend: Backend) {
   rmSync(dir, { recursive: true, force: true });
   return {
     backend, rows,
-    json: { b1, b2, b3, b4, b4Floor, b5, r1: { p50: r1p(0.5), p90: r1p(0.9), p99: r1p(0.99) }, errors },
+    json: { b1, b2, b3, b4, b4Floor, b5, b6, r1: { p50: r1p(0.5), p90: r1p(0.9), p99: r1p(0.99) }, errors },
   };
 
   /** Completed lifecycles per second at saturation: n payments created, until each one's payment.captured event is recorded. */

@@ -47,6 +47,12 @@ export class Metrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  readonly temporalFailedAttempts = new Counter({
+    name: 'payments_temporal_call_failed_attempts_total',
+    help: 'Attempts of Temporal client calls that failed, the ones the SDK retried included, by method and reason (update_aborted: the server aborted an update under a burst; else the gRPC status).',
+    labelNames: ['method', 'reason'] as const,
+    registers: [this.registry],
+  });
   readonly httpRequests = new Counter({
     name: 'payments_http_requests_total',
     help: 'HTTP requests answered by the API, by method, route and status code.',

@@ -65,7 +65,8 @@ export async function startServices(
   pool.on('error', (err) => log.warn({ err: err.message }, 'idle PostgreSQL client error'));
   const target = { address: endpoints.temporalAddress, namespace: config.TEMPORAL_NAMESPACE };
   const tracing = createTracing(config);
-  const { client: temporal, calls } = await connectClient(target, dataConverter, tracing ? [tracing.plugin] : []);
+  const metrics = new Metrics(pool, opts.sdkMetricsUrl);
+  const { client: temporal, calls } = await connectClient(target, dataConverter, tracing ? [tracing.plugin] : [], (attempt) => metrics.temporalFailedAttempts.inc(attempt));
   // A cluster set up for an older version may lack the newer search attributes: added in the
   // background (Temporal may be down at boot; /readyz says so), never blocking the start.
   const registering = ensureSearchAttributes(temporal, config.TEMPORAL_NAMESPACE, PAYMENT_SEARCH_ATTRIBUTES)
@@ -82,7 +83,6 @@ export async function startServices(
     },
   });
   const circuits = new CircuitBreaker(pool, { failureThreshold: config.CIRCUIT_FAILURE_THRESHOLD, openMs: config.CIRCUIT_OPEN_MS });
-  const metrics = new Metrics(pool, opts.sdkMetricsUrl);
   const secrets = new SecretBox(payloadKeys);
   const dispatcher = new EventDispatcher({
     client: temporal, pool, taskQueue: config.TEMPORAL_TASK_QUEUE, schedule: retryScheduleOf(config), attemptTimeoutMs: config.WEBHOOK_TIMEOUT_MS, receipts: Boolean(config.SMTP_URL),

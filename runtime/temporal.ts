@@ -1,4 +1,4 @@
-import { InterceptingCall, ListenerBuilder } from '@grpc/grpc-js';
+import { InterceptingCall, ListenerBuilder, status as GrpcStatus } from '@grpc/grpc-js';
 import type { Interceptor } from '@grpc/grpc-js';
 import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import type { ClientPlugin } from '@temporalio/client';
@@ -50,13 +50,43 @@ export class CallsInFlight {
   }
 }
 
+/**
+ * Why an attempt failed, in few values: an update the server aborted (it does under bursts of
+ * updates on one workflow, and the SDK sends it again) is told apart from other unavailability.
+ */
+export type FailedAttempt = { method: string; reason: 'update_aborted' | Lowercase<keyof typeof GrpcStatus> };
+
+/**
+ * Reports every attempt of a call that ends in an error, the ones the SDK's retry interceptor
+ * then retries included: placed inside it, it sees each attempt, which nothing else records.
+ */
+export function failedAttempts(onFailed: (attempt: FailedAttempt) => void): Interceptor {
+  return (options, nextCall) => {
+    const method = options.method_definition.path.slice(options.method_definition.path.lastIndexOf('/') + 1);
+    return new InterceptingCall(nextCall(options), {
+      start: (metadata, _listener, next) => {
+        next(metadata, new ListenerBuilder().withOnReceiveStatus((status, pass) => {
+          if (status.code !== GrpcStatus.OK) {
+            const aborted = status.code === GrpcStatus.UNAVAILABLE && /update was aborted/i.test(status.details);
+            onFailed({ method, reason: aborted ? 'update_aborted' : (GrpcStatus[status.code]?.toLowerCase() ?? 'unknown') as FailedAttempt['reason'] });
+          }
+          pass(status);
+        }).build());
+      },
+    });
+  };
+}
+
 /** Lazy: the API boots while Temporal is down and says so on /readyz instead of crashing. */
-export async function connectClient(target: TemporalTarget, dataConverter: DataConverter, plugins: ClientPlugin[] = []): Promise<{ client: Client; calls: CallsInFlight }> {
+export async function connectClient(
+  target: TemporalTarget, dataConverter: DataConverter, plugins: ClientPlugin[] = [], onFailedAttempt?: (attempt: FailedAttempt) => void,
+): Promise<{ client: Client; calls: CallsInFlight }> {
   const calls = new CallsInFlight();
   const connection = Connection.lazy({
     address: target.address, connectTimeout: '5s',
-    // The first is the outermost: it sees one call however many times the second retries it.
-    interceptors: [calls.interceptor, makeGrpcRetryInterceptor(defaultGrpcRetryOptions())],
+    // The first is the outermost: it sees one call however many times the second retries it; the
+    // last sees every attempt.
+    interceptors: [calls.interceptor, makeGrpcRetryInterceptor(defaultGrpcRetryOptions()), ...(onFailedAttempt ? [failedAttempts(onFailedAttempt)] : [])],
   });
   return { client: new Client({ connection, namespace: target.namespace, dataConverter, plugins }), calls };
 }

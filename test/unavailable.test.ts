@@ -4,6 +4,7 @@ import { configSchema } from '../config';
 import { createLogger } from '../runtime/logger';
 import type { RunningServices } from '../runtime/services';
 import { startServices } from '../runtime/services';
+import type { FailedAttempt } from '../runtime/temporal';
 import { connectClient } from '../runtime/temporal';
 import { freePort } from '../scripts/ports';
 import { readInfra } from './support/infra';
@@ -58,7 +59,8 @@ test('Temporal down: /readyz says so, a payment create answers 503 and nothing i
 });
 
 test('a shutdown waits for a call the SDK is still retrying before it closes the channel', async () => {
-  const { client: temporal, calls } = await connectClient({ address: `127.0.0.1:${await freePort()}`, namespace: 'default' }, defaultDataConverter);
+  const failed: FailedAttempt[] = [];
+  const { client: temporal, calls } = await connectClient({ address: `127.0.0.1:${await freePort()}`, namespace: 'default' }, defaultDataConverter, [], (a) => failed.push(a));
   const deadline = Date.now() + 1500;
   // Nothing listens there: the SDK's retry interceptor tries again and again until the deadline.
   const call = temporal.connection.withDeadline(deadline, () => temporal.workflowService.getSystemInfo({})).then(() => 'answered', (err: Error) => err.message);
@@ -69,4 +71,8 @@ test('a shutdown waits for a call the SDK is still retrying before it closes the
   expect(Date.now()).toBeGreaterThanOrEqual(deadline - 50); // one call until its last retry, not one per attempt
   await temporal.connection.close();
   expect(await call).toMatch(/deadline|DEADLINE/i);
+  // Every attempt the SDK made is reported (the metric operators read), not only the one call.
+  expect(failed.length).toBeGreaterThanOrEqual(2);
+  expect(failed.every((a) => a.method === 'GetSystemInfo')).toBe(true);
+  expect(failed.filter((a) => a.reason === 'unavailable').length).toBeGreaterThanOrEqual(1);
 });

@@ -15,6 +15,8 @@ export const providerNotificationSignal = defineSignal<[ProviderNotification]>('
 /** A verified provider word on one of this payment's refunds (e.g. a refund failing after it succeeded). */
 export const refundNotificationSignal = defineSignal<[RefundNotification]>('refundNotification');
 export const paymentQuery = defineQuery<Payment>('payment');
+/** The details of a change the payment refused for its state: its version when it refused. */
+export type RefusedAt = { version: number };
 /**
  * A bank credit matched to this transfer payment: it takes what it still needs (the answer says
  * how much). Refused when the payment no longer waits for money; the same credit twice takes once.

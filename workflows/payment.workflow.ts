@@ -17,7 +17,7 @@ import {
   cancelPaymentUpdate, capturePaymentUpdate, createPaymentUpdate, fundPaymentUpdate, operatorRetrySignal, paymentQuery, providerNotificationSignal,
   refundNotificationSignal, refundPaymentUpdate, reviewPaymentUpdate,
 } from './messages';
-import type { PaymentWorkflowInput, RefundRequest, ReviewDecision } from './messages';
+import type { PaymentWorkflowInput, RefundRequest, RefusedAt, ReviewDecision } from './messages';
 import { authorizeOptions, bankWriteOptions, moneyMovementOptions, recordOptions, riskOptions, statusCheckOptions } from './options';
 import { latePaymentRefundStart, latePaymentRefundWorkflow } from './late-payment.workflow';
 import { PaymentStatusKey, ProviderKey, RequiresAttentionKey } from './search-attributes';
@@ -46,7 +46,12 @@ const NOT_PROCESSED_TRIES = 8;
 /** A movement waiting for an operator is tried again when one asks, or after this long anyway. */
 const ATTENTION_RECHECK_MS = 24 * 3_600_000;
 
-const invalidState = (message: string) => ApplicationFailure.create({ type: FailureTypes.invalidState, message, nonRetryable: true });
+/**
+ * A change refused for the payment's state, with the version it was refused at: the API retries
+ * a refusal by a run still behind the read model it checked, and needs no query to know.
+ */
+const invalidState = (message: string, version: number) =>
+  ApplicationFailure.create({ type: FailureTypes.invalidState, message, nonRetryable: true, details: [{ version } satisfies RefusedAt] });
 const funded = () => ApplicationFailure.create({ type: FailureTypes.paymentFunded, message: 'This payment is funded in full.', nonRetryable: true });
 const invalidAmount = (message: string) => ApplicationFailure.create({ type: FailureTypes.invalidAmount, message, nonRetryable: true });
 
@@ -166,14 +171,14 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
       captureRequest = { amount: amount ?? payment.amount_capturable };
       await condition(() => payment.status !== 'authorized' && !processing);
       if (payment.status !== 'captured' && payment.status !== 'partially_refunded' && payment.status !== 'refunded') {
-        throw invalidState(`The payment could not be captured: it is ${payment.status}.`);
+        throw invalidState(`The payment could not be captured: it is ${payment.status}.`, payment.version);
       }
       return payment;
     },
     {
       validator: ({ amount }) => {
         if (payment.status !== 'authorized' || captureRequest || cancelRequested) {
-          throw invalidState(`Only an authorized payment can be captured; this one is ${payment.status}.`);
+          throw invalidState(`Only an authorized payment can be captured; this one is ${payment.status}.`, payment.version);
         }
         if (amount !== undefined && (amount < 1 || amount > payment.amount_capturable)) {
           throw invalidAmount(`Capture amount must be between 1 and ${payment.amount_capturable}.`);
@@ -187,13 +192,13 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
     async () => {
       cancelRequested = true;
       await condition(() => !CANCELABLE_STATUSES.includes(payment.status) && !processing);
-      if (payment.status !== 'canceled') throw invalidState(`The payment could not be canceled: it is ${payment.status}.`);
+      if (payment.status !== 'canceled') throw invalidState(`The payment could not be canceled: it is ${payment.status}.`, payment.version);
       return payment;
     },
     {
       validator: () => {
         if (!CANCELABLE_STATUSES.includes(payment.status) || captureRequest) {
-          throw invalidState(`A payment that is ${payment.status} cannot be canceled.`);
+          throw invalidState(`A payment that is ${payment.status} cannot be canceled.`, payment.version);
         }
       },
     },
@@ -232,7 +237,7 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
     },
     {
       validator: (_decision: ReviewDecision) => {
-        if (payment.status !== 'requires_review' || review || cancelRequested) throw invalidState(`Only a payment held for review can be reviewed; this one is ${payment.status}.`);
+        if (payment.status !== 'requires_review' || review || cancelRequested) throw invalidState(`Only a payment held for review can be reviewed; this one is ${payment.status}.`, payment.version);
       },
     },
   );
@@ -250,7 +255,7 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
       // Taken at once, before any await: two credits at the same time never take the same remainder.
       const amount = Math.min(offer.amount, amountRemaining());
       if (amount <= 0) throw funded();
-      if (fundsClosed || payment.status !== 'requires_action') throw invalidState(`This payment takes no more money: it is ${payment.status}.`);
+      if (fundsClosed || payment.status !== 'requires_action') throw invalidState(`This payment takes no more money: it is ${payment.status}.`, payment.version);
       const applied: FundsApplied = { creditId: offer.creditId, amount, payer: offer.payer };
       funds.push(applied);
       const received = (payment.amount_received ?? 0) + amount;
@@ -265,8 +270,8 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
       validator: (offer) => {
         if (funds.some((f) => f.creditId === offer.creditId)) return;
         if (isTransfer && amountRemaining() <= 0 && !cancelRequested && payment.status !== 'canceled' && payment.status !== 'failed') throw funded();
-        if (fundsClosed || (payment.status !== 'requires_action' && payment.status !== 'pending')) throw invalidState(`This payment takes no more money: it is ${payment.status}.`);
-        if (offer.currency !== payment.currency) throw invalidState(`This payment is in ${payment.currency}, the credit in ${offer.currency}.`);
+        if (fundsClosed || (payment.status !== 'requires_action' && payment.status !== 'pending')) throw invalidState(`This payment takes no more money: it is ${payment.status}.`, payment.version);
+        if (offer.currency !== payment.currency) throw invalidState(`This payment is in ${payment.currency}, the credit in ${offer.currency}.`, payment.version);
       },
     },
   );
@@ -284,12 +289,12 @@ async function runPayment(input: PaymentWorkflowInput, hasPatch: (patchId: strin
     const already = refunds.find((r) => r.id === req.refundId);
     if (already) return already.amount;
     if (!REFUNDABLE_STATUSES.includes(payment.status)) {
-      throw invalidState(`Only a captured payment can be refunded; this one is ${payment.status}.`);
+      throw invalidState(`Only a captured payment can be refunded; this one is ${payment.status}.`, payment.version);
     }
     const refundable = refundableAmount(payment, refunds);
     const amount = req.amount ?? refundable;
     if (amount > refundable || amount < 1) {
-      throw invalidState(`Refund of ${amount} exceeds the ${refundable} ${payment.currency} that remain refundable.`);
+      throw invalidState(`Refund of ${amount} exceeds the ${refundable} ${payment.currency} that remain refundable.`, payment.version);
     }
     return amount;
   }
