@@ -53,6 +53,9 @@ test('Temporal down: /readyz says so, a payment create answers 503 and nothing i
     expect(kept.rows).toHaveLength(1);
     expect(kept.rows[0].response_status).toBeNull();
     expect((await shop.get('/v1/payments')).body.data).toEqual([]);
+    // What operators see before anyone complains: the API's failed attempts at Temporal, by call.
+    const metrics = await (await fetch(`${api.url}/metrics`)).text();
+    expect(metrics).toMatch(/^payments_temporal_call_failed_attempts_total\{method="ExecuteMultiOperation",reason="unavailable"\} [1-9]\d*$/m);
   } finally {
     await api.stop();
   }
