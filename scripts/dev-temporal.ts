@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { EphemeralServerExecutable } from '@temporalio/testing';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { PAYMENT_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
-import { resolveTemporalExecutable } from './temporal-cli';
+import { DEV_SERVER_DYNAMIC_CONFIG, resolveTemporalExecutable } from './temporal-cli';
 
 export type DevTemporal = { address: string; uiUrl: string; stop: () => Promise<void> };
 
@@ -41,6 +41,7 @@ export async function startDevTemporal(opts: {
       searchAttributes: PAYMENT_SEARCH_ATTRIBUTES,
       log: { format: 'json', level: 'warn' },
       extraArgs: [
+        ...DEV_SERVER_DYNAMIC_CONFIG,
         // SQLite's defaults (a rollback journal, a full sync per commit) on the server's single
         // connection made every history write wait on the disk: calls stalled for seconds under bursts.
         // WAL with NORMAL sync survives a crash of the server (not of the machine), which is what a dev server needs.

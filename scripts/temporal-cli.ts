@@ -8,6 +8,15 @@ export const TEMPORAL_CLI_VERSION = 'v1.5.1';
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal';
 export const TOOLS_DIR = path.resolve(__dirname, '..', '.tools');
 
+/**
+ * The dev server's dynamic config, as deploy/temporal-dynamicconfig.yaml sets the real server's.
+ * Eager activity execution: the worker that schedules an activity on its own task queue takes
+ * it in the reply to its workflow task, instead of from matching after a round trip through the
+ * queue. Off by default in server 1.29; measured here at about 50 ms off every such activity
+ * (a payment's create answers after one).
+ */
+export const DEV_SERVER_DYNAMIC_CONFIG = ['--dynamic-config-value', 'system.enableActivityEagerExecution=true'];
+
 function isExecutable(file: string): boolean {
   try {
     accessSync(file, constants.X_OK);

@@ -6,7 +6,7 @@ import { migrate } from '../../db/migrate';
 import { FAILURE_CONVERTER_PATH } from '../../runtime/codec';
 import type { EmbeddedDatabase } from '../../scripts/embedded-postgres';
 import { startEmbeddedPostgres } from '../../scripts/embedded-postgres';
-import { resolveTemporalExecutable } from '../../scripts/temporal-cli';
+import { DEV_SERVER_DYNAMIC_CONFIG, resolveTemporalExecutable } from '../../scripts/temporal-cli';
 import { startTemporalServer } from '../../scripts/temporal-server';
 import { PAYMENT_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 import { newTestDir, writeInfra } from './infra';
@@ -41,6 +41,8 @@ export default async function globalSetup(): Promise<void> {
           // History in memory: nothing outlives the run, and a file (SQLite's full sync per commit on
           // the server's one connection) stalled calls for seconds under the tests' bursts.
           log: { format: 'pretty', level: 'warn' },
+          // The server's configuration as `npm start` runs it.
+          extraArgs: DEV_SERVER_DYNAMIC_CONFIG,
         },
       }),
     ]);
