@@ -19,7 +19,7 @@ import { floorOpenWorkflow, floorUpdate, floorWorkflow } from './floor.workflows
 import { createRiskActivities } from '../activities/risk';
 import { DEFAULT_RISK_RULES } from '../risk/rules';
 import type { CpuReading } from './harness';
-import { BENCH_PAYLOAD_KEYS, benchConfig, bundlePaymentWorkflows, cpuMs, cpuReading, cpuSpent, pool, postgresCpuMs, rssMb, spawnWorker, untilCaptured } from './harness';
+import { BENCH_PAYLOAD_KEYS, benchConfig, bundlePaymentWorkflows, cpuMs, cpuReading, cpuSpent, median, pool, postgresCpuMs, rssMb, spawnWorker, untilCaptured } from './harness';
 import { CORE_WARNINGS, refundBursts } from './update-burst';
 import { WORKER_IMAGE_ENV } from './worker-memory';
 
@@ -54,7 +54,6 @@ const execFileAsync = promisify(execFile);
 
 const B6_BURSTS = 3;
 const coreWarnings = new Map<string, number>();
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const min = (xs: number[]) => Math.min(...xs);
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
 

@@ -3,6 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { freePort } from '../scripts/ports';
+import { median } from './harness';
 import { DEV_SERVER_DYNAMIC_CONFIG, resolveTemporalExecutable } from '../scripts/temporal-cli';
 
 /**
@@ -30,7 +31,7 @@ async function medians(extraArgs: string[]): Promise<Record<string, number>> {
         await client.workflow.execute(type, { workflowId: `latency-${seq++}`, taskQueue: 'latency' });
         ms.push(performance.now() - started);
       }
-      out[type] = Math.round([...ms].sort((a, b) => a - b)[Math.floor(ms.length / 2)]!);
+      out[type] = Math.round(median(ms));
     }
   } finally {
     worker.shutdown();

@@ -1,9 +1,8 @@
 import type { Metrics } from '../runtime/metrics';
+import { sleep } from './harness';
 
 /** What SDK core says when the server took a workflow task away from the worker mid-burst (RESULTS.md, "The stalls"). */
 export const CORE_WARNINGS = ['Trying to send a new WFT for a run which already has one', 'unprocessed protocol messages', 'Task not found when completing', 'Failing workflow task'];
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * B6: bursts of updates on one payment: 25 refunds of 700 at once on a 10 000 capture, as
