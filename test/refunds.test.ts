@@ -1,5 +1,8 @@
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import type { ApplicationFailure } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { paymentWorkflowId } from '../workflows/messages';
+import { FailureTypes } from '../domain/errors';
+import { paymentWorkflowId, refundPaymentUpdate } from '../workflows/messages';
 import { expectLedgerConsistent } from './support/ledger';
 import { card, eventually, newMerchant, useTestStack } from './support/stack';
 
@@ -48,6 +51,20 @@ test('over-refund answers 409 and changes nothing', async () => {
   expect(again.status).toBe(409);
   expect((await m.api.get(`/v1/refunds?payment_id=${payment.id}`)).body.data).toHaveLength(1);
   expect((await m.api.get('/v1/balance')).body.balances).toEqual([{ currency: 'USD', amount: 400 }]);
+});
+
+test('a refusal names the version the payment refused at, so the API tells "behind" from "refused" without a query', async () => {
+  const { payment } = await capturedPayment(1000);
+  const handle = stack().context.temporal.workflow.getHandle(paymentWorkflowId(payment.id));
+  const refused = await handle
+    .executeUpdate(refundPaymentUpdate, { args: [{ refundId: `re_refused_${payment.id}`, amount: 5000, reason: null, createdAt: new Date().toISOString() }] })
+    .then(() => undefined, (err: unknown) => err);
+  expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
+  const cause = (refused as WorkflowUpdateFailedError).cause as ApplicationFailure;
+  expect(cause.type).toBe(FailureTypes.invalidState);
+  // The read model's version, which the API compares it with (the public payment has none).
+  const { rows } = await stack().pool.query<{ version: number }>('SELECT version FROM payments WHERE id = $1', [payment.id]);
+  expect(cause.details).toEqual([{ version: rows[0]!.version }]);
 });
 
 test('refund of an uncaptured payment is invalid', async () => {
