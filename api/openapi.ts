@@ -7,6 +7,7 @@ import {
   BankPayoutObject, BankTransferSettingsBody, BankTransferSettingsObject, CustomerBalanceObject, IncomingCreditBody, StatementImportObject, StatementImportQuery,
 } from './schemas/bank';
 import { RiskRulesBody } from '../risk/rules';
+import { MAX_AMOUNT } from '../domain/money';
 import { z as zod } from './schemas/common';
 import { CreateRunBody, ItemList, ItemListQuery, ItemObject, ResolveItemBody, RunList, RunListQuery, RunObject } from './schemas/reconciliation';
 import {
@@ -81,10 +82,10 @@ const ROUTES: Route[] = [
   { method: 'post', path: '/v1/customers/{id}/payment_methods', summary: 'Save a card for the customer (a provider reference; Stripe: attached to a Stripe Customer)', body: SavePaymentMethodBody, rules: { provider_unavailable: 'The provider is not configured for the key\'s mode.', card_not_saved: 'The provider refused the card.' }, ok: [201, PaymentMethodObject], errors: [400, 401, 404, 409, 502] },
   { method: 'get', path: '/v1/customers/{id}/payment_methods', summary: 'The customer\'s saved payment methods, oldest first', ok: [200, PaymentMethodList], errors: [401, 404] },
   { method: 'delete', path: '/v1/customers/{id}/payment_methods/{pm}', summary: 'Detach a saved payment method', ok: [200, PaymentMethodObject], errors: [401, 404] },
-  { method: 'post', path: '/v1/subscriptions', summary: 'Create a subscription: its first invoice is charged (or its trial starts) before the answer', body: CreateSubscriptionBody, rules: { time_out_of_range: 'billing_cycle_anchor is past, or more than one interval ahead, of now (or the test clock).' }, ok: [201, SubscriptionObject], errors: [400, 401, 404, 409, 503] },
+  { method: 'post', path: '/v1/subscriptions', summary: 'Create a subscription: its first invoice is charged (or its trial starts) before the answer', body: CreateSubscriptionBody, rules: { time_out_of_range: 'billing_cycle_anchor is past, or more than one interval ahead, of now (or the test clock).', amount_too_large: `price.amount × quantity is past the largest payment (${MAX_AMOUNT}): each period's invoice is one payment.` }, ok: [201, SubscriptionObject], errors: [400, 401, 404, 409, 503] },
   { method: 'get', path: '/v1/subscriptions', summary: 'List subscriptions', query: SubscriptionListQuery, ok: [200, SubscriptionList], errors: [400, 401] },
   { method: 'get', path: '/v1/subscriptions/{id}', summary: 'Retrieve a subscription', ok: [200, SubscriptionObject], errors: [401, 404] },
-  { method: 'post', path: '/v1/subscriptions/{id}', summary: 'Change price, quantity or payment method, with a proration behavior', body: UpdateSubscriptionBody, rules: { currency_change: 'A subscription keeps its currency.' }, ok: [200, SubscriptionObject], errors: [400, 401, 404, 409] },
+  { method: 'post', path: '/v1/subscriptions/{id}', summary: 'Change price, quantity or payment method, with a proration behavior', body: UpdateSubscriptionBody, rules: { currency_change: 'A subscription keeps its currency.', amount_too_large: `price.amount × quantity (after the change) is past the largest payment (${MAX_AMOUNT}).` }, ok: [200, SubscriptionObject], errors: [400, 401, 404, 409] },
   { method: 'post', path: '/v1/subscriptions/{id}/cancel', summary: 'Cancel now (optionally crediting unused time) or at the period end', body: CancelSubscriptionBody, ok: [200, SubscriptionObject], errors: [400, 401, 404, 409] },
   { method: 'post', path: '/v1/subscriptions/{id}/pause', summary: 'Pause collection (keep_as_draft, mark_uncollectible or void), optionally until resumes_at', body: PauseSubscriptionBody, rules: { time_in_past: 'resumes_at is not after now (or the test clock).' }, ok: [200, SubscriptionObject], errors: [400, 401, 404, 409] },
   { method: 'post', path: '/v1/subscriptions/{id}/resume', summary: 'Resume a paused subscription', ok: [200, SubscriptionObject], errors: [401, 404, 409] },

@@ -1,5 +1,6 @@
 import { Amount, anyCase, Currency, z } from '../api/schemas/common';
 import type { Channel, PaymentMethodType } from '../domain/payment';
+import { MAX_AMOUNT } from '../domain/money';
 import { CHANNELS, PAYMENT_METHOD_TYPES } from '../domain/payment';
 
 /**
@@ -48,7 +49,12 @@ const Domain = z
   .transform((d) => d.toLowerCase())
   .openapi({ type: 'string', maxLength: 253, pattern: DOMAIN.source, description: 'Any case on input, lower case on output.', example: 'example.com' });
 
-const Threshold = z.number().int({ error: 'must be a whole number (payments, or minor units)' }).min(0, { error: 'must be at least 0' });
+// Bounded as amounts are (past 2^53 a JSON number is not the one sent); the upper bound is checked first so that is what a too-large one is told.
+const Threshold = z
+  .number()
+  .max(MAX_AMOUNT, { error: `must be at most ${MAX_AMOUNT}` })
+  .int({ error: 'must be a whole number (payments, or minor units)' })
+  .min(0, { error: 'must be at least 0' });
 
 const Velocity = z
   .strictObject({

@@ -257,6 +257,8 @@ describe('validation', () => {
       [{ velocity: { ...v, window_seconds: 0 } }, 'rules.0.if.velocity.window_seconds', /at least 1/],
       [{ velocity: { ...v, window_seconds: MAX_WINDOW_SECONDS + 1 } }, 'rules.0.if.velocity.window_seconds', /30 days/],
       [{ velocity: { ...v, count_gt: -1 } }, 'rules.0.if.velocity.count_gt', /at least 0/],
+      // Past 2^53 the number parsed is not the one sent: bounded in the document, refused as too large.
+      [{ velocity: { ...v, count_gt: undefined, sum_gt: 2 ** 61 } }, 'rules.0.if.velocity.sum_gt', /at most 99999999999/],
       [{ velocity: { ...v, period: 60 } }, 'rules.0.if.velocity.period', /Unrecognized/],
       [{ amount_gt: 100 }, 'rules.0.if.amount_gt', /Unrecognized/],
     ];

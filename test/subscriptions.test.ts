@@ -1,4 +1,5 @@
 import { ADMIN_KEY, client, eventually, newMerchant, useTestStack } from './support/stack';
+import { failedWorkflowTasks } from './support/trail';
 
 // Subscriptions on the real server, with test clocks: months of billing run in seconds.
 const stack = useTestStack();
@@ -257,6 +258,22 @@ test('send_invoice: each invoice opens a wallet payment the customer completes; 
   expect((await m.api.get(`/v1/subscriptions/${sub.id}`)).body.status).toBe('active');
 });
 
+test('send_invoice paid by its first attempt at once (a card the sandbox charges without a token): paid, never past due, and the subscription still takes changes', async () => {
+  const { m, clock, advance, invoices } = await shopOnClock(MAR1);
+  const customer = (await m.api.post('/v1/customers', { test_clock: clock.id, email: 'buyer@example.com' })).body;
+  const created = await m.api.post('/v1/subscriptions', {
+    customer_id: customer.id, price: MONTHLY, collection_method: 'send_invoice', days_until_due: 10, invoice_payment_method_type: 'card',
+  });
+  expect([created.status, created.body.status]).toEqual([201, 'active']);
+  const [first] = await invoices(created.body.id);
+  expect(first).toMatchObject({ status: 'paid', amount_paid: 3100, due_date: iso(MAR1 + 10 * DAY) });
+  // A paid invoice has no due date left to miss, and the workflow is not stuck: it answers an update at once.
+  await advance(MAR1 + 11 * DAY);
+  const changed = await m.api.post(`/v1/subscriptions/${created.body.id}`, { metadata: { seats: '3' } });
+  expect([changed.status, changed.body.status, changed.body.metadata]).toEqual([200, 'active', { seats: '3' }]);
+  expect(await failedWorkflowTasks(stack().context.temporal, stack().config.TEMPORAL_TASK_QUEUE)).toEqual([]);
+});
+
 test('test clocks and billing objects keep to test mode, and bad input is a 400 naming the field', async () => {
   const m = await newMerchant(stack());
   expect((await m.live.post('/v1/test_clocks', { frozen_time: MAR1 })).status).toBe(400);
@@ -276,11 +293,18 @@ test('test clocks and billing objects keep to test mode, and bad input is a 400 
     [{ customer_id: c.id, price: MONTHLY, time_zone: 'Mars/Olympus' }, 'time_zone'],
     [{ customer_id: c.id, price: MONTHLY, payment_method: 'pm_nope' }, 'payment_method'],
     [{ customer_id: c.id, price: MONTHLY, billing_cycle_anchor: 1 }, 'billing_cycle_anchor'],
+    // Each valid alone, but a period's invoice (one payment) would be past the largest amount.
+    [{ customer_id: c.id, price: { ...MONTHLY, amount: 99_999_999_999 }, quantity: 2 }, 'quantity'],
   ] as const) {
     const res = await m.api.post('/v1/subscriptions', body);
     expect([res.status, res.body.error?.param]).toEqual([param === 'customer_id' || param === 'payment_method' ? 404 : 400, param]);
   }
   expect((await m.api.get('/v1/subscriptions')).body.data).toEqual([]);
+  // A change is held to the same limit (10 000 × 10 000 000 is one past it); the subscription stays as it was.
+  const sub = (await m.api.post('/v1/subscriptions', { customer_id: c.id, price: MONTHLY, trial_period_days: 30 })).body;
+  const tooLarge = await m.api.post(`/v1/subscriptions/${sub.id}`, { quantity: 10_000, price: { ...MONTHLY, amount: 10_000_000 } });
+  expect([tooLarge.status, tooLarge.body.error]).toEqual([400, expect.objectContaining({ code: 'amount_too_large', param: 'quantity' })]);
+  expect((await m.api.get(`/v1/subscriptions/${sub.id}`)).body).toMatchObject({ price: { amount: 3100 }, quantity: 1 });
 });
 
 test('a cancel racing a renewal: every period is invoiced at most once, and nothing is charged after the cancel', async () => {

@@ -167,9 +167,11 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<Su
       const o: OpenInvoice = { invoice: result.invoice, firstFailureAt: null, nextAttemptAt: null, exhaustAt: null };
       if (result.outcome) await settleAttempt(o, result.outcome, at);
       else setOpen(o);
-      if (s.sub.collection_method === 'send_invoice' && result.invoice.due_date) {
+      // Its first attempt may already have paid it (and closed it): only an invoice still open is dunned from its due date.
+      const still = s.open.find((x) => x.invoice.id === result.invoice.id);
+      if (still && s.sub.collection_method === 'send_invoice' && result.invoice.due_date) {
         const due = unix(result.invoice.due_date);
-        setOpen({ ...s.open.find((x) => x.invoice.id === result.invoice.id)!, exhaustAt: due + (retryOffsetsSeconds(dunning).at(-1) ?? 0), nextAttemptAt: null, firstFailureAt: due });
+        setOpen({ ...still, exhaustAt: due + (retryOffsetsSeconds(dunning).at(-1) ?? 0), nextAttemptAt: null, firstFailureAt: due });
       }
     } else if (result.invoice.status === 'paid' && s.sub.status === 'incomplete') {
       setStatus('active');

@@ -8,6 +8,7 @@ import { periodStart } from '../../billing/calendar';
 import type { Invoice, Subscription } from '../../domain/billing';
 import { ENDED_SUBSCRIPTION_STATUSES, iso } from '../../domain/billing';
 import { found, invalidRequest, invalidState, notFound } from '../../domain/errors';
+import { MAX_AMOUNT } from '../../domain/money';
 import { newId } from '../../domain/ids';
 import {
   cancelSubscriptionUpdate, changeSubscriptionUpdate, createSubscriptionUpdate, pauseSubscriptionUpdate, payInvoiceUpdate, resumeSubscriptionUpdate,
@@ -30,6 +31,13 @@ export const publicSubscription = ({ merchant_id: _m, version: _v, ...s }: Subsc
 export const publicInvoice = ({ merchant_id: _m, version: _v, ...i }: Invoice) => i;
 
 /** Subscriptions: each one a workflow that bills it on its calendar; changes are updates to it. */
+/** Each period's invoice is one payment: price × quantity past the largest payment could never be collected. */
+function periodWithinLimit(unitAmount: number, quantity: number): void {
+  if (unitAmount * quantity > MAX_AMOUNT) {
+    throw invalidRequest(`price.amount × quantity is ${unitAmount * quantity}; a period's invoice is one payment, at most ${MAX_AMOUNT}.`, 'quantity', 'amount_too_large');
+  }
+}
+
 export function subscriptionsRouter(ctx: ApiContext): Router {
   const router = Router();
   const { pool, temporal, config } = ctx;
@@ -40,6 +48,7 @@ export function subscriptionsRouter(ctx: ApiContext): Router {
     const body = parse(CreateSubscriptionBody, req.body);
     const customer = found(await findCustomer(pool, tenant, body.customer_id), 'customer', body.customer_id, 'customer_id');
     if (body.payment_method) found(await findMethod(pool, customer.id, body.payment_method), 'payment_method', body.payment_method, 'payment_method');
+    periodWithinLimit(body.price.amount, body.quantity);
     if (body.collection_method === 'send_invoice' && !body.invoice_payment_method_type) {
       throw invalidRequest('Missing required parameter: invoice_payment_method_type (how the customer pays each invoice).', 'invoice_payment_method_type', 'parameter_missing');
     }
@@ -141,6 +150,7 @@ export function subscriptionsRouter(ctx: ApiContext): Router {
     async (body, subscription) => {
       if (body.payment_method) found(await findMethod(pool, subscription.customer_id, body.payment_method), 'payment_method', body.payment_method, 'payment_method');
       if (body.price && body.price.currency !== subscription.price.currency) throw invalidRequest('A subscription keeps its currency; start a new one to bill in another.', 'price.currency', 'currency_change');
+      periodWithinLimit((body.price ?? subscription.price).amount, body.quantity ?? subscription.quantity);
     }));
   router.post('/:id/cancel', act('cancel', (raw) => parse(CancelSubscriptionBody, raw), cancelSubscriptionUpdate, (body) => [body]));
   router.post('/:id/pause', act('pause', (raw) => parse(PauseSubscriptionBody, raw), pauseSubscriptionUpdate, (body) => [{ behavior: body.behavior, resumes_at: body.resumes_at ?? null }]));

@@ -17,9 +17,10 @@ export const text = (max: number, min = 0, error = min > 0 ? `must be ${min} to 
 
 export const Amount = z
   .number({ error: 'amount must be an integer in the currency minor unit' })
+  // The upper bound first: zod's int() also refuses numbers past 2^53, which are too large, not fractional.
+  .max(MAX_AMOUNT, { error: `amount must be at most ${MAX_AMOUNT}` })
   .int({ error: 'amount must be an integer in the currency minor unit' })
   .min(1, { error: 'amount must be positive' })
-  .max(MAX_AMOUNT, { error: `amount must be at most ${MAX_AMOUNT}` })
   .openapi({ description: 'Integer amount in the currency minor unit (ISO 4217 exponent).', example: 1999 });
 
 /** `usd` → `[Uu][Ss][Dd]`: a pattern that says "this code in any case" (JSON Schema patterns have no flags). */

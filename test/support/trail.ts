@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
+import { decodeOptionalFailureToOptionalError } from '@temporalio/common/lib/internal-non-workflow';
 
 const EventType = temporal.api.enums.v1.EventType;
 
@@ -42,4 +43,28 @@ export async function withTrails<T>(temporalClient: Client, workflowIds: () => s
     console.error(`workflows at the failure:\n${trails.join('\n')}`);
     throw err;
   }
+}
+
+const Cause = temporal.api.enums.v1.WorkflowTaskFailedCause;
+/** A task failed for these is retried and goes on (a message arrived meanwhile, a worker went away); any other cause is a bug. */
+const BENIGN_CAUSES = new Set([Cause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND, Cause.WORKFLOW_TASK_FAILED_CAUSE_RESET_STICKY_TASK_QUEUE]);
+
+/**
+ * Every workflow task a worker failed on one task queue, decrypted: a workflow whose code throws
+ * is stuck (its updates are never accepted) while the API answers 503, so a test that drives
+ * arbitrary input asserts there are none, and prints what threw where.
+ */
+export async function failedWorkflowTasks(temporalClient: Client, taskQueue: string): Promise<string[]> {
+  const found: string[] = [];
+  for await (const wf of temporalClient.workflow.list({ query: `TaskQueue = "${taskQueue}"` })) {
+    const { events } = await temporalClient.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
+    for (const e of events ?? []) {
+      const failed = e.workflowTaskFailedEventAttributes;
+      if (!failed || BENIGN_CAUSES.has(failed.cause ?? 0)) continue;
+      const error = await decodeOptionalFailureToOptionalError(temporalClient.options.loadedDataConverter, failed.failure);
+      found.push(`${wf.workflowId} event ${e.eventId} (${Cause[failed.cause ?? 0]}): ${error?.stack ?? error?.message}`);
+      break;
+    }
+  }
+  return found;
 }
