@@ -175,7 +175,8 @@ export function openApiDocument(): object {
         // Any POST may answer 400 for its Idempotency-Key (empty, or longer than 255 characters), and 409
         // when the key was used with another body or its first request is still in flight (API.md); 413 past 64 KiB.
         // A list's query (a `limit` out of range) is a 400 too; an unknown `starting_after` is a 404, as Stripe answers.
-        ...Object.fromEntries([...new Set([...r.errors, ...(r.method === 'post' ? [400, 409, 413] : []), ...(r.query ? [400, 404] : [])])]
+        // Every operation reads PostgreSQL (the key itself) and may be a 503 while it or Temporal is unreachable (API.md).
+        ...Object.fromEntries([...new Set([...r.errors, ...(r.method === 'post' ? [400, 409, 413] : []), ...(r.query ? [400, 404] : []), 503])]
           .map((code) => [code, { description: 'Error', content: { 'application/json': { schema: ErrorBody } }, ...(code === 400 && r.rules ? { 'x-rules': r.rules } : {}) }])),
       },
     });
