@@ -30,7 +30,6 @@ import { settleWithin, updateWithin } from '../sync';
 export const publicSubscription = ({ merchant_id: _m, version: _v, ...s }: Subscription) => s;
 export const publicInvoice = ({ merchant_id: _m, version: _v, ...i }: Invoice) => i;
 
-/** Subscriptions: each one a workflow that bills it on its calendar; changes are updates to it. */
 /** Each period's invoice is one payment: price × quantity past the largest payment could never be collected. */
 function periodWithinLimit(unitAmount: number, quantity: number): void {
   if (unitAmount * quantity > MAX_AMOUNT) {
@@ -38,6 +37,7 @@ function periodWithinLimit(unitAmount: number, quantity: number): void {
   }
 }
 
+/** Subscriptions: each one a workflow that bills it on its calendar; changes are updates to it. */
 export function subscriptionsRouter(ctx: ApiContext): Router {
   const router = Router();
   const { pool, temporal, config } = ctx;
@@ -46,9 +46,9 @@ export function subscriptionsRouter(ctx: ApiContext): Router {
   router.post('/', async (req, res) => {
     const tenant = requireTenant(req);
     const body = parse(CreateSubscriptionBody, req.body);
+    periodWithinLimit(body.price.amount, body.quantity);
     const customer = found(await findCustomer(pool, tenant, body.customer_id), 'customer', body.customer_id, 'customer_id');
     if (body.payment_method) found(await findMethod(pool, customer.id, body.payment_method), 'payment_method', body.payment_method, 'payment_method');
-    periodWithinLimit(body.price.amount, body.quantity);
     if (body.collection_method === 'send_invoice' && !body.invoice_payment_method_type) {
       throw invalidRequest('Missing required parameter: invoice_payment_method_type (how the customer pays each invoice).', 'invoice_payment_method_type', 'parameter_missing');
     }
