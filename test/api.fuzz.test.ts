@@ -47,7 +47,7 @@ test('schemathesis fuzzes every operation of /openapi.json with the keys it name
   });
   writeFileSync(path.join(ARTIFACTS, 'schemathesis.txt'), output);
   // A workflow whose code threw on fuzzed input would sit stuck while its API answered 503.
-  const failedTasks = await failedWorkflowTasks(stack().context.temporal, stack().config.TEMPORAL_TASK_QUEUE);
+  const failedTasks = await failedWorkflowTasks(stack().context.temporal, `TaskQueue = "${stack().config.TEMPORAL_TASK_QUEUE}"`);
   // In the failure itself, which CI's summary keeps whole; the full report is in test-artifacts/.
   const failures = /^=+ FAILURES =+$([\s\S]*?)^=+ [A-Z ]+ =+$/m.exec(output)?.[1]?.trim() ?? (code === 0 ? '' : output.slice(-5_000));
   if (failures) {

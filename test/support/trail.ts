@@ -50,13 +50,13 @@ const Cause = temporal.api.enums.v1.WorkflowTaskFailedCause;
 const BENIGN_CAUSES = new Set([Cause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND, Cause.WORKFLOW_TASK_FAILED_CAUSE_RESET_STICKY_TASK_QUEUE]);
 
 /**
- * Every workflow task a worker failed on one task queue, decrypted: a workflow whose code throws
- * is stuck (its updates are never accepted) while the API answers 503, so a test that drives
- * arbitrary input asserts there are none, and prints what threw where.
+ * Every workflow task a worker failed in the workflows a visibility query names (a test's task
+ * queue, one workflow id), decrypted: a workflow whose code throws is stuck (its updates are never
+ * accepted) while the API answers 503, so a test asserts there are none, and prints what threw where.
  */
-export async function failedWorkflowTasks(temporalClient: Client, taskQueue: string): Promise<string[]> {
+export async function failedWorkflowTasks(temporalClient: Client, query: string): Promise<string[]> {
   const found: string[] = [];
-  for await (const wf of temporalClient.workflow.list({ query: `TaskQueue = "${taskQueue}"` })) {
+  for await (const wf of temporalClient.workflow.list({ query })) {
     const { events } = await temporalClient.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
     for (const e of events ?? []) {
       const failed = e.workflowTaskFailedEventAttributes;
