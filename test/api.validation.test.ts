@@ -60,6 +60,18 @@ describe('bad payment input answers 400 naming the param, and writes nothing', (
     await expectNothingWritten();
   });
 
+  test('an amount is told its real fault: past 2^53 it is too large, not fractional', async () => {
+    const reasons: Record<string, string> = {};
+    for (const amount of [1e300, 2 ** 61, 10.5, 0]) {
+      reasons[amount] = (await m.api.post('/v1/payments', { ...valid, amount }, { 'Idempotency-Key': `reason-${amount}` })).body.error.message;
+    }
+    expect(reasons).toEqual({
+      1e300: 'Invalid amount: amount must be at most 99999999999', [2 ** 61]: 'Invalid amount: amount must be at most 99999999999',
+      10.5: 'Invalid amount: amount must be an integer in the currency minor unit', 0: 'Invalid amount: amount must be positive',
+    });
+    await expectNothingWritten();
+  });
+
   test('a POST without a body names the first missing parameter', async () => {
     const res = await m.api.raw('POST', '/v1/payments');
     expect(res.status).toBe(400);
